@@ -1,0 +1,380 @@
+/**
+ * zod schemas for everything that crosses the wire. The server validates with them and derives
+ * `GET /openapi.json` from them, so the documented contract cannot drift from the code.
+ */
+import { z } from 'zod';
+import { LIMITS } from './limits.ts';
+
+// ---------------------------------------------------------------- building blocks
+
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** An opaque identifier-like string: 1–128 chars, no control characters. */
+export const Id = z
+  .string()
+  .min(1)
+  .max(LIMITS.idChars)
+  .refine((s) => !CONTROL_CHARS.test(s), 'must not contain control characters');
+
+/** Free text: no NUL bytes (PostgreSQL cannot store them and they truncate C strings). */
+export const Text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL bytes');
+
+/** Checks a parsed JSON value: size, depth and no NUL in any string or key. */
+export function checkJson(value: unknown, maxBytes: number): string | null {
+  let size: number;
+  try {
+    size = Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch {
+    return 'must be JSON';
+  }
+  if (size > maxBytes) return `must be at most ${maxBytes} bytes of JSON, got ${size}`;
+  const walk = (v: unknown, depth: number): string | null => {
+    if (depth > LIMITS.jsonDepth) return `must be nested at most ${LIMITS.jsonDepth} levels deep`;
+    if (typeof v === 'string') return v.includes('\u0000') ? 'must not contain NUL bytes' : null;
+    if (typeof v === 'number') return Number.isFinite(v) ? null : 'numbers must be finite';
+    if (Array.isArray(v)) {
+      for (const item of v) {
+        const e = walk(item, depth + 1);
+        if (e) return e;
+      }
+      return null;
+    }
+    if (v && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        if (k.includes('\u0000')) return 'keys must not contain NUL bytes';
+        const e = walk(item, depth + 1);
+        if (e) return e;
+      }
+    }
+    return null;
+  };
+  return walk(value, 0);
+}
+
+/** Any JSON value, bounded in size and depth. */
+export const JsonValue = (maxBytes: number) =>
+  z.unknown().superRefine((value, ctx) => {
+    const problem = checkJson(value, maxBytes);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A JSON object (not an array, not null), bounded in size. */
+export const JsonObject = (maxBytes: number) =>
+  z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+    const problem = checkJson(value, maxBytes);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Timestamp = z.string().describe('ISO 8601, UTC');
+
+// ---------------------------------------------------------------- task
+
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'canceled'];
+export const isTerminal = (s: TaskStatus): boolean => TERMINAL_STATUSES.includes(s);
+
+export const StageStatus = z.enum(['pending', 'running', 'completed', 'skipped', 'failed']);
+export type StageStatus = z.infer<typeof StageStatus>;
+
+export const Stage = z.object({
+  key: Id,
+  label: z.string(),
+  weight: z.number(),
+  status: StageStatus,
+  startedAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+});
+export type Stage = z.infer<typeof Stage>;
+
+export const Children = z.object({
+  total: Count,
+  queued: Count,
+  running: Count,
+  completed: Count,
+  failed: Count,
+  canceled: Count,
+});
+export type Children = z.infer<typeof Children>;
+
+export const TaskError = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type TaskError = z.infer<typeof TaskError>;
+
+export const Eta = z.object({
+  remainingMs: z.number().nullable(),
+  lowMs: z.number().nullable(),
+  highMs: z.number().nullable(),
+  at: Timestamp.nullable(),
+  basis: z.enum(['history', 'rate', 'blend', 'none']),
+});
+export type Eta = z.infer<typeof Eta>;
+
+export const Health = z.enum(['ok', 'slow', 'stuck']);
+export type Health = z.infer<typeof Health>;
+
+export const Task = z.object({
+  id: z.string(),
+  type: z.string(),
+  owner: z.string(),
+  tags: z.array(z.string()),
+  parentId: z.string().nullable(),
+  children: Children,
+  status: TaskStatus,
+  attempt: Count,
+  maxAttempts: Count,
+  progress: z.object({ done: z.number().nullable(), total: z.number().nullable(), percent: z.number().nullable() }),
+  stage: z.object({ key: z.string(), label: z.string(), index: Count, count: Count }).nullable(),
+  stages: z.array(Stage),
+  message: z.string().nullable(),
+  eta: Eta.nullable(),
+  health: Health.nullable(),
+  queue: z.object({ position: Count, estimatedWaitMs: z.number().nullable() }).nullable(),
+  input: z.unknown(),
+  result: z.unknown(),
+  error: TaskError.nullable(),
+  metadata: z.record(z.string(), z.unknown()),
+  cancelRequested: z.boolean(),
+  createdAt: Timestamp,
+  startedAt: Timestamp.nullable(),
+  updatedAt: Timestamp,
+  endedAt: Timestamp.nullable(),
+  heartbeatAt: Timestamp.nullable(),
+  seq: Count,
+});
+export type Task = z.infer<typeof Task>;
+
+export const Lease = z.object({ token: z.string(), expiresAt: Timestamp });
+export type Lease = z.infer<typeof Lease>;
+
+// ---------------------------------------------------------------- task requests
+
+export const StageInput = z.object({
+  key: Id,
+  label: Text(200).optional(),
+  weight: z.number().positive().max(1e6).optional(),
+});
+
+export const Tags = z.array(Id.pipe(z.string().max(LIMITS.tagChars))).max(LIMITS.tags);
+
+export const CreateTaskRequest = z.object({
+  type: Id,
+  owner: Id,
+  input: JsonValue(LIMITS.inputBytes).optional(),
+  tags: Tags.optional(),
+  stages: z
+    .array(StageInput)
+    .max(LIMITS.stages)
+    .refine((s) => new Set(s.map((x) => x.key)).size === s.length, 'stage keys must be unique')
+    .optional(),
+  metadata: JsonObject(LIMITS.metadataBytes).optional(),
+  parentId: Id.nullable().optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  start: z.boolean().optional(),
+  leaseMs: z.number().int().min(1000).max(3_600_000).optional(),
+});
+export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
+
+const STATUS_FILTER = /^(active|queued|running|completed|failed|canceled)(,(active|queued|running|completed|failed|canceled))*$/;
+
+export const ListTasksQuery = z.object({
+  status: z.string().regex(STATUS_FILTER, 'must be active or a comma list of statuses').optional(),
+  type: Id.optional(),
+  tag: Id.optional(),
+  owner: Id.optional(),
+  parentId: Id.optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().max(200).optional(),
+});
+export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
+
+export const ListTasksResponse = z.object({ tasks: z.array(Task), nextCursor: z.string().nullable() });
+
+export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
+export type LogLevel = z.infer<typeof LogLevel>;
+
+export const LogLine = z.object({ seq: Count, at: Timestamp, level: LogLevel, message: z.string() });
+export type LogLine = z.infer<typeof LogLine>;
+
+export const LogsQuery = z.object({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+// ---------------------------------------------------------------- worker protocol
+
+export const LeaseToken = z.string().min(1).max(200);
+
+export const ClaimRequest = z.object({
+  types: z.array(Id).max(100).optional(),
+  leaseMs: z.number().int().min(1000).max(3_600_000).optional(),
+  waitMs: z.number().int().min(0).max(30_000).optional(),
+});
+export type ClaimRequest = z.infer<typeof ClaimRequest>;
+export const ClaimResponse = z.object({ task: Task, lease: Lease });
+
+const ProgressFields = {
+  lease: LeaseToken,
+  done: z.number().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+  total: z.number().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  message: Text(LIMITS.messageChars).nullable().optional(),
+  stage: Id.optional(),
+  metadata: JsonObject(LIMITS.metadataBytes).optional(),
+  log: z
+    .union([Text(LIMITS.messageChars), z.object({ level: LogLevel.optional(), message: Text(LIMITS.messageChars) })])
+    .optional(),
+  leaseMs: z.number().int().min(1000).max(3_600_000).optional(),
+};
+export const ProgressRequest = z.object(ProgressFields);
+export type ProgressRequest = z.infer<typeof ProgressRequest>;
+export const ProgressResponse = z.object({
+  seq: Count,
+  cancelRequested: z.boolean(),
+  lease: z.object({ expiresAt: Timestamp }),
+});
+
+export const BatchProgressRequest = z.object({
+  updates: z.array(z.object({ id: Id, ...ProgressFields })).min(1).max(LIMITS.batchUpdates),
+});
+export type BatchProgressRequest = z.infer<typeof BatchProgressRequest>;
+
+export const HeartbeatRequest = z.object({ lease: LeaseToken, leaseMs: ProgressFields.leaseMs });
+export const CompleteRequest = z.object({ lease: LeaseToken, result: JsonValue(LIMITS.resultBytes).optional() });
+export const FailRequest = z.object({
+  lease: LeaseToken,
+  error: z.object({
+    code: Id.optional(),
+    message: Text(LIMITS.messageChars),
+    details: JsonObject(LIMITS.metadataBytes).optional(),
+  }),
+  retry: z.boolean().optional(),
+});
+export type FailRequest = z.infer<typeof FailRequest>;
+
+// ---------------------------------------------------------------- credentials
+
+export const Role = z.enum(['admin', 'worker']);
+export type Role = z.infer<typeof Role>;
+export const CreateKeyRequest = z.object({ role: Role, name: Text(200).min(1).optional() });
+export const ApiKeyInfo = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  role: Role,
+  prefix: z.string(),
+  createdAt: Timestamp,
+  lastUsedAt: Timestamp.nullable(),
+  revokedAt: Timestamp.nullable(),
+});
+export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
+
+export const CreateTokenRequest = z.object({
+  owner: Id,
+  ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+  taskIds: z.array(Id).max(1000).optional(),
+});
+export const TokenResponse = z.object({ token: z.string(), expiresAt: Timestamp });
+
+// ---------------------------------------------------------------- notifications
+
+export const NotificationKind = z.enum(['completed', 'failed', 'canceled']);
+export const Notification = z.object({
+  id: z.string(),
+  seq: Count,
+  owner: z.string(),
+  taskId: z.string(),
+  kind: NotificationKind,
+  title: z.string(),
+  body: z.string(),
+  createdAt: Timestamp,
+  readAt: Timestamp.nullable(),
+});
+export type Notification = z.infer<typeof Notification>;
+
+export const NotificationsQuery = z.object({
+  unread: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  owner: Id.optional(),
+});
+export const MarkReadRequest = z
+  .object({ ids: z.array(Id).max(1000).optional(), upToSeq: Count.optional() })
+  .refine((b) => b.ids !== undefined || b.upToSeq !== undefined, 'give ids or upToSeq');
+
+// ---------------------------------------------------------------- events
+
+export const EVENT_TYPES = [
+  'task.created',
+  'task.updated',
+  'task.completed',
+  'task.failed',
+  'task.canceled',
+  'task.log',
+  'notification.created',
+  'notification.read',
+] as const;
+export const EventType = z.enum(EVENT_TYPES);
+export type EventType = z.infer<typeof EventType>;
+
+export const TaskEvent = z.object({
+  seq: Count,
+  type: EventType,
+  at: Timestamp,
+  taskId: z.string().nullable(),
+  task: Task.optional(),
+  log: LogLine.optional(),
+  notification: Notification.optional(),
+  /** notification.read: which notifications were read. */
+  read: z.object({ ids: z.array(z.string()), readAt: Timestamp }).optional(),
+});
+export type TaskEvent = z.infer<typeof TaskEvent>;
+
+const EVENTS_FILTER = new RegExp(`^(${EVENT_TYPES.join('|').replaceAll('.', '\\.')})(,(${EVENT_TYPES.join('|').replaceAll('.', '\\.')}))*$`);
+
+export const EventFilterQuery = z.object({
+  taskId: Id.optional(),
+  tag: Id.optional(),
+  type: Id.optional(),
+  parentId: Id.optional(),
+  events: z.string().regex(EVENTS_FILTER, `must be a comma list of ${EVENT_TYPES.join(', ')}`).optional(),
+});
+
+const Cursor = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const EventsQuery = EventFilterQuery.extend({
+  after: Cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  waitMs: z.coerce.number().int().min(0).max(30_000).optional(),
+  access_token: z.string().optional(),
+});
+export const EventsResponse = z.object({
+  events: z.array(TaskEvent),
+  head: Count,
+  reset: z.boolean().optional(),
+  tasks: z.array(Task).optional(),
+});
+
+export const StreamQuery = EventFilterQuery.extend({
+  after: Cursor.optional(),
+  coalesce: z.enum(['true', 'false', '1', '0']).optional(),
+  access_token: z.string().optional(),
+});
+
+export const Snapshot = z.object({ head: Count, tasks: z.array(Task) });
+export type Snapshot = z.infer<typeof Snapshot>;
+
+export const ErrorResponse = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});
+
+/** Milestones are never coalesced away on a lagging stream. */
+export function isMilestone(type: EventType): boolean {
+  return type !== 'task.updated';
+}
