@@ -1,0 +1,116 @@
+/**
+ * The BullMQ bridge against real Redis (127.0.0.1:6379) and the in-memory TaskPulse stand-in.
+ * Each run uses its own queue prefix and deletes it afterwards.
+ */
+import { Queue, QueueEvents, Worker as BullWorker, UnrecoverableError as BullUnrecoverableError } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createReporter, isWorkerError } from '../src/index.ts';
+import { taskContext, withTaskPulse } from '../src/bullmq.ts';
+import { FakeServer, memoryLogger, until } from './support/fake-server.ts';
+import { deletePrefix, redisConnection, requireRedis } from './support/redis.ts';
+
+const prefix = `tp-test-${randomUUID().slice(0, 8)}`;
+const closers: Array<() => Promise<unknown>> = [];
+
+beforeAll(async () => {
+  await requireRedis();
+});
+
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => {});
+  await deletePrefix(prefix);
+});
+
+function setup(name: string, processor: Parameters<typeof withTaskPulse>[0], extra: Partial<Parameters<typeof withTaskPulse>[1]> = {}) {
+  const server = new FakeServer();
+  const reporter = createReporter({ url: 'http://fake.test', apiKey: 'k', fetch: server.fetch, throttleMs: 50, logger: memoryLogger().logger });
+  const connection = redisConnection();
+  const queue = new Queue(name, { connection, prefix });
+  const events = new QueueEvents(name, { connection, prefix });
+  const worker = new BullWorker(name, withTaskPulse(processor, { reporter, owner: (job) => job.data.userId, ...extra }), { connection, prefix, concurrency: 4 });
+  closers.push(() => queue.close(), () => events.close(), () => worker.close(), () => reporter.close());
+  return { server, reporter, queue, events, worker };
+}
+
+describe('withTaskPulse (BullMQ, real Redis)', () => {
+  it('a job becomes a task with live progress, stages, log and result', async () => {
+    const { server, queue, events } = setup(
+      'import',
+      async (job) => {
+        await job.updateProgress({ stage: 'download', done: 1, total: 1 });
+        await job.updateProgress({ stage: 'parse', done: 0, total: job.data.pages });
+        for (let p = 1; p <= job.data.pages; p++) await job.updateProgress({ done: p, message: `Page ${p}/${job.data.pages}` });
+        await job.log('parsed every page');
+        await job.updateProgress(100);
+        expect(taskContext(job)?.task.owner).toBe('user_7');
+        return { pages: job.data.pages };
+      },
+      { type: 'pdf-import', stages: [{ key: 'download' }, { key: 'parse', weight: 4 }] },
+    );
+    await events.waitUntilReady();
+    const job = await queue.add('doc', { userId: 'user_7', pages: 30 });
+    expect(await job.waitUntilFinished(events, 20_000)).toEqual({ pages: 30 });
+    const [task] = [...server.tasks.values()];
+    expect(task).toMatchObject({ type: 'pdf-import', owner: 'user_7', status: 'completed', result: { pages: 30 }, stage: 'parse', done: 100, total: 100 });
+    expect(task!.logs).toEqual(['info:parsed every page']);
+    const create = server.requests.find((r) => r.path === '/v1/tasks')!.body;
+    expect(create).toMatchObject({ start: true, stages: [{ key: 'download' }, { key: 'parse', weight: 4 }], tags: [`bullmq:import:${job.id}`] });
+    expect(create.input).toBeUndefined(); // job data stays private unless `input` says otherwise
+    // BullMQ still sees the progress.
+    expect((await queue.getJob(job.id!))!.progress).toBe(100);
+  });
+
+  it('a failure fails the task and says whether BullMQ retries; each attempt is its own task', async () => {
+    let calls = 0;
+    const { server, queue, events } = setup('flaky', async () => {
+      calls++;
+      throw Object.assign(new Error(`boom ${calls}`), { code: 'upstream_down' });
+    });
+    await events.waitUntilReady();
+    const job = await queue.add('x', { userId: 'u1' }, { attempts: 2 });
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow('boom 2');
+    await until(() => [...server.tasks.values()].filter((t) => t.status === 'failed').length === 2, 'two failed tasks');
+    const errors = [...server.tasks.values()].map((t) => t.error);
+    expect(errors).toEqual([
+      { code: 'upstream_down', message: 'boom 1', details: { willRetry: true, attempt: 1, attempts: 2 } },
+      { code: 'upstream_down', message: 'boom 2', details: { willRetry: false, attempt: 2, attempts: 2 } },
+    ]);
+  });
+
+  it("BullMQ's UnrecoverableError is final on both sides", async () => {
+    const { server, queue, events } = setup('bad', async () => {
+      throw new BullUnrecoverableError('bad input');
+    });
+    await events.waitUntilReady();
+    const job = await queue.add('x', { userId: 'u1' }, { attempts: 3 });
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow('bad input');
+    const tasks = [...server.tasks.values()];
+    expect(tasks).toHaveLength(1);
+    expect(tasks[0]!.error).toMatchObject({ message: 'bad input', details: { willRetry: false } });
+  });
+
+  it('a cancel from TaskPulse aborts the processor signal and ends the job without retry', async () => {
+    let seen: unknown;
+    const { server, queue, events } = setup('cancel', async (job, _token, signal) => {
+      let i = 0;
+      while (!signal!.aborted) {
+        await job.updateProgress({ done: ++i, total: 1_000_000 });
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      seen = signal!.reason;
+      throw signal!.reason;
+    });
+    await events.waitUntilReady();
+    const job = await queue.add('x', { userId: 'u1' }, { attempts: 3 });
+    await until(() => [...server.tasks.values()].some((t) => (t.done ?? 0) > 0), 'progress');
+    const task = [...server.tasks.values()][0]!;
+    task.cancelRequested = true;
+    await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/cancel/);
+    expect(isWorkerError(seen, 'canceled')).toBe(true);
+    expect(task).toMatchObject({ status: 'canceled', error: { code: 'canceled' } });
+    expect(server.tasks.size).toBe(1); // not retried
+    const failed = await queue.getJob(job.id!);
+    expect(failed!.attemptsMade).toBe(1);
+  });
+});
