@@ -2,11 +2,11 @@
  * The BullMQ bridge against real Redis (127.0.0.1:6379) and the in-memory TaskPulse stand-in.
  * Each run uses its own queue prefix and deletes it afterwards.
  */
-import { Queue, QueueEvents, Worker as BullWorker, UnrecoverableError as BullUnrecoverableError } from 'bullmq';
+import { type Processor, Queue, QueueEvents, Worker as BullWorker, UnrecoverableError as BullUnrecoverableError } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReporter, isWorkerError } from '../src/index.ts';
-import { taskContext, withTaskPulse } from '../src/bullmq.ts';
+import { taskContext, withTaskPulse, type WithTaskPulseOptions } from '../src/bullmq.ts';
 import { FakeServer, memoryLogger, until } from './support/fake-server.ts';
 import { deletePrefix, redisConnection, requireRedis } from './support/redis.ts';
 
@@ -22,7 +22,7 @@ afterAll(async () => {
   await deletePrefix(prefix);
 });
 
-function setup(name: string, processor: Parameters<typeof withTaskPulse>[0], extra: Partial<Parameters<typeof withTaskPulse>[1]> = {}) {
+function setup(name: string, processor: Processor<any>, extra: Partial<WithTaskPulseOptions<any>> = {}) {
   const server = new FakeServer();
   const reporter = createReporter({ url: 'http://fake.test', apiKey: 'k', fetch: server.fetch, throttleMs: 50, logger: memoryLogger().logger });
   const connection = redisConnection();
