@@ -5,7 +5,6 @@
 export const ERROR_STATUS = Object.freeze({
   invalid_request: 400,
   unauthorized: 401,
-  token_expired: 401,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,

@@ -374,7 +374,3 @@ export const ErrorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 });
 
-/** Milestones are never coalesced away on a lagging stream. */
-export function isMilestone(type: EventType): boolean {
-  return type !== 'task.updated';
-}

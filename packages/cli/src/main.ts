@@ -1,0 +1,139 @@
+/**
+ * `taskpulse serve | keys … | watch <taskId>`. Flag > environment > default for every option.
+ */
+import { Command, Option } from 'commander';
+import { buildServer, DEFAULTS, SqliteStore, VERSION } from '@taskpulse/server';
+import { watch } from './watch.ts';
+
+const ENV_HELP = `
+Environment (a flag wins over its variable):
+  TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL,
+  TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
+  TASKPULSE_CORS_ORIGINS, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL
+
+Examples:
+  taskpulse serve                                  # http://127.0.0.1:8080, data in ./taskpulse.db
+  TASKPULSE_ADMIN_KEY=$(openssl rand -hex 24) taskpulse serve --port 9000
+  taskpulse keys create --role worker --name importer
+  taskpulse watch tsk_01JD... --url http://127.0.0.1:8080 --key tpk_...
+`;
+
+function int(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new Error(`--${name} must be a whole number, got "${v}"`);
+    return Number(v);
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('taskpulse')
+    .version(VERSION)
+    .description('Live progress of long-running background tasks.')
+    .addHelpText('after', ENV_HELP)
+    .showHelpAfterError();
+
+  program
+    .command('serve')
+    .description('Run the server (API, streams and, when built, the dashboard).')
+    .addOption(new Option('--host <host>', 'interface to listen on').env('TASKPULSE_HOST').default(DEFAULTS.host))
+    .addOption(new Option('--port <port>', 'port (0 = any free port)').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')))
+    .addOption(new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db))
+    .addOption(new Option('--database-url <url>', 'PostgreSQL URL (replaces --db)').env('TASKPULSE_DATABASE_URL'))
+    .addOption(new Option('--redis-url <url>', 'Redis URL (bus for several instances)').env('TASKPULSE_REDIS_URL'))
+    .addOption(new Option('--secret <secret>', 'signs viewer tokens (default: generated and stored on first start)').env('TASKPULSE_SECRET'))
+    .addOption(new Option('--admin-key <key>', 'accepted as an admin API key').env('TASKPULSE_ADMIN_KEY'))
+    .addOption(new Option('--heartbeat-ms <ms>', 'stream heartbeat interval').env('TASKPULSE_HEARTBEAT_MS').default(DEFAULTS.heartbeatMs).argParser(int('heartbeat-ms')))
+    .addOption(new Option('--lease-ms <ms>', 'default lease').env('TASKPULSE_LEASE_MS').default(DEFAULTS.leaseMs).argParser(int('lease-ms')))
+    .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
+    .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
+    .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
+    .addOption(new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default('info'))
+    .action(async (o) => {
+      const server = await buildServer({
+        host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null,
+        secret: o.secret ?? null, adminKey: o.adminKey ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
+        corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
+        sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, logLevel: o.logLevel,
+      });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        server.app.log.info(`${signal}: finishing in-flight work and closing streams`);
+        const force = setTimeout(() => process.exit(1), 15_000);
+        force.unref();
+        void server.close().then(() => process.exit(0));
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      const url = await server.listen();
+      process.stdout.write(`listening on ${url}\n`);
+    });
+
+  const keys = program.command('keys').description('Manage API keys (directly in the SQLite file).');
+  const dbOption = () => new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db);
+  keys
+    .command('create')
+    .description('Create an API key; it is printed once.')
+    .addOption(new Option('--role <role>', 'worker or admin').choices(['worker', 'admin']).default('worker'))
+    .option('--name <name>', 'a label for the key')
+    .option('--json', 'print JSON')
+    .addOption(dbOption())
+    .action(async (o) => {
+      await withServer(o.db, async (s) => {
+        const k = await s.keys.create(o.role, o.name ?? null);
+        if (o.json) console.log(JSON.stringify({ id: k.id, key: k.key, role: o.role, name: o.name ?? null }));
+        else console.log(`${k.key}\n(id ${k.id}, role ${o.role}; shown once — store it now)`);
+      });
+    });
+  keys
+    .command('list')
+    .description('List API keys (never the keys themselves).')
+    .option('--json', 'print JSON')
+    .addOption(dbOption())
+    .action(async (o) => {
+      await withServer(o.db, async (s) => {
+        const list = await s.keys.list();
+        if (o.json) return console.log(JSON.stringify(list));
+        for (const k of list) console.log(`${k.id}  ${k.role.padEnd(6)}  ${k.prefix}…  ${k.name ?? ''}${k.revokedAt ? `  revoked ${k.revokedAt}` : ''}`);
+        if (list.length === 0) console.log('no keys');
+      });
+    });
+  keys
+    .command('revoke <id>')
+    .description('Revoke an API key.')
+    .addOption(dbOption())
+    .action(async (id: string, o) => {
+      await withServer(o.db, async (s) => {
+        await s.keys.revoke(id);
+        console.log(`revoked ${id}`);
+      });
+    });
+
+  program
+    .command('watch <taskId>')
+    .description('Show a live progress bar for one task until it finishes.')
+    .addOption(new Option('--url <url>', 'server URL').env('TASKPULSE_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--key <credential>', 'API key or viewer token').env('TASKPULSE_API_KEY'))
+    .action(async (taskId: string, o) => {
+      if (!o.key) throw new Error('--key (or TASKPULSE_API_KEY) is required');
+      process.exitCode = await watch({ url: o.url, credential: o.key, taskId });
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    console.error(`taskpulse: ${(error as Error).message}`);
+    process.exitCode = 2;
+  }
+}
+
+async function withServer<T>(db: string, fn: (s: Awaited<ReturnType<typeof buildServer>>) => Promise<T>): Promise<T> {
+  const store = new SqliteStore({ file: db });
+  const s = await buildServer({ store, logLevel: 'silent' });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Wiring: store → bus → stream hub, the task service, auth, routes and background timers.
+ * `buildServer()` builds without listening (for `app.inject()` tests); `startServer()` listens.
+ */
+import { randomBytes } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import cors from '@fastify/cors';
+import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
+import type { Store } from './store/store.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Bus } from './bus/bus.ts';
+import { MemoryBus } from './bus/memory/memory-bus.ts';
+import { StreamHub } from './stream/sse-hub.ts';
+import { TaskService } from './tasks/service.ts';
+import { HistoryCache } from './eta/history.ts';
+import { KeyService, KEY_PREFIX } from './auth/keys.ts';
+import { TokenService } from './auth/tokens.ts';
+import type { Principal } from './auth/principal.ts';
+import { createRouter } from './http/route.ts';
+import { installErrorHandling } from './http/errors.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { workerRoutes } from './routes/worker.ts';
+import { eventRoutes } from './routes/events.ts';
+import { accessRoutes, notificationRoutes } from './routes/access.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { Metrics } from './metrics.ts';
+import { openApiDocument } from './openapi.ts';
+import { snapshotFilter } from './stream/event-filter.ts';
+
+export const VERSION = '0.1.0';
+
+export interface TaskPulseServer {
+  app: FastifyInstance;
+  config: ServerConfig;
+  store: Store;
+  bus: Bus;
+  hub: StreamHub;
+  tasks: TaskService;
+  keys: KeyService;
+  tokens: TokenService;
+  /** Starts background work (reaper, health, retention); `listen()` calls it. */
+  start(): Promise<void>;
+  /** Listens and returns the URL. */
+  listen(): Promise<string>;
+  /** Stops accepting work, finishes what is in flight, closes streams and storage. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function openStore(config: ServerConfig): Promise<Store> {
+  if (config.databaseUrl) {
+    throw new Error('--database-url: the PostgreSQL store is not part of this release yet; use the SQLite store (--db)');
+  }
+  return new SqliteStore({ file: config.db, synchronous: config.sqliteSynchronous });
+}
+
+export async function openBus(config: ServerConfig): Promise<Bus> {
+  if (config.redisUrl) throw new Error('--redis-url: the Redis bus is not part of this release yet; one instance uses the in-process bus');
+  return new MemoryBus();
+}
+
+export async function buildServer(options: ServerOptions = {}): Promise<TaskPulseServer> {
+  const config = resolveConfig(options);
+  const store = options.store ?? (await openStore(config));
+  const bus = options.bus ?? (await openBus(config));
+  const secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
+  let accepting = false;
+
+  const history = new HistoryCache(store);
+  let hub: StreamHub;
+  const metrics = new Metrics(store, () => hub.size);
+  const tasks = new TaskService(
+    {
+      leaseMs: config.leaseMs,
+      health: { stuckFactor: 5, stuckMinMs: 10_000, stuckDefaultMs: 60_000 },
+    },
+    { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
+  );
+  hub = new StreamHub(
+    {
+      heartbeatMs: config.heartbeatMs,
+      retryMs: config.streamRetryMs,
+      bufferBytes: config.streamBufferBytes,
+      lagBytes: 64 * 1024,
+      maxStreamMs: config.streamMaxMs,
+      pageSize: 500,
+    },
+    { store, bus, snapshot: (f) => tasks.snapshot(f, snapshotFilter(f)), onDelivered: (e) => metrics.delivered(e) },
+  );
+  store.onCommit((events) => {
+    metrics.committed(events);
+    bus.publish(events);
+  });
+
+  const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: 5000 });
+  const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds });
+  const authenticate = async (credential: string): Promise<Principal | null> => {
+    if (credential.startsWith(KEY_PREFIX) || (config.adminKey !== null && credential === config.adminKey)) {
+      const k = await keys.verify(credential);
+      if (!k) return null;
+      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id! };
+    }
+    return tokens.verify(credential);
+  };
+
+  const app = Fastify({
+    logger: { level: config.logLevel, stream: process.stderr },
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: false,
+  });
+  app.removeContentTypeParser('text/plain');
+  const allowed = new Set(config.corsOrigins);
+  const originAllowed = (o: string | undefined) => o !== undefined && (allowed.has('*') || allowed.has(o));
+  if (allowed.size > 0) {
+    await app.register(cors, {
+      origin: (origin, cb) => cb(null, originAllowed(origin)),
+      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'last-event-id', 'if-none-match'],
+      exposedHeaders: ['etag', 'retry-after'],
+      methods: ['GET', 'POST', 'DELETE'],
+      maxAge: 600,
+    });
+  }
+  const corsHeaders = (origin: string | undefined): Record<string, string> =>
+    originAllowed(origin) ? { 'access-control-allow-origin': origin!, vary: 'origin' } : {};
+  installErrorHandling(app);
+
+  const router = createRouter(app, authenticate);
+  taskRoutes(router, tasks);
+  workerRoutes(router, tasks);
+  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, corsHeaders });
+  accessRoutes(router, keys, tokens);
+  notificationRoutes(router, tasks);
+  let openapi: unknown = null;
+  opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });
+  app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
+
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<unknown>) => {
+    let running = false;
+    const t = setInterval(() => {
+      if (running) return;
+      running = true;
+      fn()
+        .catch((error: unknown) => app.log.error({ err: error }, 'background task failed'))
+        .finally(() => (running = false));
+    }, ms);
+    t.unref();
+    timers.push(t);
+  };
+
+  let started = false;
+  const start = async () => {
+    if (started) return;
+    started = true;
+    await hub.start();
+    every(config.reaperIntervalMs, async () => {
+      const n = await tasks.reap();
+      if (n > 0) metrics.leaseExpiries.inc(n);
+    });
+    every(config.healthIntervalMs, () => tasks.checkHealth());
+    every(Math.min(3_600_000, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
+    accepting = true;
+  };
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      accepting = false;
+      for (const t of timers) clearInterval(t);
+      const steps: [string, () => Promise<unknown>][] = [
+        ['streams', () => hub.close()],
+        ['http', () => app.close()],
+        ['store', () => store.close()],
+        ['bus', () => bus.close()],
+      ];
+      for (const [name, step] of steps) {
+        try {
+          await step();
+        } catch (error) {
+          app.log.error({ err: error }, `closing ${name} failed`);
+        }
+      }
+    })());
+
+  return {
+    app, config, store, bus, hub, tasks, keys, tokens, start, close,
+    listen: async () => {
+      await start();
+      await app.listen({ host: config.host, port: config.port, listenTextResolver: () => '' });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      return `http://${host}:${port}`;
+    },
+  };
+}
+
+/** Builds and listens; the handle to use in tests and embedding. */
+export async function startServer(options: ServerOptions = {}): Promise<{ url: string; port: number; server: TaskPulseServer; close(): Promise<void> }> {
+  const server = await buildServer(options);
+  const url = await server.listen();
+  return { url, port: Number(new URL(url).port), server, close: () => server.close() };
+}

@@ -1,0 +1,69 @@
+/**
+ * API keys: `tpk_` + 32 random bytes. Only a SHA-256 of the key is stored (the keys are random
+ * and long, so a slow hash adds nothing); the key itself is shown once at creation.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { TaskPulseError, type ApiKeyInfo, type Role } from '@taskpulse/protocol';
+import type { Store } from '../store/store.ts';
+import { newId } from '../ids.ts';
+
+export const KEY_PREFIX = 'tpk_';
+
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+export interface KeyServiceConfig {
+  /** A bootstrap admin key accepted without being stored (TASKPULSE_ADMIN_KEY). */
+  adminKey: string | null;
+  /** How long a looked-up key is trusted before it is read again (revocation delay across instances). */
+  cacheMs: number;
+}
+
+export class KeyService {
+  readonly #store: Store;
+  readonly #config: KeyServiceConfig;
+  readonly #adminHash: Buffer | null;
+  readonly #cache = new Map<string, { role: Role; id: string; revoked: boolean; at: number }>();
+
+  constructor(store: Store, config: KeyServiceConfig) {
+    this.#store = store;
+    this.#config = config;
+    this.#adminHash = config.adminKey ? Buffer.from(hashKey(config.adminKey), 'hex') : null;
+  }
+
+  async create(role: Role, name: string | null): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
+    const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+    const info: ApiKeyInfo = {
+      id: newId('key'), name, role, prefix: key.slice(0, 10), createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null,
+    };
+    await this.#store.insertKey({ ...info, hash: hashKey(key) });
+    return { id: info.id, key, info };
+  }
+
+  list(): Promise<ApiKeyInfo[]> {
+    return this.#store.listKeys();
+  }
+
+  async revoke(id: string): Promise<void> {
+    const ok = await this.#store.revokeKey(id, new Date().toISOString());
+    if (!ok) throw new TaskPulseError('not_found', `no active key ${id}`);
+    for (const [h, v] of this.#cache) if (v.id === id) this.#cache.delete(h);
+  }
+
+  /** The role and id of a presented key, or null when it is unknown or revoked. */
+  async verify(key: string): Promise<{ role: Role; id: string | null } | null> {
+    const hash = hashKey(key);
+    if (this.#adminHash && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex'))) return { role: 'admin', id: null };
+    const now = Date.now();
+    const cached = this.#cache.get(hash);
+    if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;
+    const rec = await this.#store.findKeyByHash(hash);
+    if (!rec) return null;
+    const entry = { role: rec.role, id: rec.id, revoked: rec.revokedAt !== null, at: now };
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(hash, entry);
+    if (!entry.revoked) void this.#store.touchKey(rec.id, new Date(now).toISOString()).catch(() => {});
+    return entry.revoked ? null : entry;
+  }
+}

@@ -1,0 +1,18 @@
+/** Who is calling, once their credential checked out. */
+export type Principal =
+  | { role: 'admin'; keyId: string | null }
+  | { role: 'worker'; keyId: string }
+  | { role: 'viewer'; owner: string; taskIds: ReadonlySet<string> | null };
+
+export type Role = Principal['role'];
+
+/** The event/task visibility a principal implies: viewers only ever see their own. */
+export function ownerScope(p: Principal): { owner?: string; taskIds?: string[] } {
+  if (p.role !== 'viewer') return {};
+  return { owner: p.owner, ...(p.taskIds ? { taskIds: [...p.taskIds] } : {}) };
+}
+
+export function canSee(p: Principal, task: { id: string; owner: string }): boolean {
+  if (p.role !== 'viewer') return true;
+  return task.owner === p.owner && (p.taskIds === null || p.taskIds.has(task.id));
+}

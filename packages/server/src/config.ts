@@ -1,0 +1,115 @@
+/**
+ * Server options (what a user passes) and config (defaults resolved and validated once).
+ * Every option has an environment variable; see `taskpulse serve --help` and API.md.
+ */
+import type { Bus } from './bus/bus.ts';
+import type { Store } from './store/store.ts';
+
+export interface ServerOptions {
+  /** @defaultValue '127.0.0.1' */
+  host?: string;
+  /** 0 picks a free port. @defaultValue 8080 */
+  port?: number;
+  /** SQLite file. @defaultValue './taskpulse.db' */
+  db?: string;
+  /** PostgreSQL URL; replaces `db`. */
+  databaseUrl?: string | null;
+  /** Redis URL for the bus between instances. */
+  redisUrl?: string | null;
+  /** Signs viewer tokens; generated and stored in the database on first start when absent. */
+  secret?: string | null;
+  /** Accepted as an admin key (bootstrap). */
+  adminKey?: string | null;
+  /** Verify viewer tokens from the app's identity provider against this JWKS as well. */
+  jwksUrl?: string | null;
+  /** @defaultValue 5000 */
+  heartbeatMs?: number;
+  /** Default lease. @defaultValue 30000 */
+  leaseMs?: number;
+  /** Origins allowed to call the API from a browser. @defaultValue [] (same origin only) */
+  corsOrigins?: string[];
+  /** `FULL` also survives power loss; `NORMAL` survives a killed process. @defaultValue 'NORMAL' */
+  sqliteSynchronous?: 'NORMAL' | 'FULL';
+  /** How often expired leases are looked for. @defaultValue 1000 */
+  reaperIntervalMs?: number;
+  /** How often `health` is re-assessed. @defaultValue 5000 */
+  healthIntervalMs?: number;
+  /** Events older than this are pruned. @defaultValue 7 days */
+  retentionMs?: number;
+  /** `retry:` sent on every stream. @defaultValue 1000 */
+  streamRetryMs?: number;
+  /** A stream whose unsent bytes pass this is closed. @defaultValue 4 MiB */
+  streamBufferBytes?: number;
+  /** Streams are closed after this long with a `retry:` hint; 0 = never. @defaultValue 0 */
+  streamMaxMs?: number;
+  /** Request body limit. @defaultValue 1 MiB */
+  bodyLimitBytes?: number;
+  /** Default lifetime of minted viewer tokens. @defaultValue 3600 */
+  tokenTtlSeconds?: number;
+  /** pino level; 'silent' for tests. @defaultValue 'info' */
+  logLevel?: string;
+  /** Directory of a built dashboard to serve at `/`. */
+  staticDir?: string | null;
+  /** Inject a store or bus (tests, embedding). */
+  store?: Store;
+  bus?: Bus;
+}
+
+export const DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 8080,
+  db: './taskpulse.db',
+  heartbeatMs: 5000,
+  leaseMs: 30_000,
+  reaperIntervalMs: 1000,
+  healthIntervalMs: 5000,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  streamRetryMs: 1000,
+  streamBufferBytes: 4 * 1024 * 1024,
+  streamMaxMs: 0,
+  bodyLimitBytes: 1024 * 1024,
+  tokenTtlSeconds: 3600,
+  logLevel: 'info',
+  sqliteSynchronous: 'NORMAL' as 'NORMAL' | 'FULL',
+});
+
+export type ServerConfig = typeof DEFAULTS & {
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  secret: string | null;
+  adminKey: string | null;
+  jwksUrl: string | null;
+  corsOrigins: string[];
+  staticDir: string | null;
+};
+
+export function resolveConfig(o: ServerOptions): ServerConfig {
+  const c: ServerConfig = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && typeof v !== 'object')),
+    databaseUrl: o.databaseUrl ?? null,
+    redisUrl: o.redisUrl ?? null,
+    secret: o.secret ?? null,
+    adminKey: o.adminKey ?? null,
+    jwksUrl: o.jwksUrl ?? null,
+    corsOrigins: o.corsOrigins ?? [],
+    staticDir: o.staticDir ?? null,
+  } as ServerConfig;
+  const ints: [keyof ServerConfig, number, number][] = [
+    ['port', 0, 65535], ['heartbeatMs', 100, 600_000], ['leaseMs', 1000, 3_600_000], ['reaperIntervalMs', 10, 600_000],
+    ['healthIntervalMs', 10, 3_600_000], ['retentionMs', 1000, Number.MAX_SAFE_INTEGER], ['streamRetryMs', 0, 600_000],
+    ['streamBufferBytes', 1024, 1 << 30], ['streamMaxMs', 0, 7 * 24 * 3600 * 1000], ['bodyLimitBytes', 1024, 1 << 30],
+    ['tokenTtlSeconds', 1, 30 * 24 * 3600],
+  ];
+  for (const [k, min, max] of ints) {
+    const v = c[k] as unknown;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new Error(`\`${k}\` must be an integer from ${min} to ${max}, got ${String(v)}`);
+    }
+  }
+  if (c.sqliteSynchronous !== 'NORMAL' && c.sqliteSynchronous !== 'FULL') {
+    throw new Error(`\`sqliteSynchronous\` must be NORMAL or FULL, got ${String(c.sqliteSynchronous)}`);
+  }
+  if (c.adminKey !== null && c.adminKey.length < 16) throw new Error('`adminKey` must be at least 16 characters');
+  return c;
+}

@@ -1,0 +1,63 @@
+/**
+ * Maps anything thrown in a request to the API's error body. A 4xx says what was wrong; a 5xx
+ * says only that it was our fault (never an internal message) and is logged.
+ */
+import { TaskPulseError, ERROR_STATUS, type ErrorCode } from '@taskpulse/protocol';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { ZodError } from 'zod';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+};
+
+const BY_STATUS: Record<number, ErrorCode> = {
+  400: 'invalid_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed',
+  409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited', 503: 'unavailable',
+};
+
+export function fromZod(error: ZodError, where: 'body' | 'query' | 'params' | 'headers'): TaskPulseError {
+  const fields = [...new Set(error.issues.map((i) => [where, ...i.path.map(String)].join('.')))];
+  const first = error.issues[0];
+  const path = first ? [where, ...first.path.map(String)].join('.') : where;
+  return new TaskPulseError('invalid_request', `${path}: ${first?.message ?? 'is not valid'}`, {
+    fields,
+    issues: error.issues.slice(0, 20).map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message })),
+  });
+}
+
+export function toTaskPulseError(error: unknown): TaskPulseError {
+  if (error instanceof TaskPulseError) return error;
+  if (error instanceof ZodError) return fromZod(error, 'body');
+  const fe = error as Partial<FastifyError> & { type?: string };
+  if (fe.code && FASTIFY_CODES[fe.code]) {
+    const code = FASTIFY_CODES[fe.code]!;
+    const message = code === 'payload_too_large' ? 'the request body is too large' : code === 'unsupported_media_type'
+      ? 'send JSON with content-type: application/json' : `the request body is not valid JSON: ${fe.message ?? ''}`.trim();
+    return new TaskPulseError(code, message);
+  }
+  if (error instanceof SyntaxError || fe.statusCode === 400) {
+    // JSON parse errors and prototype-poisoning rejections (`__proto__` / `constructor.prototype` keys).
+    return new TaskPulseError('invalid_request', `the request is not valid: ${fe.message ?? 'malformed'}`);
+  }
+  const status = fe.statusCode ?? 500;
+  if (status >= 400 && status < 500) return new TaskPulseError(BY_STATUS[status] ?? 'invalid_request', fe.message ?? 'bad request');
+  return new TaskPulseError('internal', 'an internal error occurred; it has been logged', undefined, { cause: error });
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const e = toTaskPulseError(error);
+    if (e.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (e.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+    void reply.code(e.status).type('application/json').send(e.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(new TaskPulseError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody());
+  });
+}
+
+export { ERROR_STATUS };

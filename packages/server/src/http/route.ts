@@ -1,0 +1,105 @@
+/**
+ * Declarative routes: each declares its schemas and who may call it; `route()` validates,
+ * authenticates and records it for the OpenAPI document, so docs and checks come from one place.
+ */
+import { TaskPulseError } from '@taskpulse/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z, type ZodType } from 'zod';
+import type { Principal, Role } from '../auth/principal.ts';
+import { fromZod } from './errors.ts';
+
+export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined> {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  summary: string;
+  tag: string;
+  /** Who may call; 'public' needs no credential. */
+  roles: readonly Role[] | 'public';
+  body?: B;
+  query?: Q;
+  /** Documented 2xx response. */
+  response?: ZodType;
+  status?: number;
+  /** Accept `?access_token=` (the browser's EventSource cannot send headers). */
+  queryToken?: boolean;
+  /** The response is not JSON (SSE, Prometheus text). */
+  produces?: string;
+}
+
+export interface RouteContext<B, Q> {
+  principal: Principal;
+  body: B;
+  query: Q;
+  params: Record<string, string>;
+  request: FastifyRequest;
+  reply: FastifyReply;
+}
+
+type Infer<T> = T extends ZodType ? z.output<T> : undefined;
+
+export type Authenticate = (credential: string) => Promise<Principal | null>;
+
+export interface Router {
+  route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(
+    spec: RouteSpec<B, Q>,
+    handler: (ctx: RouteContext<Infer<B>, Infer<Q>>) => Promise<unknown>,
+  ): void;
+  readonly specs: readonly RouteSpec<ZodType | undefined, ZodType | undefined>[];
+}
+
+const ID_PARAM = /^[^\u0000-\u001f\u007f]{1,128}$/;
+
+export function createRouter(app: FastifyInstance, authenticate: Authenticate): Router {
+  const specs: RouteSpec<ZodType | undefined, ZodType | undefined>[] = [];
+  return {
+    specs,
+    route(spec, handler) {
+      specs.push(spec as RouteSpec<ZodType | undefined, ZodType | undefined>);
+      app.route({
+        method: spec.method,
+        url: spec.url,
+        handler: async (request, reply) => {
+          let principal: Principal = { role: 'admin', keyId: null };
+          if (spec.roles !== 'public') {
+            const header = request.headers.authorization;
+            let credential: string | null = null;
+            if (typeof header === 'string') {
+              const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+              if (!m) throw new TaskPulseError('unauthorized', 'send the credential as `Authorization: Bearer <credential>`');
+              credential = m[1]!;
+            } else if (spec.queryToken) {
+              const t = (request.query as Record<string, unknown> | undefined)?.access_token;
+              if (typeof t === 'string' && t.length > 0) credential = t;
+            }
+            if (credential === null) throw new TaskPulseError('unauthorized', 'a credential is required: `Authorization: Bearer <credential>`');
+            const p = await authenticate(credential);
+            if (!p) throw new TaskPulseError('unauthorized', 'the credential is not valid');
+            if (!spec.roles.includes(p.role)) throw new TaskPulseError('forbidden', `a ${p.role} credential may not call ${spec.method} ${spec.url}`);
+            principal = p;
+          }
+          const params = (request.params ?? {}) as Record<string, string>;
+          for (const [k, v] of Object.entries(params)) {
+            if (!ID_PARAM.test(v)) throw new TaskPulseError('invalid_request', `${k} must be 1–128 characters without control characters`, { fields: [`params.${k}`] });
+          }
+          let body: unknown = undefined;
+          if (spec.body) {
+            const raw = request.body === undefined || request.body === null ? {} : request.body;
+            const parsed = spec.body.safeParse(raw);
+            if (!parsed.success) throw fromZod(parsed.error, 'body');
+            body = parsed.data;
+          }
+          let query: unknown = undefined;
+          if (spec.query) {
+            const parsed = spec.query.safeParse(request.query ?? {});
+            if (!parsed.success) throw fromZod(parsed.error, 'query');
+            query = parsed.data;
+          }
+          const out = await handler({ principal, body, query, params, request, reply } as never);
+          if (reply.sent) return reply;
+          if (spec.status && reply.statusCode === 200) reply.code(spec.status);
+          return out;
+        },
+      });
+    },
+  };
+}

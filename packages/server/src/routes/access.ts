@@ -1,0 +1,77 @@
+import { ApiKeyInfo, CreateKeyRequest, CreateTokenRequest, MarkReadRequest, Notification, NotificationsQuery, TaskPulseError, TokenResponse } from '@taskpulse/protocol';
+import { z } from 'zod';
+import type { Router } from '../http/route.ts';
+import type { KeyService } from '../auth/keys.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import type { TaskService } from '../tasks/service.ts';
+
+export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService): void {
+  r.route(
+    {
+      method: 'POST', url: '/v1/keys', tag: 'credentials', roles: ['admin'], body: CreateKeyRequest, status: 201,
+      response: z.object({ id: z.string(), key: z.string(), role: z.string(), name: z.string().nullable() }),
+      summary: 'Create an API key; the key is shown once.',
+    },
+    async ({ body }) => {
+      const k = await keys.create(body.role, body.name ?? null);
+      return { id: k.id, key: k.key, role: k.info.role, name: k.info.name, prefix: k.info.prefix, createdAt: k.info.createdAt };
+    },
+  );
+  r.route(
+    { method: 'GET', url: '/v1/keys', tag: 'credentials', roles: ['admin'], response: z.object({ keys: z.array(ApiKeyInfo) }), summary: 'List API keys (never the keys themselves).' },
+    async () => ({ keys: await keys.list() }),
+  );
+  r.route(
+    { method: 'DELETE', url: '/v1/keys/:id', tag: 'credentials', roles: ['admin'], summary: 'Revoke an API key.', response: z.object({ id: z.string(), revoked: z.literal(true) }) },
+    async ({ params }) => {
+      await keys.revoke(params.id!);
+      return { id: params.id, revoked: true };
+    },
+  );
+  r.route(
+    {
+      method: 'POST', url: '/v1/tokens', tag: 'credentials', roles: ['admin', 'worker'], body: CreateTokenRequest, status: 201,
+      response: TokenResponse, summary: "Mint a viewer token for one owner (optionally limited to some tasks).",
+    },
+    async ({ body }) => tokens.mint(body.owner, body.ttlSeconds, body.taskIds),
+  );
+}
+
+export function notificationRoutes(r: Router, tasks: TaskService): void {
+  r.route(
+    {
+      method: 'GET', url: '/v1/notifications', tag: 'notifications', roles: ['viewer', 'admin'], query: NotificationsQuery,
+      response: z.object({ notifications: z.array(Notification) }), summary: "The owner's inbox: a notification per finished task.",
+    },
+    async ({ principal, query }) => {
+      let owner: string;
+      if (principal.role === 'viewer') {
+        if (query.owner !== undefined && query.owner !== principal.owner) throw new TaskPulseError('forbidden', 'a viewer may only read its own notifications');
+        owner = principal.owner;
+      } else {
+        if (query.owner === undefined) throw new TaskPulseError('invalid_request', 'an admin must name the `owner`', { fields: ['query.owner'] });
+        owner = query.owner;
+      }
+      let list = await tasks.notifications(owner, query.unread === 'true', query.limit ?? 50);
+      if (principal.role === 'viewer' && principal.taskIds) list = list.filter((n) => principal.taskIds!.has(n.taskId));
+      return { notifications: list };
+    },
+  );
+  r.route(
+    {
+      method: 'POST', url: '/v1/notifications/read', tag: 'notifications', roles: ['viewer', 'admin'], body: MarkReadRequest,
+      response: z.object({ ids: z.array(z.string()), seq: z.number().nullable() }),
+      summary: 'Mark notifications read (ids or everything up to upToSeq); every tab learns it via notification.read.',
+    },
+    async ({ principal, body, request }) => {
+      let owner: string;
+      if (principal.role === 'viewer') owner = principal.owner;
+      else {
+        const q = (request.query as Record<string, unknown>).owner;
+        if (typeof q !== 'string' || q.length === 0 || q.length > 128) throw new TaskPulseError('invalid_request', 'an admin must name the `owner` in the query', { fields: ['query.owner'] });
+        owner = q;
+      }
+      return tasks.markRead(owner, body);
+    },
+  );
+}

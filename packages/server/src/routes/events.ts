@@ -1,0 +1,102 @@
+import { EventsQuery, EventsResponse, StreamQuery, TaskPulseError, type EventType } from '@taskpulse/protocol';
+import type { z } from 'zod';
+import type { Router } from '../http/route.ts';
+import type { TaskService } from '../tasks/service.ts';
+import type { StreamHub } from '../stream/sse-hub.ts';
+import type { EventFilter, Store } from '../store/store.ts';
+import { ownerScope, type Principal } from '../auth/principal.ts';
+import { snapshotFilter } from '../stream/event-filter.ts';
+
+const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
+
+export interface EventRoutesDeps {
+  store: Store;
+  hub: StreamHub;
+  tasks: TaskService;
+  /** False while starting or draining: streams get a 200 with `retry:` and are closed at once. */
+  accepting: () => boolean;
+  retryMs: number;
+  corsHeaders: (origin: string | undefined) => Record<string, string>;
+}
+
+/** The reader's filter: its query filters within what its credential may see. */
+export function readerFilter(p: Principal, q: z.infer<typeof EventsQuery> | z.infer<typeof StreamQuery>): EventFilter {
+  return {
+    ...ownerScope(p),
+    ...(q.taskId !== undefined ? { taskId: q.taskId } : {}),
+    ...(q.tag !== undefined ? { tag: q.tag } : {}),
+    ...(q.type !== undefined ? { type: q.type } : {}),
+    ...(q.parentId !== undefined ? { parentId: q.parentId } : {}),
+    ...(q.events !== undefined ? { events: q.events.split(',') as EventType[] } : {}),
+  };
+}
+
+export function eventRoutes(r: Router, d: EventRoutesDeps): void {
+  r.route(
+    {
+      method: 'GET', url: '/v1/events', tag: 'events', roles: ALL, query: EventsQuery, response: EventsResponse, queryToken: true,
+      summary: 'Events after a cursor as JSON (the polling fallback; same cursor as the stream). waitMs makes it a long poll.',
+    },
+    async ({ principal, query, reply }) => {
+      const filter = readerFilter(principal, query);
+      const after = query.after ?? 0;
+      const limit = query.limit ?? 100;
+      const floor = await d.store.floor();
+      const head = await d.store.head();
+      reply.header('cache-control', 'no-store');
+      if (after < floor || after > head) {
+        const snap = await d.tasks.snapshot(filter, snapshotFilter(filter));
+        return { events: [], head: snap.head, reset: true, tasks: snap.tasks };
+      }
+      const abort = new AbortController();
+      reply.raw.once('close', () => abort.abort());
+      const deadline = Date.now() + (query.waitMs ?? 0);
+      for (;;) {
+        const page = await d.store.readEvents(after, filter, limit);
+        const left = deadline - Date.now();
+        if (page.events.length > 0 || left <= 0 || abort.signal.aborted || !d.accepting()) {
+          // head has the heartbeat's meaning: every matching event ≤ head is in this answer or before it.
+          const full = page.events.length === limit;
+          return { events: page.events.map((e) => JSON.parse(e.json) as unknown), head: full ? page.events[limit - 1]!.seq : page.head };
+        }
+        await d.hub.waitForEvent(page.head, left, abort.signal);
+      }
+    },
+  );
+
+  r.route(
+    {
+      method: 'GET', url: '/v1/stream', tag: 'events', roles: ALL, query: StreamQuery, queryToken: true, produces: 'text/event-stream',
+      summary: 'Server-Sent Events: snapshot (or resume after Last-Event-ID / after), then live events and named heartbeats.',
+    },
+    async ({ principal, query, request, reply }) => {
+      const lastId = request.headers['last-event-id'];
+      let after: number | null = query.after ?? null;
+      if (typeof lastId === 'string' && lastId.trim() !== '') {
+        if (!/^\d{1,15}$/.test(lastId.trim())) {
+          throw new TaskPulseError('invalid_request', 'Last-Event-ID must be an event seq', { fields: ['headers.last-event-id'] });
+        }
+        after = Number(lastId.trim()); // Last-Event-ID wins over `after`
+      }
+      const filter = readerFilter(principal, query);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        ...d.corsHeaders(request.headers.origin),
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.socket?.setNoDelay(true);
+      if (!d.accepting()) {
+        // Temporary: a browser's EventSource would give up for good on a non-200, so say retry.
+        res.end(`retry: ${d.retryMs}\n\n`);
+        return reply;
+      }
+      const coalesce = query.coalesce === 'true' || query.coalesce === '1';
+      await d.hub.open(res, { filter, after, coalesce }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
+      return reply;
+    },
+  );
+}

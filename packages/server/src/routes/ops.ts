@@ -1,0 +1,59 @@
+import { TaskPulseError } from '@taskpulse/protocol';
+import { z } from 'zod';
+import type { Router } from '../http/route.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { Bus } from '../bus/bus.ts';
+
+export const ClientMetricsRequest = z.object({
+  liveMs: z.number().min(0).max(86_400_000).default(0),
+  pollingMs: z.number().min(0).max(86_400_000).default(0),
+  offlineMs: z.number().min(0).max(86_400_000).default(0),
+  worstStalenessMs: z.number().min(0).max(86_400_000).default(0),
+  reconnects: z.number().int().min(0).max(1_000_000).default(0),
+});
+
+export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metrics; openapi: () => unknown; accepting: () => boolean }): void {
+  r.route(
+    { method: 'GET', url: '/healthz', tag: 'operations', roles: 'public', summary: 'The process is up.', response: z.object({ status: z.literal('ok') }) },
+    async () => ({ status: 'ok' }),
+  );
+  r.route(
+    { method: 'GET', url: '/readyz', tag: 'operations', roles: 'public', summary: 'Storage and bus are reachable.', response: z.object({ status: z.literal('ready') }) },
+    async () => {
+      if (!d.accepting()) throw new TaskPulseError('unavailable', 'the server is starting or shutting down');
+      try {
+        await Promise.all([d.store.ping(), d.bus.ping()]);
+      } catch {
+        throw new TaskPulseError('unavailable', 'storage or bus is unreachable');
+      }
+      return { status: 'ready' };
+    },
+  );
+  r.route(
+    { method: 'GET', url: '/metrics', tag: 'operations', roles: 'public', summary: 'Prometheus metrics.', produces: 'text/plain' },
+    async ({ reply }) => {
+      reply.type(d.metrics.registry.contentType);
+      return d.metrics.registry.metrics();
+    },
+  );
+  r.route(
+    { method: 'GET', url: '/openapi.json', tag: 'operations', roles: 'public', summary: 'This document.' },
+    async () => d.openapi(),
+  );
+  r.route(
+    {
+      method: 'POST', url: '/v1/client-metrics', tag: 'operations', roles: ['admin', 'worker', 'viewer'], body: ClientMetricsRequest,
+      status: 202, summary: 'Delivery health reported by browsers (time live vs polling, worst staleness), exported on /metrics.',
+      response: z.object({ accepted: z.literal(true) }),
+    },
+    async ({ body }) => {
+      d.metrics.clientTime.inc({ mode: 'live' }, body.liveMs / 1000);
+      d.metrics.clientTime.inc({ mode: 'polling' }, body.pollingMs / 1000);
+      d.metrics.clientTime.inc({ mode: 'offline' }, body.offlineMs / 1000);
+      d.metrics.clientStaleness.observe(body.worstStalenessMs / 1000);
+      d.metrics.clientReconnects.inc(body.reconnects);
+      return { accepted: true };
+    },
+  );
+}

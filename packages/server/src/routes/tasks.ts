@@ -1,0 +1,86 @@
+import {
+  CreateTaskRequest, ListTasksQuery, ListTasksResponse, LogsQuery, LogLine, Task, TaskStatus, ClaimResponse, TaskPulseError,
+} from '@taskpulse/protocol';
+import { z } from 'zod';
+import type { Router } from '../http/route.ts';
+import type { TaskService } from '../tasks/service.ts';
+
+const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
+const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
+
+export function taskRoutes(r: Router, tasks: TaskService): void {
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks', tag: 'tasks', roles: BACKEND, body: CreateTaskRequest, status: 201,
+      summary: 'Create a task (Idempotency-Key header: a replay answers 200 with the first task). With `start: true` the answer is `{task, lease}`.',
+      response: z.union([Task, ClaimResponse]),
+    },
+    async ({ principal, body, request, reply }) => {
+      const key = request.headers['idempotency-key'];
+      if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > 200)) {
+        throw new TaskPulseError('invalid_request', 'Idempotency-Key must be 1–200 characters', { fields: ['headers.idempotency-key'] });
+      }
+      const out = await tasks.create(principal, body, key ?? null);
+      reply.code(out.created ? 201 : 200);
+      return body.start ? { task: out.task, lease: out.lease } : out.task;
+    },
+  );
+
+  r.route(
+    { method: 'GET', url: '/v1/tasks/:id', tag: 'tasks', roles: ALL, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
+    async ({ principal, params, request, reply }) => {
+      const rec = await tasks.getVisible(principal, params.id!);
+      // queue and eta are computed on read and do not change the ETag: seq identifies the state.
+      const etag = `"${rec.id}.${rec.seq}"`;
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      const inm = request.headers['if-none-match'];
+      if (typeof inm === 'string' && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
+        return reply.code(304).send();
+      }
+      return tasks.present(rec);
+    },
+  );
+
+  r.route(
+    {
+      method: 'GET', url: '/v1/tasks', tag: 'tasks', roles: ALL, query: ListTasksQuery, response: ListTasksResponse,
+      summary: 'List tasks, newest first. status: one, a comma list, or `active` (queued+running).',
+    },
+    async ({ principal, query }) => {
+      const statuses = query.status ? expandStatuses(query.status) : undefined;
+      return tasks.list(
+        principal,
+        { statuses, type: query.type, tag: query.tag, owner: query.owner, parentId: query.parentId },
+        query.limit ?? 50,
+        query.cursor ?? null,
+      );
+    },
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/:id/cancel', tag: 'tasks', roles: ALL, response: Task,
+      summary: 'Request cancellation: a queued task is canceled at once, a running one gets cancelRequested.',
+    },
+    async ({ principal, params }) => tasks.cancel(principal, params.id!),
+  );
+
+  r.route(
+    {
+      method: 'GET', url: '/v1/tasks/:id/logs', tag: 'tasks', roles: ALL, query: LogsQuery,
+      response: z.object({ logs: z.array(LogLine) }), summary: "The task's log lines after `after`.",
+    },
+    async ({ principal, params, query }) => ({ logs: await tasks.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),
+  );
+}
+
+function expandStatuses(s: string): z.infer<typeof TaskStatus>[] {
+  const out = new Set<z.infer<typeof TaskStatus>>();
+  for (const part of s.split(',')) {
+    if (part === 'active') {
+      out.add('queued');
+      out.add('running');
+    } else out.add(part as z.infer<typeof TaskStatus>);
+  }
+  return [...out];
+}

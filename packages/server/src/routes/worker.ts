@@ -1,0 +1,63 @@
+import {
+  BatchProgressRequest, ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, HeartbeatRequest, ProgressRequest,
+  ProgressResponse, Task,
+} from '@taskpulse/protocol';
+import { z } from 'zod';
+import type { Router } from '../http/route.ts';
+import type { TaskService } from '../tasks/service.ts';
+
+const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
+
+export function workerRoutes(r: Router, tasks: TaskService): void {
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/claim', tag: 'worker', roles: BACKEND, body: ClaimRequest, response: ClaimResponse,
+      summary: 'Claim the oldest queued task (of `types`), waiting up to `waitMs`; 204 when none.',
+    },
+    async ({ body, request, reply }) => {
+      const abort = new AbortController();
+      reply.raw.once('close', () => abort.abort());
+      const out = await tasks.claim(body.types ?? [], body.leaseMs, body.waitMs ?? 0, abort.signal);
+      if (!out) return reply.code(204).send();
+      return out;
+    },
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/:id/progress', tag: 'worker', roles: BACKEND, body: ProgressRequest, response: ProgressResponse,
+      summary: 'Report progress, stage, message, metadata or a log line; renews the lease.',
+    },
+    async ({ params, body }) => tasks.progress(params.id!, body),
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/progress', tag: 'worker', roles: BACKEND, body: BatchProgressRequest,
+      summary: 'Many reports in one request, applied in order; one result per update.',
+      response: z.object({ results: z.array(z.union([ProgressResponse.extend({ id: z.string(), ok: z.literal(true) }), z.object({ id: z.string(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) })])) }),
+    },
+    async ({ body }) => ({ results: await tasks.progressMany(body.updates) }),
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/:id/heartbeat', tag: 'worker', roles: BACKEND, body: HeartbeatRequest,
+      response: ProgressResponse.omit({ seq: true }), summary: 'Renew the lease only.',
+    },
+    async ({ params, body }) => tasks.heartbeat(params.id!, body.lease, body.leaseMs),
+  );
+
+  r.route(
+    { method: 'POST', url: '/v1/tasks/:id/complete', tag: 'worker', roles: BACKEND, body: CompleteRequest, response: Task, summary: 'Complete with a result.' },
+    async ({ params, body }) => tasks.complete(params.id!, body.lease, body.result),
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/:id/fail', tag: 'worker', roles: BACKEND, body: FailRequest, response: Task,
+      summary: 'Fail; back to queued when `retry` and attempts remain; `error.code = "canceled"` confirms a cancellation.',
+    },
+    async ({ params, body }) => tasks.fail(params.id!, body),
+  );
+}

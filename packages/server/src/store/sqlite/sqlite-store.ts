@@ -1,0 +1,468 @@
+/**
+ * The embedded store: one SQLite file in WAL mode.
+ *
+ * better-sqlite3 is synchronous, so every statement blocks the event loop. Writes are therefore
+ * group-committed: the units that arrive within one turn of the loop are applied in one
+ * transaction (each in its own savepoint, so one failure undoes only itself), then answered
+ * together. `synchronous=NORMAL` (default) makes a commit survive the process being killed;
+ * `FULL` also survives power loss or an OS crash, at the cost of an fsync per commit.
+ *
+ * Reads use a second connection, so they only ever see committed data.
+ */
+import Database from 'better-sqlite3';
+import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
+import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
+import type {
+  EventFilter, KeyRecord, MaybePromise, NewEvent, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+} from '../store.ts';
+import { MIGRATIONS } from './migrations.ts';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file; `:memory:` for a throwaway store. */
+  file: string;
+  /** `NORMAL` survives a killed process; `FULL` also survives power loss. @defaultValue 'NORMAL' */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+interface Unit {
+  fn: (tx: WriteTx) => MaybePromise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+type Row = Record<string, unknown>;
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite' as const;
+  readonly #db: Database.Database;
+  readonly #reader: Database.Database;
+  #queue: Unit[] = [];
+  #scheduled = false;
+  #flushing = false;
+  #head: number;
+  #pending: StoredEvent[] = [];
+  #listeners = new Set<(events: StoredEvent[]) => void>();
+  #closed = false;
+  readonly #tx: WriteTx;
+  readonly #s: ReturnType<SqliteStore['prepareWrites']>;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#db = new Database(options.file);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
+    this.#db.pragma('busy_timeout = 5000');
+    migrate(this.#db);
+    this.#reader = options.file === ':memory:' ? this.#db : new Database(options.file, { readonly: true });
+    if (this.#reader !== this.#db) this.#reader.pragma('busy_timeout = 5000');
+    const meta = this.#db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: number };
+    const max = this.#db.prepare('SELECT max(seq) AS m FROM events').get() as { m: number | null };
+    this.#head = Math.max(meta.v, max.m ?? 0);
+    this.#s = this.prepareWrites();
+    this.#tx = this.makeTx();
+  }
+
+  private prepareWrites() {
+    const db = this.#db;
+    return {
+      getTask: db.prepare('SELECT doc FROM tasks WHERE id = ?').pluck(),
+      insertTask: db.prepare(
+        'INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      updateTask: db.prepare('UPDATE tasks SET status = ?, lease_expires_at = ?, doc = ? WHERE id = ?'),
+      insertIdem: db.prepare('INSERT INTO idempotency (scope, key, task_id, fingerprint) VALUES (?, ?, ?, ?)'),
+      findIdem: db.prepare('SELECT task_id AS taskId, fingerprint FROM idempotency WHERE scope = ? AND key = ?'),
+      nextQueuedAny: db.prepare("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1").pluck(),
+      expired: db.prepare(
+        "SELECT doc FROM tasks WHERE status = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
+      ).pluck(),
+      insertEvent: db.prepare(
+        'INSERT INTO events (seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      insertLog: db.prepare('INSERT INTO logs (task_id, seq, at, level, message) VALUES (?, ?, ?, ?, ?)'),
+      insertNotification: db.prepare(
+        'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
+      setHead: db.prepare("UPDATE meta SET v = ? WHERE k = 'head'"),
+    };
+  }
+
+  private makeTx(): WriteTx {
+    const s = this.#s;
+    const db = this.#db;
+    return {
+      getTask: (id) => parseDoc(s.getTask.get(id)),
+      insertTask: (t, idem) => {
+        s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t));
+        if (idem) s.insertIdem.run(idem.scope, idem.key, t.id, idem.fingerprint);
+      },
+      updateTask: (t) => {
+        s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, JSON.stringify(t), t.id);
+      },
+      findIdempotent: (scope, key) => (s.findIdem.get(scope, key) as { taskId: string; fingerprint: string } | undefined) ?? null,
+      nextQueued: (types) => {
+        if (types.length === 0) return parseDoc(s.nextQueuedAny.get());
+        const sql = `SELECT doc FROM tasks WHERE status = 'queued' AND type IN (${types.map(() => '?').join(',')}) ORDER BY n LIMIT 1`;
+        return parseDoc(db.prepare(sql).pluck().get(...types));
+      },
+      expiredLeases: (nowMs, limit) => (s.expired.all(nowMs, limit) as string[]).map((d) => JSON.parse(d) as TaskRecord),
+      queuePosition: (t) => queuePosition(db, t),
+      appendEvent: (e) => {
+        const seq = ++this.#head;
+        const stored = toStored(seq, e);
+        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, JSON.stringify(e.tags), e.milestone ? 1 : 0, stored.json);
+        this.#pending.push(stored);
+        return stored;
+      },
+      insertLog: (taskId, seq, at, level, message) => {
+        s.insertLog.run(taskId, seq, at, level, message);
+      },
+      insertNotification: (n) => {
+        s.insertNotification.run(n.id, n.seq, n.owner, n.taskId, n.kind, n.title, n.body, n.createdAt, n.readAt);
+      },
+      markNotificationsRead: (owner, sel, readAt) => {
+        const where = ['owner = ?', 'read_at IS NULL'];
+        const params: unknown[] = [owner];
+        if (sel.ids) {
+          where.push(`id IN (${sel.ids.map(() => '?').join(',') || "''"})`);
+          params.push(...sel.ids);
+        }
+        if (sel.upToSeq !== undefined) {
+          where.push('seq <= ?');
+          params.push(sel.upToSeq);
+        }
+        const ids = db.prepare(`SELECT id FROM notifications WHERE ${where.join(' AND ')}`).pluck().all(...params) as string[];
+        if (ids.length > 0) {
+          db.prepare(`UPDATE notifications SET read_at = ? WHERE id IN (${ids.map(() => '?').join(',')})`).run(readAt, ...ids);
+        }
+        return ids;
+      },
+      recordStageRun: (r) => {
+        s.recordStageRun.run(r.type, r.stage, r.durationMs, r.size, r.endedAtMs);
+      },
+    };
+  }
+
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#flushing) return; // the running flush picks the queue up when it ends
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) await this.#commitBatch(this.#queue.splice(0));
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #commitBatch(batch: Unit[]): Promise<void> {
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    const batchHead = this.#head;
+    this.#pending = [];
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      for (const unit of batch) {
+        const unitHead = this.#head;
+        const unitEvents = this.#pending.length;
+        this.#db.exec('SAVEPOINT unit');
+        try {
+          const value = await unit.fn(this.#tx);
+          this.#db.exec('RELEASE unit');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          this.#db.exec('ROLLBACK TO unit');
+          this.#db.exec('RELEASE unit');
+          // seq stays dense: an undone unit gives its numbers back.
+          this.#head = unitHead;
+          this.#pending.length = unitEvents;
+          outcomes.push({ ok: false, value: error });
+        }
+      }
+      if (this.#head !== batchHead) this.#s.setHead.run(this.#head);
+      this.#db.exec('COMMIT');
+    } catch (error) {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      this.#head = batchHead;
+      this.#pending = [];
+      for (const unit of batch) unit.reject(error);
+      return;
+    }
+    const committed = this.#pending;
+    this.#pending = [];
+    if (committed.length > 0) for (const l of this.#listeners) l(committed);
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
+  }
+
+  onCommit(listener: (events: StoredEvent[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    return parseDoc(this.#reader.prepare('SELECT doc FROM tasks WHERE id = ?').pluck().get(id));
+  }
+
+  async listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>> {
+    const { where, params } = taskWhere(filter);
+    const before = cursor === null ? null : decodeCursor(cursor);
+    if (cursor !== null && before === null) {
+      throw new TaskPulseError('invalid_request', 'cursor is not one this server handed out', { fields: ['cursor'] });
+    }
+    if (before !== null) {
+      where.push('n < ?');
+      params.push(before);
+    }
+    const rows = this.#reader
+      .prepare(`SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ?`)
+      .all(...params, limit + 1) as { n: number; doc: string }[];
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => JSON.parse(r.doc) as TaskRecord),
+      nextCursor: more ? encodeCursor(page[page.length - 1]!.n) : null,
+    };
+  }
+
+  async queuePosition(task: TaskRecord): Promise<number> {
+    return queuePosition(this.#reader, task);
+  }
+
+  async countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
+    const rows = this.#reader
+      .prepare(`SELECT status, count(*) AS c FROM tasks ${type ? 'WHERE type = ?' : ''} GROUP BY status`)
+      .all(...(type ? [type] : [])) as { status: TaskStatus; c: number }[];
+    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const r of rows) out[r.status] = r.c;
+    return out;
+  }
+
+  async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
+    return this.#reader.prepare('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status').all() as {
+      type: string; status: TaskStatus; count: number;
+    }[];
+  }
+
+  async readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
+    return this.#reader.transaction(() => {
+      const head = this.#readHead();
+      const { where, params } = eventWhere(filter);
+      where.unshift('seq > ?', 'seq <= ?');
+      params.unshift(after, head);
+      const rows = this.#reader
+        .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
+        .all(...params, limit) as Row[];
+      return { events: rows.map(rowToEvent), head };
+    })();
+  }
+
+  async snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }> {
+    return this.#reader.transaction(() => {
+      const head = this.#readHead();
+      const { where, params } = taskWhere({ ...filter, statuses: filter.statuses ?? ['queued', 'running'] });
+      const docs = this.#reader
+        .prepare(`SELECT doc FROM tasks WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT ?`)
+        .pluck()
+        .all(...params, limit) as string[];
+      return { head, tasks: docs.map((d) => JSON.parse(d) as TaskRecord) };
+    })();
+  }
+
+  #readHead(): number {
+    return (this.#reader.prepare("SELECT v FROM meta WHERE k = 'head'").pluck().get() as number) ?? 0;
+  }
+
+  async head(): Promise<number> {
+    return this.#readHead();
+  }
+
+  async floor(): Promise<number> {
+    const min = this.#reader.prepare('SELECT min(seq) FROM events').pluck().get() as number | null;
+    return min === null ? this.#readHead() : min - 1;
+  }
+
+  async logs(taskId: string, after: number, limit: number) {
+    return this.#reader
+      .prepare('SELECT seq, at, level, message FROM logs WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?')
+      .all(taskId, after, limit) as { seq: number; at: string; level: 'info'; message: string }[];
+  }
+
+  async notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
+    return this.#reader
+      .prepare(
+        `SELECT id, seq, owner, task_id AS taskId, kind, title, body, created_at AS createdAt, read_at AS readAt
+         FROM notifications WHERE owner = ? ${unreadOnly ? 'AND read_at IS NULL' : ''} ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(owner, limit) as Notification[];
+  }
+
+  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
+    return this.#reader
+      .prepare(
+        'SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs WHERE type = ? ORDER BY ended_at_ms DESC LIMIT ?',
+      )
+      .all(type, limit) as StageRun[];
+  }
+
+  async pruneEvents(beforeMs: number): Promise<number> {
+    // Always keep the head event so the log never looks empty to a reader (the head row is the floor).
+    return this.write(() => this.#db.prepare('DELETE FROM events WHERE at_ms < ? AND seq < ?').run(beforeMs, this.#head).changes);
+  }
+
+  async insertKey(k: KeyRecord): Promise<void> {
+    this.#db
+      .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt);
+  }
+
+  async listKeys(): Promise<ApiKeyInfo[]> {
+    return this.#reader
+      .prepare(
+        'SELECT id, name, role, prefix, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys ORDER BY created_at',
+      )
+      .all() as ApiKeyInfo[];
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+    return (
+      (this.#reader
+        .prepare(
+          'SELECT id, name, role, prefix, hash, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys WHERE hash = ?',
+        )
+        .get(hash) as KeyRecord | undefined) ?? null
+    );
+  }
+
+  async revokeKey(id: string, at: string): Promise<boolean> {
+    return this.#db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+  }
+
+  async touchKey(id: string, at: string): Promise<void> {
+    this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id);
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return (this.#db.prepare('SELECT value FROM settings WHERE name = ?').pluck().get(name) as string | undefined) ?? null;
+  }
+
+  async setSettingIfAbsent(name: string, value: string): Promise<string> {
+    this.#db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)').run(name, value);
+    return (await this.getSetting(name))!;
+  }
+
+  async ping(): Promise<void> {
+    this.#reader.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Let queued writes finish before closing.
+    while (this.#queue.length > 0 || this.#flushing || this.#scheduled) await new Promise((r) => setImmediate(r));
+    this.#closed = true;
+    if (this.#reader !== this.#db) this.#reader.close();
+    this.#db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+function parseDoc(doc: unknown): TaskRecord | null {
+  return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
+}
+
+function toStored(seq: number, e: NewEvent): StoredEvent {
+  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
+  return {
+    seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
+    tags: e.tags, milestone: e.milestone, json,
+  };
+}
+
+function rowToEvent(r: Row): StoredEvent {
+  return {
+    seq: r.seq as number,
+    type: r.type as StoredEvent['type'],
+    at: new Date(r.at_ms as number).toISOString(),
+    taskId: (r.task_id as string | null) ?? null,
+    owner: r.owner as string,
+    taskType: (r.task_type as string | null) ?? null,
+    parentId: (r.parent_id as string | null) ?? null,
+    tags: JSON.parse(r.tags as string) as string[],
+    milestone: r.milestone === 1,
+    json: r.json as string,
+  };
+}
+
+/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line). */
+function queuePosition(db: Database.Database, t: TaskRecord): number {
+  const ahead = db
+    .prepare(
+      "SELECT count(*) FROM tasks WHERE status = 'queued' AND type = ? AND id != ? AND n < coalesce((SELECT n FROM tasks WHERE id = ?), 9007199254740991)",
+    )
+    .pluck()
+    .get(t.type, t.id, t.id) as number;
+  return ahead + 1;
+}
+
+function taskWhere(f: TaskFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.ids) {
+    where.push(`id IN (${f.ids.map(() => '?').join(',') || "''"})`);
+    params.push(...f.ids);
+  }
+  if (f.statuses) {
+    where.push(`status IN (${f.statuses.map(() => '?').join(',')})`);
+    params.push(...f.statuses);
+  }
+  if (f.type !== undefined) { where.push('type = ?'); params.push(f.type); }
+  if (f.owner !== undefined) { where.push('owner = ?'); params.push(f.owner); }
+  if (f.parentId !== undefined) { where.push('parent_id = ?'); params.push(f.parentId); }
+  if (f.tag !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)'); params.push(f.tag); }
+  return { where, params };
+}
+
+function eventWhere(f: EventFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.owner !== undefined) { where.push('owner = ?'); params.push(f.owner); }
+  if (f.taskIds) {
+    where.push(`task_id IN (${f.taskIds.map(() => '?').join(',') || "''"})`);
+    params.push(...f.taskIds);
+  }
+  if (f.taskId !== undefined) { where.push('task_id = ?'); params.push(f.taskId); }
+  if (f.type !== undefined) { where.push('task_type = ?'); params.push(f.type); }
+  if (f.parentId !== undefined) { where.push('parent_id = ?'); params.push(f.parentId); }
+  if (f.tag !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(events.tags) WHERE value = ?)'); params.push(f.tag); }
+  if (f.events) {
+    where.push(`type IN (${f.events.map(() => '?').join(',')})`);
+    params.push(...f.events);
+  }
+  return { where, params };
+}
+
+function encodeCursor(n: number): string {
+  return Buffer.from(`n:${n}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number | null {
+  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return m ? Number(m[1]) : null;
+}

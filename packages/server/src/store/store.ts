@@ -1,0 +1,175 @@
+/**
+ * The storage interface. SQLite (embedded, default) and PostgreSQL implement it; one conformance
+ * suite runs against both. Storage is the truth: the bus only wakes readers sooner.
+ *
+ * Writes go through `write(fn)`: `fn` runs inside a transaction with a `WriteTx`; everything it
+ * does commits together, and the events it appended are handed to `onCommit` listeners in `seq`
+ * order after the commit. A throw inside `fn` undoes that unit only. Implementations may group
+ * many units into one commit (group commit), but a promise resolves only once its unit is durable.
+ */
+import type { Children, EventType, LogLevel, Notification, Stage, TaskError, TaskStatus, Health, ApiKeyInfo, Role } from '@taskpulse/protocol';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A task as stored. The public `Task` is derived from it (plus `eta`/`queue`, computed on read). */
+export interface TaskRecord {
+  id: string;
+  type: string;
+  owner: string;
+  tags: string[];
+  parentId: string | null;
+  children: Children;
+  status: TaskStatus;
+  attempt: number;
+  maxAttempts: number;
+  done: number | null;
+  total: number | null;
+  percent: number | null;
+  /** Index into `stages` of the current stage, -1 before any. */
+  stageIndex: number;
+  stages: Stage[];
+  message: string | null;
+  input: unknown;
+  result: unknown;
+  error: TaskError | null;
+  metadata: Record<string, unknown>;
+  cancelRequested: boolean;
+  health: Health | null;
+  createdAt: string;
+  startedAt: string | null;
+  updatedAt: string;
+  endedAt: string | null;
+  heartbeatAt: string | null;
+  seq: number;
+  lease: { token: string; expiresAtMs: number } | null;
+  /** When `done`/`stage` last moved (ms), and the smoothed gap between such moves: for `health`. */
+  lastMoveAtMs: number | null;
+  moveGapMs: number | null;
+  /** When the current stage started (ms), for stage durations and ETA. */
+  stageStartedAtMs: number | null;
+}
+
+/** An appended event: the wire JSON plus the fields readers filter on. */
+export interface StoredEvent {
+  seq: number;
+  type: EventType;
+  at: string;
+  taskId: string | null;
+  owner: string;
+  taskType: string | null;
+  parentId: string | null;
+  tags: string[];
+  /** Never coalesced away on a lagging stream (creation, stage change, terminal, log, notification). */
+  milestone: boolean;
+  /** The event as sent on the wire, serialized once. */
+  json: string;
+}
+
+/** What a unit of work asks to append; the store assigns `seq` and serializes. */
+export interface NewEvent {
+  type: EventType;
+  at: string;
+  owner: string;
+  taskId: string | null;
+  taskType: string | null;
+  parentId: string | null;
+  tags: string[];
+  milestone: boolean;
+  /** Builds the body (everything but `seq`, `type`, `at`, `taskId`) once `seq` is known. */
+  body: (seq: number) => Record<string, unknown>;
+}
+
+export interface TaskFilter {
+  ids?: string[];
+  statuses?: TaskStatus[];
+  type?: string;
+  tag?: string;
+  owner?: string;
+  parentId?: string;
+}
+
+export interface EventFilter {
+  owner?: string;
+  taskIds?: string[];
+  taskId?: string;
+  tag?: string;
+  type?: string;
+  parentId?: string;
+  events?: EventType[];
+}
+
+export interface StageRun {
+  type: string;
+  stage: string;
+  durationMs: number;
+  size: number | null;
+  endedAtMs: number;
+}
+
+export interface KeyRecord extends ApiKeyInfo {
+  hash: string;
+}
+
+export interface WriteTx {
+  getTask(id: string): MaybePromise<TaskRecord | null>;
+  insertTask(task: TaskRecord, idempotency?: { scope: string; key: string; fingerprint: string }): MaybePromise<void>;
+  updateTask(task: TaskRecord): MaybePromise<void>;
+  findIdempotent(scope: string, key: string): MaybePromise<{ taskId: string; fingerprint: string } | null>;
+  /** The oldest queued task of one of `types` (any type when empty), or null. */
+  nextQueued(types: string[]): MaybePromise<TaskRecord | null>;
+  /** Running tasks whose lease expired before `nowMs`. */
+  expiredLeases(nowMs: number, limit: number): MaybePromise<TaskRecord[]>;
+  /** Position (1-based) of a queued task among the queued tasks of its type. */
+  queuePosition(task: TaskRecord): MaybePromise<number>;
+  appendEvent(event: NewEvent): MaybePromise<StoredEvent>;
+  insertLog(taskId: string, seq: number, at: string, level: LogLevel, message: string): MaybePromise<void>;
+  insertNotification(n: Notification): MaybePromise<void>;
+  /** Marks unread notifications of `owner` read; returns the ids changed. */
+  markNotificationsRead(owner: string, sel: { ids?: string[]; upToSeq?: number }, readAt: string): MaybePromise<string[]>;
+  recordStageRun(run: StageRun): MaybePromise<void>;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T>;
+  /** Called after each commit with the events it appended, in `seq` order. */
+  onCommit(listener: (events: StoredEvent[]) => void): () => void;
+
+  getTask(id: string): Promise<TaskRecord | null>;
+  listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>>;
+  queuePosition(task: TaskRecord): Promise<number>;
+  /** Counts by status for one type (or all), for queue estimates and stats. */
+  countByStatus(type?: string): Promise<Record<TaskStatus, number>>;
+  /** Task counts per type and status (metrics). */
+  taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]>;
+  /** Events after `after` matching `filter`, oldest first, at most `limit`; `head` is read in the same snapshot. */
+  readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }>;
+  /** Active tasks matching the filter and the head they are consistent with. */
+  snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }>;
+  head(): Promise<number>;
+  /** The smallest retained seq minus one: a cursor below it has missed pruned events. */
+  floor(): Promise<number>;
+  logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]>;
+  notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]>;
+  stageRuns(type: string, limit: number): Promise<StageRun[]>;
+  pruneEvents(beforeMs: number): Promise<number>;
+
+  insertKey(key: KeyRecord): Promise<void>;
+  listKeys(): Promise<ApiKeyInfo[]>;
+  findKeyByHash(hash: string): Promise<KeyRecord | null>;
+  revokeKey(id: string, at: string): Promise<boolean>;
+  touchKey(id: string, at: string): Promise<void>;
+
+  getSetting(name: string): Promise<string | null>;
+  setSettingIfAbsent(name: string, value: string): Promise<string>;
+
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type { Role };

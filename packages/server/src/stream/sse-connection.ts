@@ -1,0 +1,128 @@
+/**
+ * One SSE reader. Frames are built once per event by the hub and the same buffer is written to
+ * every matching stream; per-connection work is a filter check and a write.
+ *
+ * Backpressure: a reader whose socket buffer passes `bufferBytes` is closed (it resumes from its
+ * cursor). With `coalesce`, a lagging reader first stops receiving superseded `task.updated`
+ * events of a task (only the newest is kept); milestones are always kept, in order.
+ */
+import type { ServerResponse } from 'node:http';
+import type { EventFilter, StoredEvent } from '../store/store.ts';
+
+export interface ConnectionConfig {
+  bufferBytes: number;
+  /** A reader with more than this many bytes unsent counts as lagging (coalescing starts). */
+  lagBytes: number;
+  coalesce: boolean;
+}
+
+export type ConnectionState = 'catching-up' | 'live' | 'closed';
+
+export class SseConnection {
+  readonly res: ServerResponse;
+  readonly filter: EventFilter;
+  readonly #config: ConnectionConfig;
+  state: ConnectionState = 'catching-up';
+  /** Every matching event with seq ≤ cursor has been written (or, coalescing, superseded). */
+  cursor = 0;
+  #pending: StoredEvent[] = [];
+  #pendingBytes = 0;
+  #onClose: (c: SseConnection) => void;
+  readonly openedAt = Date.now();
+
+  constructor(res: ServerResponse, filter: EventFilter, config: ConnectionConfig, onClose: (c: SseConnection) => void) {
+    this.res = res;
+    this.filter = filter;
+    this.#config = config;
+    this.#onClose = onClose;
+    res.on('close', () => this.close());
+    res.on('drain', () => this.#flushPending());
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get lagging(): boolean {
+    return this.#pending.length > 0 || this.res.writableLength > this.#config.lagBytes;
+  }
+
+  /** Writes a raw frame (retry, snapshot, reset) bypassing coalescing. */
+  writeRaw(frame: string | Buffer): void {
+    if (this.state === 'closed') return;
+    this.res.write(frame);
+    this.#checkBuffer();
+  }
+
+  /** Delivers one matching event in order (the caller checked the filter). */
+  send(e: StoredEvent, frame: Buffer): void {
+    if (this.state === 'closed' || e.seq <= this.cursor) return;
+    this.cursor = e.seq;
+    if (this.#config.coalesce && this.lagging) {
+      if (e.type === 'task.updated' && !e.milestone) {
+        const i = this.#pending.findIndex((p) => p.type === 'task.updated' && !p.milestone && p.taskId === e.taskId);
+        if (i >= 0) {
+          this.#pendingBytes -= frameOf(this.#pending[i]!).length;
+          this.#pending.splice(i, 1);
+        }
+      }
+      this.#pending.push(e);
+      this.#pendingBytes += frame.length;
+      if (this.#pendingBytes + this.res.writableLength > this.#config.bufferBytes) this.close();
+      return;
+    }
+    this.res.write(frame);
+    this.#checkBuffer();
+  }
+
+  /** Marks events the reader may not see as passed. */
+  skip(seq: number): void {
+    if (seq > this.cursor) this.cursor = seq;
+  }
+
+  heartbeat(head: number): void {
+    if (this.state !== 'live' || this.#pending.length > 0) return;
+    const h = Math.max(head, this.cursor);
+    this.cursor = h;
+    this.writeRaw(`event: heartbeat\nid: ${h}\ndata: {"head":${h}}\n\n`);
+  }
+
+  #flushPending(): void {
+    while (this.#pending.length > 0 && this.state !== 'closed' && !this.res.writableNeedDrain) {
+      const e = this.#pending.shift()!;
+      const frame = frameOf(e);
+      this.#pendingBytes -= frame.length;
+      this.res.write(frame);
+    }
+  }
+
+  #checkBuffer(): void {
+    if (this.res.writableLength > this.#config.bufferBytes) this.close();
+  }
+
+  /** Ends the stream (optionally with a last frame, e.g. a `retry:` hint). Idempotent. */
+  close(lastFrame?: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.#pending = [];
+    try {
+      if (lastFrame && !this.res.destroyed) this.res.end(lastFrame);
+      else if (!this.res.destroyed) this.res.destroy();
+    } catch {
+      // the socket is already gone
+    }
+    this.#onClose(this);
+  }
+}
+
+const FRAMES = new WeakMap<StoredEvent, Buffer>();
+
+/** The event's SSE frame, built once and shared by every stream (SSE spec: id, event, data lines). */
+export function frameOf(e: StoredEvent): Buffer {
+  let f = FRAMES.get(e);
+  if (!f) {
+    f = Buffer.from(`id: ${e.seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
+    FRAMES.set(e, f);
+  }
+  return f;
+}

@@ -1,0 +1,236 @@
+/**
+ * The stream hub: fans committed events out to SSE readers and wakes long polls.
+ *
+ * A new reader first catches up from the store (snapshot or events after its cursor), then goes
+ * live in the same turn of the event loop as its last read ends, so no event falls between the
+ * two. Live events come from the bus; a gap (another instance's events, a lost message) is filled
+ * from the store, which is the truth.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Task } from '@taskpulse/protocol';
+import type { EventFilter, Store, StoredEvent } from '../store/store.ts';
+import type { Bus } from '../bus/bus.ts';
+import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
+import { matches } from './event-filter.ts';
+
+export interface HubConfig {
+  heartbeatMs: number;
+  retryMs: number;
+  bufferBytes: number;
+  lagBytes: number;
+  /** Close streams after this long with a `retry:` hint (for proxies that cut long requests); 0 = never. */
+  maxStreamMs: number;
+  pageSize: number;
+}
+
+export interface HubDeps {
+  store: Store;
+  bus: Bus;
+  /** The active tasks a reader may see, consistent with `head`. */
+  snapshot: (filter: EventFilter) => Promise<{ head: number; tasks: Task[] }>;
+  onDelivered?: (e: StoredEvent) => void;
+}
+
+export interface OpenOptions {
+  filter: EventFilter;
+  /** Resume after this seq; null opens with a snapshot. */
+  after: number | null;
+  coalesce: boolean;
+}
+
+export class StreamHub {
+  readonly #config: HubConfig;
+  readonly #deps: HubDeps;
+  #head = 0;
+  #staff = new Set<SseConnection>();
+  #byOwner = new Map<string, Set<SseConnection>>();
+  #waiters = new Set<() => void>();
+  #filling = false;
+  #refill = false;
+  #timer: NodeJS.Timeout | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #closed = false;
+
+  constructor(config: HubConfig, deps: HubDeps) {
+    this.#config = config;
+    this.#deps = deps;
+  }
+
+  get head(): number {
+    return this.#head;
+  }
+
+  get size(): number {
+    let n = this.#staff.size;
+    for (const s of this.#byOwner.values()) n += s.size;
+    return n;
+  }
+
+  async start(): Promise<void> {
+    this.#head = await this.#deps.store.head();
+    this.#unsubscribe = this.#deps.bus.subscribe((events) => this.#onBus(events));
+    this.#timer = setInterval(() => this.#heartbeat(), this.#config.heartbeatMs);
+    this.#timer.unref();
+  }
+
+  /** Takes over `res` as an SSE stream for a reader that is allowed to see `filter`. */
+  async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
+    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce), (c) => this.#remove(c));
+    conn.writeRaw(`retry: ${this.#config.retryMs}\n\n`);
+    if (this.#closed) return conn.close();
+    this.#add(conn);
+    if (this.#config.maxStreamMs > 0) {
+      const t = setTimeout(() => conn.close(`retry: ${this.#config.retryMs}\n\n`), this.#config.maxStreamMs);
+      t.unref();
+      res.on('close', () => clearTimeout(t));
+    }
+    try {
+      let after = opts.after;
+      if (after !== null) {
+        const floor = await this.#deps.store.floor();
+        const head = await this.#deps.store.head();
+        if (after < floor || after > head) {
+          conn.writeRaw(`event: reset\nid: ${head}\ndata: ${JSON.stringify({ head, reason: after > head ? 'cursor_ahead' : 'cursor_expired' })}\n\n`);
+          after = null;
+        }
+      }
+      if (after === null) {
+        const snap = await this.#deps.snapshot(opts.filter);
+        conn.writeRaw(`event: snapshot\nid: ${snap.head}\ndata: ${JSON.stringify(snap)}\n\n`);
+        after = snap.head;
+      }
+      conn.cursor = after;
+      // Catch up from the store page by page until we reach what the hub has dispatched.
+      for (;;) {
+        if (conn.isClosed) return;
+        const { events, head } = await this.#deps.store.readEvents(conn.cursor, opts.filter, this.#config.pageSize);
+        if (conn.isClosed) return;
+        for (const e of events) conn.send(e, frameOf(e));
+        const full = events.length === this.#config.pageSize;
+        if (!full) conn.skip(head);
+        // Synchronous from here: going live in the same turn as the check means no event is missed.
+        if (!full && conn.cursor >= this.#head) {
+          conn.state = 'live';
+          return;
+        }
+      }
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+  }
+
+  /** Resolves when an event after `after` has been committed, or after `timeoutMs`. */
+  waitForEvent(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.#head > after || timeoutMs <= 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.#waiters.delete(wake);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const wake = () => {
+        if (this.#head > after) done();
+      };
+      const t = setTimeout(done, timeoutMs);
+      this.#waiters.add(wake);
+      signal?.addEventListener('abort', done);
+    });
+  }
+
+  /** Closes every stream with a `retry:` hint so readers reconnect (elsewhere, or after a restart). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#unsubscribe?.();
+    for (const c of this.#all()) c.close(`retry: ${this.#config.retryMs}\n\n`);
+    // Release long polls at once: every waiter sees a head beyond its cursor.
+    this.#head = Number.MAX_SAFE_INTEGER;
+    for (const w of [...this.#waiters]) w();
+  }
+
+  #connConfig(coalesce: boolean): ConnectionConfig {
+    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce };
+  }
+
+  #onBus(events: StoredEvent[]): void {
+    if (this.#filling) {
+      this.#refill = true;
+      return;
+    }
+    let expected = this.#head + 1;
+    for (const e of events) {
+      if (e.seq < expected) continue; // already dispatched
+      if (e.seq !== expected) return void this.#fill();
+      this.#dispatch(e);
+      expected++;
+    }
+  }
+
+  async #fill(): Promise<void> {
+    this.#filling = true;
+    try {
+      do {
+        this.#refill = false;
+        for (;;) {
+          const { events } = await this.#deps.store.readEvents(this.#head, {}, 1000);
+          for (const e of events) if (e.seq === this.#head + 1) this.#dispatch(e);
+          if (events.length < 1000) break;
+        }
+      } while (this.#refill);
+    } catch {
+      // The store is unreachable: the next bus message or heartbeat retries.
+      this.#refill = true;
+    } finally {
+      this.#filling = false;
+    }
+  }
+
+  #dispatch(e: StoredEvent): void {
+    this.#head = e.seq;
+    const frame = frameOf(e);
+    for (const c of this.#staff) this.#offer(c, e, frame);
+    const owned = this.#byOwner.get(e.owner);
+    if (owned) for (const c of owned) this.#offer(c, e, frame);
+    for (const w of [...this.#waiters]) w();
+  }
+
+  #offer(c: SseConnection, e: StoredEvent, frame: Buffer): void {
+    if (c.state !== 'live') return; // still catching up from the store: it will read this event there
+    if (!matches(e, c.filter)) return c.skip(e.seq);
+    c.send(e, frame);
+    this.#deps.onDelivered?.(e);
+  }
+
+  #heartbeat(): void {
+    if (this.#refill && !this.#filling) void this.#fill();
+    for (const c of this.#all()) c.heartbeat(this.#head);
+  }
+
+  *#all(): Iterable<SseConnection> {
+    yield* [...this.#staff];
+    for (const s of this.#byOwner.values()) yield* [...s];
+  }
+
+  #add(c: SseConnection): void {
+    const owner = c.filter.owner;
+    if (owner === undefined) this.#staff.add(c);
+    else {
+      const set = this.#byOwner.get(owner) ?? new Set();
+      set.add(c);
+      this.#byOwner.set(owner, set);
+    }
+  }
+
+  #remove(c: SseConnection): void {
+    const owner = c.filter.owner;
+    if (owner === undefined) this.#staff.delete(c);
+    else {
+      const set = this.#byOwner.get(owner);
+      set?.delete(c);
+      if (set && set.size === 0) this.#byOwner.delete(owner);
+    }
+  }
+}

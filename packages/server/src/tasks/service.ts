@@ -1,0 +1,368 @@
+/**
+ * The task service: applies the pure state machine (`model.ts`) inside store transactions, and
+ * turns each change into events, notifications, parent counts and stage history.
+ * Routes call it after validating and authenticating; it checks what a principal may touch.
+ */
+import {
+  TaskPulseError, isTerminal,
+  type CreateTaskRequest, type EventType, type FailRequest, type Lease, type LogLevel, type Notification, type Task, type TaskStatus,
+} from '@taskpulse/protocol';
+import { createHash } from 'node:crypto';
+import type { EventFilter, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx } from '../store/store.ts';
+import { canSee, ownerScope, type Principal } from '../auth/principal.ts';
+import { newId, randomToken } from '../ids.ts';
+import { HistoryCache } from '../eta/history.ts';
+import { WHOLE_TASK, assessHealth, estimate, type HealthConfig } from '../eta/eta.ts';
+import * as model from './model.ts';
+import type { Change, ProgressUpdate } from './model.ts';
+
+export interface TaskServiceConfig {
+  /** Lease length when a worker does not ask for one. */
+  leaseMs: number;
+  health: HealthConfig;
+}
+
+export interface TaskServiceDeps {
+  store: Store;
+  history: HistoryCache;
+  /** Resolves when an event after `after` is committed, or on timeout (long polls). */
+  waitForEvent: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<void>;
+  now?: () => number;
+}
+
+export interface ReportAnswer {
+  seq: number;
+  cancelRequested: boolean;
+  lease: { expiresAt: string };
+}
+
+export class TaskService {
+  readonly #store: Store;
+  readonly #history: HistoryCache;
+  readonly #config: TaskServiceConfig;
+  readonly #wait: TaskServiceDeps['waitForEvent'];
+  readonly #now: () => number;
+  #runningByType = new Map<string, number>();
+
+  constructor(config: TaskServiceConfig, deps: TaskServiceDeps) {
+    this.#config = config;
+    this.#store = deps.store;
+    this.#history = deps.history;
+    this.#wait = deps.waitForEvent;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  // ------------------------------------------------------------ reads
+
+  /** The public task, with `eta` and `queue` computed now. */
+  async present(r: TaskRecord): Promise<Task> {
+    const queue = r.status === 'queued' ? this.#queueInfo(r, await this.#store.queuePosition(r)) : null;
+    return model.toTask(r, { eta: estimate(r, this.#history.get(r.type), this.#now()), queue });
+  }
+
+  /** A task the principal may see, or 404 exactly as for a task that does not exist. */
+  async getVisible(p: Principal, id: string): Promise<TaskRecord> {
+    const r = await this.#store.getTask(id);
+    if (!r || !canSee(p, r)) throw new TaskPulseError('not_found', `no task ${id}`);
+    return r;
+  }
+
+  async list(p: Principal, q: TaskFilter, limit: number, cursor: string | null): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const filter: TaskFilter = { ...q };
+    if (p.role === 'viewer') {
+      if (q.owner !== undefined && q.owner !== p.owner) throw new TaskPulseError('forbidden', 'a viewer may only list its own tasks');
+      filter.owner = p.owner;
+      if (p.taskIds) filter.ids = [...p.taskIds];
+    }
+    const page = await this.#store.listTasks(filter, limit, cursor);
+    return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
+  }
+
+  async snapshot(filter: EventFilter, taskFilter: TaskFilter, limit = 1000): Promise<{ head: number; tasks: Task[] }> {
+    void filter;
+    const snap = await this.#store.snapshot(taskFilter, limit);
+    return { head: snap.head, tasks: await Promise.all(snap.tasks.map((r) => this.present(r))) };
+  }
+
+  async logs(p: Principal, id: string, after: number, limit: number) {
+    await this.getVisible(p, id);
+    return this.#store.logs(id, after, limit);
+  }
+
+  // ------------------------------------------------------------ writes
+
+  async create(p: Principal, req: CreateTaskRequest, idempotencyKey: string | null): Promise<{ task: Task; lease: Lease | null; created: boolean }> {
+    const scope = p.role === 'viewer' ? p.owner : (p.keyId ?? p.role);
+    const fingerprint = createHash('sha256').update(JSON.stringify(req)).digest('hex');
+    const leaseMs = req.leaseMs ?? this.#config.leaseMs;
+    const out = await this.#store.write(async (tx) => {
+      const nowMs = this.#now();
+      if (idempotencyKey !== null) {
+        const prior = await tx.findIdempotent(scope, idempotencyKey);
+        if (prior) {
+          if (prior.fingerprint !== fingerprint) {
+            throw new TaskPulseError('conflict', 'this Idempotency-Key was already used with a different request body');
+          }
+          const existing = await tx.getTask(prior.taskId);
+          if (!existing) throw new TaskPulseError('conflict', 'the task created with this Idempotency-Key no longer exists');
+          return { record: existing, created: false };
+        }
+      }
+      let parent: TaskRecord | null = null;
+      if (req.parentId) {
+        parent = await tx.getTask(req.parentId);
+        if (!parent) throw new TaskPulseError('invalid_request', `parent task ${req.parentId} does not exist`, { fields: ['parentId'] });
+      }
+      const token = req.start ? randomToken('lse') : null;
+      const record = model.newTask(req, newId('tsk'), nowMs, token ? { token, leaseMs } : null);
+      const change: Change = { task: record, event: 'task.created', milestone: true, stageRuns: [] };
+      await this.#apply(tx, change, nowMs, idempotencyKey === null ? {} : { scope, key: idempotencyKey, fingerprint });
+      if (parent) await this.#apply(tx, model.childTransition(parent, null, record.status, nowMs), nowMs);
+      return { record, created: true };
+    });
+    const lease = req.start && out.created && out.record.lease ? leaseOf(out.record) : null;
+    return { task: await this.present(out.record), lease, created: out.created };
+  }
+
+  /** Claims the oldest queued task of `types`, waiting up to `waitMs` for one to appear. */
+  async claim(types: string[], leaseMs: number | undefined, waitMs: number, signal?: AbortSignal): Promise<{ task: Task; lease: Lease } | null> {
+    const deadline = this.#now() + waitMs;
+    for (;;) {
+      const headBefore = await this.#store.head();
+      const claimed = await this.#store.write(async (tx) => {
+        const next = await tx.nextQueued(types);
+        if (!next) return null;
+        const nowMs = this.#now();
+        const change = model.claim(next, randomToken('lse'), leaseMs ?? this.#config.leaseMs, nowMs);
+        await this.#apply(tx, change, nowMs);
+        return change.task;
+      });
+      if (claimed) return { task: await this.present(claimed), lease: leaseOf(claimed) };
+      const left = deadline - this.#now();
+      if (left <= 0 || signal?.aborted) return null;
+      await this.#wait(headBefore, left, signal);
+    }
+  }
+
+  async progress(id: string, u: ProgressUpdate): Promise<ReportAnswer> {
+    return this.#store.write(async (tx) => {
+      const r = await this.#mustGet(tx, id);
+      const nowMs = this.#now();
+      const change = model.progress(r, u, this.#config.leaseMs, nowMs);
+      const seq = await this.#apply(tx, change, nowMs);
+      return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
+    });
+  }
+
+  /** Many reports in one request, applied in order; each succeeds or fails on its own. */
+  async progressMany(updates: (ProgressUpdate & { id: string })[]) {
+    const settled = await Promise.allSettled(updates.map(({ id, ...u }) => this.progress(id, u)));
+    return settled.map((s, i) => {
+      const id = updates[i]!.id;
+      if (s.status === 'fulfilled') return { id, ok: true as const, ...s.value };
+      const e = s.reason instanceof TaskPulseError ? s.reason : new TaskPulseError('internal', 'the update could not be applied');
+      return { id, ok: false as const, error: { code: e.code, message: e.message } };
+    });
+  }
+
+  async heartbeat(id: string, token: string, leaseMs?: number): Promise<Omit<ReportAnswer, 'seq'>> {
+    return this.#store.write(async (tx) => {
+      const r = await this.#mustGet(tx, id);
+      const change = model.heartbeat(r, token, leaseMs ?? this.#config.leaseMs, this.#now());
+      await tx.updateTask(change.task);
+      return { cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
+    });
+  }
+
+  async complete(id: string, token: string, result: unknown): Promise<Task> {
+    return this.#finishWith(id, (r, nowMs) => model.complete(r, token, result, nowMs));
+  }
+
+  async fail(id: string, body: FailRequest): Promise<Task> {
+    const error = { code: body.error.code ?? 'error', message: body.error.message, ...(body.error.details ? { details: body.error.details } : {}) };
+    return this.#finishWith(id, (r, nowMs) => model.fail(r, body.lease, error, body.retry ?? false, nowMs));
+  }
+
+  async cancel(p: Principal, id: string): Promise<Task> {
+    const r = await this.#store.write(async (tx) => {
+      const rec = await tx.getTask(id);
+      if (!rec || !canSee(p, rec)) throw new TaskPulseError('not_found', `no task ${id}`);
+      const nowMs = this.#now();
+      const change = model.cancel(rec, nowMs);
+      await this.#apply(tx, change, nowMs);
+      return change.task;
+    });
+    return this.present(r);
+  }
+
+  async markRead(owner: string, sel: { ids?: string[]; upToSeq?: number }): Promise<{ ids: string[]; seq: number | null }> {
+    return this.#store.write(async (tx) => {
+      const at = model.iso(this.#now());
+      const ids = await tx.markNotificationsRead(owner, sel, at);
+      if (ids.length === 0) return { ids, seq: null };
+      const ev = await tx.appendEvent({
+        type: 'notification.read', at, owner, taskId: null, taskType: null, parentId: null, tags: [], milestone: true,
+        body: () => ({ read: { ids, readAt: at } }),
+      });
+      return { ids, seq: ev.seq };
+    });
+  }
+
+  notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
+    return this.#store.notifications(owner, unreadOnly, limit);
+  }
+
+  // ------------------------------------------------------------ background
+
+  /** Sends tasks whose lease expired back to the queue, or fails them as stalled. Returns how many. */
+  async reap(limit = 100): Promise<number> {
+    return this.#store.write(async (tx) => {
+      const nowMs = this.#now();
+      const expired = await tx.expiredLeases(nowMs, limit);
+      for (const r of expired) await this.#apply(tx, model.expire(r, nowMs), nowMs);
+      return expired.length;
+    });
+  }
+
+  /** Re-assesses `health` of running tasks; a change appends a `task.updated` event. */
+  async checkHealth(): Promise<void> {
+    const { items } = await this.#store.listTasks({ statuses: ['running'] }, 5000, null);
+    const running = new Map<string, number>();
+    for (const r of items) running.set(r.type, (running.get(r.type) ?? 0) + 1);
+    this.#runningByType = running;
+    const nowMs = this.#now();
+    const changed = items.filter((r) => assessHealth(r, this.#history.get(r.type), nowMs, this.#config.health) !== (r.health ?? 'ok'));
+    await Promise.all(
+      changed.map((stale) =>
+        this.#store.write(async (tx) => {
+          const r = await tx.getTask(stale.id);
+          if (!r || r.status !== 'running') return;
+          const now = this.#now();
+          const health = assessHealth(r, this.#history.get(r.type), now, this.#config.health);
+          if (health !== (r.health ?? 'ok')) await this.#apply(tx, model.setHealth(r, health, now), now);
+        }),
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------ internals
+
+  async #finishWith(id: string, fn: (r: TaskRecord, nowMs: number) => Change): Promise<Task> {
+    const r = await this.#store.write(async (tx) => {
+      const rec = await this.#mustGet(tx, id);
+      const nowMs = this.#now();
+      const change = fn(rec, nowMs);
+      await this.#apply(tx, change, nowMs);
+      return change.task;
+    });
+    return this.present(r);
+  }
+
+  async #mustGet(tx: WriteTx, id: string): Promise<TaskRecord> {
+    const r = await tx.getTask(id);
+    if (!r) throw new TaskPulseError('not_found', `no task ${id}`);
+    return r;
+  }
+
+  /**
+   * Applies one change in the open transaction: the task event (which fixes the task's `seq`),
+   * the row, its log line, stage history, the parent's counts and the owner's notification.
+   * Returns the last seq appended (or the task's seq when nothing was).
+   */
+  async #apply(tx: WriteTx, ch: Change, nowMs: number, insert?: { scope?: string; key?: string; fingerprint?: string }): Promise<number> {
+    const t = ch.task;
+    let seq = t.seq;
+    if (ch.event) {
+      const queue = t.status === 'queued' ? this.#queueInfo(t, await tx.queuePosition(t)) : null;
+      const eta = estimate(t, this.#history.get(t.type), nowMs);
+      const ev = await tx.appendEvent(
+        this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
+          t.seq = s;
+          return { task: model.toTask(t, { eta, queue }) };
+        }),
+      );
+      seq = ev.seq;
+    }
+    if (insert) {
+      await tx.insertTask(t, insert.key ? { scope: insert.scope!, key: insert.key, fingerprint: insert.fingerprint! } : undefined);
+    } else {
+      await tx.updateTask(t);
+    }
+    if (ch.log) {
+      const { level, message } = ch.log;
+      const at = model.iso(nowMs);
+      const ev = await tx.appendEvent(this.#event('task.log', t, true, nowMs, (s) => ({ log: { seq: s, at, level, message } })));
+      await tx.insertLog(t.id, ev.seq, at, level as LogLevel, message);
+      seq = ev.seq;
+    }
+    for (const run of ch.stageRuns) {
+      await tx.recordStageRun(run);
+      this.#history.add(run);
+    }
+    if (ch.transition && t.parentId) {
+      const parent = await tx.getTask(t.parentId);
+      if (parent) await this.#apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs);
+    }
+    if (ch.transition && isTerminal(ch.transition.to)) await this.#notify(tx, t, nowMs);
+    return seq;
+  }
+
+  async #notify(tx: WriteTx, t: TaskRecord, nowMs: number): Promise<void> {
+    const kind = t.status as 'completed' | 'failed' | 'canceled';
+    const n: Notification = {
+      id: newId('ntf'),
+      seq: 0,
+      owner: t.owner,
+      taskId: t.id,
+      kind,
+      title: kind === 'completed' ? `${t.type} finished` : kind === 'failed' ? `${t.type} failed` : `${t.type} was canceled`,
+      body: kind === 'completed' ? (t.message ?? 'Your task completed.') : (t.error?.message ?? `Your task ${kind === 'failed' ? 'failed' : 'was canceled'}.`),
+      createdAt: model.iso(nowMs),
+      readAt: null,
+    };
+    await tx.appendEvent(
+      this.#event('notification.created', t, true, nowMs, (s) => {
+        n.seq = s;
+        return { notification: n };
+      }),
+    );
+    await tx.insertNotification(n);
+  }
+
+  #event(type: EventType, t: TaskRecord, milestone: boolean, nowMs: number, body: (seq: number) => Record<string, unknown>) {
+    return {
+      type, at: model.iso(nowMs), owner: t.owner, taskId: t.id, taskType: t.type, parentId: t.parentId, tags: t.tags, milestone, body,
+    };
+  }
+
+  #queueInfo(t: TaskRecord, position: number): Task['queue'] {
+    const stats = this.#history.get(t.type);
+    let typicalMs: number | null = stats.get(WHOLE_TASK)?.medianMs ?? null;
+    if (typicalMs === null && t.stages.length > 0) {
+      let sum = 0;
+      for (const s of t.stages) {
+        const st = stats.get(s.key);
+        if (!st) {
+          sum = NaN;
+          break;
+        }
+        sum += st.medianMs;
+      }
+      typicalMs = Number.isNaN(sum) ? null : sum;
+    }
+    const parallel = Math.max(1, this.#runningByType.get(t.type) ?? 1);
+    return { position, estimatedWaitMs: typicalMs === null ? null : Math.round((position * typicalMs) / parallel) };
+  }
+}
+
+function leaseOf(r: TaskRecord): Lease {
+  return { token: r.lease!.token, expiresAt: model.iso(r.lease!.expiresAtMs) };
+}
+
+export function isVisibleEvent(p: Principal, e: StoredEvent): boolean {
+  const scope = ownerScope(p);
+  if (scope.owner !== undefined && e.owner !== scope.owner) return false;
+  return !scope.taskIds || (e.taskId !== null && scope.taskIds.includes(e.taskId));
+}
+
+export type { TaskStatus };
