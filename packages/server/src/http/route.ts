@@ -94,9 +94,9 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
             if (!parsed.success) throw fromZod(parsed.error, 'query');
             query = parsed.data;
           }
+          if (spec.status) reply.code(spec.status);
           const out = await handler({ principal, body, query, params, request, reply } as never);
           if (reply.sent) return reply;
-          if (spec.status && reply.statusCode === 200) reply.code(spec.status);
           return out;
         },
       });

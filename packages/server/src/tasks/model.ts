@@ -71,6 +71,7 @@ export function claim(prev: TaskRecord, token: string, leaseMs: number, nowMs: n
     ...prev,
     status: 'running',
     attempt: prev.attempt + 1,
+    error: null,
     lease: { token, expiresAtMs: nowMs + leaseMs },
     startedAt: prev.startedAt ?? now,
     heartbeatAt: now,

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN, SseReader, runningTask, startTestServer, type TestServer } from './support.ts';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ heartbeatMs: 200 });
+});
+afterAll(async () => t.close());
+
+const open = (path: string, cred: string | null = ADMIN, headers?: Record<string, string>) => SseReader.open(t.url + path, cred, headers);
+
+describe('/v1/stream', () => {
+  it('opens with retry, a snapshot of active tasks, then live events, with stream-friendly headers', async () => {
+    const { id, lease } = await runningTask(t, { type: 'snap' });
+    const s = await open('/v1/stream?type=snap');
+    expect(s.status).toBe(200);
+    expect(s.headers!.get('content-type')).toContain('text/event-stream');
+    expect(s.headers!.get('x-accel-buffering')).toBe('no');
+    expect(s.headers!.get('content-encoding')).toBeNull();
+    await s.until((e) => e.some((x) => x.event === 'snapshot'));
+    expect(s.retry).toBe(1000);
+    const snap = s.events.find((e) => e.event === 'snapshot')!;
+    const body = JSON.parse(snap.data);
+    expect(body.tasks.map((x: any) => x.id)).toEqual([id]);
+    expect(Number(snap.id)).toBe(body.head);
+    const r = await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 3, total: 4 });
+    await s.until((e) => e.some((x) => x.id === String(r.body.seq)));
+    const live = s.data().at(-1);
+    expect(live).toMatchObject({ seq: r.body.seq, type: 'task.updated', taskId: id, task: { progress: { done: 3, total: 4 } } });
+    s.close();
+  });
+
+  it('sends named heartbeats carrying the head as id', async () => {
+    const head = (await t.api('GET', '/v1/events?limit=1')).body.head;
+    const s = await open('/v1/stream?type=none');
+    const events = await s.until((e) => e.filter((x) => x.event === 'heartbeat').length >= 2);
+    const hb = events.filter((x) => x.event === 'heartbeat').at(-1)!;
+    expect(JSON.parse(hb.data).head).toBeGreaterThanOrEqual(head);
+    expect(hb.id).toBe(String(JSON.parse(hb.data).head));
+    s.close();
+  });
+
+  it('resumes after Last-Event-ID (which wins over after) with no gap and no repeat', async () => {
+    const { id, lease } = await runningTask(t, { type: 'resume' });
+    const seqs: number[] = [];
+    for (let i = 1; i <= 5; i++) seqs.push((await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 10 })).body.seq);
+    const s = await open(`/v1/stream?taskId=${id}&after=0`, ADMIN, { 'last-event-id': String(seqs[1]) });
+    await s.until((e) => e.some((x) => x.id === String(seqs[4])));
+    expect(s.data().map((e) => e.seq)).toEqual(seqs.slice(2));
+    expect(s.events.some((e) => e.event === 'snapshot')).toBe(false);
+    s.close();
+  });
+
+  it('answers a cursor the log does not have with reset and a snapshot', async () => {
+    const s = await open('/v1/stream?after=999999999');
+    await s.until((e) => e.some((x) => x.event === 'snapshot'));
+    expect(s.events[0]!.event).toBe('reset');
+    s.close();
+  });
+
+  it('rejects a malformed Last-Event-ID and a bad credential with a non-200 (permanent) answer', async () => {
+    expect((await open('/v1/stream', ADMIN, { 'last-event-id': 'abc' })).status).toBe(400);
+    expect((await open('/v1/stream', 'not-a-token')).status).toBe(401);
+    expect((await open('/v1/stream', null)).status).toBe(401);
+  });
+
+  it('accepts ?access_token= for EventSource', async () => {
+    const token = await t.viewerToken('eve');
+    const s = await open(`/v1/stream?access_token=${token}`, null);
+    expect(s.status).toBe(200);
+    s.close();
+  });
+
+  it('filters by task type, tag, parentId and event types', async () => {
+    const parent = (await t.api('POST', '/v1/tasks', { type: 'flt-parent', owner: 'u1' })).body;
+    const s1 = await open(`/v1/stream?parentId=${parent.id}&after=0`);
+    const s2 = await open('/v1/stream?tag=blue&events=task.created&after=0');
+    const child = (await t.api('POST', '/v1/tasks', { type: 'flt-child', owner: 'u1', parentId: parent.id, tags: ['blue'] })).body;
+    await s1.until((e) => e.some((x) => x.event === 'task.created'));
+    await s2.until((e) => e.some((x) => x.event === 'task.created'));
+    expect(s1.data().map((e) => [e.type, e.taskId])).toEqual([['task.created', child.id]]);
+    expect(s2.data().every((e) => e.type === 'task.created' && e.task.tags.includes('blue'))).toBe(true);
+    s1.close();
+    s2.close();
+  });
+
+  it('coalesces superseded progress for a lagging reader but keeps milestones and order', async () => {
+    const { id, lease } = await runningTask(t, { type: 'coalesce', stages: [{ key: 'a' }, { key: 'b' }] });
+    const from = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
+    // Produce the whole burst before the reader connects, so it reads a backlog: it must see
+    // the stage change and the completion, in order, and end on the final state.
+    for (let i = 1; i <= 50; i++) await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 100 });
+    await t.api('POST', `/v1/tasks/${id}/progress`, { lease, stage: 'b', done: 0, total: 10 });
+    for (let i = 1; i <= 10; i++) await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 10 });
+    await t.api('POST', `/v1/tasks/${id}/complete`, { lease });
+    const s = await open(`/v1/stream?taskId=${id}&after=${from}&coalesce=true`);
+    await s.until((e) => e.some((x) => x.event === 'task.completed'));
+    const seqs = s.data().map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(s.data().some((e) => e.type === 'task.updated' && e.task.stage?.key === 'b')).toBe(true);
+    s.close();
+  });
+
+  it('closes a reader that stops reading once its buffer cap is passed', async () => {
+    const small = await startTestServer({ streamBufferBytes: 64 * 1024 });
+    try {
+      const res = await fetch(`${small.url}/v1/stream?after=0`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      // Never read the body: the server must close us rather than buffer without bound.
+      const { id, lease } = await runningTask(small);
+      const big = 'x'.repeat(900);
+      let closed = false;
+      const reader = res.body!.getReader();
+      for (let i = 0; i < 3000 && !closed; i++) {
+        await small.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 3000, message: big });
+        if (i % 200 === 0) closed = (small.server.hub.size === 0);
+      }
+      expect(small.server.hub.size).toBe(0);
+      await reader.cancel().catch(() => {});
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('closes streams after the maximum lifetime with a retry hint', async () => {
+    const short = await startTestServer({ streamMaxMs: 300 });
+    try {
+      const s = await SseReader.open(`${short.url}/v1/stream`, ADMIN);
+      await s.untilEnded();
+      expect(s.retry).toBe(1000);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('closes streams on shutdown', async () => {
+    const s2 = await startTestServer();
+    const s = await SseReader.open(`${s2.url}/v1/stream`, ADMIN);
+    await s.until((e) => e.some((x) => x.event === 'snapshot'));
+    await s2.close();
+    await s.untilEnded();
+  });
+});
+
+describe('/v1/events', () => {
+  it('pages with the same cursor as the stream and reports head', async () => {
+    const { id, lease } = await runningTask(t, { type: 'poll' });
+    const start = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
+    for (let i = 1; i <= 5; i++) await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 5 });
+    const p1 = await t.api('GET', `/v1/events?taskId=${id}&after=${start}&limit=2`);
+    expect(p1.body.events).toHaveLength(2);
+    expect(p1.body.head).toBe(p1.body.events[1].seq);
+    const p2 = await t.api('GET', `/v1/events?taskId=${id}&after=${p1.body.head}&limit=10`);
+    expect(p2.body.events.map((e: any) => e.task.progress.done)).toEqual([3, 4, 5]);
+    const p3 = await t.api('GET', `/v1/events?taskId=${id}&after=${p2.body.head}`);
+    expect(p3.body.events).toEqual([]);
+    expect(p3.body.head).toBeGreaterThanOrEqual(p2.body.head);
+  });
+
+  it('long-polls with waitMs and answers as soon as an event arrives', async () => {
+    const { id, lease } = await runningTask(t, { type: 'longpoll' });
+    const head = (await t.api('GET', `/v1/events?taskId=${id}&after=0`)).body.head;
+    const waiting = t.api('GET', `/v1/events?taskId=${id}&after=${head}&waitMs=10000`);
+    await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 2 });
+    const r = await waiting;
+    expect(r.body.events).toHaveLength(1);
+    expect(r.body.events[0].task.progress.done).toBe(1);
+  });
+
+  it('answers a cursor beyond the head with reset and a snapshot', async () => {
+    const r = await t.api('GET', '/v1/events?after=999999999');
+    expect(r.body).toMatchObject({ events: [], reset: true });
+    expect(Array.isArray(r.body.tasks)).toBe(true);
+  });
+});

@@ -1,0 +1,181 @@
+/** Test support: a real server on a free port with a throwaway SQLite file, plus HTTP and SSE helpers. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type ServerOptions } from '../src/index.ts';
+
+export const ADMIN = 'test_admin_key_0123456789';
+
+export interface TestServer {
+  url: string;
+  dir: string;
+  db: string;
+  server: Awaited<ReturnType<typeof startServer>>['server'];
+  close(): Promise<void>;
+  api<T = any>(method: string, path: string, body?: unknown, credential?: string, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Creates a worker key, a task, claims it: the common start of worker tests. */
+  viewerToken(owner: string, ttlSeconds?: number, taskIds?: string[]): Promise<string>;
+}
+
+export async function startTestServer(options: ServerOptions = {}, dir = mkdtempSync(join(tmpdir(), 'taskpulse-'))): Promise<TestServer> {
+  const db = join(dir, 'test.db');
+  const s = await startServer({ port: 0, db, adminKey: ADMIN, logLevel: 'silent', ...options });
+  const api: TestServer['api'] = async (method, path, body, credential = ADMIN, headers = {}) => {
+    const res = await fetch(s.url + path, {
+      method,
+      headers: {
+        ...(credential ? { authorization: `Bearer ${credential}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: res.status, body: parsed as never, headers: res.headers };
+  };
+  return {
+    url: s.url,
+    dir,
+    db,
+    server: s.server,
+    api,
+    close: async () => {
+      await s.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    viewerToken: async (owner, ttlSeconds, taskIds) => {
+      const r = await api('POST', '/v1/tokens', { owner, ttlSeconds, taskIds });
+      if (r.status !== 201) throw new Error(`token: ${r.status} ${JSON.stringify(r.body)}`);
+      return (r.body as { token: string }).token;
+    },
+  };
+}
+
+export interface SseEvent {
+  id: string | null;
+  event: string;
+  data: string;
+  retry?: number;
+}
+
+/** A minimal SSE reader over fetch streaming (the real client SDK has its own, tested separately). */
+export class SseReader {
+  readonly events: SseEvent[] = [];
+  readonly #controller = new AbortController();
+  #waiters: (() => void)[] = [];
+  ended = false;
+  status = 0;
+  headers: Headers | null = null;
+  retry: number | null = null;
+
+  static async open(url: string, credential: string | null, headers: Record<string, string> = {}): Promise<SseReader> {
+    const r = new SseReader();
+    const res = await fetch(url, {
+      headers: { ...(credential ? { authorization: `Bearer ${credential}` } : {}), ...headers },
+      signal: r.#controller.signal,
+    });
+    r.status = res.status;
+    r.headers = res.headers;
+    if (!res.ok || !res.body) {
+      r.ended = true;
+      return r;
+    }
+    void r.#pump(res.body);
+    return r;
+  }
+
+  async #pump(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const ev: SseEvent = { id: null, event: 'message', data: '' };
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            const c = line.indexOf(':');
+            const field = c < 0 ? line : line.slice(0, c);
+            const value = c < 0 ? '' : line.slice(c + 1).replace(/^ /, '');
+            if (field === 'id') ev.id = value;
+            else if (field === 'event') ev.event = value;
+            else if (field === 'data') data.push(value);
+            else if (field === 'retry') this.retry = Number(value);
+          }
+          ev.data = data.join('\n');
+          if (data.length > 0) this.events.push(ev);
+          this.#wake();
+        }
+      }
+    } catch {
+      // aborted or reset
+    } finally {
+      this.ended = true;
+      this.#wake();
+    }
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Waits until `pred` holds over the events received so far (or the stream ends). */
+  async until(pred: (events: SseEvent[]) => boolean, timeoutMs = 15_000): Promise<SseEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.events)) {
+      if (this.ended) throw new Error(`stream ended before the condition held; got ${this.events.map((e) => e.event + '#' + e.id).join(', ')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; got ${this.events.map((e) => e.event + '#' + e.id).join(', ')}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.events;
+  }
+
+  async untilEnded(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.ended) {
+      if (Date.now() > deadline) throw new Error('stream did not end');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 200);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Task/notification events only (no snapshot/heartbeat/reset), parsed. */
+  data(): any[] {
+    return this.events.filter((e) => e.event.startsWith('task.') || e.event.startsWith('notification.')).map((e) => JSON.parse(e.data));
+  }
+
+  close(): void {
+    this.#controller.abort();
+  }
+}
+
+/** Creates a task and claims it; returns the task id and lease token. */
+export async function runningTask(t: TestServer, body: Record<string, unknown> = {}): Promise<{ id: string; lease: string }> {
+  const type = (body.type as string) ?? `t_${Math.random().toString(36).slice(2, 8)}`;
+  const c = await t.api('POST', '/v1/tasks', { type, owner: 'u1', ...body, start: true });
+  if (c.status !== 201) throw new Error(`create: ${c.status} ${JSON.stringify(c.body)}`);
+  return { id: c.body.task.id, lease: c.body.lease.token };
+}
