@@ -1,0 +1,134 @@
+/**
+ * HTTP with the TaskPulse conventions: bearer credential, JSON bodies, the error envelope
+ * (API.md, Conventions), a timeout per request, one token refresh on 401.
+ */
+import type { TokenSource } from './auth.ts';
+import type { Environment } from './environment.ts';
+import { clientError, TaskPulseClientError } from './errors.ts';
+
+/** Options every async call of the client takes. */
+export interface CallOptions {
+  /** Aborts the call. */
+  signal?: AbortSignal;
+}
+
+export interface RequestOptions extends CallOptions {
+  query?: URLSearchParams | Record<string, string | number | undefined>;
+  body?: unknown;
+  /** No timeout (the stream: the watchdog guards it). */
+  noTimeout?: boolean;
+  headers?: Record<string, string>;
+}
+
+export class Http {
+  #base: string;
+  #env: Environment;
+  #tokens: TokenSource;
+  #timeoutMs: number;
+
+  constructor(base: string, env: Environment, tokens: TokenSource, timeoutMs: number) {
+    this.#base = base;
+    this.#env = env;
+    this.#tokens = tokens;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** The credential to use now (for EventSource's `?access_token=`). */
+  token(): Promise<string> {
+    return this.#tokens.current();
+  }
+
+  /** Sends a request and returns the raw response; a 401 refreshes the token and retries once. */
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    let token = await this.#tokens.current();
+    let response = await this.#fetch(method, path, token, options);
+    if (response.status === 401) {
+      const code = await errorCode(response);
+      token = await this.#tokens.replace(token, code);
+      response = await this.#fetch(method, path, token, options);
+      if (response.status === 401) {
+        const again = await errorCode(response);
+        await this.#tokens.replace(token, again); // throws: a fresh token was refused too
+      }
+    }
+    return response;
+  }
+
+  /** Sends a request and parses the JSON answer; a non-2xx answer throws its error. */
+  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.send(method, path, options);
+    if (!response.ok) throw await toError(response);
+    if (response.status === 204) return undefined as T;
+    try {
+      return (await response.json()) as T;
+    } catch (cause) {
+      throw clientError('bad_response', { status: response.status, cause });
+    }
+  }
+
+  async #fetch(method: string, path: string, token: string, options: RequestOptions): Promise<Response> {
+    const url = this.#base + path + queryString(options.query);
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...options.headers };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    const controller = new AbortController();
+    const outer = options.signal;
+    if (outer?.aborted) throw clientError('aborted', { cause: outer.reason });
+    const onAbort = () => controller.abort(clientError('aborted', { cause: outer?.reason }));
+    outer?.addEventListener('abort', onAbort, { once: true });
+    const timer = options.noTimeout
+      ? undefined
+      : this.#env.timers.setTimeout(() => controller.abort(clientError('timeout')), this.#timeoutMs);
+    try {
+      return await this.#env.fetch(url, { method, headers, body, signal: controller.signal });
+    } catch (cause) {
+      const reason = controller.signal.reason;
+      if (controller.signal.aborted && reason instanceof TaskPulseClientError) throw reason;
+      throw clientError('network', { cause });
+    } finally {
+      // The stream's timer-free request keeps its abort link: the caller aborts it to close it.
+      if (timer !== undefined) this.#env.timers.clearTimeout(timer);
+      if (!options.noTimeout) outer?.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+function queryString(query: RequestOptions['query']): string {
+  if (query === undefined) return '';
+  const params = query instanceof URLSearchParams ? query : new URLSearchParams();
+  if (!(query instanceof URLSearchParams)) {
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  }
+  const s = params.toString();
+  return s === '' ? '' : `?${s}`;
+}
+
+async function errorCode(response: Response): Promise<string | undefined> {
+  try {
+    const body = (await response.clone().json()) as { error?: { code?: unknown } };
+    return typeof body?.error?.code === 'string' ? body.error.code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The error of a non-2xx answer, from the API's envelope when there is one. */
+export async function toError(response: Response): Promise<TaskPulseClientError> {
+  const retryAfter = response.headers.get('retry-after');
+  const retryAfterMs = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+  let code = `http_${response.status}`;
+  let message = `the server answered ${response.status}`;
+  let details: Record<string, unknown> | undefined;
+  try {
+    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    if (typeof body?.error?.code === 'string') code = body.error.code;
+    if (typeof body?.error?.message === 'string') message = body.error.message;
+    if (body?.error?.details && typeof body.error.details === 'object') details = body.error.details as Record<string, unknown>;
+  } catch {
+    // not the envelope: keep the status-derived code
+  }
+  return new TaskPulseClientError(code, message, { status: response.status, details, retryAfterMs });
+}

@@ -1,0 +1,43 @@
+/**
+ * `@taskpulse/client` — live progress of TaskPulse tasks in a browser or in Node.
+ * Framework-agnostic; `@taskpulse/react` builds on it.
+ * @packageDocumentation
+ */
+export { createClient } from './client.ts';
+export type {
+  AuthApi,
+  ConnectionApi,
+  ConnectionStatus,
+  Diagnostics,
+  TaskPage,
+  TaskPulseClient,
+  Unsubscribe,
+} from './client.ts';
+export type { AuthEvent } from './auth.ts';
+export type { ConnectionDiagnostics } from './connection.ts';
+export type { DeliveryReport } from './delivery-health.ts';
+export type {
+  BrowserNotificationApi,
+  ChannelLike,
+  Environment,
+  EventSourceConstructor,
+  EventSourceLike,
+  FetchLike,
+  LockManagerLike,
+  NetworkSource,
+  Timers,
+  VisibilitySource,
+} from './environment.ts';
+export { CLIENT_ERROR_CODES, TaskPulseClientError } from './errors.ts';
+export type { ClientErrorCode } from './errors.ts';
+export type { CallOptions } from './http.ts';
+export type { NotificationChange, NotificationsApi } from './notifications.ts';
+export { DEFAULTS } from './options.ts';
+export type { ClientOptions } from './options.ts';
+export type { PollPolicyConfig } from './poll-policy.ts';
+export { CONNECTION_STATES } from './state-machine.ts';
+export type { ConnectionState, StateChange, StateReason, TransportMode } from './state-machine.ts';
+export { matchesFilter } from './task-filter.ts';
+export type { StatusFilter, TaskFilter } from './task-filter.ts';
+export type { TaskListView, TaskView, Watch } from './watch.ts';
+export type { Notification, Task, TaskEvent } from '@taskpulse/protocol';

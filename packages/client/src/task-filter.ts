@@ -1,0 +1,60 @@
+/** Which tasks a `watchTasks` view holds, checked on the client exactly as the server filters. */
+import type { Task, TaskStatus } from '@taskpulse/protocol';
+
+/** A status, or `active` for queued + running. */
+export type StatusFilter = TaskStatus | 'active';
+
+/** The filter of `watchTasks` and `listTasks`. Every given field must match. */
+export interface TaskFilter {
+  /** One status, `active` (queued + running), or several. */
+  status?: StatusFilter | readonly StatusFilter[];
+  /** Task type. */
+  type?: string;
+  /** A tag the task carries. */
+  tag?: string;
+  /** Parent task id. */
+  parentId?: string;
+  /** Owner (staff credentials only; a viewer only ever sees its own). */
+  owner?: string;
+}
+
+function statuses(filter: TaskFilter): Set<TaskStatus> | null {
+  if (filter.status === undefined) return null;
+  const list = typeof filter.status === 'string' ? [filter.status] : filter.status;
+  const out = new Set<TaskStatus>();
+  for (const s of list) {
+    if (s === 'active') {
+      out.add('queued');
+      out.add('running');
+    } else out.add(s);
+  }
+  return out;
+}
+
+/** True when `task` belongs in a view with this filter. */
+export function matchesFilter(task: Task, filter: TaskFilter): boolean {
+  const wanted = statuses(filter);
+  if (wanted !== null && !wanted.has(task.status)) return false;
+  if (filter.type !== undefined && task.type !== filter.type) return false;
+  if (filter.tag !== undefined && !task.tags.includes(filter.tag)) return false;
+  if (filter.parentId !== undefined && task.parentId !== filter.parentId) return false;
+  if (filter.owner !== undefined && task.owner !== filter.owner) return false;
+  return true;
+}
+
+/** The query string of `GET /v1/tasks` for this filter. */
+export function filterToQuery(filter: TaskFilter): URLSearchParams {
+  const q = new URLSearchParams();
+  if (filter.status !== undefined) q.set('status', typeof filter.status === 'string' ? filter.status : filter.status.join(','));
+  if (filter.type !== undefined) q.set('type', filter.type);
+  if (filter.tag !== undefined) q.set('tag', filter.tag);
+  if (filter.parentId !== undefined) q.set('parentId', filter.parentId);
+  if (filter.owner !== undefined) q.set('owner', filter.owner);
+  return q;
+}
+
+/** Newest first, as the server lists them. */
+export function compareNewestFirst(a: Task, b: Task): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
