@@ -16,6 +16,7 @@ import { type ClientConfig, type ClientOptions, resolveOptions } from './options
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
 import { TabCoordinator, type TabMessage } from './tab-coordinator.ts';
 import { filterToQuery, type TaskFilter } from './task-filter.ts';
+import { fetchSnapshot } from './snapshot.ts';
 import { TaskStore } from './task-store.ts';
 import { type BaseWatch, type TaskListView, TaskListWatch, type TaskView, TaskWatch, type Watch } from './watch.ts';
 
@@ -355,6 +356,11 @@ class Client implements TaskPulseClient {
   }
 
   #onSnapshot(snapshot: Snapshot, reset: boolean): void {
+    if (reset) {
+      // Whatever is not in the new snapshot may be stale: forget it; the views load it again.
+      const keep = new Set(snapshot.tasks.map((t) => t.id));
+      for (const task of [...this.#store.values()]) if (!keep.has(task.id)) this.#store.delete(task.id);
+    }
     for (const task of snapshot.tasks) {
       if (reset) {
         this.#store.replace(task);
@@ -364,7 +370,7 @@ class Client implements TaskPulseClient {
     if (reset) {
       // The log no longer reaches back to our cursor: what we hold may be stale. Load it again.
       for (const set of this.#taskWatches.values()) for (const w of set) w.reload();
-      for (const w of this.#listWatches) w.reload();
+      for (const w of this.#listWatches) w.reload(true);
     }
   }
 
@@ -418,11 +424,10 @@ class Client implements TaskPulseClient {
     let attempt = 0;
     while (this.#closing === null && this.#connection === null) {
       try {
-        const { head } = await this.#http.json<{ head: number }>('GET', '/v1/events', { query: { after: 0, limit: 1 } });
-        const page = await this.#http.json<TaskPage>('GET', '/v1/tasks', { query: { status: 'active', limit: 500 } });
+        const snapshot = await fetchSnapshot(this.#http);
         if (this.#connection !== null || this.#closing !== null) return; // became leader meanwhile
-        this.#cursor.resetTo(head);
-        this.#onSnapshot({ head, tasks: page.tasks }, false);
+        this.#cursor.resetTo(snapshot.head);
+        this.#onSnapshot(snapshot, false);
         this.#followerReady = true;
         this.#notifications.start();
         for (const m of this.#followerBuffer.splice(0)) this.#onTabMessage(m);

@@ -7,7 +7,7 @@
  * async step checks a generation number afterwards, so a stale stream or poll can never act on
  * the current state.
  */
-import type { Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
+import type { Snapshot, TaskEvent } from '@taskpulse/protocol';
 import { backoffDelayMs } from './backoff.ts';
 import type { Cursor } from './cursor.ts';
 import type { DeliveryHealth, DeliveryReport } from './delivery-health.ts';
@@ -16,6 +16,7 @@ import { TaskPulseClientError } from './errors.ts';
 import { type Http, toError } from './http.ts';
 import type { ClientConfig } from './options.ts';
 import { pollIntervalMs } from './poll-policy.ts';
+import { type EventsResponse, fetchSnapshot } from './snapshot.ts';
 import { type SseMessage, SseParser } from './sse-parser.ts';
 import {
   type ConnectionEvent,
@@ -62,12 +63,6 @@ export interface ConnectionDiagnostics {
   delivery: DeliveryReport;
 }
 
-interface EventsResponse {
-  events: TaskEvent[];
-  head: number;
-  reset?: boolean;
-  tasks?: Task[];
-}
 
 export interface ConnectionDeps {
   config: ClientConfig;
@@ -79,7 +74,6 @@ export interface ConnectionDeps {
   /** Called when the credentials are refused for good (the app was told by the token source). */
 }
 
-const ACTIVE_PAGES = 10;
 
 export class Connection {
   #config: ClientConfig;
@@ -231,7 +225,7 @@ export class Connection {
 
   async #bootstrap(reset = false): Promise<void> {
     try {
-      const snapshot = await this.#fetchSnapshot();
+      const snapshot = await fetchSnapshot(this.#http);
       if (this.#closed) return;
       this.#bootstrapAttempts = 0;
       this.#cursor.resetTo(snapshot.head);
@@ -245,26 +239,6 @@ export class Connection {
       const delay = backoffDelayMs(this.#bootstrapAttempts++, this.#backoff(), this.#env.random);
       this.#reconnectTimer = this.#env.timers.setTimeout(() => void this.#bootstrap(reset), delay);
     }
-  }
-
-  /**
-   * The log's head first, then the active tasks: the list is at least as new as the head, so
-   * replaying events from the head can only repeat what the list holds (harmless: views never go
-   * backwards), never miss anything.
-   */
-  async #fetchSnapshot(): Promise<Snapshot> {
-    const { head } = await this.#http.json<EventsResponse>('GET', '/v1/events', { query: { after: 0, limit: 1 } });
-    const tasks: Task[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < ACTIVE_PAGES; page++) {
-      const res: { tasks: Task[]; nextCursor: string | null } = await this.#http.json('GET', '/v1/tasks', {
-        query: { status: 'active', limit: 500, cursor: cursor ?? undefined },
-      });
-      tasks.push(...res.tasks);
-      cursor = res.nextCursor;
-      if (cursor === null || cursor === undefined) break;
-    }
-    return { head, tasks };
   }
 
   #afterBootstrap(): void {
@@ -459,12 +433,14 @@ export class Connection {
     if (gen !== this.#streamGen || this.#closed) return;
     const hadFrames = this.#streamFrames > 0;
     const openedAt = this.#streamOpenedAt;
+    const wasPolling = this.#state === 'polling';
     this.#stopStream();
     if (openedAt !== null && this.#env.now() - openedAt >= this.#config.stableAfterMs) this.#attempts = 0;
     this.#transition(reason === 'watchdog' ? 'watchdog' : 'stream_failed', reason);
     this.#scheduleReconnect(hadFrames ? 0 : (this.#serverRetryMs ?? 0));
-    // Bridge the gap at once: whatever the stream did not deliver, a poll reads.
-    if (this.#state === 'polling') void this.#poll(false);
+    // Entering polling: bridge the gap at once, whatever the stream did not deliver a poll reads.
+    // (Already polling: the poll timer runs; a failed retry of the stream changes nothing.)
+    if (this.#state === 'polling' && !wasPolling) void this.#poll(false);
   }
 
   #backoff() {

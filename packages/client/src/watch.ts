@@ -79,7 +79,7 @@ export abstract class BaseWatch<T> implements Watch<T> {
   /** Recomputes from the store after tasks changed; `ids` are the changed task ids. */
   abstract refresh(ids: ReadonlySet<string>): void;
   /** Loads again from the server (after a `reset`). */
-  abstract reload(): void;
+  abstract reload(replace?: boolean): void;
 
   protected set(next: T): void {
     if (this.#closed || next === this.value) return;
@@ -173,11 +173,13 @@ export class TaskListWatch extends BaseWatch<TaskListView> {
     return this.#ids.has(id);
   }
 
-  reload(): void {
+  /** @param replace - after a `reset`: the answer replaces the view instead of adding to it. */
+  reload(replace = false): void {
     const generation = ++this.#generation;
     this.#list(this.filter).then(
       (tasks) => {
         if (generation !== this.#generation || this.closed) return;
+        if (replace) this.#ids.clear();
         // The store already holds these (newest seq wins); take the store's versions.
         for (const t of tasks) this.#ids.add(t.id);
         for (const id of [...this.#ids]) {

@@ -91,8 +91,12 @@ export class FakeServer {
     if (path === '/v1/events') {
       const after = Number(q.get('after') ?? 0);
       const limit = Number(q.get('limit') ?? 100);
+      if (after > this.head) {
+        const tasks = [...this.tasks.values()].filter((t) => t.status === 'queued' || t.status === 'running');
+        return json(200, { events: [], head: this.head, reset: true, tasks });
+      }
       const events = this.events.filter((e) => e.seq > after).slice(0, limit);
-      return json(200, { events, head: this.head });
+      return json(200, { events, head: events.length === limit ? events[limit - 1]!.seq : this.head });
     }
     if (path === '/v1/stream') return this.#stream(Number(q.get('after') ?? 0), init.signal ?? undefined);
     if (path === '/v1/tasks' && method === 'GET') {
