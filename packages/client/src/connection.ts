@@ -302,13 +302,15 @@ export class Connection {
         this.#fetchStreaming = false;
         return this.#openEventSource(gen, after);
       }
-      this.#streamOpened(gen);
+      // Not live yet: headers alone prove nothing (a buffering proxy passes them and holds the
+      // body). The first bytes parsed — the server's `retry:` line, sent at once — do.
       const reader = body.getReader();
       const decoder = new TextDecoder();
       const parser = new SseParser({
         onMessage: (m) => this.#onMessage(gen, m),
         onRetry: (ms) => {
           this.#serverRetryMs = ms;
+          this.#onBytes(gen);
         },
       });
       for (;;) {
@@ -361,9 +363,16 @@ export class Connection {
     this.#transition('stream_open', 'stream_open');
   }
 
+  /** Data arrived on the stream: the first bytes make it live; any bytes feed the watchdog. */
+  #onBytes(gen: number): void {
+    if (gen !== this.#streamGen) return;
+    if (this.#streamOpenedAt === null) this.#streamOpened(gen);
+    else this.#armWatchdog(gen);
+  }
+
   #onMessage(gen: number, message: SseMessage): void {
     if (gen !== this.#streamGen) return;
-    this.#armWatchdog(gen);
+    this.#onBytes(gen);
     this.#streamFrames++;
     try {
       this.#handleMessage(message);

@@ -108,7 +108,9 @@ function queryString(query: RequestOptions['query']): string {
 
 async function errorCode(response: Response): Promise<string | undefined> {
   try {
-    const body = (await response.clone().json()) as { error?: { code?: unknown } };
+    const body = (await response.clone().json()) as { error?: { code?: unknown; details?: { reason?: unknown } } };
+    // Expiry is `token_expired`, or `unauthorized` with `details.reason: "token_expired"`.
+    if (body?.error?.details?.reason === 'token_expired') return 'token_expired';
     return typeof body?.error?.code === 'string' ? body.error.code : undefined;
   } catch {
     return undefined;

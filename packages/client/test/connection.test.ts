@@ -63,6 +63,16 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('headers without bytes are not live (a buffering proxy passes headers and holds the body)', async () => {
+    const server = new FakeServer();
+    server.streamSilent = true;
+    const { client, changes } = setup({}, server);
+    await until(() => client.connection.state === 'polling');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(changes.map((c) => c.current)).toEqual(['polling']);
+    await client.close();
+  });
+
   it('returns to live as soon as the stream works again', async () => {
     const { client, server, changes } = setup();
     await until(() => client.connection.state === 'live');
