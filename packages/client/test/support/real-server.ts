@@ -88,8 +88,11 @@ export async function startStallingProxy(target: string) {
   let stalled = false;
   const streams = new Set<http.ServerResponse>();
   const sockets = new Set<Socket>();
+  const counts = new Map<string, number>();
   const server = http.createServer((req, res) => {
     const isStream = req.url?.startsWith('/v1/stream') ?? false;
+    const path = (req.url ?? '').split('?')[0]!;
+    counts.set(path, (counts.get(path) ?? 0) + 1);
     const up = http.request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
       (ures) => {
@@ -127,6 +130,12 @@ export async function startStallingProxy(target: string) {
     },
     get openStreams() {
       return streams.size;
+    },
+    /** Requests seen, by path. */
+    counts,
+    /** Cuts every open stream (a proxy timeout, a load balancer restart). */
+    killStreams() {
+      for (const res of streams) res.destroy();
     },
     close: () =>
       new Promise<void>((resolve) => {
