@@ -22,6 +22,9 @@ import { type BaseWatch, type TaskListView, TaskListWatch, type TaskView, TaskWa
 
 export type Unsubscribe = () => void;
 
+/** Above this many tasks in memory, finished tasks that no view shows are forgotten. */
+const MAX_UNWATCHED_TASKS = 5000;
+
 /** The connection's state, as a stable snapshot. */
 export interface ConnectionStatus {
   state: ConnectionState;
@@ -129,6 +132,7 @@ class Client implements TaskPulseClient {
   #followerReady = false;
   #followerBuffer: TabMessage[] = [];
   #lastEventAt: number | null = null;
+  #pruneAt = MAX_UNWATCHED_TASKS;
 
   constructor(options: ClientOptions) {
     this.#config = resolveOptions(options);
@@ -331,7 +335,23 @@ class Client implements TaskPulseClient {
   }
 
   #applyTask(task: Task): void {
-    if (this.#store.upsert(task)) this.#batcher.mark(task.id);
+    if (!this.#store.upsert(task)) return;
+    this.#batcher.mark(task.id);
+    if (this.#store.size > this.#pruneAt) {
+      this.#prune();
+      // What is left is active or shown: look again only when it has doubled.
+      this.#pruneAt = Math.max(MAX_UNWATCHED_TASKS, this.#store.size * 2);
+    }
+  }
+
+  /** Forgets finished tasks no view shows, so a long-lived staff page does not grow without bound. */
+  #prune(): void {
+    for (const task of [...this.#store.values()]) {
+      if (task.status === 'queued' || task.status === 'running') continue;
+      if (this.#taskWatches.get(task.id)?.size) continue;
+      if ([...this.#listWatches].some((w) => w.holds(task.id))) continue;
+      this.#store.delete(task.id);
+    }
   }
 
   #flush(ids: ReadonlySet<string>): void {

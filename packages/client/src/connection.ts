@@ -100,6 +100,7 @@ export class Connection {
   #fetchStreaming = true;
   #watchdog: unknown;
   #reconnectTimer: unknown;
+  #bootstrapTimer: unknown;
   #attempts = 0;
 
   // polling
@@ -158,7 +159,7 @@ export class Connection {
 
   /** Reads `/v1/events` now (a tab became visible, a follower asked, the network came back). */
   catchUp(): void {
-    if (this.#closed || this.#cursor.value === null || this.#state === 'offline') return;
+    if (this.#closed || this.#cursor.value === null || !this.#env.network.online()) return;
     void this.#poll(false);
     if (this.#config.transport !== 'polling' && this.#state !== 'live' && this.#streamAbort === null && this.#eventSource === null) {
       this.#reconnectNow();
@@ -167,7 +168,7 @@ export class Connection {
 
   /** Reopens the stream with the current token (after a proactive token refresh), from the cursor. */
   restartStream(): void {
-    if (this.#closed || this.#config.transport === 'polling' || this.#state === 'offline' || this.#cursor.value === null) return;
+    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online() || this.#cursor.value === null) return;
     this.#stopStream();
     void this.#openStream();
   }
@@ -179,6 +180,7 @@ export class Connection {
     this.#stopStream();
     const t = this.#env.timers;
     t.clearTimeout(this.#reconnectTimer);
+    t.clearTimeout(this.#bootstrapTimer);
     t.clearTimeout(this.#pollTimer);
     t.clearTimeout(this.#metricsTimer);
     for (const off of this.#unsubscribe.splice(0)) off();
@@ -236,8 +238,10 @@ export class Connection {
     } catch (error) {
       if (this.#closed) return;
       if (isUnauthorized(error)) this.#transition('offline', 'unauthorized');
+      // Offline: the `online` signal bootstraps again; no point retrying before.
+      if (!this.#env.network.online()) return;
       const delay = backoffDelayMs(this.#bootstrapAttempts++, this.#backoff(), this.#env.random);
-      this.#reconnectTimer = this.#env.timers.setTimeout(() => void this.#bootstrap(reset), delay);
+      this.#bootstrapTimer = this.#env.timers.setTimeout(() => void this.#bootstrap(reset), delay);
     }
   }
 
@@ -269,7 +273,8 @@ export class Connection {
   }
 
   async #openStream(): Promise<void> {
-    if (this.#closed || this.#config.transport === 'polling' || this.#state === 'offline') return;
+    // Not while the network is down; while credentials are refused, yes: that is the retry.
+    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online()) return;
     this.#stopStream();
     this.#env.timers.clearTimeout(this.#reconnectTimer);
     const gen = this.#streamGen;
@@ -481,7 +486,7 @@ export class Connection {
     t.clearTimeout(this.#reconnectTimer);
     const delay = backoffDelayMs(this.#attempts++, this.#backoff(), this.#env.random);
     this.#reconnectTimer = t.setTimeout(() => {
-      if (this.#config.transport === 'polling') void this.#poll(false, true);
+      if (this.#config.transport === 'polling') void this.#poll(false);
       else void this.#openStream();
     }, delay);
   }
@@ -515,15 +520,13 @@ export class Connection {
   /**
    * Reads the log from the cursor until it is exhausted.
    * @param gapCheck - a catch-up read asked for by a heartbeat.
-   * @param authRetry - allowed while offline for bad credentials.
    */
-  async #poll(gapCheck: boolean, authRetry = false): Promise<void> {
+  async #poll(gapCheck: boolean): Promise<void> {
     if (this.#polling) {
       this.#pollAgain = true;
       return;
     }
-    if (this.#closed || this.#cursor.value === null) return;
-    if (this.#state === 'offline' && !authRetry) return;
+    if (this.#closed || this.#cursor.value === null || !this.#env.network.online()) return;
     this.#polling = true;
     this.#env.timers.clearTimeout(this.#pollTimer);
     let found = 0;
@@ -565,7 +568,6 @@ export class Connection {
         this.#lastGapCheckFound = found > 0;
         if (found > 0) this.#gapsRepaired++;
       }
-      if (authRetry && this.#state === 'offline') this.#setState('connecting', 'poll_ok');
       this.#transition('poll_ok', 'poll_ok');
     } catch (error) {
       if (this.#closed) return;

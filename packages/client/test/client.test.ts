@@ -152,7 +152,7 @@ describe('credentials', () => {
     await client.close();
   });
 
-  it('refused credentials with nothing to refresh them → auth_failed and offline (unauthorized)', async () => {
+  it('refused credentials with nothing to refresh them → auth_failed and offline (unauthorized), retried', async () => {
     const server = new FakeServer();
     const { client } = setup({ token: 'bad' }, server);
     const auth: AuthEvent[] = [];
@@ -160,6 +160,9 @@ describe('credentials', () => {
     await until(() => client.connection.state === 'offline');
     expect(client.connection.reason).toBe('unauthorized');
     expect(auth[0]).toMatchObject({ type: 'auth_failed', error: { code: 'unauthorized' } });
+    // Retried with backoff: once the credentials are accepted again, it recovers by itself.
+    server.validTokens.add('bad');
+    await until(() => client.connection.state === 'live', 60_000);
     await client.close();
   });
 

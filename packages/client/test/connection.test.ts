@@ -258,6 +258,46 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('falls back to EventSource (token in the query) when fetch cannot stream a body', async () => {
+    const server = new FakeServer();
+    server.update('t1', {});
+    const sources: FakeEventSource[] = [];
+    class FakeEventSource {
+      onopen: ((e: unknown) => void) | null = null;
+      onerror: ((e: unknown) => void) | null = null;
+      listeners = new Map<string, (e: { data?: unknown; lastEventId?: string }) => void>();
+      closed = false;
+      constructor(readonly url: string) {
+        sources.push(this);
+      }
+      addEventListener(type: string, l: (e: { data?: unknown; lastEventId?: string }) => void) {
+        this.listeners.set(type, l);
+      }
+      close() {
+        this.closed = true;
+      }
+    }
+    const fetchWithoutStreams = async (input: string, init?: RequestInit) =>
+      input.includes('/v1/stream') ? new Response(null, { status: 200 }) : server.fetch(input, init);
+    const { client } = setup({ fetch: fetchWithoutStreams, environment: { EventSource: FakeEventSource } }, server);
+    const view = client.watchTask('t1');
+    await until(() => sources.length === 1);
+    const es = sources[0]!;
+    expect(new URL(es.url).searchParams.get('access_token')).toBe('good');
+    expect(new URL(es.url).searchParams.get('after')).toBe('1');
+    es.onopen!({});
+    expect(client.connection.state).toBe('live');
+    const task = server.update('t1', { progress: { done: 9, total: 10, percent: 90 } });
+    es.listeners.get('task.updated')!({ data: JSON.stringify(server.events.at(-1)), lastEventId: String(task.seq) });
+    await flush();
+    expect(view.getSnapshot().task?.progress.percent).toBe(90);
+    expect(client.diagnostics().streamTransport).toBe('eventsource');
+    es.onerror!({});
+    expect(es.closed).toBe(true);
+    expect(client.connection.state).toBe('polling');
+    await client.close();
+  });
+
   it('close() is idempotent, returns one promise, and leaves no timer behind', async () => {
     const { client, changes } = setup();
     await until(() => client.connection.state === 'live');
