@@ -174,38 +174,35 @@ class Client implements TaskPulseClient {
 
   // ------------------------------------------------------------------ public API
 
-  get connection(): ConnectionApi {
-    const self = this;
-    return {
-      get state() {
-        return self.#status.state;
-      },
-      get reason() {
-        return self.#status.reason;
-      },
-      getSnapshot: () => this.#status,
-      subscribe: (listener) => {
-        this.#stateListeners.add(listener);
-        return () => this.#stateListeners.delete(listener);
-      },
-      catchUp: () => {
-        if (this.#connection) this.#connection.catchUp();
-        else this.#tabs?.post({ t: 'catchup' });
-      },
-    };
-  }
+  /** Built once, so its functions are stable (React's `useSyncExternalStore` resubscribes on a new one). */
+  readonly connection: ConnectionApi = createConnectionApi(this);
 
   get notifications(): NotificationsApi {
     return this.#notifications;
   }
 
-  get auth(): AuthApi {
-    return {
-      subscribe: (listener) => {
-        this.#authListeners.add(listener);
-        return () => this.#authListeners.delete(listener);
-      },
-    };
+  readonly auth: AuthApi = {
+    subscribe: (listener) => {
+      this.#authListeners.add(listener);
+      return () => this.#authListeners.delete(listener);
+    },
+  };
+
+  /** @internal for {@link createConnectionApi} */
+  _status(): ConnectionStatus {
+    return this.#status;
+  }
+
+  /** @internal */
+  _subscribeState(listener: (change: StateChange) => void): Unsubscribe {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  /** @internal */
+  _catchUp(): void {
+    if (this.#connection) this.#connection.catchUp();
+    else this.#tabs?.post({ t: 'catchup' });
   }
 
   watchTask(id: string): Watch<TaskView> {
@@ -491,4 +488,18 @@ class Client implements TaskPulseClient {
       default:
     }
   }
+}
+
+function createConnectionApi(client: Client): ConnectionApi {
+  return {
+    get state() {
+      return client._status().state;
+    },
+    get reason() {
+      return client._status().reason;
+    },
+    getSnapshot: () => client._status(),
+    subscribe: (listener) => client._subscribeState(listener),
+    catchUp: () => client._catchUp(),
+  };
 }

@@ -70,6 +70,10 @@ export class Notifications implements NotificationsApi {
 
   constructor(deps: NotificationsDeps) {
     this.#deps = deps;
+    // Bound, so `const { onComplete } = client.notifications` and hook bindings work.
+    for (const name of ['list', 'markRead', 'subscribe', 'onComplete', 'onFail', 'onNotification', 'requestPermission'] as const) {
+      (this as Record<string, unknown>)[name] = (this[name] as (...args: never[]) => unknown).bind(this);
+    }
   }
 
   async list(options: { unread?: boolean; limit?: number } & CallOptions = {}): Promise<Notification[]> {

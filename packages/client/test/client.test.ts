@@ -110,6 +110,28 @@ describe('views', () => {
     await client.close();
   });
 
+  it('exposes stable functions for external-store bindings (useSyncExternalStore)', async () => {
+    const { client } = setup();
+    expect(client.connection).toBe(client.connection);
+    expect(client.auth).toBe(client.auth);
+    const { subscribe, getSnapshot } = client.connection;
+    const seen: string[] = [];
+    const off = subscribe(() => seen.push(getSnapshot().state));
+    const before = getSnapshot();
+    await until(() => client.connection.state === 'live');
+    expect(getSnapshot()).not.toBe(before);
+    expect(getSnapshot()).toBe(getSnapshot());
+    expect(seen).toEqual(['live']);
+    off();
+    const { onComplete } = client.notifications;
+    expect(typeof onComplete(() => {})).toBe('function');
+    const w = client.watchTask('t-none');
+    const { subscribe: sub, getSnapshot: snap } = w;
+    expect(snap()).toBe(w.getSnapshot());
+    expect(typeof sub(() => {})).toBe('function');
+    await client.close();
+  });
+
   it('cancel() returns the task and updates the views', async () => {
     const server = new FakeServer();
     server.update('t1', {});
