@@ -37,7 +37,13 @@ export async function startTestServer(options: { leaseMs?: number; reaperInterva
     workerKey: created.body.key,
     api,
     close: async () => {
+      // Seen here: now and then server.close() waits on one connection that carried no request
+      // (a client aborted while connecting), until Node's headersTimeout (~60 s) reaps it.
+      // Every client is closed by now, so after a grace period cut what is left.
+      const httpServer = (server.server as unknown as { app: { server: { closeAllConnections(): void } } }).app.server;
+      const grace = setTimeout(() => httpServer.closeAllConnections(), 2000);
       await server.close();
+      clearTimeout(grace);
       rmSync(dir, { recursive: true, force: true });
     },
   };
