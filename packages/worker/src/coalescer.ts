@@ -43,8 +43,6 @@ interface TaskQueue {
   entries: Entry[];
   lastSentAt: number;
   inFlight: boolean;
-  /** Calls to progress/log/stage/metadata merged into entries since creation. */
-  calls: number;
 }
 
 /** Counters for benchmarks and tests. */
@@ -68,7 +66,7 @@ export class Coalescer {
 
   /** Starts tracking a task; `lastSentAt` is `-Infinity` so its first report goes out at once. */
   add(taskId: string): void {
-    if (!this.#tasks.has(taskId)) this.#tasks.set(taskId, { entries: [], lastSentAt: -Infinity, inFlight: false, calls: 0 });
+    if (!this.#tasks.has(taskId)) this.#tasks.set(taskId, { entries: [], lastSentAt: -Infinity, inFlight: false });
   }
 
   /** Stops tracking a task and drops whatever it had pending. */
@@ -99,7 +97,7 @@ export class Coalescer {
   stage(taskId: string, key: string): void {
     const queue = this.#tasks.get(taskId);
     if (!queue) return;
-    this.#count(queue);
+    this.#calls++;
     const last = queue.entries.at(-1);
     if (last) last.sealed = true;
     queue.entries.push({ patch: { stage: key }, sealed: false, urgent: true });
@@ -109,7 +107,7 @@ export class Coalescer {
   log(taskId: string, level: LogLevel, message: string): void {
     const queue = this.#tasks.get(taskId);
     if (!queue) return;
-    this.#count(queue);
+    this.#calls++;
     const last = queue.entries.at(-1);
     if (last && !last.sealed && !last.patch.log) last.patch.log = { level, message };
     else queue.entries.push({ patch: { log: { level, message } }, sealed: false, urgent: false });
@@ -177,16 +175,11 @@ export class Coalescer {
   #open(taskId: string): Entry | undefined {
     const queue = this.#tasks.get(taskId);
     if (!queue) return undefined;
-    this.#count(queue);
+    this.#calls++;
     const last = queue.entries.at(-1);
     if (last && !last.sealed) return last;
     const entry: Entry = { patch: {}, sealed: false, urgent: false };
     queue.entries.push(entry);
     return entry;
-  }
-
-  #count(queue: TaskQueue): void {
-    queue.calls++;
-    this.#calls++;
   }
 }

@@ -22,7 +22,11 @@ export interface ReportedTask extends TaskContext {
 
 /** Reports on tasks that some other queue runs. */
 export interface Reporter {
-  /** Creates a task already running and returns its `ctx`. */
+  /**
+   * Creates a task already running (`start: true`) and returns its `ctx`. `maxAttempts`
+   * defaults to 1 here: no worker claims such a task, so when its lease runs out (the process
+   * died) the server fails it as `stalled` instead of queueing it again.
+   */
   start(options: CreateTaskOptions): Promise<ReportedTask>;
   /**
    * Creates a running task, runs `fn(ctx)`, then completes it with the return value or fails it
@@ -56,7 +60,9 @@ export function createReporter(options: ReporterOptions): Reporter {
   const start = async (options: CreateTaskOptions): Promise<ReportedTask> => {
     if (closing) throw new WorkerError('closed', 'the reporter is closed');
     const sentAt = engine.config.timers.now();
-    const { task, lease } = await engine.createTask<{ task: Task; lease: Lease }>({ ...options, start: true, leaseMs: engine.config.leaseMs });
+    // One attempt by default: nobody claims a task another queue runs, so a lease that runs out
+    // should fail it (`stalled`) rather than send it back to a queue no worker reads.
+    const { task, lease } = await engine.createTask<{ task: Task; lease: Lease }>({ maxAttempts: 1, ...options, start: true, leaseMs: engine.config.leaseMs });
     if (!lease?.token) throw new WorkerError('http_error', 'the server did not hand out a lease for a started task');
     const run = new TaskRun(engine, task, lease, sentAt);
     runs.add(run);

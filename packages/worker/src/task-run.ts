@@ -73,6 +73,7 @@ export class TaskRun implements TaskContext, Reportable {
   progress(done: number, total?: number, message?: string): void {
     if (typeof done !== 'number' || !Number.isFinite(done) || done < 0) throw argument(`\`done\` must be a finite number ≥ 0, got ${done}`);
     if (total !== undefined && (typeof total !== 'number' || !Number.isFinite(total) || total <= 0)) throw argument(`\`total\` must be a finite number > 0, got ${total}`);
+    if (total !== undefined && done > total) throw argument(`\`done\` (${done}) must not exceed \`total\` (${total})`);
     if (message !== undefined) checkText('message', message);
     if (!this.#accepting()) return;
     this.#engine.coalescer.progress(this.id, { done, ...(total !== undefined ? { total } : {}), ...(message !== undefined ? { message } : {}) });
