@@ -133,6 +133,7 @@ class Client implements TaskPulseClient {
   #followerBuffer: TabMessage[] = [];
   #lastEventAt: number | null = null;
   #pruneAt = MAX_UNWATCHED_TASKS;
+  #inflight = new Map<string, Promise<Task>>();
 
   constructor(options: ClientOptions) {
     this.#config = resolveOptions(options);
@@ -208,7 +209,7 @@ class Client implements TaskPulseClient {
   watchTask(id: string): Watch<TaskView> {
     this.#assertOpen();
     if (typeof id !== 'string' || id === '') throw new TypeError('watchTask needs a task id');
-    const watch = new TaskWatch(this.#host, id, (taskId) => this.getTask(taskId));
+    const watch = new TaskWatch(this.#host, id, (taskId) => this.#getShared(taskId));
     let set = this.#taskWatches.get(id);
     if (set === undefined) this.#taskWatches.set(id, (set = new Set()));
     set.add(watch);
@@ -227,6 +228,16 @@ class Client implements TaskPulseClient {
     const task = await this.#http.json<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`, options);
     this.#applyTask(task);
     return task;
+  }
+
+  /** One request per task id at a time, however many views ask. */
+  #getShared(id: string): Promise<Task> {
+    let pending = this.#inflight.get(id);
+    if (pending === undefined) {
+      pending = this.getTask(id).finally(() => this.#inflight.delete(id));
+      this.#inflight.set(id, pending);
+    }
+    return pending;
   }
 
   async listTasks(filter: TaskFilter & { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<TaskPage> {

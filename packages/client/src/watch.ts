@@ -122,7 +122,8 @@ export class TaskWatch extends BaseWatch<TaskView> {
     super(host, { task: known, loading: known === undefined, error: undefined });
     this.id = id;
     this.#load = load;
-    this.reload();
+    // A task the client holds is kept current by the event stream; only an unknown one is fetched.
+    if (known === undefined) this.reload();
   }
 
   refresh(ids: ReadonlySet<string>): void {

@@ -17,16 +17,19 @@ afterEach(() => {
 });
 
 describe('views', () => {
-  it('watchTask: a task from the snapshot shows at once; an unknown one ends in not_found', async () => {
+  it('watchTask: a task from the snapshot shows at once without a request; an unknown one is fetched once and ends in not_found', async () => {
     const server = new FakeServer();
     server.update('t1', { progress: { done: 3, total: 10, percent: 30 } });
     const { client } = setup({}, server);
     await until(() => client.connection.state === 'live');
     const view = client.watchTask('t1');
     expect(view.getSnapshot()).toMatchObject({ loading: false, task: { id: 't1' } });
+    expect(server.requests.filter((r) => r.path === '/v1/tasks/t1')).toHaveLength(0); // known: no request
     const missing = client.watchTask('nope');
+    client.watchTask('nope');
     expect(missing.getSnapshot().loading).toBe(true);
     await flush();
+    expect(server.requests.filter((r) => r.path === '/v1/tasks/nope')).toHaveLength(1); // one request for two views
     expect(missing.getSnapshot()).toMatchObject({ loading: false, task: undefined, error: { code: 'not_found', status: 404 } });
     await client.close();
   });
