@@ -199,6 +199,8 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
 export const ListTasksResponse = z.object({ tasks: z.array(Task), nextCursor: z.string().nullable() });
 
+export const CancelRequest = z.object({ reason: Text(LIMITS.messageChars).optional() });
+
 export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof LogLevel>;
 

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import cors from '@fastify/cors';
+import { TaskPulseError } from '@taskpulse/protocol';
 import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
 import type { Store } from './store/store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -109,9 +110,20 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    forceCloseConnections: false,
+    // Bad URLs and over-long path params get the API's JSON error body like everything else.
+    frameworkErrors: (error, _request, reply) => {
+      const e = new TaskPulseError('invalid_request', `the URL is not valid: ${error.message}`);
+      void reply.code(e.status).type('application/json').send(e.toBody());
+    },
   });
   app.removeContentTypeParser('text/plain');
+  // An empty JSON body (`POST …/cancel` with a content-type but nothing else) means "no body".
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
+    jsonParser(request, body as string, done);
+  });
   const allowed = new Set(config.corsOrigins);
   const originAllowed = (o: string | undefined) => o !== undefined && (allowed.has('*') || allowed.has(o));
   if (allowed.size > 0) {
@@ -169,6 +181,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const close = () =>
     (closing ??= (async () => {
       accepting = false;
+      tasks.close();
       for (const t of timers) clearInterval(t);
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
@@ -189,7 +202,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     app, config, store, bus, hub, tasks, keys, tokens, start, close,
     listen: async () => {
       await start();
-      await app.listen({ host: config.host, port: config.port, listenTextResolver: () => '' });
+      await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `listening on ${address}` });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.port;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -295,3 +295,15 @@ async function waitFor(pred: () => Promise<boolean>, timeoutMs = 15_000): Promis
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('conventions', () => {
+  it('treats an empty JSON body as no body', async () => {
+    const q = await t.api('POST', '/v1/tasks', { type: 'empty-body', owner: 'o1' });
+    const res = await fetch(`${t.url}/v1/tasks/${q.body.id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer test_admin_key_0123456789', 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).status).toBe('canceled');
+  });
+});

@@ -2,7 +2,7 @@
  * Declarative routes: each declares its schemas and who may call it; `route()` validates,
  * authenticates and records it for the OpenAPI document, so docs and checks come from one place.
  */
-import { TaskPulseError } from '@taskpulse/protocol';
+import { TaskPulseError, checkJson } from '@taskpulse/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
 import type { Principal, Role } from '../auth/principal.ts';
@@ -81,9 +81,15 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
           for (const [k, v] of Object.entries(params)) {
             if (!ID_PARAM.test(v)) throw new TaskPulseError('invalid_request', `${k} must be 1–128 characters without control characters`, { fields: [`params.${k}`] });
           }
+          if (request.body !== undefined) {
+            // Whatever the route reads, a hostile body is refused whole: non-finite numbers
+            // (1e400 parses to Infinity), NUL bytes, absurd nesting.
+            const problem = checkJson(request.body, Number.MAX_SAFE_INTEGER);
+            if (problem) throw new TaskPulseError('invalid_request', `body: ${problem}`, { fields: ['body'] });
+          }
           let body: unknown = undefined;
           if (spec.body) {
-            const raw = request.body === undefined || request.body === null ? {} : request.body;
+            const raw = request.body === undefined ? {} : request.body;
             const parsed = spec.body.safeParse(raw);
             if (!parsed.success) throw fromZod(parsed.error, 'body');
             body = parsed.data;

@@ -1,5 +1,5 @@
 import {
-  CreateTaskRequest, ListTasksQuery, ListTasksResponse, LogsQuery, LogLine, Task, TaskStatus, ClaimResponse, TaskPulseError,
+  CancelRequest, CreateTaskRequest, ListTasksQuery, ListTasksResponse, LogsQuery, LogLine, Task, TaskStatus, ClaimResponse, TaskPulseError,
 } from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
@@ -59,7 +59,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/cancel', tag: 'tasks', roles: ALL, response: Task,
+      method: 'POST', url: '/v1/tasks/:id/cancel', tag: 'tasks', roles: ALL, response: Task, body: CancelRequest,
       summary: 'Request cancellation: a queued task is canceled at once, a running one gets cancelRequested.',
     },
     async ({ principal, params }) => tasks.cancel(principal, params.id!),

@@ -43,6 +43,7 @@ export class TaskService {
   readonly #wait: TaskServiceDeps['waitForEvent'];
   readonly #now: () => number;
   #runningByType = new Map<string, number>();
+  #closing = false;
 
   constructor(config: TaskServiceConfig, deps: TaskServiceDeps) {
     this.#config = config;
@@ -139,7 +140,7 @@ export class TaskService {
       });
       if (claimed) return { task: await this.present(claimed), lease: leaseOf(claimed) };
       const left = deadline - this.#now();
-      if (left <= 0 || signal?.aborted) return null;
+      if (left <= 0 || signal?.aborted || this.#closing) return null;
       await this.#wait(headBefore, left, signal);
     }
   }
@@ -213,6 +214,11 @@ export class TaskService {
   }
 
   // ------------------------------------------------------------ background
+
+  /** Shutting down: long-poll claims answer 204 at once. */
+  close(): void {
+    this.#closing = true;
+  }
 
   /** Sends tasks whose lease expired back to the queue, or fails them as stalled. Returns how many. */
   async reap(limit = 100): Promise<number> {
