@@ -3,7 +3,7 @@
  * `buildServer()` builds without listening (for `app.inject()` tests); `startServer()` listens.
  */
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import cors from '@fastify/cors';
 import { TaskPulseError } from '@taskpulse/protocol';
 import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
@@ -113,7 +113,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     // Bad URLs and over-long path params get the API's JSON error body like everything else.
     frameworkErrors: (error, _request, reply) => {
       const e = new TaskPulseError('invalid_request', `the URL is not valid: ${error.message}`);
-      void reply.code(e.status).type('application/json').send(e.toBody());
+      void (reply as FastifyReply).code(e.status).type('application/json').send(e.toBody());
     },
   });
   app.removeContentTypeParser('text/plain');
