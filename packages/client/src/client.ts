@@ -333,6 +333,11 @@ class Client implements TaskPulseClient {
     if (previous === state) return;
     this.#status = { state, reason };
     this.#health.state(state, this.#env.now());
+    if (state === 'live' || state === 'polling') {
+      // The server answers again: views whose first load failed try once more.
+      for (const set of this.#taskWatches.values()) for (const w of set) if (w.failed && w.getSnapshot().error?.code !== 'not_found') w.reload();
+      for (const w of this.#listWatches) if (w.failed) w.reload();
+    }
     for (const listener of [...this.#stateListeners]) {
       try {
         listener({ previous, current: state, reason });

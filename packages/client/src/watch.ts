@@ -61,6 +61,11 @@ export abstract class BaseWatch<T> implements Watch<T> {
     return this.#closed;
   }
 
+  /** True when the last load failed (the client loads it again once the connection recovers). */
+  get failed(): boolean {
+    return (this.value as { error?: unknown }).error !== undefined;
+  }
+
   getSnapshot = (): T => this.value;
 
   subscribe = (listener: (value: T) => void): Unsubscribe => {

@@ -95,6 +95,19 @@ describe('views', () => {
     await client.close();
   });
 
+  it('a view whose first load failed loads again once the server answers', async () => {
+    const server = new FakeServer();
+    server.update('a', {});
+    server.down = true;
+    const { client } = setup({}, server);
+    const list = client.watchTasks({ status: 'active' });
+    await until(() => list.getSnapshot().error !== undefined);
+    expect(list.getSnapshot().error?.code).toBe('network');
+    server.down = false;
+    await until(() => list.getSnapshot().tasks.length === 1 && list.getSnapshot().error === undefined, 60_000);
+    await client.close();
+  });
+
   it('onEvent sees every event once, in order, even when polls and the stream overlap', async () => {
     const { client, server } = setup();
     const seqs: number[] = [];

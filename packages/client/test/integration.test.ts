@@ -94,6 +94,28 @@ describe('client against the real server', () => {
     removeDir(s1.dir);
   });
 
+  it('server replaced by one with an empty log: `reset` → the client takes the new snapshot', async () => {
+    const s1 = await server();
+    const api1 = adminApi(() => s1.url);
+    const old = await api1.start('frank');
+    for (let i = 1; i <= 5; i++) await api1.progress(old, i);
+    let current = s1.url;
+    const c = client(s1.url, { getToken: () => adminApi(() => current).token('frank'), reconnectMaxMs: 2000 });
+    const list = c.watchTasks({ status: 'active' });
+    await waitFor('live with the old task', () => c.connection.state === 'live' && list.getSnapshot().tasks.length === 1);
+    const oldCursor = c.diagnostics().cursor!;
+    await s1.close();
+    const s2 = await server({ port: s1.port }); // a fresh database: its head is below our cursor
+    current = s2.url;
+    const api2 = adminApi(() => s2.url);
+    const fresh = await api2.start('frank');
+    await waitFor('new snapshot shown', () => list.getSnapshot().tasks.map((t) => t.id).join() === fresh.id, 30_000);
+    expect(c.diagnostics().cursor!).toBeLessThan(oldCursor);
+    await api2.progress(fresh, 42);
+    await waitFor('new task live', () => c.watchTask(fresh.id).getSnapshot().task?.progress.done === 42, 30_000);
+    removeDir(s1.dir);
+  });
+
   it('stream stalled by a proxy: → polling within the watchdog, updates keep arriving, then live again', async () => {
     const s = await server();
     const proxy = await startStallingProxy(s.url);

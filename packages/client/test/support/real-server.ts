@@ -41,11 +41,22 @@ export function removeDir(dir: string): void {
 /** Admin-key HTTP against `base()` (a function, so a restarted server on the same port works). */
 export function adminApi(base: () => string) {
   const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(base() + path, {
-      method,
-      headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const send = () =>
+      fetch(base() + path, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    // After a restart on the same port, requests may ride pooled keep-alive sockets of the old
+    // server ("other side closed"): they never reached a server, so sending again is safe.
+    let res: Response | undefined;
+    for (let attempt = 0; res === undefined; attempt++) {
+      try {
+        res = await send();
+      } catch (error) {
+        if (attempt >= 10 || (error as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw error;
+      }
+    }
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;
