@@ -1,0 +1,102 @@
+/** The task state machine as pure functions: no server, no clock but the one passed in. */
+import { describe, expect, it } from 'vitest';
+import * as model from '../src/tasks/model.ts';
+import { estimate, assessHealth, summarize } from '../src/eta/eta.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const base = () => model.newTask({ type: 'pdf', owner: 'u', stages: [{ key: 'fetch' }, { key: 'parse', weight: 3 }] }, 'tsk_1', T0, null);
+const running = () => model.claim(base(), 'lse_a', 10_000, T0).task;
+
+describe('model', () => {
+  it('claims: attempt 1, first stage running, lease set', () => {
+    const t = running();
+    expect(t).toMatchObject({ status: 'running', attempt: 1, stageIndex: 0, percent: 0, lease: { token: 'lse_a', expiresAtMs: T0 + 10_000 } });
+    expect(t.stages[0]!.status).toBe('running');
+  });
+
+  it('rejects a stale or expired lease and a finished task', () => {
+    const t = running();
+    expect(() => model.progress(t, { lease: 'lse_b', done: 1 }, 10_000, T0 + 1)).toThrow(/current one/);
+    expect(() => model.progress(t, { lease: 'lse_a', done: 1 }, 10_000, T0 + 10_001)).toThrow(/expired/);
+    const done = model.complete(t, 'lse_a', null, T0 + 5).task;
+    expect(() => model.progress(done, { lease: 'lse_a', done: 1 }, 10_000, T0 + 6)).toThrow(/already completed/);
+  });
+
+  it('moves stages forward, skipping undeclared gaps, and records the finished stage run', () => {
+    const t = running();
+    const c = model.progress(t, { lease: 'lse_a', stage: 'parse', done: 1, total: 3 }, 10_000, T0 + 2000);
+    expect(c.milestone).toBe(true);
+    expect(c.stageRuns).toEqual([{ type: 'pdf', stage: 'fetch', durationMs: 2000, size: null, endedAtMs: T0 + 2000 }]);
+    expect(c.task.percent).toBe(50);
+    expect(c.task.lease!.expiresAtMs).toBe(T0 + 12_000);
+  });
+
+  it('keeps percent monotonic when a stage is revisited', () => {
+    let t = model.progress(running(), { lease: 'lse_a', stage: 'parse', done: 2, total: 3 }, 10_000, T0 + 1).task;
+    const p = t.percent!;
+    t = model.progress(t, { lease: 'lse_a', stage: 'fetch', done: 0, total: 1 }, 10_000, T0 + 2).task;
+    expect(t.percent).toBe(p);
+  });
+
+  it('reports no event for a report that changes nothing', () => {
+    const c = model.progress(running(), { lease: 'lse_a' }, 10_000, T0 + 1);
+    expect(c.event).toBeNull();
+  });
+
+  it('fails with retry back to queued while attempts remain; canceled when cancel was requested', () => {
+    const t = running();
+    expect(model.fail(t, 'lse_a', { code: 'x', message: 'm' }, true, T0 + 1).task.status).toBe('queued');
+    expect(model.fail({ ...t, attempt: 3 }, 'lse_a', { code: 'x', message: 'm' }, true, T0 + 1).task.status).toBe('failed');
+    const asked = model.cancel(t, T0 + 1).task;
+    expect(asked.cancelRequested).toBe(true);
+    expect(model.fail(asked, 'lse_a', { code: 'canceled', message: '' }, false, T0 + 2).task.status).toBe('canceled');
+  });
+
+  it('expires to queued, then to failed/stalled when attempts are used up', () => {
+    const t = running();
+    expect(model.expire(t, T0 + 20_000).task).toMatchObject({ status: 'queued', lease: null, error: { code: 'stalled' } });
+    expect(model.expire({ ...t, attempt: 3 }, T0 + 20_000).task).toMatchObject({ status: 'failed', error: { code: 'stalled' } });
+  });
+
+  it('counts children transitions on the parent', () => {
+    let p = model.newTask({ type: 'batch', owner: 'u' }, 'tsk_p', T0, null);
+    p = model.childTransition(p, null, 'queued', T0).task;
+    p = model.childTransition(p, null, 'queued', T0).task;
+    p = model.childTransition(p, 'queued', 'running', T0).task;
+    p = model.childTransition(p, 'running', 'completed', T0).task;
+    expect(p.children).toEqual({ total: 2, queued: 1, running: 0, completed: 1, failed: 0, canceled: 0 });
+    expect(p.percent).toBe(50);
+  });
+});
+
+describe('eta and health', () => {
+  const runs = (stage: string, ms: number[]) => ms.map((durationMs, i) => ({ type: 'pdf', stage, durationMs, size: null, endedAtMs: T0 - i }));
+
+  it('uses the current pace when there is no history', () => {
+    const t = model.progress(running(), { lease: 'lse_a', done: 1, total: 4 }, 10_000, T0 + 1000).task;
+    const eta = estimate(t, new Map(), T0 + 1000)!;
+    expect(eta.basis).toBe('rate');
+    // fetch: 1 s for a quarter → 3 s left; parse (weight 3) extrapolated from the pace → 3 × 4 s
+    expect(eta.remainingMs).toBe(3000 + 12_000);
+    expect(eta.lowMs!).toBeLessThan(eta.remainingMs!);
+    expect(eta.highMs!).toBeGreaterThan(eta.remainingMs!);
+  });
+
+  it('uses history medians when known and blends with the pace', () => {
+    const history = summarize([...runs('fetch', [2000, 2000, 2000]), ...runs('parse', [6000, 6000, 6000])]);
+    const fresh = running();
+    const h = estimate(fresh, history, T0)!;
+    expect(h).toMatchObject({ basis: 'history', remainingMs: 8000 });
+    const t = model.progress(fresh, { lease: 'lse_a', done: 1, total: 2 }, 10_000, T0 + 1000).task;
+    expect(estimate(t, history, T0 + 1000)!.basis).toBe('blend');
+  });
+
+  it('flags slow past the p90 of earlier runs and stuck when progress stops', () => {
+    const history = summarize(runs('fetch', [1000, 1000, 1000, 1000, 1000, 1000]));
+    const t = running();
+    const cfg = { stuckFactor: 5, stuckMinMs: 10_000, stuckDefaultMs: 60_000 };
+    expect(assessHealth(t, history, T0 + 500, cfg)).toBe('ok');
+    expect(assessHealth(t, history, T0 + 5000, cfg)).toBe('slow');
+    expect(assessHealth(t, history, T0 + 61_000, cfg)).toBe('stuck');
+  });
+});
