@@ -291,7 +291,7 @@ export class Connection {
     if (!this.#fetchStreaming) return this.#openEventSource(gen, after);
     try {
       const response = await this.#http.send('GET', '/v1/stream', {
-        query: { after },
+        query: { after, coalesce: this.#config.coalesce ? 'true' : undefined },
         signal: controller.signal,
         noTimeout: true,
         headers: { accept: 'text/event-stream' },
@@ -347,6 +347,7 @@ export class Connection {
     }
     if (gen !== this.#streamGen) return;
     const query = new URLSearchParams({ after: String(after), access_token: token });
+    if (this.#config.coalesce) query.set('coalesce', 'true');
     const source = new ES(`${this.#config.url}/v1/stream?${query}`);
     this.#eventSource = source;
     source.onopen = () => {

@@ -34,6 +34,8 @@ export const DEFAULTS = Object.freeze({
   tokenRefreshLeadMs: 30_000,
   /** Share one connection between the tabs of a browser when Web Locks and BroadcastChannel exist. */
   multiTab: true,
+  /** Ask the stream to skip superseded progress of a task when this reader falls behind. */
+  coalesce: false,
   /** Successful browser notifications close themselves after this long. */
   notificationAutoCloseMs: 5_000,
 });
@@ -67,6 +69,12 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Poll intervals in ms; see `poll-policy.ts`. */
   poll?: Partial<PollPolicyConfig>;
+  /**
+   * Let the server skip superseded `task.updated` events of a task when this reader falls
+   * behind (`coalesce=true` on the stream): views stay current under progress floods, but
+   * `onEvent` may then miss intermediate progress (never milestones). @defaultValue `false`
+   */
+  coalesce?: boolean;
   /** Interval of delivery-health reports in ms; `0` disables them. @defaultValue 60000 */
   metricsIntervalMs?: number;
   /**
@@ -105,6 +113,7 @@ export interface ClientConfig {
   metricsIntervalMs: number;
   tokenRefreshLeadMs: number;
   multiTab: string | false;
+  coalesce: boolean;
   browserNotifications: boolean;
   notificationAutoCloseMs: number;
 }
@@ -153,6 +162,7 @@ export function resolveOptions(options: ClientOptions): ClientConfig {
     metricsIntervalMs: positive('metricsIntervalMs', options.metricsIntervalMs ?? DEFAULTS.metricsIntervalMs, true),
     tokenRefreshLeadMs: DEFAULTS.tokenRefreshLeadMs,
     multiTab: multiTab === false ? false : typeof multiTab === 'string' ? multiTab : `taskpulse:${base}`,
+    coalesce: options.coalesce ?? DEFAULTS.coalesce,
     browserNotifications: options.browserNotifications ?? false,
     notificationAutoCloseMs: DEFAULTS.notificationAutoCloseMs,
   };
