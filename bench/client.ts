@@ -127,28 +127,33 @@ async function healthyLatency(): Promise<{ p50: number; p99: number; max: number
   }
 }
 
-async function stalenessUnderFailure(heartbeatMs: number, failure: 'stall' | 'cut'): Promise<{ worstMs: number; clientWorstMs: number; stateAfter: string }> {
+async function stalenessUnderFailure(heartbeatMs: number, failure: 'stall' | 'cut'): Promise<{ worstMs: number; clientWorstMs: number; stateAfter: string; learnedHeartbeatMs: number }> {
   const s = await startServerProcess(heartbeatMs);
   const proxy = await startStallingProxy(s.url);
   try {
     const api = adminApi(() => s.url);
     const task = await api.start('bench');
-    const c = createClient({ url: proxy.url, token: await api.token('bench'), heartbeatMs, multiTab: false, metricsIntervalMs: 0 });
+    // The client keeps its default heartbeatMs (5 s): it learns the server's interval on the stream.
+    const c = createClient({ url: proxy.url, token: await api.token('bench'), multiTab: false, metricsIntervalMs: 0 });
     await waitState(c, 'live');
     const shown: Array<[number, number]> = [];
     const view = c.watchTask(task.id);
     view.subscribe((v) => shown.push([v.task?.progress.done ?? 0, performance.now()]));
-    // Warm up live, then break push and keep reporting every 100 ms.
-    for (let i = 1; i <= 10; i++) {
+    // Warm up live (long enough to measure two heartbeat gaps), then break push and keep
+    // reporting every 100 ms.
+    const warmUntil = performance.now() + 3 * heartbeatMs + 500;
+    for (let i = 1; i <= 10 || performance.now() < warmUntil; i++) {
       await api.progress(task, i, 1_000_000);
       await new Promise((r) => setTimeout(r, 100));
     }
+    const learned = c.diagnostics().heartbeatMs;
     if (failure === 'stall') proxy.stall(true);
     else proxy.killStreams();
     const sent: Array<[number, number]> = [];
+    const first = (await c.getTask(task.id)).progress.done! + 1;
     const duration = 2 * 2 * heartbeatMs + 6000;
     const start = performance.now();
-    for (let i = 11; performance.now() - start < duration; i++) {
+    for (let i = first; performance.now() - start < duration; i++) {
       const t0 = performance.now();
       await api.progress(task, i, 1_000_000);
       sent.push([i, t0]);
@@ -163,7 +168,7 @@ async function stalenessUnderFailure(heartbeatMs: number, failure: 'stall' | 'cu
     }
     const d = c.diagnostics();
     await c.close();
-    return { worstMs: worst, clientWorstMs: d.delivery.worstStalenessMs, stateAfter: d.state };
+    return { worstMs: worst, clientWorstMs: d.delivery.worstStalenessMs, stateAfter: d.state, learnedHeartbeatMs: learned };
   } finally {
     await proxy.close();
     await stopServerProcess(s);
@@ -195,6 +200,8 @@ console.log(`healthy polling cost: ${healthy.pollsPer30s.toFixed(2)} reads of /v
 for (const hb of [5000, 2000, 1000]) {
   for (const failure of ['stall', 'cut'] as const) {
     const r = await stalenessUnderFailure(hb, failure);
-    console.log(`push failure '${failure}', heartbeat ${hb} ms: worst staleness ${fmt(r.worstMs)} (client's own estimate ${r.clientWorstMs} ms), state afterwards ${r.stateAfter}`);
+    console.log(
+      `push failure '${failure}', server heartbeat ${hb} ms (client learned ${r.learnedHeartbeatMs} ms): worst staleness ${fmt(r.worstMs)} (client's own estimate ${r.clientWorstMs} ms), state afterwards ${r.stateAfter}`,
+    );
   }
 }

@@ -271,6 +271,7 @@ class Client implements TaskPulseClient {
       lastEventAt: this.#lastEventAt,
       lastFreshAt: null,
       pollIntervalMs: null,
+      heartbeatMs: this.#config.heartbeatMs,
       reconnectAttempts: 0,
       streamTransport: 'none',
       requests: { streams: 0, polls: 0, catchUps: 0 },

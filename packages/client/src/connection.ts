@@ -15,6 +15,7 @@ import type { Environment, EventSourceLike } from './environment.ts';
 import { TaskPulseClientError } from './errors.ts';
 import { type Http, toError } from './http.ts';
 import type { ClientConfig } from './options.ts';
+import { HeartbeatInterval } from './heartbeat-interval.ts';
 import { pollIntervalMs } from './poll-policy.ts';
 import { type EventsResponse, fetchSnapshot } from './snapshot.ts';
 import { type SseMessage, SseParser } from './sse-parser.ts';
@@ -51,6 +52,8 @@ export interface ConnectionDiagnostics {
   lastFreshAt: number | null;
   /** The current interval between polls, `null` while polling is paused. */
   pollIntervalMs: number | null;
+  /** The heartbeat interval planned with: learned from the stream, else the configured one. */
+  heartbeatMs: number;
   /** Reconnect attempts since the stream was last stable. */
   reconnectAttempts: number;
   /** How the stream is read: `fetch` streaming, `eventsource`, or `none` (polling only). */
@@ -99,6 +102,7 @@ export class Connection {
   #eventsSinceHeartbeat = false;
   #fetchStreaming = true;
   #watchdog: unknown;
+  #heartbeat: HeartbeatInterval;
   #reconnectTimer: unknown;
   #bootstrapTimer: unknown;
   #attempts = 0;
@@ -129,6 +133,7 @@ export class Connection {
     this.#cursor = deps.cursor;
     this.#sink = deps.sink;
     this.#health = deps.health;
+    this.#heartbeat = new HeartbeatInterval(deps.config.heartbeatMs);
   }
 
   get state(): ConnectionState {
@@ -195,6 +200,7 @@ export class Connection {
       lastEventAt: this.#lastEventAt,
       lastFreshAt: this.#lastFreshAt,
       pollIntervalMs: this.#interval(),
+      heartbeatMs: this.#heartbeat.ms,
       reconnectAttempts: this.#attempts,
       streamTransport: this.#config.transport === 'polling' ? 'none' : this.#fetchStreaming ? 'fetch' : 'eventsource',
       requests: { ...this.#requests },
@@ -269,7 +275,7 @@ export class Connection {
   #armWatchdog(gen: number): void {
     const t = this.#env.timers;
     t.clearTimeout(this.#watchdog);
-    this.#watchdog = t.setTimeout(() => this.#streamFailed(gen, 'watchdog'), 2 * this.#config.heartbeatMs);
+    this.#watchdog = t.setTimeout(() => this.#streamFailed(gen, 'watchdog'), 2 * this.#heartbeat.ms);
   }
 
   async #openStream(): Promise<void> {
@@ -281,6 +287,7 @@ export class Connection {
     const controller = new AbortController();
     this.#streamAbort = controller;
     this.#streamOpenedAt = null;
+    this.#heartbeat.streamOpened();
     this.#streamFrames = 0;
     this.#resetPending = false;
     this.#eventsSinceHeartbeat = false;
@@ -393,6 +400,7 @@ export class Connection {
     switch (event) {
       case 'heartbeat': {
         const { head } = JSON.parse(data) as { head: number };
+        this.#heartbeat.heartbeat(now);
         this.#onHeartbeat(head);
         return;
       }

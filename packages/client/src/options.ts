@@ -59,7 +59,10 @@ export interface ClientOptions {
    * @defaultValue `'auto'`
    */
   transport?: TransportMode;
-  /** The server's heartbeat interval in ms; the watchdog fires after 2 × this. @defaultValue 5000 */
+  /**
+   * The server's heartbeat interval in ms, until the client has measured it on the stream (two
+   * gaps); the watchdog fires after 2 × the interval. @defaultValue 5000
+   */
   heartbeatMs?: number;
   /** Reconnect backoff scale in ms. @defaultValue 1000 */
   reconnectBaseMs?: number;

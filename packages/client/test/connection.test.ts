@@ -54,6 +54,20 @@ describe('connection', () => {
     await client.close();
   });
 
+  it("learns the server's heartbeat: a faster one shortens the watchdog to 2 × the measured interval", async () => {
+    const { client, server } = setup({ heartbeatMs: 5000 });
+    await until(() => client.connection.state === 'live');
+    for (let i = 0; i < 4; i++) {
+      server.heartbeat();
+      await vi.advanceTimersByTimeAsync(500);
+    }
+    expect(client.diagnostics().heartbeatMs).toBe(500);
+    server.streamSilent = true;
+    const waited = await until(() => client.connection.state === 'polling');
+    expect(waited).toBeLessThanOrEqual(1000);
+    await client.close();
+  });
+
   it('watchdog also covers a stream whose answer never comes', async () => {
     const server = new FakeServer();
     server.streamHangs = true;

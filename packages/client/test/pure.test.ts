@@ -3,6 +3,7 @@ import { backoffDelayMs } from '../src/backoff.ts';
 import { Cursor } from '../src/cursor.ts';
 import { DeliveryHealth } from '../src/delivery-health.ts';
 import { FrameBatcher } from '../src/frame-batcher.ts';
+import { HeartbeatInterval } from '../src/heartbeat-interval.ts';
 import { pollIntervalMs, type PollInput } from '../src/poll-policy.ts';
 import { compareNewestFirst, filterToQuery, matchesFilter } from '../src/task-filter.ts';
 import { TaskStore } from '../src/task-store.ts';
@@ -124,5 +125,31 @@ describe('task filter', () => {
     expect(filterToQuery({ status: ['queued', 'running'], tag: 'x' }).toString()).toBe('status=queued%2Crunning&tag=x');
     const older = makeTask('o', { createdAt: '2026-01-01T00:00:00.000Z' });
     expect([older, t].sort(compareNewestFirst)[0]!.id).toBe('a');
+  });
+});
+
+describe('heartbeat interval', () => {
+  it('uses the configured interval until two gaps are measured, then the largest recent gap', () => {
+    const h = new HeartbeatInterval(5000);
+    h.heartbeat(0);
+    h.heartbeat(1000);
+    expect(h.ms).toBe(5000);
+    h.heartbeat(2100);
+    expect(h.ms).toBe(1100);
+    h.streamOpened(); // a new stream: the gap across the reconnect is not a heartbeat gap
+    h.heartbeat(60_000);
+    h.heartbeat(61_000);
+    expect(h.ms).toBe(1100);
+    h.heartbeat(62_000);
+    h.heartbeat(63_000);
+    expect(h.ms).toBe(1000);
+  });
+  it('is bounded', () => {
+    const fast = new HeartbeatInterval(5000);
+    [0, 1, 2, 3].forEach((t) => fast.heartbeat(t));
+    expect(fast.ms).toBe(250);
+    const slow = new HeartbeatInterval(5000);
+    [0, 100_000, 200_000].forEach((t) => slow.heartbeat(t));
+    expect(slow.ms).toBe(60_000);
   });
 });
