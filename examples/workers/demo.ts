@@ -40,6 +40,7 @@ export interface Demo {
 export const DEMO_TYPES = [AI_SEARCH_TYPE, PDF_IMPORT_TYPE, BATCH_TYPE, BATCH_ITEM_TYPE];
 
 export async function startDemo({ url, apiKey, owner = 'demo-user', signal, intervalMs = 4000, concurrency = 16, logger }: DemoOptions): Promise<Demo> {
+  if (signal?.aborted) return { close: async () => {} };
   const handlers: Record<string, Handler> = {
     [AI_SEARCH_TYPE]: aiSearchHandler,
     [PDF_IMPORT_TYPE]: pdfImportHandler,
@@ -75,7 +76,6 @@ export async function startDemo({ url, apiKey, owner = 'demo-user', signal, inte
       await Promise.allSettled([worker.close({ timeoutMs: 5000 }), reporter.close()]);
     })());
   const onAbort = () => void close();
-  if (signal?.aborted) await close();
-  else signal?.addEventListener('abort', onAbort, { once: true });
+  signal?.addEventListener('abort', onAbort, { once: true });
   return { close };
 }

@@ -53,6 +53,7 @@ export interface CoalescerStats {
   taken: number;
 }
 
+/** Per-task report queues and the throttle; see the module comment for the rules. */
 export class Coalescer {
   readonly #throttleMs: number;
   readonly #tasks = new Map<string, TaskQueue>();

@@ -40,6 +40,7 @@ export interface EngineStats {
   batches: number;
 }
 
+/** One per worker or reporter: the HTTP client, the coalescer and the batch send loop. */
 export class Engine {
   readonly config: ConnectionConfig;
   readonly http: Http;

@@ -14,6 +14,7 @@ export type FetchLike = (input: string, init: { method: string; headers: Record<
   text(): Promise<string>;
 }>;
 
+/** Resolved settings of {@link Http}. */
 export interface HttpConfig {
   url: string;
   apiKey: string;
@@ -26,6 +27,7 @@ export interface HttpConfig {
   onRetry?: (info: { path: string; attempt: number; delayMs: number; status: number | null; error?: unknown }) => void;
 }
 
+/** Per-request settings of {@link Http.request}. */
 export interface RequestOptions {
   /** Aborts the request and any wait between retries. */
   signal?: AbortSignal;
@@ -36,6 +38,7 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
+/** A successful (2xx/304) answer. */
 export interface HttpResponse<T> {
   status: number;
   body: T;
@@ -43,6 +46,7 @@ export interface HttpResponse<T> {
   attempts: number;
 }
 
+/** JSON over HTTP with auth, timeouts and retries; counts every attempt. */
 export class Http {
   readonly #config: HttpConfig;
   #requests = 0;
@@ -60,6 +64,7 @@ export class Http {
     return this.#retries;
   }
 
+  /** Sends one request, retrying retryable failures; throws a {@link WorkerError} on a final one. */
   async request<T>(method: string, path: string, body: unknown, options: RequestOptions = {}): Promise<HttpResponse<T>> {
     const { timers } = this.#config;
     for (let attempt = 0; ; attempt++) {

@@ -12,6 +12,6 @@ export { DEFAULTS, CONSOLE_LOGGER, type ConnectionOptions, type Logger } from '.
 export type { FetchLike } from './http.ts';
 export type { Timers } from './timers.ts';
 export type { EngineStats } from './engine.ts';
-export type { TaskFailure, RunState } from './task-run.ts';
+export type { TaskFailure, RunState, TaskRun, HandlerOutcome } from './task-run.ts';
 export { Coalescer, type ReportPatch, type TakenReport } from './coalescer.ts';
 export { fullJitterMs, retryDelayMs, isRetryableStatus, parseRetryAfterMs, type BackoffOptions } from './backoff.ts';

@@ -16,7 +16,7 @@ export const DEFAULTS = Object.freeze({
   /** At most one progress send per task per this many ms. */
   throttleMs: 500,
   /** Long-poll wait of one claim request, in ms (server maximum 30,000). */
-  claimWaitMs: 20_000,
+  claimWaitMs: 5_000,
   /** How long `close()` lets running handlers finish before aborting them, in ms. */
   closeTimeoutMs: 30_000,
   /** Timeout of one HTTP request (a claim adds its `claimWaitMs`), in ms. */
@@ -96,6 +96,7 @@ export interface ConnectionConfig {
   random: () => number;
 }
 
+/** An `invalid_option` error. */
 export function invalid(message: string): WorkerError {
   return new WorkerError('invalid_option', message);
 }
@@ -109,6 +110,7 @@ export function intOption(name: string, value: unknown, fallback: number, min: n
   return value;
 }
 
+/** Validates connection options and resolves their defaults. */
 export function resolveConnection(options: ConnectionOptions): ConnectionConfig {
   if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
   if (typeof options.url !== 'string') throw invalid(`\`url\` must be a string, got ${typeof options.url}`);

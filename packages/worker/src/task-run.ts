@@ -28,6 +28,10 @@ export interface TaskFailure {
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const ERROR_CODE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/**
+ * One attempt: implements the handler's {@link TaskContext}, renews the lease and sends the final
+ * state. Created by the worker for each claim and by the reporter for each `start`.
+ */
 export class TaskRun implements TaskContext, Reportable {
   readonly task: Task;
   readonly id: string;
@@ -107,6 +111,8 @@ export class TaskRun implements TaskContext, Reportable {
   }
 
   child(options: ChildTaskOptions): Promise<Task> {
+    // A lost attempt must not add children: the attempt that owns the task now will.
+    if (this.#state === 'lost') return Promise.reject(this.#lostReason);
     return this.#engine.createTask<Task>({ ...options, owner: options.owner ?? this.task.owner, parentId: this.id });
   }
 

@@ -20,7 +20,11 @@ export interface WorkerOptions extends ConnectionOptions {
   types?: string[];
   /** Handlers run at once, 1–10,000. @defaultValue `1` */
   concurrency?: number;
-  /** Long-poll wait of one claim request in milliseconds, 0–30,000. @defaultValue `20000` */
+  /**
+   * Long-poll wait of one claim request in milliseconds, 0–30,000. `close()` lets a claim in
+   * flight answer (up to this long, within its deadline), so this also bounds how long closing
+   * an idle worker takes. @defaultValue `5000`
+   */
   claimWaitMs?: number;
   /** How long `close()` lets running handlers finish before aborting them, in milliseconds. @defaultValue `30000` */
   closeTimeoutMs?: number;
@@ -55,9 +59,10 @@ export interface Worker {
   /** Starts claiming (only needed with `autorun: false`). */
   run(): void;
   /**
-   * Stops claiming, lets running handlers finish for up to `timeoutMs`, then aborts them
-   * (`ctx.signal` reason `shutdown`) and hands their tasks back to the queue. Any number of
-   * calls return the same promise.
+   * Stops claiming (the claim in flight may still answer, up to `claimWaitMs`), lets running
+   * handlers finish for up to `timeoutMs`, then aborts them (`ctx.signal` reason `shutdown`) and
+   * hands their tasks back to the queue. `timeoutMs: 0` aborts at once. Any number of calls
+   * return the same promise.
    */
   close(options?: { timeoutMs?: number }): Promise<void>;
   /** Listens to state changes; returns the unsubscribe function. */
@@ -120,6 +125,8 @@ class TaskPulseWorker implements Worker {
   readonly #executions = new Map<string, Promise<void>>();
   readonly #listeners = new Set<(change: WorkerStateChange) => void>();
   readonly #claimAbort = new AbortController();
+  /** Aborted as soon as close() is called: ends the claim loop's back-off waits. */
+  readonly #stop = new AbortController();
   #state: WorkerState = 'idle';
   #claimed = 0;
   #slotWaiter: (() => void) | null = null;
@@ -197,7 +204,7 @@ class TaskPulseWorker implements Worker {
         // A final refusal (bad key, bad types) will not fix itself quickly: say so, wait, retry.
         logger.error?.('claim failed', { error: String(error) });
         try {
-          await sleep(timers, Math.max(1000, fullJitterMs(failures++, this.#config.backoff, this.#config.random)), this.#claimAbort.signal);
+          await sleep(timers, Math.max(1000, fullJitterMs(failures++, this.#config.backoff, this.#config.random)), this.#stop.signal);
         } catch {
           break;
         }
@@ -246,20 +253,24 @@ class TaskPulseWorker implements Worker {
     const { timers, logger } = this.#config;
     const wasRunning = this.#state === 'running';
     this.#setState('closing', 'close_called');
+    // One deadline for the whole grace period, however it is spent.
+    const deadline = new AbortController();
+    const graceOver = sleep(timers, timeoutMs, deadline.signal).catch(() => {});
     const steps: Array<() => Promise<unknown> | unknown> = [
-      () => this.#claimAbort.abort(new WorkerError('closed', 'the worker is closing')),
+      () => this.#stop.abort(),
       () => {
         const wake = this.#slotWaiter;
         this.#slotWaiter = null;
         wake?.();
       },
+      // Let the claim in flight answer rather than abort it: a task the server hands out just as
+      // the request is aborted would stay leased to nobody until its lease ran out. A task that
+      // does arrive now goes straight back (see #start). Handlers finish meanwhile.
+      () => Promise.race([Promise.allSettled([wasRunning ? this.#loop : undefined, ...this.#executions.values()]), graceOver]),
+      () => this.#claimAbort.abort(new WorkerError('closed', 'the worker is closing')),
       () => (wasRunning ? this.#loop : undefined),
-      async () => {
-        if (this.#executions.size === 0) return;
-        const timer = new AbortController();
-        await Promise.race([Promise.allSettled([...this.#executions.values()]), sleep(timers, timeoutMs, timer.signal).catch(() => {})]);
-        timer.abort();
-      },
+      () => Promise.race([Promise.allSettled([...this.#executions.values()]), graceOver]),
+      () => deadline.abort(),
       () => {
         for (const run of this.#runs.values()) run.abort(new WorkerError('shutdown', `close() deadline of ${timeoutMs} ms passed`));
       },

@@ -74,12 +74,18 @@ export class FakeServer {
           return { status: 200, body: { task: this.view(task), lease: { token: task.lease, expiresAt: new Date(Date.now() + 30_000).toISOString() } } };
         }
         if (signal?.aborted) throw signal.reason;
-        // Long poll: wait for a new task or the abort (a short wait keeps fake-timer tests simple).
+        // Long poll: wait for a new task, the abort, or `waitMs` (then 204).
+        let timedOut = false;
         await new Promise<void>((resolve) => {
           this.#claimWaiters.push(resolve);
           signal?.addEventListener('abort', () => resolve(), { once: true });
+          setTimeout(() => {
+            timedOut = true;
+            resolve();
+          }, b.waitMs ?? 0);
         });
         if (signal?.aborted) throw signal.reason;
+        if (timedOut) return { status: 204 };
       }
     }
     if (req.path === '/v1/tasks' && req.method === 'POST') {
