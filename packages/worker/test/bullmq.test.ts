@@ -9,6 +9,8 @@ import { createReporter, isWorkerError } from '../src/index.ts';
 import { taskContext, withTaskPulse, type WithTaskPulseOptions } from '../src/bullmq.ts';
 import { FakeServer, memoryLogger, until } from './support/fake-server.ts';
 import { deletePrefix, redisConnection, requireRedis } from './support/redis.ts';
+import { startTestServer } from './support/server.ts';
+import type { Task } from '@taskpulse/protocol';
 
 const prefix = `tp-test-${randomUUID().slice(0, 8)}`;
 const closers: Array<() => Promise<unknown>> = [];
@@ -112,5 +114,47 @@ describe('withTaskPulse (BullMQ, real Redis)', () => {
     expect(server.tasks.size).toBe(1); // not retried
     const failed = await queue.getJob(job.id!);
     expect(failed!.attemptsMade).toBe(1);
+  });
+});
+
+describe('withTaskPulse (BullMQ, real Redis, real TaskPulse server)', () => {
+  it('the end user sees the job as a task: stages, progress, result; a viewer cancel stops the next job', async () => {
+    const server = await startTestServer();
+    closers.push(() => server.close());
+    const reporter = createReporter({ url: server.url, apiKey: server.workerKey, throttleMs: 50, logger: memoryLogger().logger });
+    const connection = redisConnection();
+    const queue = new Queue('e2e', { connection, prefix });
+    const events = new QueueEvents('e2e', { connection, prefix });
+    const processor: Processor<any> = async (job, _token, signal) => {
+      await job.updateProgress({ stage: 'fetch', done: 1, total: 1 });
+      await job.updateProgress({ stage: 'work', done: 0, total: job.data.steps });
+      for (let i = 1; i <= job.data.steps; i++) {
+        if (signal?.aborted) throw signal.reason;
+        await job.updateProgress({ done: i, message: `step ${i}` });
+        if (job.data.slow) await new Promise((r) => setTimeout(r, 20));
+      }
+      return { steps: job.data.steps };
+    };
+    const worker = new BullWorker('e2e', withTaskPulse(processor, { reporter, owner: (job) => job.data.userId, type: 'bull-e2e', stages: [{ key: 'fetch' }, { key: 'work', weight: 3 }] }), { connection, prefix });
+    closers.push(() => queue.close(), () => events.close(), () => worker.close(), () => reporter.close());
+    await events.waitUntilReady();
+
+    const job = await queue.add('a', { userId: 'bull_user', steps: 50 });
+    expect(await job.waitUntilFinished(events, 20_000)).toEqual({ steps: 50 });
+    const [task] = (await server.api<{ tasks: Task[] }>('GET', '/v1/tasks?owner=bull_user&limit=10')).body.tasks;
+    expect(task).toMatchObject({ type: 'bull-e2e', status: 'completed', result: { steps: 50 }, message: 'step 50', progress: { done: 50, total: 50, percent: 100 }, tags: [`bullmq:e2e:${job.id}`] });
+    expect(task!.stages.map((st) => st.status)).toEqual(['completed', 'completed']);
+
+    const slow = await queue.add('b', { userId: 'bull_user', steps: 100_000, slow: true }, { attempts: 3 });
+    let running: Task | undefined;
+    await until(async () => {
+      running = (await server.api<{ tasks: Task[] }>('GET', '/v1/tasks?owner=bull_user&status=running&limit=10')).body.tasks[0];
+      return (running?.progress.done ?? 0) > 0;
+    }, 'the slow job reporting');
+    const token = (await server.api<{ token: string }>('POST', '/v1/tokens', { owner: 'bull_user' }, server.workerKey)).body.token;
+    expect((await server.api('POST', `/v1/tasks/${running!.id}/cancel`, undefined, token)).status).toBe(200);
+    await expect(slow.waitUntilFinished(events, 20_000)).rejects.toThrow(/cancel/);
+    await until(async () => (await server.api<Task>('GET', `/v1/tasks/${running!.id}`)).body.status === 'canceled', 'canceled');
+    expect((await queue.getJob(slow.id!))!.attemptsMade).toBe(1); // BullMQ did not retry it
   });
 });
