@@ -190,17 +190,16 @@ export class StreamHub {
 
   #dispatch(e: StoredEvent): void {
     this.#head = e.seq;
-    const frame = frameOf(e);
-    for (const c of this.#staff) this.#offer(c, e, frame);
+    for (const c of this.#staff) this.#offer(c, e);
     const owned = this.#byOwner.get(e.owner);
-    if (owned) for (const c of owned) this.#offer(c, e, frame);
-    for (const w of [...this.#waiters]) w();
+    if (owned) for (const c of owned) this.#offer(c, e);
+    if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
   }
 
-  #offer(c: SseConnection, e: StoredEvent, frame: Buffer): void {
+  #offer(c: SseConnection, e: StoredEvent): void {
     if (c.state !== 'live') return; // still catching up from the store: it will read this event there
     if (!matches(e, c.filter)) return c.skip(e.seq);
-    c.send(e, frame);
+    c.send(e, frameOf(e)); // built once, on first use, then shared by every stream
     this.#deps.onDelivered?.(e);
   }
 

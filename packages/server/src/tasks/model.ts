@@ -352,6 +352,13 @@ function percentOf(task: TaskRecord, previous: number | null): number | null {
   return monotonicPercent(previous, own);
 }
 
+let lastMs = NaN;
+let lastIso = '';
+/** ISO 8601 of a time in ms (memoized: one report formats the same instant several times). */
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
 }

@@ -56,4 +56,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
   INSERT INTO meta (k, v) VALUES ('head', 0);
   `,
+  /* 2: events are pruned by seq (found by binary search on at_ms), so at_ms needs no index */ `
+  DROP INDEX events_at;
+  `,
 ];

@@ -43,6 +43,16 @@ export class SqliteStore implements Store {
   #pending: StoredEvent[] = [];
   #listeners = new Set<(events: StoredEvent[]) => void>();
   #closed = false;
+  /**
+   * This process is the only writer, so the write path keeps the tasks it touched in memory:
+   * a report reads its task from here instead of SELECT + JSON.parse, and a task changed several
+   * times in one batch is written once, just before COMMIT (or before any query that reads tasks).
+   */
+  #cache = new Map<string, TaskRecord>();
+  #dirty = new Map<string, TaskRecord>();
+  /** Cache entries a unit replaced, to put back if the unit is undone. */
+  #journal: Map<string, TaskRecord | undefined> | null = null;
+  #flushedInUnit: TaskRecord[] | null = null;
   readonly #tx: WriteTx;
   readonly #s: ReturnType<SqliteStore['prepareWrites']>;
 
@@ -51,6 +61,8 @@ export class SqliteStore implements Store {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
     this.#db.pragma('busy_timeout = 5000');
+    // A larger page cache keeps hot task rows and index pages in memory (64 MiB).
+    this.#db.pragma('cache_size = -65536');
     migrate(this.#db);
     this.#reader = options.file === ':memory:' ? this.#db : new Database(options.file, { readonly: true });
     if (this.#reader !== this.#db) this.#reader.pragma('busy_timeout = 5000');
@@ -84,6 +96,9 @@ export class SqliteStore implements Store {
       ),
       recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
       setHead: db.prepare("UPDATE meta SET v = ? WHERE k = 'head'"),
+      savepoint: db.prepare('SAVEPOINT unit'),
+      release: db.prepare('RELEASE unit'),
+      rollbackTo: db.prepare('ROLLBACK TO unit'),
     };
   }
 
@@ -91,22 +106,34 @@ export class SqliteStore implements Store {
     const s = this.#s;
     const db = this.#db;
     return {
-      getTask: (id) => parseDoc(s.getTask.get(id)),
+      getTask: (id) => {
+        const hit = this.#cache.get(id);
+        if (hit) return hit;
+        const rec = parseDoc(s.getTask.get(id));
+        if (rec) this.#remember(rec);
+        return rec;
+      },
       insertTask: (t, idem) => {
         s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t));
         if (idem) s.insertIdem.run(idem.scope, idem.key, t.id, idem.fingerprint);
+        this.#remember(t);
       },
       updateTask: (t) => {
-        s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, JSON.stringify(t), t.id);
+        this.#remember(t);
+        this.#dirty.set(t.id, t);
       },
       findIdempotent: (scope, key) => (s.findIdem.get(scope, key) as { taskId: string; fingerprint: string } | undefined) ?? null,
       nextQueued: (types) => {
+        this.#flushDirty();
         if (types.length === 0) return parseDoc(s.nextQueuedAny.get());
         const sql = `SELECT doc FROM tasks WHERE status = 'queued' AND type IN (${types.map(() => '?').join(',')}) ORDER BY n LIMIT 1`;
         return parseDoc(db.prepare(sql).pluck().get(...types));
       },
-      expiredLeases: (nowMs, limit) => (s.expired.all(nowMs, limit) as string[]).map((d) => JSON.parse(d) as TaskRecord),
-      queuePosition: (t) => queuePosition(db, t),
+      expiredLeases: (nowMs, limit) => this.#flushDirty() ?? (s.expired.all(nowMs, limit) as string[]).map((d) => JSON.parse(d) as TaskRecord),
+      queuePosition: (t) => {
+        this.#flushDirty();
+        return queuePosition(db, t);
+      },
       appendEvent: (e) => {
         const seq = ++this.#head;
         const stored = toStored(seq, e);
@@ -143,6 +170,31 @@ export class SqliteStore implements Store {
     };
   }
 
+  #remember(t: TaskRecord): void {
+    if (this.#journal && !this.#journal.has(t.id)) this.#journal.set(t.id, this.#cache.get(t.id));
+    this.#cache.delete(t.id); // re-insert: Map order is then least recently written first
+    this.#cache.set(t.id, t);
+  }
+
+  #flushDirty(): undefined {
+    for (const t of this.#dirty.values()) {
+      this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, JSON.stringify(t), t.id);
+      this.#flushedInUnit?.push(t);
+    }
+    this.#dirty.clear();
+    return undefined;
+  }
+
+  #trimCache(): void {
+    const excess = this.#cache.size - 20_000;
+    if (excess <= 0) return;
+    let n = 0;
+    for (const id of this.#cache.keys()) {
+      if (n++ >= excess) break;
+      this.#cache.delete(id);
+    }
+  }
+
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
     return new Promise<T>((resolve, reject) => {
@@ -174,24 +226,45 @@ export class SqliteStore implements Store {
       for (const unit of batch) {
         const unitHead = this.#head;
         const unitEvents = this.#pending.length;
-        this.#db.exec('SAVEPOINT unit');
+        const journal = (this.#journal = new Map());
+        const flushed: TaskRecord[] = (this.#flushedInUnit = []);
+        this.#s.savepoint.run();
         try {
           const value = await unit.fn(this.#tx);
-          this.#db.exec('RELEASE unit');
+          this.#s.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
-          this.#db.exec('ROLLBACK TO unit');
-          this.#db.exec('RELEASE unit');
-          // seq stays dense: an undone unit gives its numbers back.
+          this.#s.rollbackTo.run();
+          this.#s.release.run();
+          // Rows of earlier units flushed during this unit were rolled back with it: write them again.
+          for (const rec of flushed) if (!journal.has(rec.id)) this.#dirty.set(rec.id, this.#cache.get(rec.id) ?? rec);
+          // Undo the unit in memory too; seq stays dense: an undone unit gives its numbers back.
+          for (const [id, prev] of journal) {
+            if (prev) {
+              this.#cache.set(id, prev);
+              this.#dirty.set(id, prev);
+            } else {
+              this.#cache.delete(id);
+              this.#dirty.delete(id);
+            }
+          }
           this.#head = unitHead;
           this.#pending.length = unitEvents;
           outcomes.push({ ok: false, value: error });
+        } finally {
+          this.#journal = null;
+          this.#flushedInUnit = null;
         }
       }
+      this.#flushDirty();
       if (this.#head !== batchHead) this.#s.setHead.run(this.#head);
       this.#db.exec('COMMIT');
+      this.#trimCache();
     } catch (error) {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      this.#journal = null;
+      this.#cache.clear();
+      this.#dirty.clear();
       this.#head = batchHead;
       this.#pending = [];
       for (const unit of batch) unit.reject(error);
@@ -314,8 +387,23 @@ export class SqliteStore implements Store {
   }
 
   async pruneEvents(beforeMs: number): Promise<number> {
-    // Always keep the head event so the log never looks empty to a reader (the head row is the floor).
-    return this.write(() => this.#db.prepare('DELETE FROM events WHERE at_ms < ? AND seq < ?').run(beforeMs, this.#head).changes);
+    return this.write(() => {
+      // `at` grows with `seq`, so binary-search the last seq older than the cut-off (no index on at_ms needed).
+      const atOf = this.#db.prepare('SELECT at_ms FROM events WHERE seq >= ? ORDER BY seq LIMIT 1').pluck();
+      let lo = (this.#db.prepare('SELECT min(seq) FROM events').pluck().get() as number | null) ?? 0;
+      // Always keep the head event so the log never looks empty to a reader (the head row is the floor).
+      let hi = this.#head - 1;
+      let cut = lo - 1;
+      while (lo <= hi) {
+        const mid = Math.floor((lo + hi) / 2);
+        const at = atOf.get(mid) as number | undefined;
+        if (at !== undefined && at < beforeMs) {
+          cut = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      return cut > 0 ? this.#db.prepare('DELETE FROM events WHERE seq <= ?').run(cut).changes : 0;
+    });
   }
 
   async insertKey(k: KeyRecord): Promise<void> {

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Ingest benchmark: durable progress reports per second (single and batched) and
+// report → SSE-reader latency at a steady rate. Starts a real server process on a temp
+// SQLite file and drives it over HTTP from this process.
+//
+//   node bench/ingest.mjs [--seconds 5] [--rate 2000] [--synchronous NORMAL|FULL]
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    rate: { type: 'string', default: '2000' },
+    synchronous: { type: 'string', default: 'NORMAL' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const RATE = Number(args.rate);
+const ADMIN = 'bench_admin_key_0123456789';
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-'));
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
+function startServer() {
+  const proc = spawn(process.execPath, [join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', '--synchronous', args.synchronous], {
+    env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/([\d.]+):(\d+)/.exec(out);
+      if (m) resolve({ proc, host: m[1], port: Number(m[2]) });
+    });
+    proc.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+}
+
+let server;
+function call(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      { host: server.host, port: server.port, method, path, agent, headers: { authorization: `Bearer ${ADMIN}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => (res.statusCode >= 300 ? reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)) : resolve(text ? JSON.parse(text) : null)));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+async function makeTasks(n, type) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const r = await call('POST', '/v1/tasks', { type, owner: `u${i % 10}`, start: true, leaseMs: 600_000 });
+    out.push({ id: r.task.id, lease: r.lease.token });
+  }
+  return out;
+}
+
+async function singleReports() {
+  const tasks = await makeTasks(32, 'bench-single');
+  let count = 0;
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(
+    tasks.map(async (t) => {
+      for (let i = 1; Date.now() < end; i++) {
+        await call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: i, total: 1e9 });
+        count++;
+      }
+    }),
+  );
+  return count / SECONDS;
+}
+
+async function batchedReports() {
+  const tasks = await makeTasks(200, 'bench-batch');
+  let count = 0;
+  const end = Date.now() + SECONDS * 1000;
+  const workers = 4;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      const mine = tasks.filter((_, i) => i % workers === w);
+      for (let i = 1; Date.now() < end; i++) {
+        const updates = [];
+        for (let k = 0; k < 2; k++) for (const t of mine) updates.push({ id: t.id, lease: t.lease, done: i * 2 + k, total: 1e9 });
+        const r = await call('POST', '/v1/progress', { updates });
+        count += r.results.length;
+      }
+    }),
+  );
+  return count / SECONDS;
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+async function latency() {
+  const tasks = await makeTasks(20, 'bench-latency');
+  const sent = new Map();
+  const lat = [];
+  const req = http.request({ host: server.host, port: server.port, path: '/v1/stream?type=bench-latency', agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
+  const ready = new Promise((resolve) => {
+    req.on('response', (res) => {
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (frame.includes('event: snapshot')) resolve();
+          const m = /"message":"m(\d+)"/.exec(frame);
+          if (m && sent.has(m[1])) {
+            lat.push(performance.now() - sent.get(m[1]));
+            sent.delete(m[1]);
+          }
+        }
+      });
+    });
+  });
+  req.end();
+  await ready;
+  const total = RATE * SECONDS;
+  const start = performance.now();
+  const inflight = [];
+  for (let n = 0; n < total; n++) {
+    const due = start + (n * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const t = tasks[n % tasks.length];
+    sent.set(String(n), performance.now());
+    inflight.push(call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: n, total: total + 1, message: `m${n}` }));
+    if (inflight.length > 200) await Promise.all(inflight.splice(0));
+  }
+  await Promise.all(inflight);
+  const deadline = Date.now() + 5000;
+  while (sent.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  req.destroy();
+  const achieved = total / ((performance.now() - start) / 1000);
+  lat.sort((a, b) => a - b);
+  return { achieved, delivered: lat.length, total, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), max: lat.at(-1) };
+}
+
+try {
+  server = await startServer();
+  const single = await singleReports();
+  const batched = await batchedReports();
+  const l = await latency();
+  console.log(`TaskPulse ingest benchmark (${SECONDS}s per phase, SQLite synchronous=${args.synchronous}, Node ${process.version})`);
+  console.log(`single reports (32 concurrent, POST /v1/tasks/:id/progress): ${Math.round(single).toLocaleString('en')} reports/s`);
+  console.log(`batched reports (POST /v1/progress, 100 updates/request, 4 concurrent): ${Math.round(batched).toLocaleString('en')} reports/s`);
+  console.log(`report → SSE reader at ${Math.round(l.achieved).toLocaleString('en')} reports/s: p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms (${l.delivered}/${l.total} delivered)`);
+} finally {
+  server?.proc.kill('SIGTERM');
+  agent.destroy();
+  await new Promise((r) => setTimeout(r, 300));
+  rmSync(dir, { recursive: true, force: true });
+}
