@@ -47,7 +47,8 @@ export interface TaskContext {
   /** Task id (shortcut for `task.id`). */
   readonly id: string;
   /**
-   * Aborts when the task is canceled (reason code `canceled`), the lease is lost (`lease_lost`,
+   * Aborts when the task is canceled (reason code `canceled`, seen in the answer to the next
+   * report or heartbeat), the lease is lost (`lease_lost`,
    * `lease_expired`, `task_finished`) or the worker shuts down past its deadline (`shutdown`).
    * The reason is a `WorkerError`.
    */
@@ -66,8 +67,11 @@ export interface TaskContext {
   log(level: LogLevel, message: string): void;
   /** Merges `patch` into the task's metadata (latest value per key wins); sent with the next report. */
   setMetadata(patch: Record<string, unknown>): void;
-  /** Creates a child task (`parentId` = this task, owner = this task's owner unless given). */
-  child(options: ChildTaskOptions): Promise<Task>;
+  /**
+   * Creates a child task (`parentId` = this task, owner = this task's owner unless given).
+   * Give `idempotencyKey` (e.g. `${ctx.id}:item:${i}`) so a retried attempt does not duplicate it.
+   */
+  child(options: ChildTaskOptions, request?: { signal?: AbortSignal }): Promise<Task>;
   /** Resolves when every report made so far is durable on the server (or dropped because the lease is gone). */
   flush(): Promise<void>;
 }

@@ -79,7 +79,7 @@ export function createReporter(options: ReporterOptions): Reporter {
       stage: (key) => run.stage(key),
       log: (level, message) => run.log(level, message),
       setMetadata: (patch) => run.setMetadata(patch),
-      child: (o) => run.child(o),
+      child: (o, r) => run.child(o, r),
       flush: () => run.flush(),
       complete: (result) => run.complete(result).finally(forget),
       fail: (error, o) => run.fail(error, o).finally(forget),

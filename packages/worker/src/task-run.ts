@@ -110,10 +110,10 @@ export class TaskRun implements TaskContext, Reportable {
     this.#engine.kick();
   }
 
-  child(options: ChildTaskOptions): Promise<Task> {
+  child(options: ChildTaskOptions, request: { signal?: AbortSignal } = {}): Promise<Task> {
     // A lost attempt must not add children: the attempt that owns the task now will.
     if (this.#state === 'lost') return Promise.reject(this.#lostReason);
-    return this.#engine.createTask<Task>({ ...options, owner: options.owner ?? this.task.owner, parentId: this.id });
+    return this.#engine.createTask<Task>({ ...options, owner: options.owner ?? this.task.owner, parentId: this.id }, request.signal);
   }
 
   flush(): Promise<void> {

@@ -222,9 +222,10 @@ class TaskPulseWorker implements Worker {
       // Claimed while closing: hand it straight back.
       run.abort(new WorkerError('shutdown'));
     }
-    const execution = this.#execute(run).finally(() => {
-      this.#runs.delete(task.id);
-      this.#executions.delete(task.id);
+    const execution: Promise<void> = this.#execute(run).finally(() => {
+      // The same task may be claimed again here while a lost attempt's handler still runs.
+      if (this.#runs.get(task.id) === run) this.#runs.delete(task.id);
+      if (this.#executions.get(task.id) === execution) this.#executions.delete(task.id);
       const wake = this.#slotWaiter;
       this.#slotWaiter = null;
       wake?.();
