@@ -3,7 +3,7 @@
  */
 import { childrenPercent, type Task, type TaskEvent } from '@taskpulse/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReporter, createWorker, isWorkerError, type Worker } from '../src/index.ts';
+import { createReporter, createWorker, isWorkerError, type FetchLike, type Worker } from '../src/index.ts';
 import { BATCH_ITEM_TYPE, BATCH_TYPE, batchHandler, batchItemHandler } from '../../../examples/workers/batch.ts';
 import { memoryLogger, until } from './support/fake-server.ts';
 import { countingFetch, startTestServer, type TestServer } from './support/server.ts';
@@ -240,6 +240,48 @@ describe('worker SDK against the real server', () => {
     expect(parentEvents).toBeGreaterThan(200); // every child transition showed on the parent
     const listed = await server.api<{ tasks: Task[] }>('GET', `/v1/tasks?parentId=${parent.id}&limit=500`);
     expect(listed.body.tasks).toHaveLength(100);
+    await w.close();
+    await reporter.close();
+  });
+
+  it('heartbeats keep a silent task past leaseMs; transient 503s on reports are retried and nothing is lost', async () => {
+    const type = uniqueType('silent');
+    const reporter = createReporter({ url: server.url, apiKey: server.workerKey, logger: quiet() });
+    const created = await reporter.create({ type, owner: 'u1' });
+    let failuresLeft = 3;
+    const flaky: FetchLike = (input, init) => {
+      if (new URL(input).pathname === '/v1/progress' && failuresLeft > 0) {
+        failuresLeft--;
+        return Promise.resolve({ status: 503, headers: { get: () => null }, text: async () => '{"error":{"code":"unavailable","message":"try later"}}' });
+      }
+      return (globalThis.fetch as unknown as FetchLike)(input, init);
+    };
+    let heartbeatsBefore = 0;
+    const counter = countingFetch(flaky);
+    const w = worker({
+      types: [type],
+      leaseMs: 1000,
+      throttleMs: 50,
+      retryBaseMs: 10,
+      retryMaxMs: 50,
+      fetch: counter.fetch,
+      handler: async (_task, ctx) => {
+        ctx.progress(1, 3, 'one');
+        await ctx.flush();
+        // Silent for more than two leases: only heartbeats keep the task ours.
+        const until2 = Date.now() + 2500;
+        while (Date.now() < until2) await new Promise((r) => setTimeout(r, 100));
+        heartbeatsBefore = counter.count(/heartbeat$/);
+        ctx.progress(3, 3, 'three');
+        return 'done';
+      },
+    });
+    await until(async () => (await getTask(created.id)).status === 'completed', 'completion', 20_000);
+    const task = await getTask(created.id);
+    expect(task).toMatchObject({ attempt: 1, result: 'done', message: 'three', progress: { done: 3, total: 3 } });
+    expect(heartbeatsBefore).toBeGreaterThanOrEqual(2);
+    expect(failuresLeft).toBe(0);
+    expect(w.stats().retries).toBeGreaterThanOrEqual(3);
     await w.close();
     await reporter.close();
   });
