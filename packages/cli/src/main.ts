@@ -70,6 +70,20 @@ export async function main(argv: string[]): Promise<void> {
       process.stdout.write(`listening on ${url}\n`);
     });
 
+  program
+    .command('demo')
+    .description('Run the server with demo workers (AI search, PDF import, batch) and the example pages.')
+    .addOption(new Option('--host <host>', 'interface to listen on').env('TASKPULSE_HOST').default(DEFAULTS.host))
+    .addOption(new Option('--port <port>', 'port').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')))
+    .addOption(new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db))
+    .addOption(new Option('--admin-key <key>', 'admin key (default: a fresh one, printed)').env('TASKPULSE_ADMIN_KEY'))
+    .addOption(new Option('--owner <owner>', 'the end user the demo tasks belong to').default('demo-user'))
+    .addOption(new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default('warn'))
+    .action(async (o) => {
+      const { runDemo } = await import('./demo.ts');
+      await runDemo({ host: o.host, port: o.port, db: o.db, adminKey: o.adminKey ?? null, owner: o.owner, logLevel: o.logLevel });
+    });
+
   const keys = program.command('keys').description('Manage API keys (directly in the SQLite file).');
   const dbOption = () => new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db);
   keys

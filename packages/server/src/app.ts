@@ -19,6 +19,7 @@ import { TokenService } from './auth/tokens.ts';
 import type { Principal } from './auth/principal.ts';
 import { createRouter } from './http/route.ts';
 import { installErrorHandling } from './http/errors.ts';
+import { serveStatic } from './http/static.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerRoutes } from './routes/worker.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -147,7 +148,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   notificationRoutes(router, tasks);
   let openapi: unknown = null;
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });
-  app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
+  if (config.staticDir) serveStatic(app, config.staticDir);
+  else app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {

@@ -1,0 +1,68 @@
+/**
+ * `taskpulse demo`: the server on embedded SQLite, the example workers creating and running
+ * tasks, and (when they are in the checkout) the example pages, served from the same origin.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildServer } from '@taskpulse/server';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+
+export interface DemoCliOptions {
+  host: string;
+  port: number;
+  db: string;
+  adminKey: string | null;
+  owner: string;
+  logLevel: string;
+}
+
+export async function runDemo(o: DemoCliOptions): Promise<void> {
+  const adminKey = o.adminKey ?? `tpk_demo_${randomBytes(18).toString('base64url')}`;
+  const pagesDir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-pages-'));
+  const buildScript = join(ROOT, 'examples/web/build.ts');
+  let pages = false;
+  if (existsSync(buildScript)) {
+    try {
+      const { buildExamples } = (await import(buildScript)) as { buildExamples: (dir: string) => Promise<void> };
+      await buildExamples(pagesDir);
+      pages = true;
+    } catch (error) {
+      console.error(`(example pages not built: ${(error as Error).message})`);
+    }
+  }
+  const server = await buildServer({
+    host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: pages ? pagesDir : null,
+  });
+  const url = await server.listen();
+  const { startDemo } = (await import(join(ROOT, 'examples/workers/demo.ts'))) as typeof import('../../../examples/workers/demo.ts');
+  const demo = await startDemo({ url, apiKey: adminKey, owner: o.owner });
+  const { token } = await server.tokens.mint(o.owner, 24 * 3600);
+  process.stdout.write(`listening on ${url}\n`);
+  console.log(`
+TaskPulse demo: workers are running AI searches, PDF imports and batches for "${o.owner}".
+  admin key      ${adminKey}
+  viewer token   ${token}
+  ${pages ? `example pages  ${url}/?token=${token}` : 'example pages  (not in this checkout)'}
+  watch a task   npx taskpulse watch <taskId> --url ${url} --key ${adminKey}
+  all events     curl -N -H "authorization: Bearer ${adminKey}" ${url}/v1/stream
+Ctrl-C stops it.`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void demo
+      .close()
+      .catch(() => {})
+      .then(() => server.close())
+      .finally(() => {
+        rmSync(pagesDir, { recursive: true, force: true });
+        process.exit(0);
+      });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

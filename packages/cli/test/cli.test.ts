@@ -1,0 +1,67 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, it } from 'vitest';
+import { startServer } from '@taskpulse/server';
+
+const BIN = resolve(import.meta.dirname, '../bin/taskpulse.mjs');
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'taskpulse-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+it('creates, lists and revokes keys in the database file, and the server honours them', async () => {
+  const db = join(dir, 'keys.db');
+  const created = JSON.parse((await run(process.execPath, [BIN, 'keys', 'create', '--role', 'worker', '--name', 'ci', '--json', '--db', db])).stdout);
+  expect(created).toMatchObject({ role: 'worker', name: 'ci' });
+  expect(created.key).toMatch(/^tpk_/);
+  const listed = JSON.parse((await run(process.execPath, [BIN, 'keys', 'list', '--json', '--db', db])).stdout);
+  expect(listed).toEqual([expect.objectContaining({ id: created.id, role: 'worker', revokedAt: null })]);
+
+  const s = await startServer({ port: 0, db, logLevel: 'silent' });
+  try {
+    const ok = await fetch(`${s.url}/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${created.key}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'x', owner: 'o' }) });
+    expect(ok.status).toBe(201);
+  } finally {
+    await s.close();
+  }
+  await run(process.execPath, [BIN, 'keys', 'revoke', created.id, '--db', db]);
+  const after = JSON.parse((await run(process.execPath, [BIN, 'keys', 'list', '--json', '--db', db])).stdout);
+  expect(after[0].revokedAt).toBeTruthy();
+});
+
+it('rejects bad options with a clear message and a non-zero exit', async () => {
+  const r = await run(process.execPath, [BIN, 'serve', '--port', 'abc'], { env: { ...process.env, TASKPULSE_PORT: '' } }).catch((e) => e);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain('--port must be a whole number');
+});
+
+it('watch draws a live bar and exits 0 when the task completes', async () => {
+  const admin = 'cli_admin_key_0123456789';
+  const s = await startServer({ port: 0, db: join(dir, 'watch.db'), adminKey: admin, logLevel: 'silent' });
+  try {
+    const call = (path: string, body: unknown) =>
+      fetch(s.url + path, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.json() as Promise<any>);
+    const { task, lease } = await call('/v1/tasks', { type: 'w', owner: 'o', start: true });
+    const child = spawn(process.execPath, [BIN, 'watch', task.id, '--url', s.url, '--key', admin], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const seen = new Promise<void>((res) => child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('running')) res();
+    }));
+    await seen;
+    await call(`/v1/tasks/${task.id}/progress`, { lease: lease.token, done: 1, total: 2, message: 'half way' });
+    await new Promise<void>((res) => {
+      const check = () => (out.includes('half way') ? res() : setTimeout(check, 20));
+      check();
+    });
+    await call(`/v1/tasks/${task.id}/complete`, { lease: lease.token });
+    const code = await new Promise((res) => child.once('exit', res));
+    expect(code).toBe(0);
+    expect(out).toContain('50.0%');
+    expect(out).toContain('completed');
+  } finally {
+    await s.close();
+  }
+});
