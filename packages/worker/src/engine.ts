@@ -4,11 +4,14 @@
  * task it belongs to.
  */
 import type { Task } from '@taskpulse/protocol';
-import { Coalescer, type ReportPatch, type TakenReport } from './coalescer.ts';
+import { Coalescer, type TakenReport } from './coalescer.ts';
 import type { CreateTaskOptions } from './context.ts';
 import { WorkerError } from './errors.ts';
-import { Http } from './http.ts';
+import { Http, RawJson } from './http.ts';
 import type { ConnectionConfig } from './options.ts';
+
+/** Most bytes of JSON in one `POST /v1/progress` (the server's default body limit is 1 MiB). */
+export const MAX_BATCH_BYTES = 512 * 1024;
 
 /** The answer to one update of a batch. */
 export type ReportResult =
@@ -151,47 +154,56 @@ export class Engine {
   }
 
   async #sendBatch(taken: TakenReport[], sentAt: number): Promise<void> {
-    const updates: Array<{ id: string; lease: string; leaseMs: number } & ReportPatch> = [];
-    const owners: Array<Reportable | undefined> = [];
+    // Requests stay well under the server's 1 MiB body limit, whatever the metadata sizes; a
+    // task's entries keep their order because chunks go one after another.
+    const chunks: Array<{ tasks: Reportable[]; updates: string[]; bytes: number }> = [];
     let retryUntil = sentAt;
     for (const { taskId, patch } of taken) {
       const task = this.#tasks.get(taskId);
-      owners.push(task);
       if (!task) continue;
-      updates.push({ id: taskId, lease: task.leaseToken, leaseMs: this.config.leaseMs, ...patch });
+      const update = JSON.stringify({ id: taskId, lease: task.leaseToken, leaseMs: this.config.leaseMs, ...patch });
+      let chunk = chunks.at(-1);
+      if (!chunk || chunk.bytes + update.length > MAX_BATCH_BYTES) chunks.push((chunk = { tasks: [], updates: [], bytes: 0 }));
+      chunk.tasks.push(task);
+      chunk.updates.push(update);
+      chunk.bytes += update.length + 1;
       retryUntil = Math.max(retryUntil, task.leaseDeadline);
     }
-    const live = owners.filter((o): o is Reportable => o !== undefined);
     try {
-      if (updates.length === 0) return;
-      this.#batches++;
-      const response = await this.http.request<{ results: Array<{ id: string; ok: boolean; cancelRequested?: boolean; lease?: { expiresAt: string }; error?: { code: string; message: string } }> }>(
-        'POST',
-        '/v1/progress',
-        { updates },
-        { retryUntil },
-      );
-      const results = response.body?.results ?? [];
-      live.forEach((task, i) => {
-        const r = results[i];
-        if (!r) return;
-        if (r.ok) task.onReport({ ok: true, cancelRequested: r.cancelRequested === true, ...(r.lease ? { lease: r.lease } : {}) }, sentAt);
-        else {
-          const code = r.error?.code === 'lease_lost' ? 'lease_lost' : r.error?.code === 'task_finished' ? 'task_finished' : 'http_error';
-          task.onReport({ ok: false, error: new WorkerError(code, `report refused: ${r.error?.code}: ${r.error?.message}`, { status: 409, ...(r.error?.code ? { serverCode: r.error.code } : {}) }) }, sentAt);
-        }
-      });
-    } catch (error) {
-      // The whole batch failed for good (a final 4xx, or retries ran out): these reports are lost.
-      // Each task's own lease timer decides whether it is still ours.
-      this.config.logger.warn?.('progress batch dropped', { updates: updates.length, error: String(error) });
-      for (const task of new Set(live)) task.onReport({ ok: false, error: error instanceof WorkerError ? error : new WorkerError('http_error', String(error), { cause: error }) }, sentAt);
+      for (const chunk of chunks) await this.#sendChunk(chunk.tasks, chunk.updates, sentAt, retryUntil);
     } finally {
       for (const { taskId } of taken) {
         this.coalescer.settle(taskId);
         if (!this.coalescer.busy(taskId)) this.#wake(taskId);
       }
       this.kick();
+    }
+  }
+
+  async #sendChunk(tasks: Reportable[], updates: string[], sentAt: number, retryUntil: number): Promise<void> {
+    this.#batches++;
+    try {
+      const response = await this.http.request<{ results: Array<{ id: string; ok: boolean; cancelRequested?: boolean; lease?: { expiresAt: string }; error?: { code: string; message: string } }> }>(
+        'POST',
+        '/v1/progress',
+        // Already serialized (to measure them): splice them in rather than stringify twice.
+        new RawJson(`{"updates":[${updates.join(',')}]}`),
+        { retryUntil },
+      );
+      const results = response.body?.results ?? [];
+      tasks.forEach((task, i) => {
+        const r = results[i];
+        if (!r) return;
+        if (r.ok) return task.onReport({ ok: true, cancelRequested: r.cancelRequested === true, ...(r.lease ? { lease: r.lease } : {}) }, sentAt);
+        const serverCode = r.error?.code;
+        const code = serverCode === 'lease_lost' ? 'lease_lost' : serverCode === 'task_finished' ? 'task_finished' : 'http_error';
+        task.onReport({ ok: false, error: new WorkerError(code, `report refused: ${serverCode}: ${r.error?.message}`, serverCode ? { serverCode } : {}) }, sentAt);
+      });
+    } catch (error) {
+      // The whole request failed for good (a final 4xx, or retries ran out): these reports are
+      // lost. Each task's own lease timer decides whether it is still ours.
+      this.config.logger.warn?.('progress batch dropped', { updates: updates.length, error: String(error) });
+      for (const task of new Set(tasks)) task.onReport({ ok: false, error: error instanceof WorkerError ? error : new WorkerError('http_error', String(error), { cause: error }) }, sentAt);
     }
   }
 

@@ -14,6 +14,11 @@ export type FetchLike = (input: string, init: { method: string; headers: Record<
   text(): Promise<string>;
 }>;
 
+/** A request body that is already JSON text (sent as is). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 /** Resolved settings of {@link Http}. */
 export interface HttpConfig {
   url: string;
@@ -117,7 +122,7 @@ export class Http {
       return await this.#config.fetch(this.#config.url + path, {
         method,
         headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(body !== undefined ? { body: body instanceof RawJson ? body.text : JSON.stringify(body) } : {}),
         signal,
       });
     } catch (error) {

@@ -103,6 +103,32 @@ describe('createWorker (fake server)', () => {
     expect(server.requests.find((r) => r.path === '/v1/progress')!.body.updates).toHaveLength(20);
   });
 
+  it('splits a batch by size so no request nears the body limit; every update lands', async () => {
+    const server = new FakeServer();
+    const tasks = Array.from({ length: 100 }, () => server.add());
+    let started = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    start(server, {
+      concurrency: 100,
+      throttleMs: 60_000,
+      handler: async (t, ctx) => {
+        started++;
+        await gate;
+        ctx.setMetadata({ blob: 'x'.repeat(15_000), id: t.id });
+        ctx.progress(1, 1);
+        await ctx.flush();
+      },
+    });
+    await until(() => started === 100, 'all started');
+    release();
+    await until(() => tasks.every((t) => t.status === 'completed'), 'all completed');
+    const batches = server.requests.filter((r) => r.path === '/v1/progress');
+    expect(batches.length).toBeGreaterThanOrEqual(3);
+    for (const b of batches) expect(JSON.stringify(b.body).length).toBeLessThanOrEqual(512 * 1024);
+    expect(tasks.every((t) => t.done === 1 && (t.metadata as { id: string }).id === t.id)).toBe(true);
+  });
+
   it('cancelRequested in a report answer aborts ctx.signal; the task fails as canceled', async () => {
     const server = new FakeServer();
     const task = server.add();
