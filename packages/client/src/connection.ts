@@ -113,6 +113,8 @@ export class Connection {
   #pollTimer: unknown;
   #lastPollAt = 0;
   #failures = 0;
+  /** No poll before this time: the server's `Retry-After`. */
+  #pollNotBefore = 0;
   #lastGapCheckAt = -Infinity;
   #lastGapCheckFound = true;
 
@@ -306,6 +308,7 @@ export class Connection {
       if (gen !== this.#streamGen) return void response.body?.cancel().catch(() => {});
       if (!response.ok) {
         const error = await toError(response);
+        if (error.retryAfterMs !== undefined) this.#serverRetryMs = error.retryAfterMs;
         return this.#streamFailed(gen, 'stream_http_error', error);
       }
       const body = response.body;
@@ -522,7 +525,8 @@ export class Connection {
     if (this.#closed || this.#polling || this.#cursor.value === null) return;
     const interval = this.#interval();
     if (interval === null) return;
-    const delay = Math.max(0, this.#lastPollAt + interval - this.#env.now());
+    const now = this.#env.now();
+    const delay = Math.max(0, this.#lastPollAt + interval - now, this.#pollNotBefore - now);
     this.#pollTimer = t.setTimeout(() => void this.#poll(false), delay);
   }
 
@@ -582,6 +586,10 @@ export class Connection {
       if (this.#closed) return;
       this.#failures++;
       this.#lastPollAt = this.#env.now();
+      // 429/503 with Retry-After: that is the minimum wait (STYLE: errors and retries).
+      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) {
+        this.#pollNotBefore = this.#lastPollAt + error.retryAfterMs;
+      }
       if (isUnauthorized(error)) {
         this.#polling = false;
         return this.#unauthorized(this.#streamGen);

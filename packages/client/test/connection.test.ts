@@ -218,6 +218,22 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('a 429 from /v1/events is respected: no poll before its Retry-After', async () => {
+    const server = new FakeServer();
+    server.update('t1', {});
+    const { client } = setup({ transport: 'polling' }, server);
+    await until(() => client.connection.state === 'polling');
+    server.eventsRateLimited = 1;
+    client.connection.catchUp();
+    await flush();
+    const after429 = server.count('/v1/events');
+    await vi.advanceTimersByTimeAsync(6900);
+    expect(server.count('/v1/events')).toBe(after429);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(server.count('/v1/events')).toBe(after429 + 1);
+    await client.close();
+  });
+
   it("transport 'polling' never opens a stream", async () => {
     const server = new FakeServer();
     server.update('t1', {});

@@ -73,6 +73,8 @@ export class FakeServer {
   /** Events the stream does not forward (but polls see): simulates a push path that loses events. */
   streamDrops = new Set<number>();
   metricsStatus = 404;
+  /** The next N reads of `/v1/events` answer 429 with `Retry-After: 7`. */
+  eventsRateLimited = 0;
 
   fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(input);
@@ -88,6 +90,13 @@ export class FakeServer {
     }
     const path = url.pathname;
     const q = url.searchParams;
+    if (path === '/v1/events' && this.eventsRateLimited > 0) {
+      this.eventsRateLimited--;
+      return new Response(JSON.stringify({ error: { code: 'rate_limited', message: 'slow down' } }), {
+        status: 429,
+        headers: { 'content-type': 'application/json', 'retry-after': '7' },
+      });
+    }
     if (path === '/v1/events') {
       const after = Number(q.get('after') ?? 0);
       const limit = Number(q.get('limit') ?? 100);
