@@ -376,3 +376,36 @@ export const ErrorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 });
 
+
+// ---------------------------------------------------------------- webhooks
+
+export const CreateWebhookRequest = z.object({
+  url: z
+    .string()
+    .max(2000)
+    .refine((u) => {
+      try {
+        const p = new URL(u).protocol;
+        return p === 'http:' || p === 'https:';
+      } catch {
+        return false;
+      }
+    }, 'must be an http(s) URL'),
+  events: z.array(EventType).min(1).max(EVENT_TYPES.length),
+  secret: Text(200).min(16, 'must be at least 16 characters'),
+});
+export type CreateWebhookRequest = z.infer<typeof CreateWebhookRequest>;
+
+export const WebhookInfo = z.object({ id: z.string(), url: z.string(), events: z.array(EventType), createdAt: Timestamp });
+export const DeliveryInfo = z.object({
+  id: z.number(),
+  seq: Count,
+  event: EventType,
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: Count,
+  lastStatus: z.number().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: Timestamp,
+  deliveredAt: Timestamp.nullable(),
+  nextAttemptAt: Timestamp.nullable(),
+});

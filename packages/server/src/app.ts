@@ -25,6 +25,8 @@ import { workerRoutes } from './routes/worker.ts';
 import { eventRoutes } from './routes/events.ts';
 import { accessRoutes, notificationRoutes } from './routes/access.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { snapshotFilter } from './stream/event-filter.ts';
@@ -66,6 +68,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const bus = options.bus ?? (await openBus(config));
   const secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
   let accepting = false;
+  let started = false;
 
   const history = new HistoryCache(store);
   let hub: StreamHub;
@@ -88,9 +91,19 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     },
     { store, bus, snapshot: (f) => tasks.snapshot(f, snapshotFilter(f)), onDelivered: (e) => metrics.delivered(e) },
   );
+  const webhooks = new WebhookDispatcher(
+    store,
+    { ...WEBHOOK_DEFAULTS, baseDelayMs: config.webhookRetryBaseMs },
+    { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
+  );
+  let webhookWake: NodeJS.Immediate | null = null;
+  const wakeWebhooks = () => {
+    if (started && !webhookWake) webhookWake = setImmediate(() => ((webhookWake = null), void webhooks.tick()));
+  };
   store.onCommit((events) => {
     metrics.committed(events);
     bus.publish(events);
+    wakeWebhooks();
   });
 
   const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: 5000 });
@@ -145,6 +158,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   workerRoutes(router, tasks);
   eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, corsHeaders });
   accessRoutes(router, keys, tokens);
+  webhookRoutes(router, store, wakeWebhooks);
   notificationRoutes(router, tasks);
   let openapi: unknown = null;
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });
@@ -165,7 +179,6 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     timers.push(t);
   };
 
-  let started = false;
   const start = async () => {
     if (started) return;
     started = true;
@@ -176,6 +189,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     });
     every(config.healthIntervalMs, () => tasks.checkHealth());
     every(Math.min(3_600_000, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
+    every(Math.max(50, Math.min(1000, config.webhookRetryBaseMs)), () => webhooks.tick());
     accepting = true;
   };
 
@@ -187,6 +201,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       for (const t of timers) clearInterval(t);
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
+        ['webhooks', () => webhooks.close()],
         ['http', () => app.close()],
         ['store', () => store.close()],
         ['bus', () => bus.close()],

@@ -46,6 +46,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** Default lifetime of minted viewer tokens. @defaultValue 3600 */
   tokenTtlSeconds?: number;
+  /** First webhook retry delay; later ones double (full jitter, capped at 5 min). @defaultValue 1000 */
+  webhookRetryBaseMs?: number;
   /** pino level; 'silent' for tests. @defaultValue 'info' */
   logLevel?: string;
   /** Directory of a built dashboard to serve at `/`. */
@@ -69,6 +71,7 @@ export const DEFAULTS = Object.freeze({
   streamMaxMs: 0,
   bodyLimitBytes: 1024 * 1024,
   tokenTtlSeconds: 3600,
+  webhookRetryBaseMs: 1000,
   logLevel: 'info',
   sqliteSynchronous: 'NORMAL' as 'NORMAL' | 'FULL',
 });
@@ -99,7 +102,7 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
     ['port', 0, 65535], ['heartbeatMs', 100, 600_000], ['leaseMs', 1000, 3_600_000], ['reaperIntervalMs', 10, 600_000],
     ['healthIntervalMs', 10, 3_600_000], ['retentionMs', 1000, Number.MAX_SAFE_INTEGER], ['streamRetryMs', 0, 600_000],
     ['streamBufferBytes', 1024, 1 << 30], ['streamMaxMs', 0, 7 * 24 * 3600 * 1000], ['bodyLimitBytes', 1024, 1 << 30],
-    ['tokenTtlSeconds', 1, 30 * 24 * 3600],
+    ['tokenTtlSeconds', 1, 30 * 24 * 3600], ['webhookRetryBaseMs', 10, 3_600_000],
   ];
   for (const [k, min, max] of ints) {
     const v = c[k] as unknown;

@@ -41,6 +41,7 @@ const POSTS: [string, () => string][] = [
   ['tokens', () => '/v1/tokens'],
   ['read', () => '/v1/notifications/read?owner=victim'],
   ['client-metrics', () => '/v1/client-metrics'],
+  ['webhooks', () => '/v1/webhooks'],
 ];
 const GETS: [string, () => string][] = [
   ['task', () => `/v1/tasks/${id}`],
@@ -50,6 +51,8 @@ const GETS: [string, () => string][] = [
   ['stream', () => '/v1/stream'],
   ['notifications', () => '/v1/notifications?owner=victim'],
   ['keys', () => '/v1/keys'],
+  ['webhooks', () => '/v1/webhooks'],
+  ['deliveries', () => '/v1/webhooks/whk_x/deliveries'],
 ];
 
 const GENERIC_BODIES: [string, string][] = [

@@ -168,8 +168,51 @@ export interface Store {
   getSetting(name: string): Promise<string | null>;
   setSettingIfAbsent(name: string, value: string): Promise<string>;
 
+  /** Webhook subscriptions and their delivery outbox. */
+  readonly webhooks: WebhookStore;
+
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: EventType[];
+  secret: string;
+  createdAt: string;
+  /** Every event up to this seq has been turned into deliveries. */
+  cursor: number;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface Delivery {
+  id: number;
+  webhookId: string;
+  seq: number;
+  event: EventType;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+}
+
+export interface WebhookStore {
+  create(w: Webhook): Promise<void>;
+  list(): Promise<Webhook[]>;
+  get(id: string): Promise<Webhook | null>;
+  remove(id: string): Promise<boolean>;
+  /** Durably queues deliveries for events and moves the webhook's cursor past them, atomically. */
+  enqueue(webhookId: string, deliveries: { seq: number; event: EventType; payload: string }[], cursor: number, nowMs: number): Promise<void>;
+  /** Pending deliveries whose next attempt is due. */
+  due(nowMs: number, limit: number): Promise<Delivery[]>;
+  record(id: number, outcome: { status: DeliveryStatus; attempts: number; nextAttemptAtMs: number; lastStatus: number | null; lastError: string | null; deliveredAt: string | null }): Promise<void>;
+  deliveries(webhookId: string, limit: number): Promise<Delivery[]>;
 }
 
 export type { Role };

@@ -59,4 +59,17 @@ export const MIGRATIONS: readonly string[] = [
   /* 2: events are pruned by seq (found by binary search on at_ms), so at_ms needs no index */ `
   DROP INDEX events_at;
   `,
+  /* 3: webhooks and their durable delivery outbox */ `
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, secret TEXT NOT NULL, created_at TEXT NOT NULL,
+    cursor INTEGER NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, webhook_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, payload TEXT NOT NULL,
+    status TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt_at_ms INTEGER NOT NULL, last_status INTEGER, last_error TEXT,
+    created_at TEXT NOT NULL, delivered_at TEXT
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
+  `,
 ];

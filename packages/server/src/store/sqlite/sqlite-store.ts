@@ -16,6 +16,7 @@ import type {
   EventFilter, KeyRecord, MaybePromise, NewEvent, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { SqliteWebhooks } from './sqlite-webhooks.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -34,6 +35,7 @@ type Row = Record<string, unknown>;
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly webhooks: SqliteWebhooks;
   readonly #db: Database.Database;
   readonly #reader: Database.Database;
   #queue: Unit[] = [];
@@ -70,6 +72,8 @@ export class SqliteStore implements Store {
     const max = this.#db.prepare('SELECT max(seq) AS m FROM events').get() as { m: number | null };
     this.#head = Math.max(meta.v, max.m ?? 0);
     this.#s = this.prepareWrites();
+    // Webhook bookkeeping is small and off the hot path: it uses the write connection directly.
+    this.webhooks = new SqliteWebhooks(this.#db, (fn) => this.write(fn));
     this.#tx = this.makeTx();
   }
 
@@ -406,10 +410,14 @@ export class SqliteStore implements Store {
     });
   }
 
+  // Small writes outside the task path still go through the group commit, so they never land
+  // inside another batch's transaction.
   async insertKey(k: KeyRecord): Promise<void> {
-    this.#db
-      .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt);
+    await this.write(() =>
+      this.#db
+        .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt),
+    );
   }
 
   async listKeys(): Promise<ApiKeyInfo[]> {
@@ -431,11 +439,11 @@ export class SqliteStore implements Store {
   }
 
   async revokeKey(id: string, at: string): Promise<boolean> {
-    return this.#db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0;
+    return this.write(() => this.#db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0);
   }
 
   async touchKey(id: string, at: string): Promise<void> {
-    this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id);
+    await this.write(() => this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id));
   }
 
   async getSetting(name: string): Promise<string | null> {
@@ -443,7 +451,7 @@ export class SqliteStore implements Store {
   }
 
   async setSettingIfAbsent(name: string, value: string): Promise<string> {
-    this.#db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)').run(name, value);
+    await this.write(() => this.#db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)').run(name, value));
     return (await this.getSetting(name))!;
   }
 
