@@ -307,3 +307,22 @@ describe('conventions', () => {
     expect(((await res.json()) as any).status).toBe('canceled');
   });
 });
+
+describe('stats', () => {
+  it('reports per type and stage figures from finished runs', async () => {
+    const type = 'stats-type';
+    for (let i = 0; i < 2; i++) {
+      const { id, lease } = await runningTask(t, { type, stages: [{ key: 'a' }, { key: 'b' }] });
+      await t.api('POST', `/v1/tasks/${id}/progress`, { lease, stage: 'b' });
+      await t.api('POST', `/v1/tasks/${id}/complete`, { lease });
+    }
+    const r = await t.api('GET', `/v1/stats?type=${type}&windowMs=60000`);
+    expect(r.status).toBe(200);
+    expect(r.body.types).toHaveLength(1);
+    expect(r.body.types[0]).toMatchObject({ type, count: 2, completed: 2 });
+    expect(r.body.types[0].stages.map((s: any) => s.stage).sort()).toEqual(['a', 'b']);
+    expect(Array.isArray(r.body.bottlenecks)).toBe(true);
+    const viewer = await t.viewerToken('x');
+    expect((await t.api('GET', '/v1/stats', undefined, viewer)).status).toBe(403);
+  });
+});

@@ -100,3 +100,23 @@ describe('eta and health', () => {
     expect(assessHealth(t, history, T0 + 61_000, cfg)).toBe('stuck');
   });
 });
+
+describe('stats', async () => {
+  const { computeStats } = await import('../src/stats/stats.ts');
+  const run = (type: string, stage: string, durationMs: number) => ({ type, stage, durationMs, size: null, endedAtMs: T0 });
+  it('names the stage that dominates, long queue waits and unpredictable stages', () => {
+    const runs = [
+      ...[1, 2, 3, 4, 5, 6].map(() => run('pdf', 'fetch', 1000)),
+      ...[1, 2, 3, 4, 5].map(() => run('pdf', 'parse', 8000)),
+      run('pdf', 'parse', 40_000),
+      ...[1, 2, 3].map(() => run('pdf', '*', 9000)),
+      ...[1, 2, 3].map(() => run('pdf', '~queue', 20_000)),
+    ];
+    const s = computeStats(runs, [{ type: 'pdf', status: 'queued', count: 4 }], 60_000);
+    const pdf = s.types[0]!;
+    expect(pdf).toMatchObject({ type: 'pdf', count: 3, medianMs: 9000, queued: 4, throughputPerMin: 3, queueWait: { medianMs: 20_000 } });
+    expect(pdf.stages.map((x) => x.stage)).toEqual(['parse', 'fetch']);
+    expect(s.bottlenecks.map((b) => [b.kind, b.stage])).toEqual(expect.arrayContaining([['stage', 'parse'], ['queue', null]]));
+    expect(s.bottlenecks.find((b) => b.kind === 'queue')!.recommendation).toMatch(/add workers/);
+  });
+});

@@ -5,8 +5,10 @@
 import type { Eta, Health } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
 
-/** The stage key under which whole-task durations of tasks without stages are recorded. */
+/** The stage key under which whole-attempt durations of completed tasks are recorded. */
 export const WHOLE_TASK = '*';
+/** The stage key under which the wait from creation to first claim is recorded. */
+export const QUEUE_WAIT = '~queue';
 
 export interface StageStats {
   count: number;

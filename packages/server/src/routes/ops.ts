@@ -4,6 +4,7 @@ import type { Router } from '../http/route.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
+import { computeStats } from '../stats/stats.ts';
 
 export const ClientMetricsRequest = z.object({
   liveMs: z.number().min(0).max(86_400_000).default(0),
@@ -40,6 +41,18 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
   r.route(
     { method: 'GET', url: '/openapi.json', tag: 'operations', roles: 'public', summary: 'This document.' },
     async () => d.openapi(),
+  );
+  r.route(
+    {
+      method: 'GET', url: '/v1/stats', tag: 'operations', roles: ['admin', 'worker'],
+      query: z.object({ type: z.string().min(1).max(128).optional(), windowMs: z.coerce.number().int().min(1000).max(90 * 24 * 3600 * 1000).optional() }),
+      summary: 'Per type and stage: count, median and p90 duration, throughput, queued/running; and the bottlenecks with a recommendation.',
+    },
+    async ({ query }) => {
+      const windowMs = query.windowMs ?? 24 * 3600 * 1000;
+      const [runs, counts] = await Promise.all([d.store.stageRunsSince(Date.now() - windowMs, query.type, 100_000), d.store.taskCounts()]);
+      return computeStats(runs, query.type ? counts.filter((c) => c.type === query.type) : counts, windowMs);
+    },
   );
   r.route(
     {

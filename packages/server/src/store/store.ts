@@ -47,6 +47,8 @@ export interface TaskRecord {
   moveGapMs: number | null;
   /** When the current stage started (ms), for stage durations and ETA. */
   stageStartedAtMs: number | null;
+  /** When the current attempt started (ms). */
+  attemptStartedAtMs?: number | null;
 }
 
 /** An appended event: the wire JSON plus the fields readers filter on. */
@@ -157,6 +159,8 @@ export interface Store {
   logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]>;
   notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]>;
   stageRuns(type: string, limit: number): Promise<StageRun[]>;
+  /** Stage runs of every type (or one) that ended since `sinceMs`, for /v1/stats. */
+  stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]>;
   pruneEvents(beforeMs: number): Promise<number>;
 
   insertKey(key: KeyRecord): Promise<void>;

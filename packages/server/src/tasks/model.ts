@@ -9,7 +9,7 @@ import {
   type CreateTaskRequest, type EventType, type LogLevel, type TaskStatus, type Task, type Eta, type TaskError, type Children,
 } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
-import { WHOLE_TASK } from '../eta/eta.ts';
+import { QUEUE_WAIT, WHOLE_TASK } from '../eta/eta.ts';
 
 export interface Change {
   task: TaskRecord;
@@ -85,11 +85,13 @@ export function claim(prev: TaskRecord, token: string, leaseMs: number, nowMs: n
     moveGapMs: null,
     stageIndex: -1,
     stageStartedAtMs: nowMs,
+    attemptStartedAtMs: nowMs,
     stages: prev.stages.map((s) => ({ ...s, status: 'pending', startedAt: null, endedAt: null })),
   };
   if (task.stages.length > 0) enterStage(task, 0, nowMs);
   task.percent = percentOf(task, null);
-  return { task, event: 'task.updated', milestone: true, stageRuns: [], transition: { from: prev.status, to: 'running' } };
+  const waited = prev.attempt === 0 ? [{ type: task.type, stage: QUEUE_WAIT, durationMs: nowMs - Date.parse(prev.createdAt), size: null, endedAtMs: nowMs }] : [];
+  return { task, event: 'task.updated', milestone: true, stageRuns: waited, transition: { from: prev.status, to: 'running' } };
 }
 
 export interface ProgressUpdate {
@@ -190,15 +192,15 @@ export function heartbeat(prev: TaskRecord, token: string, leaseMs: number, nowM
 export function complete(prev: TaskRecord, token: string, result: unknown, nowMs: number): Change {
   checkLease(prev, token, nowMs);
   const task = finish(prev, 'completed', nowMs);
-  const run =
-    task.stages.length > 0
-      ? leaveStage(task, 'completed', nowMs)
-      : { type: task.type, stage: WHOLE_TASK, durationMs: nowMs - (task.stageStartedAtMs ?? nowMs), size: task.total, endedAtMs: nowMs };
+  const stageRun = leaveStage(task, 'completed', nowMs);
+  const started = task.attemptStartedAtMs ?? (task.stages.length === 0 ? task.stageStartedAtMs : null);
+  const whole = started != null ? { type: task.type, stage: WHOLE_TASK, durationMs: nowMs - started, size: task.stages.length === 0 ? task.total : null, endedAtMs: nowMs } : null;
   for (const s of task.stages) if (s.status === 'pending') s.status = 'skipped';
   task.result = result ?? null;
   task.percent = 100;
   if (task.total !== null) task.done = task.total;
-  return { task, event: 'task.completed', milestone: true, stageRuns: run ? [run] : [], transition: { from: prev.status, to: 'completed' } };
+  const stageRuns = [stageRun, whole].filter((r): r is StageRun => r !== null);
+  return { task, event: 'task.completed', milestone: true, stageRuns, transition: { from: prev.status, to: 'completed' } };
 }
 
 export function fail(prev: TaskRecord, token: string, error: TaskError, retry: boolean, nowMs: number): Change {

@@ -390,6 +390,15 @@ export class SqliteStore implements Store {
       .all(type, limit) as StageRun[];
   }
 
+  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
+    return this.#reader
+      .prepare(
+        `SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs
+         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
+      )
+      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as StageRun[];
+  }
+
   async pruneEvents(beforeMs: number): Promise<number> {
     return this.write(() => {
       // `at` grows with `seq`, so binary-search the last seq older than the cut-off (no index on at_ms needed).
