@@ -31,7 +31,7 @@ export type {
 export { CLIENT_ERROR_CODES, TaskPulseClientError } from './errors.ts';
 export type { ClientErrorCode } from './errors.ts';
 export type { CallOptions } from './http.ts';
-export type { NotificationChange, NotificationsApi } from './notifications.ts';
+export type { NotificationChange, NotificationListView, NotificationsApi } from './notifications.ts';
 export { DEFAULTS } from './options.ts';
 export type { ClientOptions } from './options.ts';
 export type { PollPolicyConfig } from './poll-policy.ts';

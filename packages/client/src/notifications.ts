@@ -6,7 +6,9 @@
  */
 import type { Notification, TaskEvent } from '@taskpulse/protocol';
 import type { BrowserNotificationApi, Environment, LockManagerLike } from './environment.ts';
+import type { TaskPulseClientError } from './errors.ts';
 import { type CallOptions, type Http, toError } from './http.ts';
+import { BaseWatch, type Watch } from './watch.ts';
 
 /** A change to the inbox, heard by every tab. */
 export type NotificationChange =
@@ -14,6 +16,16 @@ export type NotificationChange =
   | { type: 'read'; ids: string[]; readAt: string };
 
 export type Unsubscribe = () => void;
+
+/** The value of `notifications.watch()`. */
+export interface NotificationListView {
+  /** Newest first. */
+  notifications: Notification[];
+  /** How many of them are unread. */
+  unread: number;
+  loading: boolean;
+  error: TaskPulseClientError | undefined;
+}
 
 /** `client.notifications`. */
 export interface NotificationsApi {
@@ -23,6 +35,11 @@ export interface NotificationsApi {
   markRead(selection: { ids?: string[]; upToSeq?: number }, options?: CallOptions): Promise<void>;
   /** Every change to the inbox, in every tab. */
   subscribe(listener: (change: NotificationChange) => void): Unsubscribe;
+  /**
+   * A live view of the inbox (loaded, then kept current by `notification.created` / `.read`
+   * events in every tab). With `unread: true` read notifications leave the view.
+   */
+  watch(options?: { unread?: boolean; limit?: number }): Watch<NotificationListView>;
   /**
    * Called once per completed task, in one tab, across reloads; the notification is then marked
    * read. Unread completions from before the page loaded are delivered too.
@@ -63,6 +80,7 @@ export class Notifications implements NotificationsApi {
     any: new Set(),
   };
   #delivered = new Set<string>();
+  #watches = new Set<InboxWatch>();
   #draining = false;
   #drainAgain = false;
   #ready = false;
@@ -71,7 +89,7 @@ export class Notifications implements NotificationsApi {
   constructor(deps: NotificationsDeps) {
     this.#deps = deps;
     // Bound, so `const { onComplete } = client.notifications` and hook bindings work.
-    for (const name of ['list', 'markRead', 'subscribe', 'onComplete', 'onFail', 'onNotification', 'requestPermission'] as const) {
+    for (const name of ['list', 'markRead', 'subscribe', 'watch', 'onComplete', 'onFail', 'onNotification', 'requestPermission'] as const) {
       (this as Record<string, unknown>)[name] = (this[name] as (...args: never[]) => unknown).bind(this);
     }
   }
@@ -93,6 +111,12 @@ export class Notifications implements NotificationsApi {
   subscribe(listener: (change: NotificationChange) => void): Unsubscribe {
     this.#changes.add(listener);
     return () => this.#changes.delete(listener);
+  }
+
+  watch(options: { unread?: boolean; limit?: number } = {}): Watch<NotificationListView> {
+    const watch = new InboxWatch(options, (o) => this.list(o), (w) => this.#watches.delete(w as InboxWatch));
+    this.#watches.add(watch);
+    return watch;
   }
 
   onComplete(listener: (n: Notification) => void): Unsubscribe {
@@ -117,7 +141,10 @@ export class Notifications implements NotificationsApi {
 
   /** The connection is up: deliver what the inbox holds, and from now on what arrives. */
   start(): void {
+    const first = !this.#ready;
     this.#ready = true;
+    // After a (re)connection, views whose load failed try again.
+    if (!first) for (const w of this.#watches) if (w.failed) w.reload();
     this.drain();
   }
 
@@ -217,6 +244,7 @@ export class Notifications implements NotificationsApi {
   }
 
   #emit(change: NotificationChange): void {
+    for (const w of this.#watches) w.apply(change);
     for (const listener of this.#changes) {
       try {
         listener(change);
@@ -224,5 +252,55 @@ export class Notifications implements NotificationsApi {
         this.#deps.onError(error);
       }
     }
+  }
+}
+
+class InboxWatch extends BaseWatch<NotificationListView> {
+  #options: { unread?: boolean; limit?: number };
+  #list: (options: { unread?: boolean; limit?: number }) => Promise<Notification[]>;
+  #generation = 0;
+
+  constructor(
+    options: { unread?: boolean; limit?: number },
+    list: (options: { unread?: boolean; limit?: number }) => Promise<Notification[]>,
+    unregister: (watch: BaseWatch<unknown>) => void,
+  ) {
+    super({ notifications: [], unread: 0, loading: true, error: undefined }, unregister);
+    this.#options = options;
+    this.#list = list;
+    this.reload();
+  }
+
+  reload(): void {
+    const generation = ++this.#generation;
+    this.#list(this.#options).then(
+      (notifications) => {
+        if (generation === this.#generation) this.#publish(notifications, false);
+      },
+      (error: TaskPulseClientError) => {
+        if (generation === this.#generation) this.set({ ...this.value, loading: false, error });
+      },
+    );
+  }
+
+  apply(change: NotificationChange): void {
+    const list = this.value.notifications;
+    if (change.type === 'created') {
+      if (list.some((n) => n.id === change.notification.id)) return;
+      this.#publish([change.notification, ...list], this.value.loading);
+      return;
+    }
+    const ids = new Set(change.ids);
+    if (!list.some((n) => ids.has(n.id))) return;
+    const next = this.#options.unread
+      ? list.filter((n) => !ids.has(n.id))
+      : list.map((n) => (ids.has(n.id) && n.readAt === null ? { ...n, readAt: change.readAt } : n));
+    this.#publish(next, this.value.loading);
+  }
+
+  #publish(notifications: Notification[], loading: boolean): void {
+    const sorted = [...notifications].sort((a, b) => b.seq - a.seq);
+    const limited = this.#options.limit === undefined ? sorted : sorted.slice(0, this.#options.limit);
+    this.set({ notifications: limited, unread: limited.filter((n) => n.readAt === null).length, loading, error: undefined });
   }
 }

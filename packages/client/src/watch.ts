@@ -45,15 +45,16 @@ export interface WatchHost {
   unregister(watch: BaseWatch<unknown>): void;
 }
 
+/** A live value with listeners, closing, and async iteration; subclasses decide what changes it. */
 export abstract class BaseWatch<T> implements Watch<T> {
   protected value: T;
-  protected host: WatchHost;
+  #unregister: (watch: BaseWatch<unknown>) => void;
   #listeners = new Set<(value: T) => void>();
   #closed = false;
   #onClose = new Set<() => void>();
 
-  constructor(host: WatchHost, initial: T) {
-    this.host = host;
+  constructor(initial: T, unregister: (watch: BaseWatch<unknown>) => void) {
+    this.#unregister = unregister;
     this.value = initial;
   }
 
@@ -77,13 +78,11 @@ export abstract class BaseWatch<T> implements Watch<T> {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
-    this.host.unregister(this as BaseWatch<unknown>);
+    this.#unregister(this as BaseWatch<unknown>);
     for (const f of this.#onClose) f();
   }
 
-  /** Recomputes from the store after tasks changed; `ids` are the changed task ids. */
-  abstract refresh(ids: ReadonlySet<string>): void;
-  /** Loads again from the server (after a `reset`). */
+  /** Loads again from the server (after a `reset`, or a failed first load). */
   abstract reload(replace?: boolean): void;
 
   protected set(next: T): void {
@@ -120,11 +119,13 @@ export abstract class BaseWatch<T> implements Watch<T> {
 
 export class TaskWatch extends BaseWatch<TaskView> {
   readonly id: string;
+  protected host: WatchHost;
   #load: (id: string) => Promise<Task>;
 
   constructor(host: WatchHost, id: string, load: (id: string) => Promise<Task>) {
     const known = host.store.get(id);
-    super(host, { task: known, loading: known === undefined, error: undefined });
+    super({ task: known, loading: known === undefined, error: undefined }, host.unregister);
+    this.host = host;
     this.id = id;
     this.#load = load;
     // A task the client holds is kept current by the event stream; only an unknown one is fetched.
@@ -147,12 +148,14 @@ export class TaskWatch extends BaseWatch<TaskView> {
 
 export class TaskListWatch extends BaseWatch<TaskListView> {
   readonly filter: TaskFilter;
+  protected host: WatchHost;
   #ids = new Set<string>();
   #list: (filter: TaskFilter) => Promise<Task[]>;
   #generation = 0;
 
   constructor(host: WatchHost, filter: TaskFilter, list: (filter: TaskFilter) => Promise<Task[]>) {
-    super(host, { tasks: [], loading: true, error: undefined });
+    super({ tasks: [], loading: true, error: undefined }, host.unregister);
+    this.host = host;
     this.filter = filter;
     this.#list = list;
     // Tasks the client already knows show at once (e.g. the active ones from the snapshot).

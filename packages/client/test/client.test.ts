@@ -283,6 +283,28 @@ describe('notifications', () => {
     await client.close();
   });
 
+  it('notifications.watch(): the inbox, kept current by created and read events', async () => {
+    const server = new FakeServer();
+    server.update('a', {});
+    server.finish('a', 'completed');
+    const { client } = setup({}, server);
+    const all = client.notifications.watch();
+    const unread = client.notifications.watch({ unread: true });
+    await until(() => client.connection.state === 'live' && !all.getSnapshot().loading && !unread.getSnapshot().loading);
+    expect(all.getSnapshot()).toMatchObject({ unread: 1, notifications: [{ taskId: 'a' }] });
+    server.update('b', {});
+    server.finish('b', 'failed');
+    await flush();
+    expect(all.getSnapshot().notifications.map((n) => n.taskId)).toEqual(['b', 'a']);
+    expect(unread.getSnapshot().unread).toBe(2);
+    await client.notifications.markRead({ ids: ['ntf_a'] });
+    await flush();
+    expect(all.getSnapshot()).toMatchObject({ unread: 1, notifications: [{ taskId: 'b', readAt: null }, { taskId: 'a' }] });
+    expect(all.getSnapshot().notifications[1]!.readAt).not.toBeNull();
+    expect(unread.getSnapshot().notifications.map((n) => n.taskId)).toEqual(['b']);
+    await client.close();
+  });
+
   it('shows a browser notification when enabled and granted; successes close themselves', async () => {
     const shown: Array<{ title: string; requireInteraction?: boolean; closed: boolean }> = [];
     class FakeNotification {
