@@ -202,7 +202,16 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
         ['webhooks', () => webhooks.close()],
-        ['http', () => app.close()],
+        [
+          'http',
+          async () => {
+            // In-flight requests get a grace period; then connections still open are cut.
+            const grace = setTimeout(() => app.server.closeAllConnections(), 5000);
+            grace.unref();
+            await app.close();
+            clearTimeout(grace);
+          },
+        ],
         ['store', () => store.close()],
         ['bus', () => bus.close()],
       ];

@@ -121,7 +121,10 @@ export class TaskService {
       if (parent) await this.#apply(tx, model.childTransition(parent, null, record.status, nowMs), nowMs);
       return { record, created: true };
     });
-    const lease = req.start && out.created && out.record.lease ? leaseOf(out.record) : null;
+    // A replayed `start: true` gets the lease back while the attempt it started still runs:
+    // the caller that lost the first answer can go on reporting.
+    const replayable = out.record.status === 'running' && out.record.attempt === 1 && out.record.lease !== null;
+    const lease = req.start && (out.created || replayable) && out.record.lease ? leaseOf(out.record) : null;
     return { task: await this.present(out.record), lease, created: out.created };
   }
 

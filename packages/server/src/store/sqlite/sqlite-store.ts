@@ -17,6 +17,7 @@ import type {
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
+import { Checkpointer } from './checkpointer.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -56,6 +57,7 @@ export class SqliteStore implements Store {
   #journal: Map<string, TaskRecord | undefined> | null = null;
   #flushedInUnit: TaskRecord[] | null = null;
   readonly #tx: WriteTx;
+  #checkpointer: Checkpointer | null = null;
   readonly #s: ReturnType<SqliteStore['prepareWrites']>;
 
   constructor(options: SqliteStoreOptions) {
@@ -67,6 +69,10 @@ export class SqliteStore implements Store {
     this.#db.pragma('cache_size = -65536');
     migrate(this.#db);
     this.#reader = options.file === ':memory:' ? this.#db : new Database(options.file, { readonly: true });
+    if (options.file !== ':memory:') {
+      this.#checkpointer = new Checkpointer(options.file);
+      this.#db.pragma('wal_autocheckpoint = 50000'); // ~200 MiB: only if the checkpoint thread is gone
+    }
     if (this.#reader !== this.#db) this.#reader.pragma('busy_timeout = 5000');
     const meta = this.#db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: number };
     const max = this.#db.prepare('SELECT max(seq) AS m FROM events').get() as { m: number | null };
@@ -473,6 +479,7 @@ export class SqliteStore implements Store {
     // Let queued writes finish before closing.
     while (this.#queue.length > 0 || this.#flushing || this.#scheduled) await new Promise((r) => setImmediate(r));
     this.#closed = true;
+    await this.#checkpointer?.close();
     if (this.#reader !== this.#db) this.#reader.close();
     this.#db.close();
   }
