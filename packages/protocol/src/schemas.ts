@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from './limits.ts';
+import { EVENT_TYPES, TASK_STATUSES, TERMINAL_STATUSES } from './constants.ts';
 
 // ---------------------------------------------------------------- building blocks
 
@@ -74,11 +75,9 @@ const Timestamp = z.string().describe('ISO 8601, UTC');
 
 // ---------------------------------------------------------------- task
 
-export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['completed', 'failed', 'canceled'];
-export const isTerminal = (s: TaskStatus): boolean => TERMINAL_STATUSES.includes(s);
+export const isTerminal = (s: TaskStatus): boolean => (TERMINAL_STATUSES as readonly TaskStatus[]).includes(s);
 
 export const StageStatus = z.enum(['pending', 'running', 'completed', 'skipped', 'failed']);
 export type StageStatus = z.infer<typeof StageStatus>;
@@ -312,16 +311,6 @@ export const MarkReadRequest = z
 
 // ---------------------------------------------------------------- events
 
-export const EVENT_TYPES = [
-  'task.created',
-  'task.updated',
-  'task.completed',
-  'task.failed',
-  'task.canceled',
-  'task.log',
-  'notification.created',
-  'notification.read',
-] as const;
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;
 
