@@ -7,7 +7,7 @@ import { type AuthEvent, TokenSource } from './auth.ts';
 import { Connection, type ConnectionDiagnostics } from './connection.ts';
 import { Cursor } from './cursor.ts';
 import { DeliveryHealth } from './delivery-health.ts';
-import { defaultEnvironment, type Environment } from './environment.ts';
+import { defaultEnvironment, type Environment, type VisibilitySource } from './environment.ts';
 import { clientError, TaskPulseClientError } from './errors.ts';
 import { FrameBatcher } from './frame-batcher.ts';
 import { type CallOptions, Http } from './http.ts';
@@ -161,9 +161,11 @@ class Client implements TaskPulseClient {
       });
       this.#tabs.start();
       this.#tabs.post({ t: 'hello' });
+      this.#announceVisibility();
       void this.#followerBootstrap();
       this.#unsubscribeVisibility = this.#env.visibility.subscribe(() => {
-        if (!this.#env.visibility.hidden() && this.#tabs && !this.#tabs.leader) this.#tabs.post({ t: 'catchup' });
+        if (this.#tabs && !this.#tabs.leader) this.#announceVisibility();
+        this.#visibilityChanged();
       });
     } else {
       this.#tabs = null;
@@ -172,6 +174,34 @@ class Client implements TaskPulseClient {
   }
 
   #unsubscribeVisibility: () => void = () => {};
+  readonly #tabId = Math.random().toString(36).slice(2);
+  /** Followers' visibility, as the leader last heard it. */
+  #tabsHidden = new Map<string, boolean>();
+  #visibilityListeners = new Set<() => void>();
+  #browserHidden: boolean | null = null;
+
+  /**
+   * The leader's connection sees the browser as visible when any tab is: a hidden leader tab
+   * must not slow the polls a visible follower depends on.
+   */
+  #browserVisibility: VisibilitySource = {
+    hidden: () => this.#env.visibility.hidden() && [...this.#tabsHidden.values()].every(Boolean),
+    subscribe: (listener) => {
+      this.#visibilityListeners.add(listener);
+      return () => this.#visibilityListeners.delete(listener);
+    },
+  };
+
+  #announceVisibility(hidden = this.#env.visibility.hidden()): void {
+    this.#tabs?.post({ t: 'visibility', tab: this.#tabId, hidden });
+  }
+
+  #visibilityChanged(): void {
+    const hidden = this.#browserVisibility.hidden();
+    if (hidden === this.#browserHidden) return; // one tab more or less visible: nothing changed
+    this.#browserHidden = hidden;
+    for (const listener of [...this.#visibilityListeners]) listener();
+  }
 
   // ------------------------------------------------------------------ public API
 
@@ -286,6 +316,7 @@ class Client implements TaskPulseClient {
       // Every step runs even if one throws.
       const steps: Array<() => void> = [
         () => this.#connection?.close(),
+        () => this.#announceVisibility(true), // a closing tab no longer needs fresh polls
         () => this.#tabs?.close(),
         () => this.#tokens.close(),
         () => this.#notifications.close(),
@@ -429,7 +460,7 @@ class Client implements TaskPulseClient {
   #startConnection(): void {
     const connection = new Connection({
       config: this.#config,
-      env: this.#env,
+      env: this.#tabs === null ? this.#env : { ...this.#env, visibility: this.#browserVisibility },
       http: this.#http,
       cursor: this.#cursor,
       sink: this.#sink,
@@ -451,6 +482,7 @@ class Client implements TaskPulseClient {
     this.#followerBuffer = [];
     this.#followerReady = true;
     this.#startConnection();
+    this.#tabs?.post({ t: 'who' });
   }
 
   /** A follower shows its own snapshot at once, then applies what the leader forwards. */
@@ -481,8 +513,13 @@ class Client implements TaskPulseClient {
     if (leader) {
       if (message.t === 'hello') this.#tabs?.post({ t: 'state', change: { previous: this.#status.state, current: this.#status.state, reason: this.#status.reason } });
       else if (message.t === 'catchup') this.#connection?.catchUp();
+      else if (message.t === 'visibility') {
+        this.#tabsHidden.set(message.tab, message.hidden);
+        this.#visibilityChanged();
+      }
       return;
     }
+    if (message.t === 'who') return this.#announceVisibility();
     if (message.t === 'state') return this.#setStatus(message.change.current, message.change.reason);
     if (!this.#followerReady) {
       if (message.t === 'events' || message.t === 'snapshot' || message.t === 'cursor') this.#followerBuffer.push(message);

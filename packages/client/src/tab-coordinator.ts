@@ -15,8 +15,12 @@ export type TabMessage =
   | { t: 'state'; change: StateChange }
   /** A follower asks the leader for its state (sent when it starts). */
   | { t: 'hello' }
-  /** A follower asks the leader to read the log now (it became visible). */
-  | { t: 'catchup' };
+  /** A follower asks the leader to read the log now. */
+  | { t: 'catchup' }
+  /** A tab's visibility (a closing tab says hidden): the leader polls for the most visible tab. */
+  | { t: 'visibility'; tab: string; hidden: boolean }
+  /** A new leader asks every tab to announce its visibility. */
+  | { t: 'who' };
 
 export interface TabHandlers {
   /** This tab now holds the lock: it must run the connection. */

@@ -382,6 +382,24 @@ describe('tabs', () => {
     await b!.client.close();
   });
 
+  it('a hidden leader polls for its visible followers; a follower becoming visible triggers a catch-up', async () => {
+    const server = new FakeServer();
+    server.update('t1', {});
+    server.streamStatus = 503; // push down: the leader polls
+    const [a, b] = tabs(server, 2);
+    await until(() => a!.client.diagnostics().role === 'leader' && a!.client.connection.state === 'polling' && b!.client.connection.state === 'polling');
+    b!.host.setHidden(true);
+    a!.host.setHidden(true);
+    await flush();
+    expect(a!.client.diagnostics().pollIntervalMs).toBe(4000);
+    const before = server.count('/v1/events');
+    b!.host.setHidden(false);
+    await flush();
+    expect(a!.client.diagnostics().pollIntervalMs).toBe(1000);
+    expect(server.count('/v1/events')).toBe(before + 1);
+    for (const t of [a, b]) await t!.client.close();
+  });
+
   it('a completion is delivered in exactly one tab, and read in all', async () => {
     const server = new FakeServer();
     const all = tabs(server, 3);
