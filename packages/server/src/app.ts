@@ -69,6 +69,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
   let accepting = false;
   let started = false;
+  let closing: Promise<void> | null = null;
 
   const history = new HistoryCache(store);
   let hub: StreamHub;
@@ -123,7 +124,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     bodyLimit: config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    return503OnClosing: true,
+    // While draining we answer 503 ourselves, in the API's error format (see the onRequest hook).
+    return503OnClosing: false,
     // Bad URLs and over-long path params get the API's JSON error body like everything else.
     frameworkErrors: (error, _request, reply) => {
       const e = new TaskPulseError('invalid_request', `the URL is not valid: ${error.message}`);
@@ -152,6 +154,13 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const corsHeaders = (origin: string | undefined): Record<string, string> =>
     originAllowed(origin) ? { 'access-control-allow-origin': origin!, vary: 'origin' } : {};
   installErrorHandling(app);
+  app.addHook('onRequest', async (request, reply) => {
+    // Draining: work is refused with a 503 (a stream still gets its 200 + `retry:`, see routes/events.ts).
+    if (closing && !request.url.startsWith('/v1/stream')) {
+      reply.header('retry-after', '1');
+      throw new TaskPulseError('unavailable', 'the server is shutting down; retry shortly');
+    }
+  });
 
   const router = createRouter(app, authenticate);
   taskRoutes(router, tasks);
@@ -193,7 +202,6 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     accepting = true;
   };
 
-  let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       accepting = false;
