@@ -74,7 +74,6 @@ export interface ConnectionDeps {
   cursor: Cursor;
   sink: ConnectionSink;
   health: DeliveryHealth;
-  /** Called when the credentials are refused for good (the app was told by the token source). */
 }
 
 

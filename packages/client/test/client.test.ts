@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Notification, TaskEvent } from '@taskpulse/protocol';
 import type { AuthEvent } from '../src/index.ts';
-import { FakeServer, makeTask } from './support/fake-server.ts';
+import { FakeServer } from './support/fake-server.ts';
 import { flush, setup, until } from './support/harness.ts';
 import { channelWorld, FakeLocks, fakeJwt } from './support/tabs.ts';
 
@@ -419,4 +419,3 @@ describe('tabs', () => {
   });
 });
 
-void makeTask;

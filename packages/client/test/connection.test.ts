@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TaskEvent } from '@taskpulse/protocol';
-import { FakeServer, makeTask } from './support/fake-server.ts';
+import { FakeServer } from './support/fake-server.ts';
 import { flush, setup, until } from './support/harness.ts';
 
 beforeEach(() => {
@@ -158,9 +158,15 @@ describe('connection', () => {
     await until(() => client.connection.state === 'live');
     server.down = true;
     server.dropStreams();
+    const from = server.requests.length;
     await vi.advanceTimersByTimeAsync(10 * 60_000);
-    const streamTimes = server.requests.filter((r) => r.path === '/v1/stream').length;
-    expect(streamTimes).toBeGreaterThan(20);
+    const times = server.requests.slice(from).filter((r) => r.path === '/v1/stream').map((r) => r.at);
+    expect(times.length).toBeGreaterThan(20);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    // random() = 0.999: each delay is just under its ceiling min(30 s, 1 s · 2^n).
+    expect(gaps.slice(0, 4).map((g) => Math.round(g / 100) * 100)).toEqual([2000, 4000, 8000, 16_000]);
+    for (const g of gaps) expect(g).toBeLessThanOrEqual(30_000);
+    expect(gaps.at(-1)).toBeGreaterThan(29_000);
     expect(client.diagnostics().reconnectAttempts).toBeGreaterThan(20);
     server.down = false;
     await until(() => client.connection.state === 'live', 31_000);
@@ -354,4 +360,3 @@ describe('connection', () => {
   });
 });
 
-void makeTask;

@@ -49,6 +49,8 @@ export interface RequestRecord {
   query: URLSearchParams;
   token: string | undefined;
   body: unknown;
+  /** Fake-clock time of the request. */
+  at: number;
 }
 
 const encoder = new TextEncoder();
@@ -82,7 +84,7 @@ export class FakeServer {
     const token = headers.get('authorization')?.replace(/^Bearer /, '');
     const body = typeof init.body === 'string' ? JSON.parse(init.body) : undefined;
     const method = init.method ?? 'GET';
-    this.requests.push({ method, path: url.pathname, query: url.searchParams, token, body });
+    this.requests.push({ method, path: url.pathname, query: url.searchParams, token, body, at: Date.now() });
     if (this.down) throw new TypeError('fetch failed');
     if (token === undefined || !this.validTokens.has(token)) {
       const code = token !== undefined && this.expiredTokens.has(token) ? 'token_expired' : 'unauthorized';
