@@ -121,6 +121,22 @@ describe('/v1/stream', () => {
     }
   });
 
+  it('reads a backlog larger than the buffer cap at the reader\'s pace instead of closing it', async () => {
+    const small = await startTestServer({ streamBufferBytes: 64 * 1024 });
+    try {
+      const { id, lease } = await runningTask(small);
+      const big = 'y'.repeat(900);
+      const updates = Array.from({ length: 1500 }, (_, i) => ({ id, lease, done: i + 1, total: 1500, message: `${i} ${big}` }));
+      for (let i = 0; i < updates.length; i += 500) await small.api('POST', '/v1/progress', { updates: updates.slice(i, i + 500) });
+      const s = await SseReader.open(`${small.url}/v1/stream?taskId=${id}&after=0`, ADMIN);
+      await s.until((e) => e.some((x) => x.event === 'heartbeat'), 30_000);
+      expect(s.data().filter((e) => e.type === 'task.updated').map((e) => e.task.progress.done)).toEqual(updates.map((u) => u.done));
+      s.close();
+    } finally {
+      await small.close();
+    }
+  });
+
   it('closes streams after the maximum lifetime with a retry hint', async () => {
     const short = await startTestServer({ streamMaxMs: 300 });
     try {

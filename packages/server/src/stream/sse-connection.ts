@@ -75,6 +75,20 @@ export class SseConnection {
     this.#checkBuffer();
   }
 
+  /** Resolves once the socket has taken what was written (catch-up reads wait for it: backpressure). */
+  drained(): Promise<void> {
+    if (this.state === 'closed' || !this.res.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+  }
+
   /** Marks events the reader may not see as passed. */
   skip(seq: number): void {
     if (seq > this.cursor) this.cursor = seq;

@@ -105,7 +105,12 @@ export class StreamHub {
         if (conn.isClosed) return;
         const { events, head } = await this.#deps.store.readEvents(conn.cursor, opts.filter, this.#config.pageSize);
         if (conn.isClosed) return;
-        for (const e of events) conn.send(e, frameOf(e));
+        for (const e of events) {
+          conn.send(e, frameOf(e));
+          // A long backlog goes out no faster than the reader takes it, rather than piling up in memory.
+          if (conn.res.writableNeedDrain) await conn.drained();
+          if (conn.isClosed) return;
+        }
         const full = events.length === this.#config.pageSize;
         if (!full) conn.skip(head);
         // Synchronous from here: going live in the same turn as the check means no event is missed.
