@@ -1,0 +1,245 @@
+/**
+ * Browser tests of the example pages (examples/web) in real Chromium against the real server:
+ * what the user sees, and when. The pages are built once; every test gets its own browser
+ * context (storage, Web Locks, BroadcastChannel) and its own gateway (page origin + proxy that
+ * can stall or block the event stream and counts stream requests).
+ *
+ * Timing assertions are measured from the moment the worker's report was sent to the moment
+ * the page's DOM changed (a MutationObserver in the page notes it): report → visible.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildExamples } from '../examples/web/build.ts';
+import { ExamplePage, launchChromium, newContext } from './support/browser.ts';
+import { type Gateway, startGateway } from './support/gateway.ts';
+import { HEARTBEAT_MS, startTaskPulse, type TestServer, workerApi } from './support/taskpulse.ts';
+
+type Kind = 'vanilla' | 'react';
+
+let outDir: string;
+let site: Gateway; // pages only, on their own origin (the cross-origin test)
+let server: TestServer;
+let browser: Browser;
+let api: ReturnType<typeof workerApi>;
+const cleanups: Array<() => Promise<unknown>> = [];
+let ownerCount = 0;
+
+beforeAll(async () => {
+  outDir = mkdtempSync(join(tmpdir(), 'taskpulse-web-'));
+  // Development build: React StrictMode runs every effect twice, a harder test of the hooks.
+  await buildExamples(outDir, { development: true });
+  site = await startGateway(outDir, null);
+  server = await startTaskPulse([site.origin]);
+  api = workerApi(server.url);
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.allSettled([browser?.close(), server?.close(), site?.close()]);
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f().catch(() => {});
+});
+
+async function setup() {
+  const owner = `user-${process.pid}-${++ownerCount}`;
+  const token = await api.token(owner);
+  const gateway = await startGateway(outDir, server.url);
+  const context = await newContext(browser);
+  cleanups.push(() => gateway.close(), () => context.close());
+  return { owner, token, gateway, context };
+}
+
+/** The page for `task`, configured through the query string. */
+function pageUrl(origin: string, kind: Kind, query: Record<string, string>): string {
+  return `${origin}/${kind}/?${new URLSearchParams({ heartbeatMs: String(HEARTBEAT_MS), ...query })}`;
+}
+
+/** Waits until the server's inbox holds `taskId`'s notification, marked read. */
+async function waitForInboxRead(owner: string, taskId: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const n = (await api.notifications(owner)).find((x) => x.taskId === taskId);
+    if (n?.readAt) return;
+    if (Date.now() > deadline) throw new Error(`notification of ${taskId} not read: ${JSON.stringify(n)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Completion toasts can only be counted after the fact: give any duplicate time to show up. */
+const SETTLE_MS = 1500;
+const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS));
+
+function summary(ms: number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  return `n=${s.length} min=${s[0]} p50=${s[Math.floor(s.length / 2)]} max=${s[s.length - 1]} ms`;
+}
+
+describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>([
+  ['vanilla', 'cross-origin (?url=)'],
+  ['react', 'same origin (window.TASKPULSE)'],
+])('%s page, %s', (kind, how) => {
+  it('(1) healthy: each report is visible in the page in < 1 s', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    await api.progress(task, { stage: 'fetch', done: 1, total: 2, message: 'warming up' });
+    let page: ExamplePage;
+    if (how === 'cross-origin (?url=)') {
+      // Pages on one origin, the API on another: CORS, the token in a header, SSE over fetch.
+      page = await ExamplePage.open(context, pageUrl(site.origin, kind, { url: server.url, token, task: task.id }));
+    } else {
+      await context.addInitScript((cfg) => ((window as { TASKPULSE?: unknown }).TASKPULSE = cfg), { token, taskId: task.id, heartbeatMs: HEARTBEAT_MS });
+      page = await ExamplePage.open(context, `${gateway.origin}/${kind}/`);
+    }
+    // A report made before the page opened shows at once (the snapshot).
+    await page.waitForMessage('warming up');
+    await page.waitForConnection('live');
+
+    const latencies: number[] = [];
+    for (let i = 1; i <= 8; i++) {
+      const ack = await api.progress(task, { stage: 'parse', done: i, total: 10, message: `page ${i}/10` });
+      const shown = await page.waitForMessage(`page ${i}/10`, 10_000);
+      latencies.push(shown.at - ack.sentAt);
+    }
+    console.log(`[${kind}] healthy report → DOM: ${summary(latencies)}`);
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    const last = await page.current();
+    const truth = await api.task(task.id);
+    expect(Number(last.percent)).toBe(truth.progress.percent); // 2 equal stages: 50 + 8/10 × 50 = 90
+    expect(last.stage).toBe('Parsing pages (2/2)');
+    expect(last.connection).toBe('live');
+  }, 90_000);
+
+  it('(3) F5 in the middle of a task: the bar is back at first paint, the completion shows once', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const page = await ExamplePage.open(context, pageUrl(gateway.origin, kind, { token, task: task.id }));
+    await page.waitForConnection('live');
+    await api.progress(task, { stage: 'parse', done: 4, total: 10, message: 'page 4/10' });
+    const before = await page.waitForMessage('page 4/10');
+    expect(before.percent).toBe('70');
+
+    await page.page.reload();
+    const firstCard = await page.waitFor('a task card', 's.status !== null');
+    // The first state of the card after the reload is the bar where it was: never blank or lower.
+    expect(firstCard.percent).toBe('70');
+    expect(firstCard.message).toBe('page 4/10');
+    const afterReload = await page.waitFor('the server-backed card', `s.source === 'live'`);
+    const shownSince = (await page.seen()).filter((s) => s.status !== null);
+    expect(shownSince.every((s) => Number(s.percent) >= 70)).toBe(true);
+    console.log(`[${kind}] F5: first card state ${firstCard.source} at ${firstCard.percent} %, server-backed ${afterReload.at - firstCard.at} ms later`);
+
+    await page.waitForConnection('live');
+    await api.progress(task, { done: 9, total: 10, message: 'page 9/10' });
+    await page.waitForMessage('page 9/10');
+    await api.complete(task);
+    await page.waitFor('the completion toast', `s.completions === 1 && s.status === 'completed' && s.percent === '100'`);
+    await waitForInboxRead(owner, task.id);
+    if (kind === 'react') {
+      // The app's own TanStack query (["finished"]) was invalidated by the completion event.
+      await page.page.waitForSelector(`[data-testid="finished"] li[data-task-id="${task.id}"]`, { timeout: 15_000 });
+    }
+    await settle();
+    expect(await page.completions()).toBe(1);
+
+    // Another F5 after the completion: finished bar, no second toast.
+    await page.page.reload();
+    await page.waitFor('the completed task', `s.status === 'completed' && s.source === 'live'`);
+    await page.waitForConnection('live');
+    await settle();
+    expect(await page.completions()).toBe(0);
+  }, 90_000);
+
+  it('(4) two tabs: one stream connection, one completion toast', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const url = pageUrl(gateway.origin, kind, { token, task: task.id });
+    const first = await ExamplePage.open(context, url);
+    await first.waitForConnection('live');
+    const second = await ExamplePage.open(context, url);
+    await second.waitForConnection('live');
+
+    await api.progress(task, { stage: 'parse', done: 5, total: 10, message: 'page 5/10' });
+    await Promise.all([first.waitForMessage('page 5/10'), second.waitForMessage('page 5/10')]);
+    const roles = await Promise.all([first, second].map((p) => p.page.evaluate(() => window.taskpulse!.diagnostics().role)));
+    expect(roles.sort()).toEqual(['follower', 'leader']);
+    expect(gateway.streamRequests).toBe(1);
+    expect(gateway.openStreams).toBe(1);
+
+    await api.complete(task);
+    await Promise.all([first, second].map((p) => p.waitFor('completed', `s.status === 'completed'`)));
+    const deadline = Date.now() + 15_000;
+    while ((await first.completions()) + (await second.completions()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitForInboxRead(owner, task.id);
+    await settle();
+    const counts = [await first.completions(), await second.completions()];
+    console.log(`[${kind}] two tabs: stream requests ${gateway.streamRequests}, toasts per tab ${counts}`);
+    expect(counts[0]! + counts[1]!).toBe(1);
+    expect(gateway.streamRequests).toBe(1);
+  }, 90_000);
+});
+
+describe('(2) push fails: updates keep coming by polling, and push comes back', () => {
+  it('vanilla page, stream stalled (socket open, nothing forwarded) → polling within 5 s, live again when it flows', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const page = await ExamplePage.open(context, pageUrl(gateway.origin, 'vanilla', { token, task: task.id }));
+    await page.waitForConnection('live');
+    await api.progress(task, { stage: 'parse', done: 1, total: 10, message: 'before the stall' });
+    await page.waitForMessage('before the stall');
+
+    gateway.setStreamMode('stall');
+    const stalledAt = Date.now();
+    const staleness: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const ack = await api.progress(task, { done: 1 + i, total: 10, message: `stalled ${i}` });
+      const shown = await page.waitForMessage(`stalled ${i}`, 15_000);
+      staleness.push(shown.at - ack.sentAt);
+    }
+    const polling = await page.waitForConnection('polling', 15_000, stalledAt);
+    console.log(`[vanilla] stalled: polling after ${polling.at - stalledAt} ms; report → DOM ${summary(staleness)}`);
+    expect(Math.max(...staleness)).toBeLessThanOrEqual(5000);
+
+    gateway.setStreamMode('pass');
+    const flowingAt = Date.now();
+    // Push is retried with full-jitter backoff (capped at 30 s): give it that long.
+    const live = await page.waitForConnection('live', 45_000, flowingAt);
+    const ack = await api.progress(task, { done: 9, total: 10, message: 'live again' });
+    const shown = await page.waitForMessage('live again');
+    console.log(`[vanilla] stall lifted: live after ${live.at - flowingAt} ms; then report → DOM ${shown.at - ack.sentAt} ms; stream requests ${gateway.streamRequests}`);
+    expect(shown.at - ack.sentAt).toBeLessThan(5000);
+    expect(gateway.streamRequests).toBeGreaterThan(1);
+  }, 120_000);
+
+  it('React page, stream blocked (502, open streams cut) → polling within 5 s, live again when unblocked', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const page = await ExamplePage.open(context, pageUrl(gateway.origin, 'react', { token, task: task.id }));
+    await page.waitForConnection('live');
+
+    gateway.setStreamMode('block');
+    const blockedAt = Date.now();
+    const staleness: number[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const ack = await api.progress(task, { stage: 'parse', done: i, total: 10, message: `blocked ${i}` });
+      const shown = await page.waitForMessage(`blocked ${i}`, 15_000);
+      staleness.push(shown.at - ack.sentAt);
+    }
+    const polling = await page.waitForConnection('polling', 15_000, blockedAt);
+    console.log(`[react] blocked: polling after ${polling.at - blockedAt} ms; report → DOM ${summary(staleness)}`);
+    expect(Math.max(...staleness)).toBeLessThanOrEqual(5000);
+
+    gateway.setStreamMode('pass');
+    const openAt = Date.now();
+    const live = await page.waitForConnection('live', 45_000, openAt);
+    const ack = await api.progress(task, { done: 9, total: 10, message: 'live again' });
+    const shown = await page.waitForMessage('live again');
+    console.log(`[react] unblocked: live after ${live.at - openAt} ms; then report → DOM ${shown.at - ack.sentAt} ms`);
+    expect(shown.at - ack.sentAt).toBeLessThan(5000);
+  }, 120_000);
+});

@@ -1,0 +1,159 @@
+/**
+ * The React example: the same page as `vanilla/`, built on `@taskpulse/react` — provider,
+ * `useTask`/`useTasks`, `useConnectionState`, `useNotifications` for the completion toast, and
+ * `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
+ */
+import type { Notification, Task } from '@taskpulse/client';
+import { TaskPulseProvider, useConnectionState, useNotifications, useTask, useTaskPulseClient, useTasks } from '@taskpulse/react';
+import { useInvalidateOnEvents } from '@taskpulse/react/query';
+import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { clientOptions, type PageConfig } from '../shared/config.ts';
+import { CONNECTION_LABELS, formatEta, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
+import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';
+
+/** The whole page for a resolved configuration. */
+export function App({ config }: { config: PageConfig }) {
+  const [queryClient] = useState(() => new QueryClient());
+  return (
+    <QueryClientProvider client={queryClient}>
+      <TaskPulseProvider options={clientOptions(config)}>
+        <Page taskId={config.taskId} />
+      </TaskPulseProvider>
+    </QueryClientProvider>
+  );
+}
+
+function Page({ taskId }: { taskId: string | undefined }) {
+  const client = useTaskPulseClient();
+  useEffect(() => {
+    window.taskpulse = client; // for the console: taskpulse.diagnostics()
+  }, [client]);
+  const [toasts, setToasts] = useState<Notification[]>([]);
+  // Claims completions: once per task, in one tab, not again after a reload.
+  useNotifications({
+    inbox: false,
+    onNotification: (n) => setToasts((shown) => (shown.some((s) => s.id === n.id) ? shown : [...shown, n])),
+  });
+  // The app's own queries: refetched when a task of this viewer is created or finishes.
+  useInvalidateOnEvents([{ queryKey: ['finished'] }]);
+  return (
+    <>
+      <header>
+        <h1>TaskPulse — React</h1>
+        <ConnectionBadge />
+      </header>
+      <section data-testid="tasks">{taskId !== undefined ? <SingleTask id={taskId} /> : <TaskList />}</section>
+      <RecentlyFinished />
+      <div className="toasts" aria-live="polite">
+        {toasts.map((n) => (
+          <div key={n.id} className="toast" role="alertdialog" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
+            <button aria-label="Dismiss" onClick={() => setToasts((shown) => shown.filter((s) => s.id !== n.id))}>
+              ×
+            </button>
+            <strong>{n.title}</strong>
+            <div>{n.body}</div>
+          </div>
+        ))}
+      </div>
+    </>
+  );
+}
+
+function ConnectionBadge() {
+  const { state, reason } = useConnectionState();
+  return (
+    <span className="connection" data-testid="connection" data-state={state} title={`reason: ${reason}`}>
+      {CONNECTION_LABELS[state]}
+    </span>
+  );
+}
+
+function SingleTask({ id }: { id: string }) {
+  const { task, loading, error } = useTask(id);
+  // First paint after F5: where this tab last saw the bar; the server's answer replaces it.
+  const [remembered] = useState(() => loadLastSeen(id));
+  useEffect(() => {
+    if (task !== undefined) saveLastSeen(task);
+  }, [task]);
+  const shown = newest(task, remembered);
+  if (shown === undefined) {
+    if (error) return <p className="error" data-testid="error">{error.code === 'not_found' ? `Task ${id} not found.` : `Could not load the task (${error.code}).`}</p>;
+    return <p className="empty">{loading ? 'Loading…' : 'No task.'}</p>;
+  }
+  return <TaskCard task={shown} source={task === undefined ? 'cache' : 'live'} />;
+}
+
+function TaskList() {
+  const { tasks, loading, error } = useTasks({ limit: 20 });
+  if (tasks.length === 0) {
+    if (error) return <p className="error" data-testid="error">Could not load tasks ({error.code}).</p>;
+    return <p className="empty">{loading ? 'Loading…' : 'No tasks yet.'}</p>;
+  }
+  return tasks.map((t) => <TaskCard key={t.id} task={t} source="live" />);
+}
+
+/** Re-renders every `ms` (the ETA countdown). */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => performance.now());
+  useEffect(() => {
+    const timer = setInterval(() => setNow(performance.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+function TaskCard({ task, source }: { task: Task; source: 'live' | 'cache' }) {
+  // When this version of the task arrived, on the page's monotonic clock (ETA countdown).
+  const [received, setReceived] = useState(() => ({ task, at: performance.now() }));
+  if (received.task !== task) setReceived({ task, at: performance.now() });
+  const now = useNow(1000);
+  const percent = task.status === 'completed' ? 100 : task.progress.percent;
+  return (
+    <article className="task" data-testid="task" data-task-id={task.id} data-status={task.status} data-source={source}>
+      <h2>
+        <span>{task.type}</span>
+        <span data-testid="status">{formatStatus(task)}</span>
+      </h2>
+      <div
+        className="bar"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={percent ?? 0}
+        data-testid="bar"
+        data-percent={percent === null ? '' : String(percent)}
+      >
+        <div className="fill" style={{ width: `${percent ?? 0}%` }} />
+      </div>
+      <div className="details">
+        <span data-testid="percent">{formatPercent(percent)}</span>
+        <span data-testid="stage">{formatStage(task)}</span>
+        <span data-testid="message">{task.error?.message ?? task.message ?? ''}</span>
+        <span data-testid="eta">{formatEta(remainingMs(task, received.at, Math.max(now, received.at)))}</span>
+      </div>
+    </article>
+  );
+}
+
+/** An ordinary TanStack query of the app, kept fresh by `useInvalidateOnEvents` above. */
+function RecentlyFinished() {
+  const client = useTaskPulseClient();
+  const { data } = useQuery({
+    queryKey: ['finished'],
+    queryFn: async () => (await client.listTasks({ status: ['completed', 'failed', 'canceled'], limit: 5 })).tasks,
+  });
+  if (!data || data.length === 0) return null;
+  return (
+    <section>
+      <h2>Recently finished</h2>
+      <ul data-testid="finished">
+        {data.map((t) => (
+          <li key={t.id} data-task-id={t.id}>
+            {t.type}: {t.status}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
