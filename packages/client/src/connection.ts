@@ -115,6 +115,11 @@ export class Connection {
   /** No poll before this time: the server's `Retry-After`. */
   #pollNotBefore = 0;
   #lastGapCheckAt = -Infinity;
+  /**
+   * Stream events held back while a catch-up read fills a suspected gap: applied after it, so
+   * a later event can never move the cursor past the missing ones.
+   */
+  #held: TaskEvent[] | null = null;
   #lastGapCheckFound = true;
 
   // freshness and figures
@@ -424,6 +429,10 @@ export class Connection {
         this.#eventsSinceHeartbeat = true;
         this.#lastEventAt = now;
         this.#markFresh();
+        if (this.#held !== null) {
+          this.#held.push(e);
+          return;
+        }
         if (!this.#cursor.accept(e.seq)) return;
         this.#health.delivered(Date.parse(e.at), now);
         this.#sink.events([e]);
@@ -443,8 +452,9 @@ export class Connection {
     this.#eventsSinceHeartbeat = false;
     const now = this.#env.now();
     const allowed = this.#lastGapCheckFound || now - this.#lastGapCheckAt >= this.#config.poll.liveSafetyMs;
-    if (cursor !== null && head > cursor && quiet && allowed) {
+    if (cursor !== null && head > cursor && quiet && allowed && !this.#polling) {
       this.#lastGapCheckAt = now;
+      this.#held = [];
       void this.#poll(true);
     } else {
       this.#cursor.advanceTo(head);
@@ -596,6 +606,7 @@ export class Connection {
       this.#transition('poll_failed', 'poll_failed');
     } finally {
       this.#polling = false;
+      if (gapCheck) this.#releaseHeld();
     }
     if (this.#pollAgain) {
       this.#pollAgain = false;
@@ -603,6 +614,16 @@ export class Connection {
     } else {
       this.#schedulePoll();
     }
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held;
+    this.#held = null;
+    if (held === null || this.#closed) return;
+    const now = this.#env.now();
+    const accepted = held.filter((e) => this.#cursor.accept(e.seq));
+    for (const e of accepted) this.#health.delivered(Date.parse(e.at), now);
+    if (accepted.length > 0) this.#sink.events(accepted);
   }
 
   // ------------------------------------------------------------------ host signals

@@ -117,6 +117,26 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('stream events arriving during a catch-up read wait for it, so the cursor never skips the missing ones', async () => {
+    const { client, server } = setup();
+    const seqs = seqsSeen(client);
+    await until(() => client.connection.state === 'live');
+    server.streamDrops.add(server.head + 1);
+    server.update('t1', { message: 'lost on the stream' });
+    let open!: () => void;
+    server.eventsGate = new Promise<void>((r) => (open = r));
+    server.heartbeat(); // head 1 > cursor 0 → catch-up read, held at the gate
+    await flush();
+    server.update('t1', { message: 'arrives on the stream during the read' });
+    await flush();
+    expect(seqs).toEqual([]);
+    server.eventsGate = null;
+    open();
+    await flush();
+    expect(seqs).toEqual([1, 2]);
+    await client.close();
+  });
+
   it('heads moved only by other owners’ events cost at most one catch-up read per safety interval', async () => {
     const { client, server } = setup();
     await until(() => client.connection.state === 'live');

@@ -75,6 +75,8 @@ export class FakeServer {
   /** Events the stream does not forward (but polls see): simulates a push path that loses events. */
   streamDrops = new Set<number>();
   metricsStatus = 404;
+  /** While set, reads of `/v1/events` wait for it (to interleave a poll with stream events). */
+  eventsGate: Promise<void> | null = null;
   /** The next N reads of `/v1/events` answer 429 with `Retry-After: 7`. */
   eventsRateLimited = 0;
 
@@ -92,6 +94,7 @@ export class FakeServer {
     }
     const path = url.pathname;
     const q = url.searchParams;
+    if (path === '/v1/events' && this.eventsGate) await this.eventsGate;
     if (path === '/v1/events' && this.eventsRateLimited > 0) {
       this.eventsRateLimited--;
       return new Response(JSON.stringify({ error: { code: 'rate_limited', message: 'slow down' } }), {
