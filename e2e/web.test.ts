@@ -243,3 +243,37 @@ describe('(2) push fails: updates keep coming by polling, and push comes back', 
     expect(shown.at - ack.sentAt).toBeLessThan(5000);
   }, 120_000);
 });
+
+describe('production build (what `taskpulse demo` serves)', () => {
+  it('both pages load minified, list the viewer\'s tasks (useTasks / watchTasks) and follow them live', async () => {
+    const prodDir = mkdtempSync(join(tmpdir(), 'taskpulse-web-prod-'));
+    cleanups.push(async () => rmSync(prodDir, { recursive: true, force: true }));
+    await buildExamples(prodDir);
+    const { readFile } = await import('node:fs/promises');
+    for (const kind of ['vanilla', 'react'] as const) {
+      const js = await readFile(join(prodDir, kind, 'app.js'), 'utf8');
+      expect(js).not.toMatch(/ZodError/); // the protocol's zod schemas stay on the server
+      expect(js.length / js.split('\n').length).toBeGreaterThan(1000); // minified: long lines
+    }
+    const owner = `user-${process.pid}-prod`;
+    const token = await api.token(owner);
+    const gateway = await startGateway(prodDir, server.url);
+    const context = await newContext(browser);
+    cleanups.push(() => gateway.close(), () => context.close());
+    const index = await (await fetch(`${gateway.origin}/`)).text();
+    expect(index).toContain('href="react/"');
+
+    const older = await api.start(owner, 'ai-search');
+    const task = await api.start(owner);
+    for (const kind of ['vanilla', 'react'] as const) {
+      const page = await ExamplePage.open(context, `${gateway.origin}/${kind}/?token=${encodeURIComponent(token)}&heartbeatMs=${HEARTBEAT_MS}`);
+      await page.waitForConnection('live');
+      // Newest first: the card the recorder reads is the newest task's.
+      await page.page.waitForFunction((ids) => ids.every((id) => document.querySelector(`[data-task-id="${id}"]`)), [older.id, task.id], { timeout: 15_000 });
+      await api.progress(task, { stage: 'parse', done: kind === 'react' ? 6 : 3, total: 10, message: `${kind} list` });
+      const shown = await page.waitForMessage(`${kind} list`);
+      expect(shown.stage).toBe('Parsing pages (2/2)');
+      await page.page.close();
+    }
+  }, 90_000);
+});
