@@ -8,6 +8,7 @@
  * the current state.
  */
 import type { Snapshot, TaskEvent } from '@taskpulse/protocol';
+import { EVENT_TYPES } from '@taskpulse/protocol/constants';
 import { backoffDelayMs } from './backoff.ts';
 import type { Cursor } from './cursor.ts';
 import type { DeliveryHealth, DeliveryReport } from './delivery-health.ts';
@@ -304,7 +305,8 @@ export class Connection {
     if (!this.#fetchStreaming) return this.#openEventSource(gen, after);
     try {
       const response = await this.#http.send('GET', '/v1/stream', {
-        query: { after, coalesce: this.#config.coalesce ? 'true' : undefined },
+        // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
+        query: { after, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs },
         signal: controller.signal,
         noTimeout: true,
         headers: { accept: 'text/event-stream' },
@@ -362,6 +364,7 @@ export class Connection {
     if (gen !== this.#streamGen) return;
     const query = new URLSearchParams({ after: String(after), access_token: token });
     if (this.#config.coalesce) query.set('coalesce', 'true');
+    query.set('heartbeatMs', String(this.#config.heartbeatMs));
     const source = new ES(`${this.#config.url}/v1/stream?${query}`);
     this.#eventSource = source;
     source.onopen = () => {
@@ -672,19 +675,7 @@ export class Connection {
   }
 }
 
-const STREAM_EVENT_TYPES = [
-  'heartbeat',
-  'snapshot',
-  'reset',
-  'task.created',
-  'task.updated',
-  'task.completed',
-  'task.failed',
-  'task.canceled',
-  'task.log',
-  'notification.created',
-  'notification.read',
-] as const;
+const STREAM_EVENT_TYPES = ['heartbeat', 'snapshot', 'reset', ...EVENT_TYPES] as const;
 
 function isUnauthorized(error: unknown): boolean {
   return error instanceof TaskPulseClientError && error.code === 'unauthorized';

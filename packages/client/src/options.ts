@@ -11,7 +11,7 @@ import type { TransportMode } from './state-machine.ts';
 export const DEFAULTS = Object.freeze({
   transport: 'auto' as TransportMode,
   /** Must match the server's `--heartbeat-ms`; the watchdog fires after 2 × this. */
-  heartbeatMs: 5_000,
+  heartbeatMs: 2_000,
   /** First reconnect delay scale; doubled per attempt, with full jitter. */
   reconnectBaseMs: 1_000,
   /** Cap of the reconnect delay. */
@@ -60,8 +60,10 @@ export interface ClientOptions {
    */
   transport?: TransportMode;
   /**
-   * The server's heartbeat interval in ms, until the client has measured it on the stream (two
-   * gaps); the watchdog fires after 2 × the interval. @defaultValue 5000
+   * The heartbeat interval in ms the client asks the server for on its stream (`heartbeatMs` query
+   * parameter, 100–60000) and plans with until it has measured it (two gaps); the watchdog fires
+   * after 2 × the interval, so 2000 keeps the worst staleness of a silently stalled stream under
+   * 5 s. @defaultValue 2000
    */
   heartbeatMs?: number;
   /** Reconnect backoff scale in ms. @defaultValue 1000 */
@@ -121,6 +123,14 @@ export interface ClientConfig {
   notificationAutoCloseMs: number;
 }
 
+/** The server accepts per-stream heartbeats of 0.1–60 s, in whole milliseconds. */
+function heartbeatInterval(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 100 || value > 60_000) {
+    throw clientError('invalid_options', {}, `\`heartbeatMs\` must be a whole number of milliseconds from 100 to 60000, got ${String(value)}`);
+  }
+  return value;
+}
+
 function positive(name: string, value: unknown, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
     throw clientError('invalid_options', {}, `\`${name}\` must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds, got ${String(value)}`);
@@ -148,7 +158,7 @@ export function resolveOptions(options: ClientOptions): ClientConfig {
     token,
     getToken,
     transport,
-    heartbeatMs: positive('heartbeatMs', options.heartbeatMs ?? DEFAULTS.heartbeatMs),
+    heartbeatMs: heartbeatInterval(options.heartbeatMs ?? DEFAULTS.heartbeatMs),
     reconnectBaseMs: positive('reconnectBaseMs', options.reconnectBaseMs ?? DEFAULTS.reconnectBaseMs),
     reconnectMaxMs: positive('reconnectMaxMs', options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs),
     stableAfterMs: DEFAULTS.stableAfterMs,

@@ -26,7 +26,7 @@ describe('errors', () => {
 describe('options', () => {
   it('rejects bad options by name, never silently', () => {
     expect(() => resolveOptions({ url: 'http://x' })).toThrow(/token/);
-    expect(() => resolveOptions({ url: 'http://x', token: 't', heartbeatMs: -3 })).toThrow('`heartbeatMs` must be a positive number of milliseconds, got -3');
+    expect(() => resolveOptions({ url: 'http://x', token: 't', heartbeatMs: -3 })).toThrow('`heartbeatMs` must be a whole number of milliseconds from 100 to 60000, got -3');
     expect(() => resolveOptions({ url: 'http://x', token: 't', transport: 'ws' as never })).toThrow(/transport/);
     expect(() => resolveOptions({ url: 1 as never, token: 't' })).toThrow(/url/);
     try {

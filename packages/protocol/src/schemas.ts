@@ -354,6 +354,8 @@ export const EventsResponse = z.object({
 
 export const StreamQuery = EventFilterQuery.extend({
   after: Cursor.optional(),
+  /** This stream's heartbeat interval (an extension: clients that must notice a silent stream sooner ask for less). */
+  heartbeatMs: z.coerce.number().int().min(100).max(60_000).optional(),
   coalesce: z.enum(['true', 'false', '1', '0']).optional(),
   access_token: z.string().optional(),
 });

@@ -40,6 +40,18 @@ describe('/v1/stream', () => {
     s.close();
   });
 
+  it('honours a per-stream heartbeat interval', async () => {
+    const slow = await startTestServer({ heartbeatMs: 60_000 });
+    try {
+      const s = await SseReader.open(`${slow.url}/v1/stream?heartbeatMs=1000`, ADMIN);
+      await s.until((e) => e.filter((x) => x.event === 'heartbeat').length >= 2);
+      s.close();
+      expect((await SseReader.open(`${slow.url}/v1/stream?heartbeatMs=10`, ADMIN)).status).toBe(400);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('resumes after Last-Event-ID (which wins over after) with no gap and no repeat', async () => {
     const { id, lease } = await runningTask(t, { type: 'resume' });
     const seqs: number[] = [];

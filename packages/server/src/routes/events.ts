@@ -95,7 +95,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
         return reply;
       }
       const coalesce = query.coalesce === 'true' || query.coalesce === '1';
-      await d.hub.open(res, { filter, after, coalesce }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
+      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
       return reply;
     },
   );

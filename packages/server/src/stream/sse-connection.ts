@@ -11,6 +11,8 @@ import type { EventFilter, StoredEvent } from '../store/store.ts';
 
 export interface ConnectionConfig {
   bufferBytes: number;
+  /** Interval of this stream's heartbeats. */
+  heartbeatMs: number;
   /** A reader with more than this many bytes unsent counts as lagging (coalescing starts). */
   lagBytes: number;
   coalesce: boolean;
@@ -29,6 +31,11 @@ export class SseConnection {
   #pendingBytes = 0;
   #onClose: (c: SseConnection) => void;
   readonly openedAt = Date.now();
+  lastHeartbeatAt = Date.now();
+
+  get heartbeatMs(): number {
+    return this.#config.heartbeatMs;
+  }
 
   constructor(res: ServerResponse, filter: EventFilter, config: ConnectionConfig, onClose: (c: SseConnection) => void) {
     this.res = res;
@@ -98,6 +105,7 @@ export class SseConnection {
     if (this.state !== 'live' || this.#pending.length > 0) return;
     const h = Math.max(head, this.cursor);
     this.cursor = h;
+    this.lastHeartbeatAt = Date.now();
     this.writeRaw(`event: heartbeat\nid: ${h}\ndata: {"head":${h}}\n\n`);
   }
 

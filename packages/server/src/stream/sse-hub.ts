@@ -36,6 +36,8 @@ export interface OpenOptions {
   /** Resume after this seq; null opens with a snapshot. */
   after: number | null;
   coalesce: boolean;
+  /** This stream's heartbeat interval; the hub's default when absent. */
+  heartbeatMs?: number;
 }
 
 export class StreamHub {
@@ -69,13 +71,14 @@ export class StreamHub {
   async start(): Promise<void> {
     this.#head = await this.#deps.store.head();
     this.#unsubscribe = this.#deps.bus.subscribe((events) => this.#onBus(events));
-    this.#timer = setInterval(() => this.#heartbeat(), this.#config.heartbeatMs);
+    // Streams may ask for their own heartbeat interval, so the timer ticks finer than the default.
+    this.#timer = setInterval(() => this.#heartbeat(), Math.min(250, this.#config.heartbeatMs));
     this.#timer.unref();
   }
 
   /** Takes over `res` as an SSE stream for a reader that is allowed to see `filter`. */
   async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
-    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce), (c) => this.#remove(c));
+    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), (c) => this.#remove(c));
     conn.writeRaw(`retry: ${this.#config.retryMs}\n\n`);
     if (this.#closed) return conn.close();
     this.#add(conn);
@@ -116,6 +119,7 @@ export class StreamHub {
         // Synchronous from here: going live in the same turn as the check means no event is missed.
         if (!full && conn.cursor >= this.#head) {
           conn.state = 'live';
+          conn.lastHeartbeatAt = Date.now();
           return;
         }
       }
@@ -156,8 +160,8 @@ export class StreamHub {
     for (const w of [...this.#waiters]) w();
   }
 
-  #connConfig(coalesce: boolean): ConnectionConfig {
-    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce };
+  #connConfig(coalesce: boolean, heartbeatMs = this.#config.heartbeatMs): ConnectionConfig {
+    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs };
   }
 
   #onBus(events: StoredEvent[]): void {
@@ -210,7 +214,8 @@ export class StreamHub {
 
   #heartbeat(): void {
     if (this.#refill && !this.#filling) void this.#fill();
-    for (const c of this.#all()) c.heartbeat(this.#head);
+    const now = Date.now();
+    for (const c of this.#all()) if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
   }
 
   *#all(): Iterable<SseConnection> {
