@@ -107,6 +107,14 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
       latencies.push(shown.at - ack.sentAt);
     }
     console.log(`[${kind}] healthy report → DOM: ${summary(latencies)}`);
+    if (how === 'same origin (window.TASKPULSE)') {
+      // One client for the page, even with StrictMode's double render and effects: one stream, and
+      // no second client queued for the leader lock (a leaked client would wait there forever).
+      const locks = await page.page.evaluate(() => navigator.locks.query());
+      expect(locks.held?.filter((l) => l.name?.endsWith(':leader'))).toHaveLength(1);
+      expect(locks.pending).toEqual([]);
+      expect(gateway.streamRequests).toBe(1);
+    }
     expect(Math.max(...latencies)).toBeLessThan(1000);
     const last = await page.current();
     const truth = await api.task(task.id);
@@ -128,6 +136,8 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     const firstCard = await page.waitFor('a task card', 's.status !== null');
     // The first state of the card after the reload is the bar where it was: never blank or lower.
     expect(firstCard.percent).toBe('70');
+    // …and the app never showed itself without it: the first state with the app's header has the card.
+    expect((await page.seen()).find((s) => s.connection !== null)).toMatchObject({ percent: '70' });
     expect(firstCard.message).toBe('page 4/10');
     const afterReload = await page.waitFor('the server-backed card', `s.source === 'live'`);
     const shownSince = (await page.seen()).filter((s) => s.status !== null);

@@ -24,6 +24,8 @@ export interface Gateway {
   readonly streamRequests: number;
   /** Streams open towards the browser now. */
   readonly openStreams: number;
+  /** Every API request forwarded or refused, in order (`GET /v1/events?after=…`). */
+  readonly apiRequests: readonly string[];
   setStreamMode(mode: StreamMode): void;
   close(): Promise<void>;
 }
@@ -47,6 +49,7 @@ interface OpenStream {
 export async function startGateway(staticDir: string, upstream: string | null): Promise<Gateway> {
   let mode: StreamMode = 'pass';
   let streamRequests = 0;
+  const apiRequests: string[] = [];
   const streams = new Set<OpenStream>();
   const sockets = new Set<Socket>();
 
@@ -107,6 +110,7 @@ export async function startGateway(staticDir: string, upstream: string | null): 
     const path = (req.url ?? '/').split('?')[0]!;
     if (upstream !== null && (path.startsWith('/v1/') || path === '/healthz')) {
       const isStream = path === '/v1/stream';
+      apiRequests.push(`${req.method} ${req.url}`);
       if (isStream) {
         streamRequests++;
         if (mode === 'block') {
@@ -136,6 +140,7 @@ export async function startGateway(staticDir: string, upstream: string | null): 
     get openStreams() {
       return streams.size;
     },
+    apiRequests,
     setStreamMode(next) {
       mode = next;
       if (next === 'block') for (const s of [...streams]) s.cut();
