@@ -409,9 +409,9 @@ export class Connection {
     const now = this.#env.now();
     switch (event) {
       case 'heartbeat': {
-        const { head } = JSON.parse(data) as { head: number };
+        const { head, last } = JSON.parse(data) as { head: number; last?: number };
         this.#heartbeat.heartbeat(now);
-        this.#onHeartbeat(head);
+        this.#onHeartbeat(head, last);
         return;
       }
       case 'reset':
@@ -444,18 +444,23 @@ export class Connection {
   }
 
   /**
-   * A heartbeat promises every matching event up to `head` is already on this stream. A head
-   * beyond the cursor is normal for a filtered reader (other owners' events), so an immediate
-   * catch-up read is made when no event came since the last heartbeat — at once the first time,
-   * then at most once per safety interval while such reads keep finding nothing.
+   * A heartbeat promises every matching event up to `head` is already on this stream. With
+   * `last` (the seq of the last event the server wrote to this stream) a catch-up read is made
+   * exactly when that event never arrived. Without it, a head beyond the cursor is normal for a
+   * filtered reader (other owners' events), so a catch-up read is made when no event came since
+   * the last heartbeat — at once the first time, then at most once per safety interval while
+   * such reads keep finding nothing.
    */
-  #onHeartbeat(head: number): void {
+  #onHeartbeat(head: number, last: number | undefined): void {
     const cursor = this.#cursor.value;
     const quiet = !this.#eventsSinceHeartbeat;
     this.#eventsSinceHeartbeat = false;
     const now = this.#env.now();
     const allowed = this.#lastGapCheckFound || now - this.#lastGapCheckAt >= this.#config.poll.liveSafetyMs;
-    if (cursor !== null && head > cursor && quiet && allowed && !this.#polling) {
+    // A server that says which event it sent last (`last`) settles it: a gap only if that one is
+    // beyond the cursor. Without it, a head beyond the cursor may just be other owners' events.
+    const suspect = cursor !== null && (last !== undefined ? last > cursor : head > cursor && quiet && allowed);
+    if (suspect && !this.#polling) {
       this.#lastGapCheckAt = now;
       this.#held = [];
       void this.#poll(true);

@@ -152,6 +152,28 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('with `last` in heartbeats, other owners’ events cost no read and a lost event of mine one', async () => {
+    const { client, server } = setup();
+    const seqs = seqsSeen(client);
+    await until(() => client.connection.state === 'live');
+    const before = server.count('/v1/events');
+    for (let i = 0; i < 25; i++) {
+      server.foreignEvent();
+      server.heartbeatWithLast();
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    expect(server.count('/v1/events') - before).toBe(0);
+    expect(client.diagnostics().cursor).toBe(server.head);
+    server.streamDrops.add(server.head + 1);
+    server.update('t1', { message: 'lost on the stream' });
+    await flush();
+    server.heartbeatWithLast();
+    await flush();
+    expect(server.count('/v1/events') - before).toBe(1);
+    expect(seqs).toEqual([server.head]);
+    await client.close();
+  });
+
   it('a dropped stream resumes from the cursor with backoff: no gap, no duplicate', async () => {
     const { client, server } = setup({ transport: 'sse' });
     const seqs = seqsSeen(client);

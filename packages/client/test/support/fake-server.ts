@@ -182,6 +182,12 @@ export class FakeServer {
     for (const s of this.streams) this.#write(s, `event: heartbeat\nid: ${this.head}\ndata: ${JSON.stringify({ head: this.head })}\n\n`);
   }
 
+  /** A heartbeat as the real server sends it: with `last`, the seq of the last event it wrote to the stream. */
+  heartbeatWithLast(): void {
+    const last = this.events.at(-1)?.seq ?? 0;
+    for (const s of this.streams) this.#write(s, `event: heartbeat\nid: ${this.head}\ndata: ${JSON.stringify({ head: this.head, last })}\n\n`);
+  }
+
   /** Ends every open stream (server restart, proxy timeout). */
   dropStreams(): void {
     for (const s of this.streams) {

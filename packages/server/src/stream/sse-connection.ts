@@ -27,6 +27,8 @@ export class SseConnection {
   state: ConnectionState = 'catching-up';
   /** Every matching event with seq ≤ cursor has been written (or, coalescing, superseded). */
   cursor = 0;
+  /** The seq of the last event written or queued on this stream (0 before any). */
+  lastSent = 0;
   #pending: StoredEvent[] = [];
   #pendingBytes = 0;
   #onClose: (c: SseConnection) => void;
@@ -65,6 +67,7 @@ export class SseConnection {
   send(e: StoredEvent, frame: Buffer): void {
     if (this.state === 'closed' || e.seq <= this.cursor) return;
     this.cursor = e.seq;
+    this.lastSent = e.seq;
     if (this.#config.coalesce && this.lagging) {
       if (e.type === 'task.updated' && !e.milestone) {
         const i = this.#pending.findIndex((p) => p.type === 'task.updated' && !p.milestone && p.taskId === e.taskId);
@@ -106,7 +109,9 @@ export class SseConnection {
     const h = Math.max(head, this.cursor);
     this.cursor = h;
     this.lastHeartbeatAt = Date.now();
-    this.writeRaw(`event: heartbeat\nid: ${h}\ndata: {"head":${h}}\n\n`);
+    // `last` (an extension) lets a filtered reader tell "other owners' events moved the head" from
+    // "an event of mine was lost": only the latter needs a catch-up read.
+    this.writeRaw(`event: heartbeat\nid: ${h}\ndata: {"head":${h},"last":${this.lastSent}}\n\n`);
   }
 
   #flushPending(): void {
