@@ -25,6 +25,14 @@ function int(name: string) {
   };
 }
 
+/** Options several commands share: one definition each. */
+const common = {
+  host: () => new Option('--host <host>', 'interface to listen on').env('TASKPULSE_HOST').default(DEFAULTS.host),
+  port: () => new Option('--port <port>', 'port (0 = any free port)').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')),
+  db: () => new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db),
+  logLevel: (fallback: string) => new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default(fallback),
+};
+
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('taskpulse')
     .version(VERSION)
@@ -35,9 +43,9 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('serve')
     .description('Run the server (API, streams and, when built, the dashboard).')
-    .addOption(new Option('--host <host>', 'interface to listen on').env('TASKPULSE_HOST').default(DEFAULTS.host))
-    .addOption(new Option('--port <port>', 'port (0 = any free port)').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')))
-    .addOption(new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db))
+    .addOption(common.host())
+    .addOption(common.port())
+    .addOption(common.db())
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL (replaces --db)').env('TASKPULSE_DATABASE_URL'))
     .addOption(new Option('--redis-url <url>', 'Redis URL (bus for several instances)').env('TASKPULSE_REDIS_URL'))
     .addOption(new Option('--secret <secret>', 'signs viewer tokens (default: generated and stored on first start)').env('TASKPULSE_SECRET'))
@@ -47,7 +55,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
     .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
-    .addOption(new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default('info'))
+    .addOption(common.logLevel('info'))
     .action(async (o) => {
       const server = await buildServer({
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null,
@@ -73,26 +81,25 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('demo')
     .description('Run the server with demo workers (AI search, PDF import, batch) and the example pages.')
-    .addOption(new Option('--host <host>', 'interface to listen on').env('TASKPULSE_HOST').default(DEFAULTS.host))
-    .addOption(new Option('--port <port>', 'port').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')))
-    .addOption(new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db))
+    .addOption(common.host())
+    .addOption(common.port())
+    .addOption(common.db())
     .addOption(new Option('--admin-key <key>', 'admin key (default: a fresh one, printed)').env('TASKPULSE_ADMIN_KEY'))
     .addOption(new Option('--owner <owner>', 'the end user the demo tasks belong to').default('demo-user'))
-    .addOption(new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default('warn'))
+    .addOption(common.logLevel('warn'))
     .action(async (o) => {
       const { runDemo } = await import('./demo.ts');
       await runDemo({ host: o.host, port: o.port, db: o.db, adminKey: o.adminKey ?? null, owner: o.owner, logLevel: o.logLevel });
     });
 
   const keys = program.command('keys').description('Manage API keys (directly in the SQLite file).');
-  const dbOption = () => new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db);
   keys
     .command('create')
     .description('Create an API key; it is printed once.')
     .addOption(new Option('--role <role>', 'worker or admin').choices(['worker', 'admin']).default('worker'))
     .option('--name <name>', 'a label for the key')
     .option('--json', 'print JSON')
-    .addOption(dbOption())
+    .addOption(common.db())
     .action(async (o) => {
       await withServer(o.db, async (s) => {
         const k = await s.keys.create(o.role, o.name ?? null);
@@ -104,7 +111,7 @@ export async function main(argv: string[]): Promise<void> {
     .command('list')
     .description('List API keys (never the keys themselves).')
     .option('--json', 'print JSON')
-    .addOption(dbOption())
+    .addOption(common.db())
     .action(async (o) => {
       await withServer(o.db, async (s) => {
         const list = await s.keys.list();
@@ -116,7 +123,7 @@ export async function main(argv: string[]): Promise<void> {
   keys
     .command('revoke <id>')
     .description('Revoke an API key.')
-    .addOption(dbOption())
+    .addOption(common.db())
     .action(async (id: string, o) => {
       await withServer(o.db, async (s) => {
         await s.keys.revoke(id);
