@@ -44,7 +44,7 @@ const GLOBAL_TIMERS: BindingTimers = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** @defaultValue of {@link WatchBindingOptions.idleMs}. */
+/** The default of {@link WatchBindingOptions.idleMs}, in ms. */
 export const DEFAULT_IDLE_MS = 3000;
 
 /** An external store over a watch that is opened lazily and closed when idle. */
