@@ -113,7 +113,7 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
       const locks = await page.page.evaluate(() => navigator.locks.query());
       expect(locks.held?.filter((l) => l.name?.endsWith(':leader'))).toHaveLength(1);
       expect(locks.pending).toEqual([]);
-      expect(gateway.streamRequests).toBe(1);
+      expect(gateway.openStreams).toBe(1);
     }
     expect(Math.max(...latencies)).toBeLessThan(1000);
     const last = await page.current();
@@ -177,8 +177,14 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     await api.progress(task, { stage: 'parse', done: 5, total: 10, message: 'page 5/10' });
     await Promise.all([first.waitForMessage('page 5/10'), second.waitForMessage('page 5/10')]);
     const roles = await Promise.all([first, second].map((p) => p.page.evaluate(() => window.taskpulse!.diagnostics().role)));
-    expect(roles.sort()).toEqual(['follower', 'leader']);
-    expect(gateway.streamRequests).toBe(1);
+    expect([...roles].sort()).toEqual(['follower', 'leader']);
+    const leader = roles[0] === 'leader' ? first : second;
+    const follower = leader === first ? second : first;
+    // One connection: the follower tab never opens a stream. (Counting the leader's requests
+    // instead would be flaky: on a loaded machine a late heartbeat may make it reconnect, which
+    // is correct behaviour.)
+    expect(follower.streamRequests).toBe(0);
+    expect(leader.streamRequests).toBeGreaterThanOrEqual(1);
     expect(gateway.openStreams).toBe(1);
 
     await api.complete(task);
@@ -188,9 +194,9 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     await waitForInboxRead(owner, task.id);
     await settle();
     const counts = [await first.completions(), await second.completions()];
-    console.log(`[${kind}] two tabs: stream requests ${gateway.streamRequests}, toasts per tab ${counts}`);
+    console.log(`[${kind}] two tabs: stream requests ${gateway.streamRequests} (leader ${leader.streamRequests}, follower ${follower.streamRequests}), toasts per tab ${counts}`);
     expect(counts[0]! + counts[1]!).toBe(1);
-    expect(gateway.streamRequests).toBe(1);
+    expect(follower.streamRequests).toBe(0);
   }, 90_000);
 });
 

@@ -58,13 +58,20 @@ function recorder(): void {
 
 /** A page of one of the examples, driven by a test. */
 export class ExamplePage {
-  constructor(readonly page: Page) {}
+  /** Event-stream requests this tab made (`GET /v1/stream`), counted by the browser. */
+  streamRequests = 0;
+
+  constructor(readonly page: Page) {
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/v1/stream') this.streamRequests++;
+    });
+    page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
+  }
 
   static async open(context: BrowserContext, url: string): Promise<ExamplePage> {
-    const page = await context.newPage();
-    page.on('pageerror', (error) => console.error(`[page error] ${error.message}`));
-    await page.goto(url);
-    return new ExamplePage(page);
+    const example = new ExamplePage(await context.newPage());
+    await example.page.goto(url);
+    return example;
   }
 
   /** Everything the page showed since it loaded, in order. */
