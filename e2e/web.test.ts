@@ -153,6 +153,8 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     if (kind === 'react') {
       // The app's own TanStack query (["finished"]) was invalidated by the completion event.
       await page.page.waitForSelector(`[data-testid="finished"] li[data-task-id="${task.id}"]`, { timeout: 15_000 });
+      // The inbox (useNotifications without callbacks) heard the notification and its read.
+      await page.page.waitForSelector(`[data-testid="inbox"] li[data-task-id="${task.id}"][data-read="true"]`, { timeout: 15_000 });
     }
     await settle();
     expect(await page.completions()).toBe(1);
@@ -163,6 +165,23 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     await page.waitForConnection('live');
     await settle();
     expect(await page.completions()).toBe(0);
+  }, 90_000);
+
+  it('(3b) a task that finished while no page was open: the toast shows once on the next visit', async () => {
+    const { owner, token, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const url = pageUrl(gateway.origin, kind, { token, task: task.id });
+    const first = await ExamplePage.open(context, url);
+    await api.progress(task, { stage: 'parse', done: 5, total: 10, message: 'page 5/10' });
+    await first.waitForMessage('page 5/10');
+    await first.page.close();
+    await api.complete(task);
+
+    const next = await ExamplePage.open(context, url);
+    await next.waitFor('the completion toast', `s.completions === 1 && s.status === 'completed'`);
+    await waitForInboxRead(owner, task.id);
+    await settle();
+    expect(await next.completions()).toBe(1);
   }, 90_000);
 
   it('(4) two tabs: one stream connection, one completion toast', async () => {

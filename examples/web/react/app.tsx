@@ -1,7 +1,7 @@
 /**
  * The React example: the same page as `vanilla/`, built on `@taskpulse/react` — provider,
- * `useTask`/`useTasks`, `useConnectionState`, `useNotifications` for the completion toast, and
- * `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
+ * `useTask`/`useTasks`, `useConnectionState`, `useNotifications` for the completion toast and the
+ * inbox, and `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
  */
 import type { Notification, Task } from '@taskpulse/client';
 import { TaskPulseProvider, useConnectionState, useNotifications, useTask, useTaskPulseClient, useTasks } from '@taskpulse/react';
@@ -45,6 +45,7 @@ function Page({ taskId }: { taskId: string | undefined }) {
       </header>
       <section data-testid="tasks">{taskId !== undefined ? <SingleTask id={taskId} /> : <TaskList />}</section>
       <RecentlyFinished />
+      <Inbox />
       <div className="toasts" aria-live="polite">
         {toasts.map((n) => (
           <div key={n.id} className="toast" role="alertdialog" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
@@ -133,6 +134,24 @@ function TaskCard({ task, source }: { task: Task; source: 'live' | 'cache' }) {
         <span data-testid="eta">{formatEta(remainingMs(task, received.at, Math.max(now, received.at)))}</span>
       </div>
     </article>
+  );
+}
+
+/** The inbox, display only (no callbacks: the toasts above claim the notifications). */
+function Inbox() {
+  const { notifications, unreadCount } = useNotifications({ limit: 5 });
+  if (notifications.length === 0) return null;
+  return (
+    <section>
+      <h2>Inbox ({unreadCount} unread)</h2>
+      <ul data-testid="inbox">
+        {notifications.map((n) => (
+          <li key={n.id} data-task-id={n.taskId} data-read={String(n.readAt !== null)}>
+            {n.title}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 
