@@ -24,29 +24,31 @@ export async function runDemo(o: DemoCliOptions): Promise<void> {
   const adminKey = o.adminKey ?? `tpk_demo_${randomBytes(18).toString('base64url')}`;
   const pagesDir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-pages-'));
   const buildScript = join(ROOT, 'examples/web/build.ts');
+  const withPages = existsSync(buildScript);
+  const server = await buildServer({
+    host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: withPages ? pagesDir : null,
+  });
+  const url = await server.listen();
+  const { token } = await server.tokens.mint(o.owner, 24 * 3600);
   let pages = false;
-  if (existsSync(buildScript)) {
+  if (withPages) {
     try {
-      const { buildExamples } = (await import(buildScript)) as { buildExamples: (dir: string) => Promise<void> };
-      await buildExamples(pagesDir);
+      // Built after the server is up: the pages get the demo viewer's token in their config.js.
+      const { buildExamples } = (await import(buildScript)) as { buildExamples: (dir: string, options?: { config?: Record<string, unknown> }) => Promise<void> };
+      await buildExamples(pagesDir, { config: { token } });
       pages = true;
     } catch (error) {
       console.error(`(example pages not built: ${(error as Error).message})`);
     }
   }
-  const server = await buildServer({
-    host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: pages ? pagesDir : null,
-  });
-  const url = await server.listen();
   const { startDemo } = (await import(join(ROOT, 'examples/workers/demo.ts'))) as typeof import('../../../examples/workers/demo.ts');
   const demo = await startDemo({ url, apiKey: adminKey, owner: o.owner });
-  const { token } = await server.tokens.mint(o.owner, 24 * 3600);
   process.stdout.write(`listening on ${url}\n`);
   console.log(`
 TaskPulse demo: workers are running AI searches, PDF imports and batches for "${o.owner}".
   admin key      ${adminKey}
   viewer token   ${token}
-  ${pages ? `example pages  ${url}/?token=${token}` : 'example pages  (not in this checkout)'}
+  ${pages ? `example pages  ${url}/vanilla/  and  ${url}/react/` : 'example pages  (not in this checkout)'}
   watch a task   npx taskpulse watch <taskId> --url ${url} --key ${adminKey}
   all events     curl -N -H "authorization: Bearer ${adminKey}" ${url}/v1/stream
 Ctrl-C stops it.`);

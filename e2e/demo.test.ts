@@ -1,0 +1,63 @@
+/**
+ * The README's first command: `taskpulse demo` serves the example pages beside the API, and a
+ * browser opening them sees the demo workers' tasks move, live.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { launchChromium } from './support/browser.ts';
+
+const BIN = resolve(import.meta.dirname, '../packages/cli/bin/taskpulse.mjs');
+const dir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-e2e-'));
+let proc: ChildProcess;
+let url = '';
+let browser: Browser;
+
+beforeAll(async () => {
+  proc = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--db', join(dir, 'demo.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  url = await new Promise<string>((res, rej) => {
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m && out.includes('Ctrl-C')) res(m[1]!);
+    });
+    proc.once('exit', (c) => rej(new Error(`demo exited with ${c}`)));
+  });
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('serves the example pages with live demo tasks', async () => {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${url}/react/`);
+    await page.waitForSelector('[data-testid="connection"][data-state="live"]', { timeout: 20_000 });
+    const first = await page.waitForSelector('[data-testid="task"][data-status="running"]', { timeout: 20_000 });
+    const id = await first.getAttribute('data-task-id');
+    const percent = async () => Number((await page.textContent(`[data-task-id="${id}"] [data-testid="percent"]`))?.replace(/[^\d.]/g, '') || '0');
+    const start = await percent();
+    await page.waitForFunction(
+      ([taskId, before]) => {
+        const el = document.querySelector(`[data-task-id="${taskId}"]`);
+        const p = Number(el?.querySelector('[data-testid="percent"]')?.textContent?.replace(/[^\d.]/g, '') || '0');
+        return el?.getAttribute('data-status') !== 'running' || p > (before as number);
+      },
+      [id, start] as const,
+      { timeout: 30_000 },
+    );
+    expect(await page.isVisible('[data-testid="task"]')).toBe(true);
+  } finally {
+    await page.close();
+  }
+}, 90_000);
