@@ -5,18 +5,10 @@
  * only `queryClient.invalidateQueries`, so it is tested in Node.
  */
 import type { TaskEvent } from '@taskpulse/client';
+import { EVENT_TYPES } from '@taskpulse/protocol/constants';
 
-/** The event types, as the server names them (API.md, "Events"). */
-export const EVENT_TYPES = [
-  'task.created',
-  'task.updated',
-  'task.completed',
-  'task.failed',
-  'task.canceled',
-  'task.log',
-  'notification.created',
-  'notification.read',
-] as const satisfies readonly TaskEvent['type'][];
+/** The event types, as the server names them (API.md, "Events"); one list, in the protocol. */
+export { EVENT_TYPES };
 
 /** An event type. */
 export type EventType = (typeof EVENT_TYPES)[number];
