@@ -167,7 +167,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   workerRoutes(router, tasks);
   eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, corsHeaders });
   accessRoutes(router, keys, tokens);
-  webhookRoutes(router, store, wakeWebhooks);
+  webhookRoutes(router, store, () => webhooks.changed(), wakeWebhooks);
   notificationRoutes(router, tasks);
   let openapi: unknown = null;
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });

@@ -60,8 +60,10 @@ it('delivers subscribed events signed with the secret, retries failures, and sho
   const body = JSON.parse(d.body);
   expect(body).toMatchObject({ type: 'task.completed', taskId: id, task: { status: 'completed', result: { ok: true } } });
 
-  const history = await t.api('GET', `/v1/webhooks/${created.body.id}/deliveries`);
-  expect(history.body.deliveries).toEqual([
+  // The receiver has the body before the server has recorded its answer: wait for the record.
+  const deliveries = async () => (await t.api('GET', `/v1/webhooks/${created.body.id}/deliveries`)).body.deliveries;
+  await until(async () => (await deliveries())[0]?.status === 'delivered');
+  expect(await deliveries()).toEqual([
     expect.objectContaining({ event: 'task.completed', status: 'delivered', attempts: 3, lastStatus: 204, seq: body.seq }),
   ]);
 });

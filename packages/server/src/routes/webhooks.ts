@@ -6,7 +6,7 @@ import { newId } from '../ids.ts';
 
 const info = (w: Webhook) => ({ id: w.id, url: w.url, events: w.events, createdAt: w.createdAt });
 
-export function webhookRoutes(r: Router, store: Store, wake: () => void): void {
+export function webhookRoutes(r: Router, store: Store, changed: () => void, wake: () => void): void {
   r.route(
     {
       method: 'POST', url: '/v1/webhooks', tag: 'webhooks', roles: ['admin'], body: CreateWebhookRequest, status: 201, response: WebhookInfo,
@@ -15,6 +15,7 @@ export function webhookRoutes(r: Router, store: Store, wake: () => void): void {
     async ({ body }) => {
       const w: Webhook = { id: newId('whk'), url: body.url, events: body.events, secret: body.secret, createdAt: new Date().toISOString(), cursor: await store.head() };
       await store.webhooks.create(w);
+      changed();
       return info(w);
     },
   );
@@ -26,6 +27,7 @@ export function webhookRoutes(r: Router, store: Store, wake: () => void): void {
     { method: 'DELETE', url: '/v1/webhooks/:id', tag: 'webhooks', roles: ['admin'], summary: 'Delete a webhook; its pending deliveries are dropped.', response: z.object({ id: z.string(), deleted: z.literal(true) }) },
     async ({ params }) => {
       if (!(await store.webhooks.remove(params.id!))) throw new TaskPulseError('not_found', `no webhook ${params.id}`);
+      changed();
       return { id: params.id, deleted: true };
     },
   );

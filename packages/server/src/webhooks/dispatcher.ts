@@ -34,6 +34,10 @@ export class WebhookDispatcher {
   readonly #inflight = new Set<number>();
   #running = false;
   #again = false;
+  /** Subscriptions, re-read when changed here and at least every 5 s (another instance may change them). */
+  #hooks: Webhook[] | null = null;
+  #hooksAt = 0;
+  #version = 0;
   #closed = false;
   #onError: (e: unknown) => void;
 
@@ -55,15 +59,34 @@ export class WebhookDispatcher {
     try {
       do {
         this.#again = false;
-        const hooks = await this.#store.webhooks.list();
+        const hooks = await this.#subscriptions();
+        if (hooks.length === 0) continue; // nothing subscribed: a commit costs nothing here
         for (const h of hooks) await this.#enqueue(h);
-        await this.#send();
+        await this.#send(hooks);
       } while (this.#again && !this.#closed);
     } catch (error) {
       this.#onError(error);
     } finally {
       this.#running = false;
     }
+  }
+
+  /** Call after creating or deleting a webhook. */
+  changed(): void {
+    this.#hooks = null;
+    this.#version++;
+  }
+
+  async #subscriptions(): Promise<Webhook[]> {
+    if (this.#hooks !== null && Date.now() - this.#hooksAt <= 5000) return this.#hooks;
+    const version = this.#version;
+    const list = await this.#store.webhooks.list();
+    // A change while the list was being read makes it stale: use it once, don't keep it.
+    if (version === this.#version) {
+      this.#hooks = list;
+      this.#hooksAt = Date.now();
+    }
+    return list;
   }
 
   async #enqueue(h: Webhook): Promise<void> {
@@ -77,12 +100,12 @@ export class WebhookDispatcher {
     }
   }
 
-  async #send(): Promise<void> {
+  async #send(subscribed: Webhook[]): Promise<void> {
     const free = this.#config.concurrency - this.#inflight.size;
     if (free <= 0) return;
     const due = (await this.#store.webhooks.due(Date.now(), free + this.#inflight.size)).filter((d) => !this.#inflight.has(d.id)).slice(0, free);
     if (due.length === 0) return;
-    const hooks = new Map((await this.#store.webhooks.list()).map((h) => [h.id, h]));
+    const hooks = new Map(subscribed.map((h) => [h.id, h]));
     for (const d of due) {
       const h = hooks.get(d.webhookId);
       if (!h) continue;
