@@ -124,6 +124,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     bodyLimit: config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Ids are up to 128 chars; longer path params get our 400 rather than the router's 414.
+    routerOptions: { maxParamLength: 256 },
     // While draining we answer 503 ourselves, in the API's error format (see the onRequest hook).
     return503OnClosing: false,
     // Bad URLs and over-long path params get the API's JSON error body like everything else.
