@@ -478,25 +478,42 @@ class Client implements TaskPulseClient {
 
   #becomeLeader(): void {
     if (this.#closing !== null) return;
-    // Resume from this tab's cursor; without one (its own snapshot is not in yet) the connection bootstraps.
-    this.#followerBuffer = [];
-    this.#followerReady = true;
-    this.#startConnection();
-    this.#tabs?.post({ t: 'who' });
+    const lead = () => {
+      if (this.#closing !== null || this.#connection !== null) return;
+      // Resume from this tab's cursor; without one (its own snapshot is not in yet) the connection bootstraps.
+      this.#followerBuffer = [];
+      this.#followerReady = true;
+      this.#startConnection();
+      this.#tabs?.post({ t: 'who' });
+    };
+    // A lone tab usually wins the lock while its follower snapshot is still loading: let that
+    // read finish (it sets the cursor) rather than have the connection read the snapshot again.
+    const pending = this.#cursor.value === null ? this.#pendingSnapshot : null;
+    if (pending) void pending.then(lead, lead);
+    else lead();
   }
+
+  /** The follower's snapshot read while it is in flight. */
+  #pendingSnapshot: Promise<unknown> | null = null;
 
   /** A follower shows its own snapshot at once, then applies what the leader forwards. */
   async #followerBootstrap(): Promise<void> {
     let attempt = 0;
     while (this.#closing === null && this.#connection === null) {
       try {
-        const snapshot = await fetchSnapshot(this.#http);
-        if (this.#connection !== null || this.#closing !== null) return; // became leader meanwhile
-        this.#cursor.resetTo(snapshot.head);
-        this.#onSnapshot(snapshot, false);
-        this.#followerReady = true;
-        this.#notifications.start();
-        for (const m of this.#followerBuffer.splice(0)) this.#onTabMessage(m);
+        // Read and apply as one step: a tab that wins the leader lock meanwhile waits for it
+        // (see #becomeLeader), so its connection resumes from this snapshot's head.
+        const step = (async () => {
+          const snapshot = await fetchSnapshot(this.#http);
+          if (this.#connection !== null || this.#closing !== null) return; // became leader meanwhile
+          this.#cursor.resetTo(snapshot.head);
+          this.#onSnapshot(snapshot, false);
+          this.#followerReady = true;
+          this.#notifications.start();
+          for (const m of this.#followerBuffer.splice(0)) this.#onTabMessage(m);
+        })();
+        this.#pendingSnapshot = step;
+        await step.finally(() => (this.#pendingSnapshot = null));
         return;
       } catch (error) {
         if (error instanceof TaskPulseClientError && !error.retryable && error.code !== 'unauthorized') {
