@@ -113,6 +113,45 @@ describe('/v1/stream', () => {
     s.close();
   });
 
+  it('coalesces a live reader that falls behind instead of closing it; milestones and order kept', async () => {
+    const { request } = await import('node:http');
+    const srv = await startTestServer({ streamBufferBytes: 1024 * 1024 });
+    try {
+      const { id, lease } = await runningTask(srv, { stages: [{ key: 'a' }, { key: 'b' }] });
+      const head = (await srv.api('GET', `/v1/tasks/${id}`)).body.seq;
+      // A reader that stops reading while ~8 MB of progress is produced, then reads again.
+      const chunks: Buffer[] = [];
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve) => {
+        request(`${srv.url}/v1/stream?taskId=${id}&after=${head}&coalesce=true`, { headers: { authorization: `Bearer ${ADMIN}` } }, resolve).end();
+      });
+      res.pause();
+      res.on('data', (c: Buffer) => chunks.push(c));
+      const ended = new Promise((r) => res.once('close', r));
+      const big = 'z'.repeat(900);
+      for (let round = 0; round < 16; round++) {
+        const updates = Array.from({ length: 500 }, (_, i) => ({ id, lease, done: round * 500 + i + 1, total: 8000, message: big }));
+        if (round === 8) updates[250] = { ...updates[250]!, stage: 'b' } as (typeof updates)[number];
+        const r = await srv.api('POST', '/v1/progress', { updates });
+        expect(r.status).toBe(200);
+      }
+      const done = await srv.api('POST', `/v1/tasks/${id}/complete`, { lease, result: { ok: 1 } });
+      expect(srv.server.hub.size).toBe(1); // still open: lagging, not closed
+      res.resume();
+      const text = () => Buffer.concat(chunks).toString();
+      while (!text().includes('event: task.completed')) await new Promise((r) => setTimeout(r, 20));
+      res.destroy();
+      await ended;
+      const events = text().split('\n\n').filter((b) => b.includes('event: task.')).map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)));
+      const seqs = events.map((e) => e.seq);
+      expect([...seqs].sort((a, b) => a - b)).toEqual(seqs); // in order
+      expect(events.length).toBeLessThan(8001); // superseded progress was skipped
+      expect(events.some((e) => e.type === 'task.updated' && e.task.stage?.key === 'b' && e.task.stages[0].status === 'completed')).toBe(true);
+      expect(events.at(-1)).toMatchObject({ type: 'task.completed', seq: done.body.seq, task: { result: { ok: 1 } } });
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('closes a reader that stops reading once its buffer cap is passed', async () => {
     const small = await startTestServer({ streamBufferBytes: 64 * 1024 });
     try {
