@@ -29,7 +29,6 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
-import { snapshotFilter } from './stream/event-filter.ts';
 
 export const VERSION = '0.1.0';
 
@@ -90,7 +89,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       maxStreamMs: config.streamMaxMs,
       pageSize: 500,
     },
-    { store, bus, snapshot: (f) => tasks.snapshot(f, snapshotFilter(f)), onDelivered: (e) => metrics.delivered(e) },
+    { store, bus, snapshot: (f) => tasks.snapshot(f), onDelivered: (e) => metrics.delivered(e) },
   );
   const webhooks = new WebhookDispatcher(
     store,

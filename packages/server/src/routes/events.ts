@@ -5,7 +5,6 @@ import type { TaskService } from '../tasks/service.ts';
 import type { StreamHub } from '../stream/sse-hub.ts';
 import type { EventFilter, Store } from '../store/store.ts';
 import { ownerScope, type Principal } from '../auth/principal.ts';
-import { snapshotFilter } from '../stream/event-filter.ts';
 
 const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
 
@@ -45,7 +44,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
       const head = await d.store.head();
       reply.header('cache-control', 'no-store');
       if (after < floor || after > head) {
-        const snap = await d.tasks.snapshot(filter, snapshotFilter(filter));
+        const snap = await d.tasks.snapshot(filter);
         return { events: [], head: snap.head, reset: true, tasks: snap.tasks };
       }
       const abort = new AbortController();

@@ -5,11 +5,12 @@
  */
 import {
   TaskPulseError, isTerminal,
-  type CreateTaskRequest, type EventType, type FailRequest, type Lease, type LogLevel, type Notification, type Task, type TaskStatus,
+  type CreateTaskRequest, type EventType, type FailRequest, type Lease, type LogLevel, type Notification, type Task,
 } from '@taskpulse/protocol';
 import { createHash } from 'node:crypto';
-import type { EventFilter, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx } from '../store/store.ts';
-import { canSee, ownerScope, type Principal } from '../auth/principal.ts';
+import type { EventFilter, Store, TaskFilter, TaskRecord, WriteTx } from '../store/store.ts';
+import { canSee, type Principal } from '../auth/principal.ts';
+import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
 import { HistoryCache } from '../eta/history.ts';
 import { WHOLE_TASK, assessHealth, estimate, type HealthConfig } from '../eta/eta.ts';
@@ -79,9 +80,9 @@ export class TaskService {
     return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
   }
 
-  async snapshot(filter: EventFilter, taskFilter: TaskFilter, limit = 1000): Promise<{ head: number; tasks: Task[] }> {
-    void filter;
-    const snap = await this.#store.snapshot(taskFilter, limit);
+  /** The active tasks matching a reader's filter, consistent with the head they are read at. */
+  async snapshot(filter: EventFilter, limit = 1000): Promise<{ head: number; tasks: Task[] }> {
+    const snap = await this.#store.snapshot(snapshotFilter(filter), limit);
     return { head: snap.head, tasks: await Promise.all(snap.tasks.map((r) => this.present(r))) };
   }
 
@@ -367,11 +368,3 @@ export class TaskService {
 function leaseOf(r: TaskRecord): Lease {
   return { token: r.lease!.token, expiresAt: model.iso(r.lease!.expiresAtMs) };
 }
-
-export function isVisibleEvent(p: Principal, e: StoredEvent): boolean {
-  const scope = ownerScope(p);
-  if (scope.owner !== undefined && e.owner !== scope.owner) return false;
-  return !scope.taskIds || (e.taskId !== null && scope.taskIds.includes(e.taskId));
-}
-
-export type { TaskStatus };
