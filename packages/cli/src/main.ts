@@ -9,7 +9,7 @@ const ENV_HELP = `
 Environment (a flag wins over its variable):
   TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL,
   TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
-  TASKPULSE_CORS_ORIGINS, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL
+  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL
 
 Examples:
   taskpulse serve                                  # http://127.0.0.1:8080, data in ./taskpulse.db
@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--redis-url <url>', 'Redis URL (bus for several instances)').env('TASKPULSE_REDIS_URL'))
     .addOption(new Option('--secret <secret>', 'signs viewer tokens (default: generated and stored on first start)').env('TASKPULSE_SECRET'))
     .addOption(new Option('--admin-key <key>', 'accepted as an admin API key').env('TASKPULSE_ADMIN_KEY'))
+    .addOption(new Option('--jwks-url <url>', "also accept viewer tokens signed by your identity provider's keys").env('TASKPULSE_JWKS_URL'))
     .addOption(new Option('--heartbeat-ms <ms>', 'stream heartbeat interval').env('TASKPULSE_HEARTBEAT_MS').default(DEFAULTS.heartbeatMs).argParser(int('heartbeat-ms')))
     .addOption(new Option('--lease-ms <ms>', 'default lease').env('TASKPULSE_LEASE_MS').default(DEFAULTS.leaseMs).argParser(int('lease-ms')))
     .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => {
       const server = await buildServer({
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null,
-        secret: o.secret ?? null, adminKey: o.adminKey ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
+        secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
         sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, logLevel: o.logLevel,
       });
