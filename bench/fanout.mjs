@@ -4,13 +4,10 @@
 // reader), frames delivered per second and the server's memory per open stream.
 //
 //   node bench/fanout.mjs [--viewers 1000] [--owners 200] [--staff 5] [--rate 500] [--seconds 10]
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ADMIN, percentile as pct, runningTasks, startServer } from './support.mjs';
 
 const { values: a } = parseArgs({
   options: {
@@ -22,41 +19,8 @@ const { values: a } = parseArgs({
   },
 });
 const VIEWERS = Number(a.viewers), OWNERS = Number(a.owners), STAFF = Number(a.staff), RATE = Number(a.rate), SECONDS = Number(a.seconds);
-const ADMIN = 'bench_admin_key_0123456789';
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const dir = mkdtempSync(join(tmpdir(), 'taskpulse-fanout-'));
-const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 let server;
-
-function start() {
-  const proc = spawn(process.execPath, [join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'f.db'), '--log-level', 'warn'], {
-    env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/([\d.]+):(\d+)/.exec(out);
-      if (m) resolve({ proc, host: m[1], port: Number(m[2]) });
-    });
-    proc.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-}
-
-function call(method, path, body, token = ADMIN) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ host: server.host, port: server.port, method, path, agent, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } }, (res) => {
-      let t = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (t += c));
-      res.on('end', () => (res.statusCode >= 300 ? reject(new Error(`${path} ${res.statusCode} ${t}`)) : resolve(t ? JSON.parse(t) : null)));
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+let call;
 
 const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.proc.pid}/status`, 'utf8'))[1]);
 const sent = new Map();
@@ -90,15 +54,11 @@ function openStream(token) {
   });
 }
 
-const pct = (s, p) => s[Math.min(s.length - 1, Math.floor(s.length * p))];
 try {
-  server = await start();
+  server = await startServer();
+  call = server.call;
   const owners = Array.from({ length: OWNERS }, (_, i) => `user_${i}`);
-  const tasks = [];
-  for (const owner of owners) {
-    const r = await call('POST', '/v1/tasks', { type: 'fanout', owner, start: true, leaseMs: 600_000 });
-    tasks.push({ id: r.task.id, lease: r.lease.token });
-  }
+  const tasks = await runningTasks(call, OWNERS, 'fanout', (i) => owners[i]);
   const tokens = await Promise.all(owners.map((owner) => call('POST', '/v1/tokens', { owner, ttlSeconds: 3600 }).then((r) => r.token)));
   const rssBefore = rssKiB();
   const streams = [];
@@ -132,8 +92,5 @@ try {
   console.log(`server RSS: ${(rssBefore / 1024).toFixed(0)} MiB before streams, ${(rssStreams / 1024).toFixed(0)} MiB with ${streams.length} streams (${((rssStreams - rssBefore) / streams.length).toFixed(1)} KiB per stream), ${(rssAfter / 1024).toFixed(0)} MiB after the run`);
   for (const s of streams) s.destroy();
 } finally {
-  server?.proc.kill('SIGTERM');
-  agent.destroy();
-  await new Promise((r) => setTimeout(r, 300));
-  rmSync(dir, { recursive: true, force: true });
+  await server?.stop();
 }

@@ -4,13 +4,9 @@
 // SQLite file and drives it over HTTP from this process.
 //
 //   node bench/ingest.mjs [--seconds 5] [--rate 2000] [--synchronous NORMAL|FULL]
-import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ADMIN, percentile, runningTasks, startServer } from './support.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -21,53 +17,9 @@ const { values: args } = parseArgs({
 });
 const SECONDS = Number(args.seconds);
 const RATE = Number(args.rate);
-const ADMIN = 'bench_admin_key_0123456789';
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const dir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-'));
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function startServer() {
-  const proc = spawn(process.execPath, [join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', '--synchronous', args.synchronous], {
-    env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /listening on http:\/\/([\d.]+):(\d+)/.exec(out);
-      if (m) resolve({ proc, host: m[1], port: Number(m[2]) });
-    });
-    proc.once('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-}
-
 let server;
-function call(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      { host: server.host, port: server.port, method, path, agent, headers: { authorization: `Bearer ${ADMIN}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (text += c));
-        res.on('end', () => (res.statusCode >= 300 ? reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)) : resolve(text ? JSON.parse(text) : null)));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-async function makeTasks(n, type) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const r = await call('POST', '/v1/tasks', { type, owner: `u${i % 10}`, start: true, leaseMs: 600_000 });
-    out.push({ id: r.task.id, lease: r.lease.token });
-  }
-  return out;
-}
+let call;
+const makeTasks = (n, type) => runningTasks(call, n, type);
 
 async function singleReports() {
   const tasks = await makeTasks(32, 'bench-single');
@@ -101,10 +53,6 @@ async function batchedReports() {
     }),
   );
   return count / SECONDS;
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
 async function latency() {
@@ -156,7 +104,8 @@ async function latency() {
 }
 
 try {
-  server = await startServer();
+  server = await startServer(['--synchronous', args.synchronous]);
+  call = server.call;
   const single = await singleReports();
   const batched = await batchedReports();
   const l = await latency();
@@ -165,8 +114,5 @@ try {
   console.log(`batched reports (POST /v1/progress, 100 updates/request, 4 concurrent): ${Math.round(batched).toLocaleString('en')} reports/s`);
   console.log(`report → SSE reader at ${Math.round(l.achieved).toLocaleString('en')} reports/s: p50 ${l.p50.toFixed(1)} ms, p99 ${l.p99.toFixed(1)} ms, max ${l.max.toFixed(1)} ms (${l.delivered}/${l.total} delivered)`);
 } finally {
-  server?.proc.kill('SIGTERM');
-  agent.destroy();
-  await new Promise((r) => setTimeout(r, 300));
-  rmSync(dir, { recursive: true, force: true });
+  await server?.stop();
 }

@@ -1,0 +1,66 @@
+// Shared by the HTTP benchmarks: a real server process on a temp SQLite file, and a keep-alive
+// JSON caller with the admin key.
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ADMIN = 'bench_admin_key_0123456789';
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** Starts `taskpulse serve` on a free port; `stop()` ends it and removes its data. */
+export async function startServer(extraArgs = []) {
+  const dir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-'));
+  const proc = spawn(process.execPath, [join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', ...extraArgs], {
+    env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const { host, port } = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on http:\/\/([\d.]+):(\d+)/.exec(out);
+      if (m) resolve({ host: m[1], port: Number(m[2]) });
+    });
+    proc.once('exit', (c) => reject(new Error(`server exited ${c}`)));
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  /** A JSON request; rejects on a non-2xx answer. */
+  const call = (method, path, body, token = ADMIN) =>
+    new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(
+        { host, port, method, path, agent, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {}) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (text += c));
+          res.on('end', () => (res.statusCode >= 300 ? reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)) : resolve(text ? JSON.parse(text) : null)));
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    agent.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { proc, host, port, call, stop };
+}
+
+/** Creates `n` tasks already running (`start: true`) and returns their ids and leases. */
+export async function runningTasks(call, n, type, owner = (i) => `u${i % 10}`) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const r = await call('POST', '/v1/tasks', { type, owner: owner(i), start: true, leaseMs: 600_000 });
+    out.push({ id: r.task.id, lease: r.lease.token });
+  }
+  return out;
+}
+
+/** The value at quantile `p` of an ascending array. */
+export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
