@@ -9,8 +9,10 @@ import { TaskPulseError } from '@taskpulse/protocol';
 import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
 import type { Store } from './store/store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import { PostgresStore } from './store/postgres/postgres-store.ts';
 import type { Bus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory/memory-bus.ts';
+import { RedisBus } from './bus/redis/redis-bus.ts';
 import { StreamHub } from './stream/sse-hub.ts';
 import { TaskService } from './tasks/service.ts';
 import { HistoryCache } from './eta/history.ts';
@@ -50,14 +52,13 @@ export interface TaskPulseServer {
 }
 
 export async function openStore(config: ServerConfig): Promise<Store> {
-  if (config.databaseUrl) {
-    throw new Error('--database-url: the PostgreSQL store is not part of this release yet; use the SQLite store (--db)');
-  }
+  if (config.databaseUrl) return PostgresStore.open({ connectionString: config.databaseUrl });
   return new SqliteStore({ file: config.db, synchronous: config.sqliteSynchronous });
 }
 
 export async function openBus(config: ServerConfig): Promise<Bus> {
-  if (config.redisUrl) throw new Error('--redis-url: the Redis bus is not part of this release yet; one instance uses the in-process bus');
+  // Without Redis one instance is complete: its own commits wake its hub in-process.
+  if (config.redisUrl) return RedisBus.connect({ url: config.redisUrl, channel: config.redisChannel });
   return new MemoryBus();
 }
 

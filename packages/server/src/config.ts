@@ -16,6 +16,8 @@ export interface ServerOptions {
   databaseUrl?: string | null;
   /** Redis URL for the bus between instances. */
   redisUrl?: string | null;
+  /** Redis pub/sub channel shared by the instances of one deployment. @defaultValue 'taskpulse:events' */
+  redisChannel?: string;
   /** Signs viewer tokens; generated and stored in the database on first start when absent. */
   secret?: string | null;
   /** Accepted as an admin key (bootstrap). */
@@ -61,6 +63,7 @@ export const DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   port: 8080,
   db: './taskpulse.db',
+  redisChannel: 'taskpulse:events' as string,
   heartbeatMs: 5000,
   leaseMs: 30_000,
   reaperIntervalMs: 1000,
@@ -113,6 +116,7 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
   if (c.sqliteSynchronous !== 'NORMAL' && c.sqliteSynchronous !== 'FULL') {
     throw new Error(`\`sqliteSynchronous\` must be NORMAL or FULL, got ${String(c.sqliteSynchronous)}`);
   }
+  if (typeof c.redisChannel !== 'string' || c.redisChannel === '') throw new Error(`\`redisChannel\` must be a non-empty string, got ${String(c.redisChannel)}`);
   if (c.adminKey !== null && c.adminKey.length < 16) throw new Error('`adminKey` must be at least 16 characters');
   return c;
 }

@@ -1,12 +1,16 @@
 /**
- * Store conformance: the behaviour every Store implementation must have. Runs against SQLite
- * (the PostgreSQL store will join the list when it lands).
+ * Store conformance: the behaviour every Store implementation must have. Runs against SQLite and
+ * PostgreSQL (`TASKPULSE_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test; each
+ * test in a fresh schema). An unreachable PostgreSQL fails these tests: it does not skip them.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import pg from 'pg';
 import type { NewEvent, Store, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
 
@@ -21,7 +25,27 @@ function sqlite(): { open: () => Store } {
   return { open: () => new SqliteStore({ file: join(dir, 's.db') }) };
 }
 
-const ENGINES: Record<string, () => { open: () => Store }> = { sqlite };
+const PG_URL = process.env.TASKPULSE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const schemas: string[] = [];
+afterEach(async () => {
+  const drop = schemas.splice(0);
+  if (drop.length === 0) return;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    for (const s of drop) await c.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+  } finally {
+    await c.end();
+  }
+});
+
+function postgres(): { open: () => Store } {
+  const schema = `tp_${randomBytes(6).toString('hex')}`;
+  schemas.push(schema);
+  return { open: () => new PostgresStore({ connectionString: PG_URL, schema }) };
+}
+
+const ENGINES: Record<string, () => { open: () => Store }> = { sqlite, postgres };
 
 const task = (id: string, type = 'x'): TaskRecord => model.newTask({ type, owner: 'o' }, id, Date.now(), null);
 const event = (t: TaskRecord): NewEvent => ({

@@ -1,0 +1,643 @@
+/**
+ * The PostgreSQL store: the source of truth when several stateless server instances run together.
+ *
+ * Ordering (DESIGN.md, "Ordering under concurrent writers"): every write transaction starts by
+ * locking the one row of `taskpulse_meta` (`SELECT head … FOR UPDATE`) and only then assigns seqs
+ * (head + 1, head + 2, …), writing the new head before `COMMIT`. The row lock is held until
+ * commit, so transactions — from every instance — commit one after another, in seq order: seq N+1
+ * can never be visible before N. A reader reads `head` and the events up to it in one statement
+ * (one snapshot), so it never sees a hole. An undone unit gives its seqs back (dense log).
+ *
+ * Because the lock is taken first, before any task row, writers cannot deadlock on task rows
+ * (a child report locking its parent after appending would otherwise cross a parent report).
+ *
+ * Group commit: the units queued while a transaction runs go into the next one, each unit in its
+ * own savepoint, taken lazily before its first statement that changes data: a progress report
+ * costs one round trip (`SELECT … FOR UPDATE` of its task); task rows and events are written for
+ * the whole batch in one statement each, just before `COMMIT` (or before a query that reads tasks).
+ */
+import pg from 'pg';
+import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
+import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
+import type {
+  EventFilter, KeyRecord, MaybePromise, NewEvent, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+} from '../store.ts';
+import { migrate, quoteIdent } from './migrations.ts';
+import { PostgresWebhooks } from './postgres-webhooks.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:5432/db`; `?options=-c search_path=…` picks a schema. */
+  connectionString: string;
+  /** Use (and create when missing) this schema instead of the connection's default. @defaultValue null */
+  schema?: string | null;
+  /** Connections in the pool (reads, webhooks, and one at a time for the write batch). @defaultValue 10 */
+  poolSize?: number;
+}
+
+interface Unit {
+  fn: (tx: WriteTx) => MaybePromise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+type Row = Record<string, unknown>;
+
+/** bigint columns (seq, ms, counts) come back as numbers: they stay far below 2^53. */
+const TYPES = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+const EVENT_COLUMNS = 'seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json';
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres' as const;
+  readonly webhooks: PostgresWebhooks;
+  readonly #pool: pg.Pool;
+  readonly #ready: Promise<void>;
+  #queue: Unit[] = [];
+  #scheduled = false;
+  #flushing = false;
+  #closed = false;
+  #listeners = new Set<(events: StoredEvent[]) => void>();
+  readonly #tx: WriteTx;
+
+  // State of the running batch (valid only while it holds the head lock).
+  #client: pg.PoolClient | null = null;
+  #head = 0;
+  #pending: StoredEvent[] = [];
+  /** Tasks read or written in this batch: no other writer can change them while we hold the lock. */
+  #cache = new Map<string, TaskRecord>();
+  #dirty = new Map<string, TaskRecord>();
+  #journal: Map<string, TaskRecord | undefined> | null = null;
+  #flushedInUnit: TaskRecord[] | null = null;
+  #inUnit = false;
+  #savepoint = false;
+  /** A statement failed outside a savepoint: the transaction is lost, the whole batch is undone. */
+  #broken: unknown = null;
+
+  /** Opens the pool and applies migrations; rejects when the database is unreachable. */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const store = new PostgresStore(options);
+    try {
+      await store.#ready;
+    } catch (error) {
+      await store.#pool.end().catch(() => {});
+      throw error;
+    }
+    return store;
+  }
+
+  /** Usable at once: every call waits for the migrations. Prefer `PostgresStore.open()`. */
+  constructor(options: PostgresStoreOptions) {
+    if (typeof options.connectionString !== 'string' || options.connectionString === '') {
+      throw new Error('`connectionString` must be a PostgreSQL URL');
+    }
+    const poolSize = options.poolSize ?? 10;
+    if (!Number.isInteger(poolSize) || poolSize < 2) throw new Error(`\`poolSize\` must be an integer of at least 2, got ${poolSize}`);
+    const schema = options.schema ?? null;
+    const pool = (this.#pool = new pg.Pool({ connectionString: options.connectionString, max: poolSize, types: TYPES }));
+    // An idle connection that breaks emits here; the pool replaces it on the next query.
+    this.#pool.on('error', () => {});
+    if (schema !== null) {
+      // Queries queue on a client in order, so this runs before anything the client is used for.
+      this.#pool.on('connect', (client) => void client.query(`SET search_path TO ${quoteIdent(schema)}`).catch(() => {}));
+    }
+    this.#ready = (async () => {
+      const client = await pool.connect();
+      try {
+        await migrate(client, schema);
+      } finally {
+        client.release();
+      }
+    })();
+    this.#ready.catch(() => {}); // surfaced by open() and by every call
+    this.webhooks = new PostgresWebhooks(this.#pool, this.#ready);
+    this.#tx = this.#makeTx();
+  }
+
+  // ------------------------------------------------------------ the write path
+
+  #makeTx(): WriteTx {
+    return {
+      getTask: async (id) => {
+        const hit = this.#cache.get(id);
+        if (hit) return hit;
+        const { rows } = await this.#q('SELECT doc FROM tasks WHERE id = $1 FOR UPDATE', [id]);
+        const rec = parseDoc(rows[0]?.doc);
+        if (rec) this.#remember(rec);
+        return rec;
+      },
+      insertTask: async (t, idem) => {
+        await this.#change(
+          'INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+          [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t)],
+        );
+        if (idem) {
+          await this.#change('INSERT INTO idempotency (scope, key, task_id, fingerprint) VALUES ($1, $2, $3, $4)', [
+            idem.scope, idem.key, t.id, idem.fingerprint,
+          ]);
+        }
+        this.#remember(t);
+      },
+      updateTask: (t) => {
+        this.#remember(t);
+        this.#dirty.set(t.id, t);
+      },
+      findIdempotent: async (scope, key) => {
+        const { rows } = await this.#q('SELECT task_id AS "taskId", fingerprint FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
+        return (rows[0] as { taskId: string; fingerprint: string } | undefined) ?? null;
+      },
+      nextQueued: async (types) => {
+        await this.#flushDirty();
+        const { rows } =
+          types.length === 0
+            ? await this.#q("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1 FOR UPDATE")
+            : await this.#q("SELECT doc FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1 FOR UPDATE", [types]);
+        return this.#fresh(parseDoc(rows[0]?.doc));
+      },
+      expiredLeases: async (nowMs, limit) => {
+        await this.#flushDirty();
+        const { rows } = await this.#q(
+          "SELECT doc FROM tasks WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2 FOR UPDATE",
+          [nowMs, limit],
+        );
+        return rows.map((r) => this.#fresh(parseDoc(r.doc))!);
+      },
+      queuePosition: async (t) => {
+        await this.#flushDirty();
+        return queuePosition((sql, params) => this.#q(sql, params), t);
+      },
+      appendEvent: (e) => {
+        // We hold the head lock: this number is ours, and commits happen in this order.
+        const stored = toStored(++this.#head, e);
+        this.#pending.push(stored);
+        return stored;
+      },
+      insertLog: async (taskId, seq, at, level, message) => {
+        await this.#change('INSERT INTO logs (task_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)', [taskId, seq, at, level, message]);
+      },
+      insertNotification: async (n) => {
+        await this.#change(
+          'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          [n.id, n.seq, n.owner, n.taskId, n.kind, n.title, n.body, n.createdAt, n.readAt],
+        );
+      },
+      markNotificationsRead: async (owner, sel, readAt) => {
+        const p = new Params();
+        const where = [`owner = ${p.add(owner)}`, 'read_at IS NULL'];
+        if (sel.ids) where.push(`id = ANY(${p.add(sel.ids)})`);
+        if (sel.upToSeq !== undefined) where.push(`seq <= ${p.add(sel.upToSeq)}`);
+        const { rows } = await this.#change(
+          `UPDATE notifications SET read_at = ${p.add(readAt)} WHERE id IN (SELECT id FROM notifications WHERE ${where.join(' AND ')} ORDER BY seq) RETURNING id, seq`,
+          p.values,
+        );
+        return (rows as { id: string; seq: number }[]).sort((a, b) => a.seq - b.seq).map((r) => r.id);
+      },
+      recordStageRun: async (r) => {
+        await this.#change('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES ($1, $2, $3, $4, $5)', [
+          r.type, r.stage, r.durationMs, r.size, r.endedAtMs,
+        ]);
+      },
+    };
+  }
+
+  /** A row just read from the database: the batch's newer copy wins (it was flushed, so they agree). */
+  #fresh(rec: TaskRecord | null): TaskRecord | null {
+    if (!rec) return null;
+    return this.#cache.get(rec.id) ?? (this.#remember(rec), rec);
+  }
+
+  #remember(t: TaskRecord): void {
+    if (this.#journal && !this.#journal.has(t.id)) this.#journal.set(t.id, this.#cache.get(t.id));
+    this.#cache.set(t.id, t);
+  }
+
+  /** A statement in the batch's transaction. */
+  async #q(sql: string, params?: unknown[]): Promise<pg.QueryResult<Row>> {
+    if (this.#broken) throw this.#broken;
+    try {
+      return await this.#client!.query<Row>(sql, params);
+    } catch (error) {
+      if (!this.#savepoint) this.#broken = error;
+      throw error;
+    }
+  }
+
+  /** A statement that changes data: inside a unit, it runs after the unit's savepoint. */
+  async #change(sql: string, params?: unknown[]): Promise<pg.QueryResult<Row>> {
+    if (this.#inUnit && !this.#savepoint) {
+      await this.#q('SAVEPOINT unit');
+      this.#savepoint = true;
+    }
+    return this.#q(sql, params);
+  }
+
+  async #flushDirty(): Promise<void> {
+    if (this.#dirty.size === 0) return;
+    const rows = [...this.#dirty.values()];
+    this.#dirty.clear();
+    await this.#change(
+      `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(id, status, lease, doc) WHERE tasks.id = v.id`,
+      [rows.map((t) => t.id), rows.map((t) => t.status), rows.map((t) => t.lease?.expiresAtMs ?? null), rows.map((t) => JSON.stringify(t))],
+    );
+    this.#flushedInUnit?.push(...rows);
+  }
+
+  async #insertEvents(events: StoredEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.#q(
+      `INSERT INTO events (${EVENT_COLUMNS})
+       SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j
+       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[])
+         AS v(s, ty, a, ti, o, tt, p, tg, m, j)`,
+      [
+        events.map((e) => e.seq), events.map((e) => e.type), events.map((e) => Date.parse(e.at)), events.map((e) => e.taskId),
+        events.map((e) => e.owner), events.map((e) => e.taskType), events.map((e) => e.parentId), events.map((e) => JSON.stringify(e.tags)),
+        events.map((e) => e.milestone), events.map((e) => e.json),
+      ],
+    );
+  }
+
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#flushing) return; // the running flush picks the queue up when it ends
+    this.#flushing = true;
+    try {
+      while (this.#queue.length > 0) await this.#commitBatch(this.#queue.splice(0));
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #commitBatch(batch: Unit[]): Promise<void> {
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    let client: pg.PoolClient | null = null;
+    let committed: StoredEvent[];
+    this.#pending = [];
+    this.#cache.clear();
+    this.#dirty.clear();
+    this.#broken = null;
+    try {
+      await this.#ready;
+      client = this.#client = await this.#pool.connect();
+      await this.#q('BEGIN');
+      // The write lock of the whole cluster: held until COMMIT, so commit order is seq order.
+      const { rows } = await this.#q('SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE');
+      const batchHead = (this.#head = rows[0]!.head as number);
+      for (const unit of batch) {
+        const unitHead = this.#head;
+        const unitEvents = this.#pending.length;
+        const journal = (this.#journal = new Map());
+        const flushed: TaskRecord[] = (this.#flushedInUnit = []);
+        this.#inUnit = true;
+        this.#savepoint = false;
+        try {
+          const value = await unit.fn(this.#tx);
+          if (this.#broken) throw this.#broken;
+          if (this.#savepoint) await this.#q('RELEASE SAVEPOINT unit');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (this.#broken) throw this.#broken;
+          if (this.#savepoint) await this.#q('ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit');
+          // Rows of earlier units flushed during this unit were rolled back with it: write them again.
+          for (const rec of flushed) if (!journal.has(rec.id)) this.#dirty.set(rec.id, this.#cache.get(rec.id) ?? rec);
+          for (const [id, prev] of journal) {
+            if (prev) {
+              this.#cache.set(id, prev);
+              this.#dirty.set(id, prev);
+            } else {
+              this.#cache.delete(id);
+              this.#dirty.delete(id);
+            }
+          }
+          // seq stays dense: an undone unit gives its numbers back.
+          this.#head = unitHead;
+          this.#pending.length = unitEvents;
+          outcomes.push({ ok: false, value: error });
+        } finally {
+          this.#inUnit = false;
+          this.#savepoint = false;
+          this.#journal = null;
+          this.#flushedInUnit = null;
+        }
+      }
+      await this.#flushDirty();
+      await this.#insertEvents(this.#pending);
+      if (this.#head !== batchHead) await this.#q('UPDATE taskpulse_meta SET head = $1 WHERE id = 1', [this.#head]);
+      await this.#q('COMMIT');
+      committed = this.#pending;
+    } catch (error) {
+      if (client) await client.query('ROLLBACK').catch(() => {});
+      for (const unit of batch) unit.reject(error);
+      return;
+    } finally {
+      this.#client = null;
+      this.#pending = [];
+      this.#cache.clear();
+      this.#dirty.clear();
+      // A connection that failed mid-transaction is not given back to the pool.
+      client?.release(this.#broken instanceof Error && isConnectionError(this.#broken) ? this.#broken : undefined);
+      this.#broken = null;
+    }
+    if (committed.length > 0) for (const l of this.#listeners) l(committed);
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
+  }
+
+  onCommit(listener: (events: StoredEvent[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  // ------------------------------------------------------------ reads (pool, committed data only)
+
+  async #read(sql: string, params?: unknown[]): Promise<Row[]> {
+    await this.#ready;
+    return (await this.#pool.query<Row>(sql, params)).rows;
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    return parseDoc((await this.#read('SELECT doc FROM tasks WHERE id = $1', [id]))[0]?.doc);
+  }
+
+  async listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>> {
+    const p = new Params();
+    const where = taskWhere(filter, p);
+    const before = cursor === null ? null : decodeCursor(cursor);
+    if (cursor !== null && before === null) {
+      throw new TaskPulseError('invalid_request', 'cursor is not one this server handed out', { fields: ['cursor'] });
+    }
+    if (before !== null) where.push(`n < ${p.add(before)}`);
+    const rows = await this.#read(
+      `SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ${p.add(limit + 1)}`,
+      p.values,
+    );
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => JSON.parse(r.doc as string) as TaskRecord),
+      nextCursor: more ? encodeCursor(page[page.length - 1]!.n as number) : null,
+    };
+  }
+
+  async queuePosition(task: TaskRecord): Promise<number> {
+    await this.#ready;
+    return queuePosition((sql, params) => this.#pool.query<Row>(sql, params), task);
+  }
+
+  async countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
+    const rows = await this.#read(
+      `SELECT status, count(*) AS c FROM tasks ${type !== undefined ? 'WHERE type = $1' : ''} GROUP BY status`,
+      type !== undefined ? [type] : [],
+    );
+    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+    for (const r of rows) out[r.status as TaskStatus] = r.c as number;
+    return out;
+  }
+
+  async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
+    return (await this.#read('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')) as {
+      type: string; status: TaskStatus; count: number;
+    }[];
+  }
+
+  async readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
+    // One statement is one snapshot: the head and the events up to it are read together, and a
+    // committed head means every event up to it is committed (they commit in one transaction).
+    const p = new Params();
+    const where = [`seq > ${p.add(after)}`, 'seq <= m.head', ...eventWhere(filter, p)];
+    const rows = await this.#read(
+      `SELECT m.head, e.* FROM taskpulse_meta m LEFT JOIN LATERAL (
+         SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}
+       ) e ON true WHERE m.id = 1 ORDER BY e.seq`,
+      p.values,
+    );
+    const head = (rows[0]?.head as number | undefined) ?? 0;
+    return { events: rows.filter((r) => r.seq !== null).map(rowToEvent), head };
+  }
+
+  async snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }> {
+    const p = new Params();
+    const where = taskWhere({ ...filter, statuses: filter.statuses ?? ['queued', 'running'] }, p);
+    const rows = await this.#read(
+      `SELECT m.head, t.doc FROM taskpulse_meta m LEFT JOIN LATERAL (
+         SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ${p.add(limit)}
+       ) t ON true WHERE m.id = 1 ORDER BY t.n DESC`,
+      p.values,
+    );
+    return {
+      head: (rows[0]?.head as number | undefined) ?? 0,
+      tasks: rows.filter((r) => r.doc !== null).map((r) => JSON.parse(r.doc as string) as TaskRecord),
+    };
+  }
+
+  async head(): Promise<number> {
+    return ((await this.#read('SELECT head FROM taskpulse_meta WHERE id = 1'))[0]?.head as number | undefined) ?? 0;
+  }
+
+  async floor(): Promise<number> {
+    const rows = await this.#read('SELECT coalesce((SELECT min(seq) - 1 FROM events), head) AS floor FROM taskpulse_meta WHERE id = 1');
+    return (rows[0]?.floor as number | undefined) ?? 0;
+  }
+
+  async logs(taskId: string, after: number, limit: number) {
+    return (await this.#read('SELECT seq, at, level, message FROM logs WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
+      taskId, after, limit,
+    ])) as { seq: number; at: string; level: 'info'; message: string }[];
+  }
+
+  async notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
+    return (await this.#read(
+      `SELECT id, seq, owner, task_id AS "taskId", kind, title, body, created_at AS "createdAt", read_at AS "readAt"
+       FROM notifications WHERE owner = $1 ${unreadOnly ? 'AND read_at IS NULL' : ''} ORDER BY seq DESC LIMIT $2`,
+      [owner, limit],
+    )) as unknown as Notification[];
+  }
+
+  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
+    return (await this.#read(
+      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
+       WHERE type = $1 ORDER BY ended_at_ms DESC LIMIT $2`,
+      [type, limit],
+    )) as unknown as StageRun[];
+  }
+
+  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
+    const p = new Params();
+    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
+    if (type !== undefined) where.push(`type = ${p.add(type)}`);
+    return (await this.#read(
+      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
+       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
+      p.values,
+    )) as unknown as StageRun[];
+  }
+
+  async pruneEvents(beforeMs: number): Promise<number> {
+    await this.#ready;
+    // `at` grows with `seq`: cut the prefix up to the last event older than the cut-off, but always
+    // keep the head event so the log never looks empty to a reader. Appends are untouched (seq > head).
+    const r = await this.#pool.query(
+      `DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events WHERE at_ms < $1)
+         AND seq < (SELECT head FROM taskpulse_meta WHERE id = 1)`,
+      [beforeMs],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  // ------------------------------------------------------------ keys and settings
+
+  async insertKey(k: KeyRecord): Promise<void> {
+    await this.#read(
+      'INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt],
+    );
+  }
+
+  async listKeys(): Promise<ApiKeyInfo[]> {
+    return (await this.#read(
+      `SELECT id, name, role, prefix, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+       FROM api_keys ORDER BY created_at`,
+    )) as unknown as ApiKeyInfo[];
+  }
+
+  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
+    const rows = await this.#read(
+      `SELECT id, name, role, prefix, hash, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+       FROM api_keys WHERE hash = $1`,
+      [hash],
+    );
+    return (rows[0] as unknown as KeyRecord | undefined) ?? null;
+  }
+
+  async revokeKey(id: string, at: string): Promise<boolean> {
+    await this.#ready;
+    const r = await this.#pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async touchKey(id: string, at: string): Promise<void> {
+    await this.#read('UPDATE api_keys SET last_used_at = $1 WHERE id = $2', [at, id]);
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return ((await this.#read('SELECT value FROM settings WHERE name = $1', [name]))[0]?.value as string | undefined) ?? null;
+  }
+
+  async setSettingIfAbsent(name: string, value: string): Promise<string> {
+    // Race-free across instances: the first insert wins, everyone reads the winner.
+    await this.#read('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
+    return (await this.getSetting(name))!;
+  }
+
+  async ping(): Promise<void> {
+    await this.#read('SELECT 1');
+  }
+
+  #closing: Promise<void> | null = null;
+
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      // Let queued writes finish before closing.
+      while (this.#queue.length > 0 || this.#flushing || this.#scheduled) await new Promise((r) => setImmediate(r));
+      this.#closed = true;
+      await this.#pool.end();
+    })());
+  }
+}
+
+/** Numbered placeholders for a query built piece by piece. */
+class Params {
+  readonly values: unknown[] = [];
+  add(v: unknown): string {
+    this.values.push(v);
+    return `$${this.values.length}`;
+  }
+}
+
+function isConnectionError(e: Error): boolean {
+  // SQLSTATE class 08 (connection exception), 57P0x (admin shutdown), or a socket error (no SQLSTATE).
+  const code = (e as { code?: unknown }).code;
+  return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P') || code.startsWith('E');
+}
+
+function parseDoc(doc: unknown): TaskRecord | null {
+  return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
+}
+
+function toStored(seq: number, e: NewEvent): StoredEvent {
+  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
+  return {
+    seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
+    tags: e.tags, milestone: e.milestone, json,
+  };
+}
+
+function rowToEvent(r: Row): StoredEvent {
+  return {
+    seq: r.seq as number,
+    type: r.type as StoredEvent['type'],
+    at: new Date(r.at_ms as number).toISOString(),
+    taskId: (r.task_id as string | null) ?? null,
+    owner: r.owner as string,
+    taskType: (r.task_type as string | null) ?? null,
+    parentId: (r.parent_id as string | null) ?? null,
+    tags: r.tags as string[],
+    milestone: r.milestone === true,
+    json: r.json as string,
+  };
+}
+
+/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line). */
+async function queuePosition(query: (sql: string, params: unknown[]) => Promise<pg.QueryResult<Row>>, t: TaskRecord): Promise<number> {
+  const { rows } = await query(
+    `SELECT count(*) AS c FROM tasks WHERE status = 'queued' AND type = $1 AND id <> $2
+       AND n < coalesce((SELECT n FROM tasks WHERE id = $2), 9223372036854775807)`,
+    [t.type, t.id],
+  );
+  return (rows[0]!.c as number) + 1;
+}
+
+function taskWhere(f: TaskFilter, p: Params): string[] {
+  const where: string[] = [];
+  if (f.ids) where.push(`id = ANY(${p.add(f.ids)})`);
+  if (f.statuses) where.push(`status = ANY(${p.add(f.statuses)})`);
+  if (f.type !== undefined) where.push(`type = ${p.add(f.type)}`);
+  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
+  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
+  if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
+  return where;
+}
+
+function eventWhere(f: EventFilter, p: Params): string[] {
+  const where: string[] = [];
+  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
+  if (f.taskIds) where.push(`task_id = ANY(${p.add(f.taskIds)})`);
+  if (f.taskId !== undefined) where.push(`task_id = ${p.add(f.taskId)}`);
+  if (f.type !== undefined) where.push(`task_type = ${p.add(f.type)}`);
+  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
+  if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
+  if (f.events) where.push(`type = ANY(${p.add(f.events)})`);
+  return where;
+}
+
+function encodeCursor(n: number): string {
+  return Buffer.from(`n:${n}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number | null {
+  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return m ? Number(m[1]) : null;
+}
