@@ -1,0 +1,46 @@
+// Store + state machine throughput without HTTP, on PostgreSQL: how many progress reports per
+// second the PostgreSQL store group-commits through the task service (`bench/store.ts` is the
+// SQLite twin). Runs in a throwaway schema, dropped at the end.
+// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/store-postgres.ts [INSTANCES=2]
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { buildServer } from '@taskpulse/server';
+
+const base = process.env.TASKPULSE_DATABASE_URL;
+if (!base) throw new Error('set TASKPULSE_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test');
+const instances = Number(process.env.INSTANCES ?? 1);
+const schema = `tp_bench_${randomBytes(4).toString('hex')}`;
+const admin = new pg.Client({ connectionString: base });
+await admin.connect();
+await admin.query(`CREATE SCHEMA ${schema}`);
+const url = new URL(base);
+url.searchParams.set('options', `-c search_path=${schema}`);
+// Several instances in one process share the machine's cores, as two server processes would.
+const servers = [];
+for (let i = 0; i < instances; i++) servers.push(await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' }));
+for (const s of servers) await s.start();
+const s = servers[0]!;
+const tasks: { id: string; lease: string }[] = [];
+for (let i = 0; i < 200; i++) {
+  const r = await s.tasks.create({ role: 'admin', keyId: null }, { type: 'm', owner: 'u', start: true, leaseMs: 600_000 }, null);
+  tasks.push({ id: r.task.id, lease: r.lease!.token });
+}
+const N = 50_000;
+const t0 = performance.now();
+for (let round = 0; round < N / 1000; round++) {
+  const ps = [];
+  for (let k = 0; k < 1000; k++) {
+    const t = tasks[k % 200]!;
+    ps.push(servers[k % instances]!.tasks.progress(t.id, { lease: t.lease, done: round * 1000 + k, total: 1e9 }));
+  }
+  await Promise.all(ps);
+}
+const ms = performance.now() - t0;
+const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
+console.log(
+  `PostgreSQL store + state machine, ${instances} instance(s): ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
+    `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
+);
+for (const srv of servers) await srv.close();
+await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+await admin.end();
