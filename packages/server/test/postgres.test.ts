@@ -137,10 +137,15 @@ describe('postgres store', () => {
 
     const readers = [reader(stores[0]!, 'r0'), reader(stores[1]!, 'r1'), reader(stores[0]!, 'r2'), reader(stores[1]!, 'r3')];
     const filteredReader = filtered(stores[1]!);
-    const oks = await Promise.all(range(0, WRITERS - 1).map(writer));
+    // Readers stop once writing is over, whatever its outcome (so a failure doesn't leave them polling).
+    const written = await Promise.allSettled(range(0, WRITERS - 1).map(writer));
     writing = false;
     const results = await Promise.all(readers);
     const parentSeqs = await filteredReader;
+    const oks = written.map((w) => {
+      if (w.status === 'rejected') throw w.reason;
+      return w.value;
+    });
 
     const total = oks.reduce((a, b) => a + b, 0) * 2;
     expect(total).toBeGreaterThan(WRITERS * REPORTS); // most units committed (2 events each)
