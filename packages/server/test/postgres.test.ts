@@ -243,11 +243,16 @@ describe('redis bus', () => {
     await Promise.all([a.ping(), b.ping()]);
     const gotA: number[] = [];
     const gotB: number[] = [];
-    a.subscribe((events) => gotA.push(...seqs(events)));
     const arrived = new Promise<void>((resolve) =>
       b.subscribe((events) => {
         gotB.push(...seqs(events));
         if (gotB.includes(2)) resolve();
+      }),
+    );
+    const backAtA = new Promise<void>((resolve) =>
+      a.subscribe((events) => {
+        gotA.push(...seqs(events));
+        if (gotA.includes(3)) resolve();
       }),
     );
     const ev = (seq: number): StoredEvent => ({
@@ -255,9 +260,14 @@ describe('redis bus', () => {
       json: JSON.stringify({ seq }),
     });
     a.publish([ev(1), ev(2)]);
+    expect(gotA).toEqual([1, 2]); // delivered locally at once
     await arrived;
     expect(gotB).toEqual([1, 2]);
-    expect(gotA).toEqual([1, 2]); // delivered locally at once, its own message from Redis ignored
+    // Redis delivers in publish order: once B's event reached A, A's own echo has come and gone.
+    b.publish([ev(3)]);
+    await backAtA;
+    expect(gotA).toEqual([1, 2, 3]);
+    expect(gotB).toEqual([1, 2, 3]);
     await a.close();
     await a.close(); // idempotent
   });

@@ -96,7 +96,17 @@ export class PostgresStore implements Store {
     const poolSize = options.poolSize ?? 10;
     if (!Number.isInteger(poolSize) || poolSize < 2) throw new Error(`\`poolSize\` must be an integer of at least 2, got ${poolSize}`);
     const schema = options.schema ?? null;
-    const pool = (this.#pool = new pg.Pool({ connectionString: options.connectionString, max: poolSize, types: TYPES }));
+    const pool = (this.#pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: poolSize,
+      types: TYPES,
+      keepAlive: true,
+      // An unreachable database fails requests (5xx, retried by clients) instead of queueing them forever.
+      connectionTimeoutMillis: 10_000,
+      // A write transaction holds the cluster's write lock: if its instance hangs or is cut off
+      // mid-transaction, PostgreSQL ends the session so the other instances go on writing.
+      idle_in_transaction_session_timeout: 30_000,
+    }));
     // An idle connection that breaks emits here; the pool replaces it on the next query.
     this.#pool.on('error', () => {});
     if (schema !== null) {
