@@ -7,7 +7,7 @@ import { watch } from './watch.ts';
 
 const ENV_HELP = `
 Environment (a flag wins over its variable):
-  TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL,
+  TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL, TASKPULSE_REDIS_CHANNEL,
   TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
   TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL
 
@@ -48,6 +48,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(common.db())
     .addOption(new Option('--database-url <url>', 'PostgreSQL URL (replaces --db)').env('TASKPULSE_DATABASE_URL'))
     .addOption(new Option('--redis-url <url>', 'Redis URL (bus for several instances)').env('TASKPULSE_REDIS_URL'))
+    .addOption(new Option('--redis-channel <name>', 'Redis pub/sub channel shared by the instances of one deployment').env('TASKPULSE_REDIS_CHANNEL').default('taskpulse:events'))
     .addOption(new Option('--secret <secret>', 'signs viewer tokens (default: generated and stored on first start)').env('TASKPULSE_SECRET'))
     .addOption(new Option('--admin-key <key>', 'accepted as an admin API key').env('TASKPULSE_ADMIN_KEY'))
     .addOption(new Option('--jwks-url <url>', "also accept viewer tokens signed by your identity provider's keys").env('TASKPULSE_JWKS_URL'))
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(common.logLevel('info'))
     .action(async (o) => {
       const server = await buildServer({
-        host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null,
+        host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null, redisChannel: o.redisChannel,
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
         sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, logLevel: o.logLevel,

@@ -65,8 +65,16 @@ export async function openBus(config: ServerConfig): Promise<Bus> {
 export async function buildServer(options: ServerOptions = {}): Promise<TaskPulseServer> {
   const config = resolveConfig(options);
   const store = options.store ?? (await openStore(config));
-  const bus = options.bus ?? (await openBus(config));
-  const secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
+  let bus: Bus;
+  let secret: string;
+  try {
+    bus = options.bus ?? (await openBus(config));
+    secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
+  } catch (error) {
+    // Do not leave a database pool (or file) open behind a failed start.
+    if (!options.store) await store.close().catch(() => {});
+    throw error;
+  }
   let accepting = false;
   let started = false;
   let closing: Promise<void> | null = null;
@@ -89,6 +97,9 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       lagBytes: 64 * 1024,
       maxStreamMs: config.streamMaxMs,
       pageSize: 500,
+      // With a bus between instances a lost message is only noticed when the next one shows the
+      // gap; checking the store's head every second bounds the lag when no further event comes.
+      headCheckMs: bus instanceof MemoryBus ? 0 : 1000,
     },
     { store, bus, snapshot: (f) => tasks.snapshot(f), onDelivered: (e) => metrics.delivered(e) },
   );

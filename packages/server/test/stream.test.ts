@@ -188,6 +188,22 @@ describe('/v1/stream', () => {
     }
   });
 
+  it('delivers from the store when the bus loses messages (a periodic head check fills the gap)', async () => {
+    // A bus between instances that drops everything: only the store can tell the hub.
+    const deaf = { publish() {}, subscribe: () => () => {}, ping: async () => {}, close: async () => {} };
+    const lossy = await startTestServer({ bus: deaf });
+    try {
+      const { id, lease } = await runningTask(lossy);
+      const s = await SseReader.open(`${lossy.url}/v1/stream?taskId=${id}`, ADMIN);
+      await s.until((e) => e.some((x) => x.event === 'snapshot'));
+      const r = await lossy.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 2 });
+      await s.until((e) => e.some((x) => x.id === String(r.body.seq)));
+      s.close();
+    } finally {
+      await lossy.close();
+    }
+  });
+
   it('closes streams after the maximum lifetime with a retry hint', async () => {
     const short = await startTestServer({ streamMaxMs: 300 });
     try {

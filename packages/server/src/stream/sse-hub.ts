@@ -21,6 +21,8 @@ export interface HubConfig {
   /** Close streams after this long with a `retry:` hint (for proxies that cut long requests); 0 = never. */
   maxStreamMs: number;
   pageSize: number;
+  /** Compare the store's head with the hub's this often and fill a gap (0 = never: in-process bus). */
+  headCheckMs?: number;
 }
 
 export interface HubDeps {
@@ -212,8 +214,20 @@ export class StreamHub {
     this.#deps.onDelivered?.(e);
   }
 
+  #lastHeadCheck = 0;
+
   #heartbeat(): void {
     if (this.#refill && !this.#filling) void this.#fill();
+    const every = this.#config.headCheckMs ?? 0;
+    if (every > 0 && !this.#filling && Date.now() - this.#lastHeadCheck >= every) {
+      this.#lastHeadCheck = Date.now();
+      void this.#deps.store
+        .head()
+        .then((head) => {
+          if (head > this.#head && !this.#filling) void this.#fill();
+        })
+        .catch(() => {});
+    }
     const now = Date.now();
     for (const c of this.#all()) if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
   }
