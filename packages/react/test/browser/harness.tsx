@@ -54,6 +54,17 @@ function fake() {
 }
 
 const frame = () => new Promise((r) => setTimeout(r, 30));
+/**
+ * Waits until React has rendered and run its effects to the state `ready` describes (a loaded
+ * machine can take longer than a frame), then one more frame for anything that should not happen.
+ * After 5 s it returns anyway and the test's assertions report what was there.
+ */
+async function settle(ready: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  await frame();
+}
+const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 const text = (root: HTMLElement) => root.textContent ?? '';
 
 function mount(node: ReactNode) {
@@ -74,17 +85,17 @@ const scenarios = {
   async useTask() {
     const f = fake();
     const m = mount(createElement(TaskPulseProvider, { client: f.client }, createElement(Show, { id: 'a' })));
-    await frame();
+    await settle(() => text(m.el) === 'a v0' && f.open().length > 0);
     const out: Record<string, unknown> = { first: text(m.el), opened: f.watches.map((w) => w.key), subscribed: f.open() };
     f.watches[0]!.watch.set({ task: task({ id: 'a', message: 'a v1' }), loading: false, error: undefined });
-    await frame();
+    await settle(() => text(m.el) === 'a v1');
     out.updated = text(m.el);
     m.render(createElement(TaskPulseProvider, { client: f.client }, createElement(Show, { id: 'b' })));
-    await frame();
+    await settle(() => text(m.el) === 'b v0' && same(f.open(), ['task:b']));
     out.switched = text(m.el);
     out.subscribedAfterSwitch = f.open();
     m.render(createElement(TaskPulseProvider, { client: f.client }, createElement(Show, { id: null })));
-    await frame();
+    await settle(() => text(m.el) === 'none' && f.open().length === 0);
     out.nulled = text(m.el);
     out.subscribedAfterNull = f.open();
     m.root.unmount();
@@ -104,14 +115,14 @@ const scenarios = {
       return createElement('span', null, String(tasks.length));
     }
     const m = mount(createElement(TaskPulseProvider, { client: f.client }, createElement(List, { type: 'x' })));
-    await frame();
+    await settle(() => f.open().length > 0);
     for (let i = 1; i <= 5; i++) {
       bump(i);
       await frame();
     }
     const afterRerenders = f.watches.map((w) => w.key);
     m.render(createElement(TaskPulseProvider, { client: f.client }, createElement(List, { type: 'y' })));
-    await frame();
+    await settle(() => same(f.open(), ['tasks:{"status":"active","type":"y"}']));
     const out = { afterRerenders, afterChange: f.watches.map((w) => w.key), subscribed: f.open(), shown: text(m.el) };
     m.root.unmount();
     return out;
@@ -129,9 +140,10 @@ const scenarios = {
       return null;
     }
     const m = mount(createElement(TaskPulseProvider, { client: f.client }, createElement(Toasts)));
-    await frame();
+    await settle(() => f.listeners.complete.size > 0);
     const active = f.listeners.complete.size;
     setLabel('second');
+    await frame();
     await frame();
     for (const l of f.listeners.complete) l(notification({ taskId: 'tsk_9' }));
     const registrationsAfterRerender = f.registrations();
@@ -152,17 +164,18 @@ const scenarios = {
     const m = mount(
       createElement(QueryClientProvider, { client: qc }, createElement(TaskPulseProvider, { client: f.client }, createElement(Results))),
     );
-    for (let i = 0; i < 20 && text(m.el) !== '1'; i++) await frame();
+    await settle(() => text(m.el) === '1' && f.listeners.events.size > 0);
     const before = text(m.el);
     const subscribers = f.listeners.events.size;
     for (const l of f.listeners.events) l(event('task.updated'));
+    await frame();
     await frame();
     const afterProgress = text(m.el);
     for (const l of f.listeners.events) {
       l(event('task.completed', {}, 11));
       l(event('task.completed', { id: 'tsk_2' }, 12));
     }
-    for (let i = 0; i < 20 && text(m.el) !== '2'; i++) await frame();
+    await settle(() => text(m.el) === '2');
     const afterCompletion = text(m.el);
     m.root.unmount();
     return { before, subscribers, afterProgress, afterCompletion, fetches, subscribersAfterUnmount: f.listeners.events.size };
