@@ -471,7 +471,9 @@ class Client implements TaskPulseClient {
     queueMicrotask(() => {
       if (this.#closing === null) connection.start();
     });
-    if (this.#cursor.value !== null) this.#notifications.start();
+    // A tab that read its snapshot (and inbox) as a follower does not read the inbox again:
+    // notifications after its cursor reach it as events.
+    if (this.#cursor.value !== null && !this.#notifications.started) this.#notifications.start();
   }
 
   // ------------------------------------------------------------------ tabs

@@ -140,6 +140,11 @@ export class Notifications implements NotificationsApi {
   }
 
   /** The connection is up: deliver what the inbox holds, and from now on what arrives. */
+  /** True once `start()` has run: the inbox has been (or is being) read. */
+  get started(): boolean {
+    return this.#ready;
+  }
+
   start(): void {
     const first = !this.#ready;
     this.#ready = true;

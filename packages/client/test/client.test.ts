@@ -361,14 +361,16 @@ describe('tabs', () => {
     for (const t of [a, b, c]) await t!.client.close();
   });
 
-  it('a lone tab reads the snapshot once, though it starts as a follower before it wins the lock', async () => {
+  it('a lone tab reads the snapshot and the inbox once, though it starts as a follower before it wins the lock', async () => {
     const server = new FakeServer();
     server.update('t1', {});
     const [a] = tabs(server, 1);
+    a!.client.notifications.onComplete(() => {}); // a page registers its callback at once
     await until(() => a!.client.connection.state === 'live');
     await flush();
     const snapshotReads = server.requests.filter((r) => r.path === '/v1/events' && Number(r.query.get('after')) > server.head);
     expect(snapshotReads).toHaveLength(1);
+    expect(server.requests.filter((r) => r.path === '/v1/notifications' && r.method === 'GET')).toHaveLength(1);
     expect(a!.client.diagnostics().role).toBe('leader');
     await a!.client.close();
   });
