@@ -17,6 +17,7 @@
  * the whole batch in one statement each, just before `COMMIT` (or before a query that reads tasks).
  */
 import pg from 'pg';
+import { GroupCommit, type Unit } from '../group-commit.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
@@ -34,11 +35,6 @@ export interface PostgresStoreOptions {
   poolSize?: number;
 }
 
-interface Unit {
-  fn: (tx: WriteTx) => MaybePromise<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
 
 type Row = Record<string, unknown>;
 
@@ -55,9 +51,7 @@ export class PostgresStore implements Store {
   readonly webhooks: PostgresWebhooks;
   readonly #pool: pg.Pool;
   readonly #ready: Promise<void>;
-  #queue: Unit[] = [];
-  #scheduled = false;
-  #flushing = false;
+  readonly #writes = new GroupCommit((batch) => this.#commitBatch(batch));
   #closed = false;
   #listeners = new Set<(events: StoredEvent[]) => void>();
   readonly #tx: WriteTx;
@@ -272,24 +266,7 @@ export class PostgresStore implements Store {
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
-      }
-    });
-  }
-
-  async #flush(): Promise<void> {
-    this.#scheduled = false;
-    if (this.#flushing) return; // the running flush picks the queue up when it ends
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) await this.#commitBatch(this.#queue.splice(0));
-    } finally {
-      this.#flushing = false;
-    }
+    return this.#writes.write(fn);
   }
 
   async #commitBatch(batch: Unit[]): Promise<void> {
@@ -561,7 +538,7 @@ export class PostgresStore implements Store {
   close(): Promise<void> {
     return (this.#closing ??= (async () => {
       // Let queued writes finish before closing.
-      while (this.#queue.length > 0 || this.#flushing || this.#scheduled) await new Promise((r) => setImmediate(r));
+      await this.#writes.drain();
       this.#closed = true;
       await this.#pool.end();
     })());

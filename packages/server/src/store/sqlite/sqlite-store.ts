@@ -10,6 +10,7 @@
  * Reads use a second connection, so they only ever see committed data.
  */
 import Database from 'better-sqlite3';
+import { GroupCommit, type Unit } from '../group-commit.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
@@ -26,11 +27,6 @@ export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
-interface Unit {
-  fn: (tx: WriteTx) => MaybePromise<unknown>;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
-}
 
 type Row = Record<string, unknown>;
 
@@ -39,9 +35,7 @@ export class SqliteStore implements Store {
   readonly webhooks: SqliteWebhooks;
   readonly #db: Database.Database;
   readonly #reader: Database.Database;
-  #queue: Unit[] = [];
-  #scheduled = false;
-  #flushing = false;
+  readonly #writes = new GroupCommit((batch) => this.#commitBatch(batch));
   #head: number;
   #pending: StoredEvent[] = [];
   #listeners = new Set<(events: StoredEvent[]) => void>();
@@ -207,24 +201,7 @@ export class SqliteStore implements Store {
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
     if (this.#closed) return Promise.reject(new Error('store is closed'));
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
-      }
-    });
-  }
-
-  async #flush(): Promise<void> {
-    this.#scheduled = false;
-    if (this.#flushing) return; // the running flush picks the queue up when it ends
-    this.#flushing = true;
-    try {
-      while (this.#queue.length > 0) await this.#commitBatch(this.#queue.splice(0));
-    } finally {
-      this.#flushing = false;
-    }
+    return this.#writes.write(fn);
   }
 
   async #commitBatch(batch: Unit[]): Promise<void> {
@@ -477,7 +454,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     // Let queued writes finish before closing.
-    while (this.#queue.length > 0 || this.#flushing || this.#scheduled) await new Promise((r) => setImmediate(r));
+    await this.#writes.drain();
     this.#closed = true;
     await this.#checkpointer?.close();
     if (this.#reader !== this.#db) this.#reader.close();
