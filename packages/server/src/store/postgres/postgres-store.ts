@@ -18,10 +18,11 @@
  */
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
+import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EventFilter, KeyRecord, MaybePromise, NewEvent, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+  EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
 } from '../store.ts';
 import { migrate, quoteIdent } from './migrations.ts';
 import { PostgresWebhooks } from './postgres-webhooks.ts';
@@ -34,7 +35,6 @@ export interface PostgresStoreOptions {
   /** Connections in the pool (reads, webhooks, and one at a time for the write batch). @defaultValue 10 */
   poolSize?: number;
 }
-
 
 type Row = Record<string, unknown>;
 
@@ -560,18 +560,6 @@ function isConnectionError(e: Error): boolean {
   return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P') || code.startsWith('E');
 }
 
-function parseDoc(doc: unknown): TaskRecord | null {
-  return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
-}
-
-function toStored(seq: number, e: NewEvent): StoredEvent {
-  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
-  return {
-    seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
-    tags: e.tags, milestone: e.milestone, json,
-  };
-}
-
 function rowToEvent(r: Row): StoredEvent {
   return {
     seq: r.seq as number,
@@ -618,13 +606,4 @@ function eventWhere(f: EventFilter, p: Params): string[] {
   if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
   if (f.events) where.push(`type = ANY(${p.add(f.events)})`);
   return where;
-}
-
-function encodeCursor(n: number): string {
-  return Buffer.from(`n:${n}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number | null {
-  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  return m ? Number(m[1]) : null;
 }

@@ -11,10 +11,11 @@
  */
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
+import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EventFilter, KeyRecord, MaybePromise, NewEvent, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+  EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
@@ -26,7 +27,6 @@ export interface SqliteStoreOptions {
   /** `NORMAL` survives a killed process; `FULL` also survives power loss. @defaultValue 'NORMAL' */
   synchronous?: 'NORMAL' | 'FULL';
 }
-
 
 type Row = Record<string, unknown>;
 
@@ -472,18 +472,6 @@ function migrate(db: Database.Database): void {
   }
 }
 
-function parseDoc(doc: unknown): TaskRecord | null {
-  return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
-}
-
-function toStored(seq: number, e: NewEvent): StoredEvent {
-  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
-  return {
-    seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
-    tags: e.tags, milestone: e.milestone, json,
-  };
-}
-
 function rowToEvent(r: Row): StoredEvent {
   return {
     seq: r.seq as number,
@@ -545,13 +533,4 @@ function eventWhere(f: EventFilter): { where: string[]; params: unknown[] } {
     params.push(...f.events);
   }
   return { where, params };
-}
-
-function encodeCursor(n: number): string {
-  return Buffer.from(`n:${n}`).toString('base64url');
-}
-
-function decodeCursor(cursor: string): number | null {
-  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  return m ? Number(m[1]) : null;
 }

@@ -1,0 +1,26 @@
+/** Row ↔ record helpers every store implementation shares. */
+import type { NewEvent, StoredEvent, TaskRecord } from './store.ts';
+
+/** A stored task document, or null when the row was not found. */
+export function parseDoc(doc: unknown): TaskRecord | null {
+  return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
+}
+
+/** The appended event: its wire JSON, serialized once, plus the fields readers filter on. */
+export function toStored(seq: number, e: NewEvent): StoredEvent {
+  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
+  return {
+    seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
+    tags: e.tags, milestone: e.milestone, json,
+  };
+}
+
+/** Opaque list cursors: the row number to continue below. */
+export function encodeCursor(n: number): string {
+  return Buffer.from(`n:${n}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): number | null {
+  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  return m ? Number(m[1]) : null;
+}
