@@ -24,15 +24,18 @@ export const Text = (max: number) =>
     .max(max)
     .refine((s) => !s.includes('\u0000'), 'must not contain NUL bytes');
 
-/** Checks a parsed JSON value: size, depth and no NUL in any string or key. */
-export function checkJson(value: unknown, maxBytes: number): string | null {
-  let size: number;
-  try {
-    size = Buffer.byteLength(JSON.stringify(value) ?? '');
-  } catch {
-    return 'must be JSON';
+/** Checks a parsed JSON value: size (when `maxBytes` is given), depth, finite numbers, no NUL in any string or key. */
+export function checkJson(value: unknown, maxBytes = Infinity): string | null {
+  // Measuring the size means serializing the value: only when there is a limit to check.
+  if (Number.isFinite(maxBytes)) {
+    let size: number;
+    try {
+      size = Buffer.byteLength(JSON.stringify(value) ?? '');
+    } catch {
+      return 'must be JSON';
+    }
+    if (size > maxBytes) return `must be at most ${maxBytes} bytes of JSON, got ${size}`;
   }
-  if (size > maxBytes) return `must be at most ${maxBytes} bytes of JSON, got ${size}`;
   const walk = (v: unknown, depth: number): string | null => {
     if (depth > LIMITS.jsonDepth) return `must be nested at most ${LIMITS.jsonDepth} levels deep`;
     if (typeof v === 'string') return v.includes('\u0000') ? 'must not contain NUL bytes' : null;
