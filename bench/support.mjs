@@ -10,10 +10,15 @@ import { fileURLToPath } from 'node:url';
 export const ADMIN = 'bench_admin_key_0123456789';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
-/** Starts `taskpulse serve` on a free port; `stop()` ends it and removes its data. */
+/**
+ * Starts `taskpulse serve` on a free port; `stop()` ends it and removes its data.
+ * `BENCH_SERVER_NODE_ARGS` adds Node flags to the server process only, e.g.
+ * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it.
+ */
 export async function startServer(extraArgs = []) {
   const dir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-'));
-  const proc = spawn(process.execPath, [join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', ...extraArgs], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -44,9 +49,11 @@ export async function startServer(extraArgs = []) {
       req.end(data);
     });
   const stop = async () => {
+    const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
     agent.destroy();
-    await new Promise((r) => setTimeout(r, 300));
+    // Wait for the exit (a profile is written then), at most 20 s.
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
     rmSync(dir, { recursive: true, force: true });
   };
   return { proc, host, port, call, stop };
