@@ -31,7 +31,7 @@ async function startServerProcess(heartbeatMs: number): Promise<{ url: string; c
     const s = await startServer({ port: 0, db: ${JSON.stringify(join(dir, 'bench.db'))}, adminKey: ${JSON.stringify(ADMIN)}, heartbeatMs: ${heartbeatMs}, logLevel: 'silent' });
     console.log(JSON.stringify({ url: s.url }));
     process.on('SIGTERM', async () => { await s.close(); process.exit(0); });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--conditions=@taskpulse/source', '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {

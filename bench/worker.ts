@@ -67,7 +67,7 @@ async function bench(): Promise<void> {
   let child: ChildProcess | undefined;
   if (!url) {
     key = `tpk_bench_${Math.random().toString(36).slice(2)}`;
-    child = fork(new URL(import.meta.url).pathname, ['--role', 'server'], { env: { ...process.env, BENCH_ADMIN_KEY: key }, execArgv: ['--import', 'tsx'] });
+    child = fork(new URL(import.meta.url).pathname, ['--role', 'server'], { env: { ...process.env, BENCH_ADMIN_KEY: key }, execArgv: ['--conditions=@taskpulse/source', '--import', 'tsx'] });
     url = await new Promise<string>((resolve, reject) => {
       child!.once('message', (m: any) => resolve(m.url));
       child!.once('exit', (code) => reject(new Error(`server exited with ${code}`)));

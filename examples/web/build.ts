@@ -52,6 +52,8 @@ export async function buildExamples(outDir: string, options: BuildExamplesOption
     platform: 'browser',
     target: 'es2022',
     jsx: 'automatic',
+    // The @taskpulse/* sources (no build needed); the published demo pages are built from them too.
+    conditions: ['@taskpulse/source'],
     minify: !development,
     sourcemap: development ? 'inline' : false,
     define: { 'process.env.NODE_ENV': JSON.stringify(development ? 'development' : 'production') },

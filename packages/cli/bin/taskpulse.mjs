@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so `npm install` needs no build step.
-import { register } from 'tsx/esm/api';
+// Development launcher: runs the CLI from its TypeScript sources through tsx, resolving every
+// @taskpulse/* package to its src/ (the `@taskpulse/source` export condition), so tests and
+// benchmarks need no build. The published command is dist/bin.js (package.json "bin").
+import { register } from 'node:module';
+import { register as registerTsx } from 'tsx/esm/api';
 
-register();
+registerTsx();
+// Registered after tsx, so it runs first: adds the condition, then lets tsx resolve.
+register(
+  'data:text/javascript,' +
+    encodeURIComponent(
+      `export function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, '@taskpulse/source'] }); }`,
+    ),
+);
 const { main } = await import('../src/main.ts');
 await main(process.argv.slice(2));

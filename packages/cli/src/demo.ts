@@ -1,15 +1,20 @@
 /**
  * `taskpulse demo`: the server on embedded SQLite, the example workers creating and running
- * tasks, and (when they are in the checkout) the example pages, served from the same origin.
+ * tasks, and the example pages, served from the same origin. The installed package runs the
+ * compiled copies in dist/demo/ (see assets.ts); from source it builds them from examples/.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { buildServer } from '@taskpulse/server';
+import { compiledDemo, REPO_ROOT } from './assets.ts';
 
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../../..');
+/** What examples/workers/demo.ts exports (typed here: that file is not part of this package). */
+interface DemoWorkersModule {
+  startDemo(options: { url: string; apiKey: string; owner?: string }): Promise<{ close(): Promise<void> }>;
+}
 
 export interface DemoCliOptions {
   host: string;
@@ -23,25 +28,31 @@ export interface DemoCliOptions {
 export async function runDemo(o: DemoCliOptions): Promise<void> {
   const adminKey = o.adminKey ?? `tpk_demo_${randomBytes(18).toString('base64url')}`;
   const pagesDir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-pages-'));
-  const buildScript = join(ROOT, 'examples/web/build.ts');
-  const withPages = existsSync(buildScript);
+  const compiled = compiledDemo();
+  const buildScript = REPO_ROOT ? join(REPO_ROOT, 'examples/web/build.ts') : null;
+  const withPages = compiled !== null || (buildScript !== null && existsSync(buildScript));
   const server = await buildServer({
     host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: withPages ? pagesDir : null,
   });
   const url = await server.listen();
   const { token } = await server.tokens.mint(o.owner, 24 * 3600);
   let pages = false;
-  if (withPages) {
+  // Written after the server is up: the pages get the demo viewer's token in their config.js.
+  if (compiled) {
+    cpSync(compiled.web, pagesDir, { recursive: true });
+    writeFileSync(join(pagesDir, 'config.js'), `window.TASKPULSE = Object.assign(${JSON.stringify({ token })}, window.TASKPULSE || {});\n`);
+    pages = true;
+  } else if (withPages && buildScript) {
     try {
-      // Built after the server is up: the pages get the demo viewer's token in their config.js.
-      const { buildExamples } = (await import(buildScript)) as { buildExamples: (dir: string, options?: { config?: Record<string, unknown> }) => Promise<void> };
+      const { buildExamples } = (await import(pathToFileURL(buildScript).href)) as { buildExamples: (dir: string, options?: { config?: Record<string, unknown> }) => Promise<void> };
       await buildExamples(pagesDir, { config: { token } });
       pages = true;
     } catch (error) {
       console.error(`(example pages not built: ${(error as Error).message})`);
     }
   }
-  const { startDemo } = (await import(join(ROOT, 'examples/workers/demo.ts'))) as typeof import('../../../examples/workers/demo.ts');
+  const workersModule = compiled?.workers ?? join(REPO_ROOT ?? '.', 'examples/workers/demo.ts');
+  const { startDemo } = (await import(pathToFileURL(workersModule).href)) as DemoWorkersModule;
   const demo = await startDemo({ url, apiKey: adminKey, owner: o.owner });
   process.stdout.write(`listening on ${url}\n`);
   console.log(`

@@ -1,9 +1,15 @@
 /**
  * `taskpulse serve | keys … | watch <taskId>`. Flag > environment > default for every option.
  */
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { buildServer, DEFAULTS, SqliteStore, VERSION } from '@taskpulse/server';
-import { watch } from './watch.ts';
+// Only the light config module at start: `taskpulse --help` must answer fast, so the server
+// (Fastify, SQLite, PostgreSQL, Redis clients) is imported by the commands that run it.
+import { DEFAULTS } from '@taskpulse/server/config';
+import type { TaskPulseServer } from '@taskpulse/server';
+
+/** This package's version (package.json sits one folder above both src/ and dist/). */
+const VERSION: string = createRequire(import.meta.url)('../package.json').version;
 
 const ENV_HELP = `
 Environment (a flag wins over its variable):
@@ -59,7 +65,10 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
     .addOption(common.logLevel('info'))
     .action(async (o) => {
+      const { buildServer } = await import('@taskpulse/server');
+      const { dashboardDir } = await import('./assets.ts');
       const server = await buildServer({
+        staticDir: dashboardDir(),
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null, redisChannel: o.redisChannel,
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
@@ -140,6 +149,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--key <credential>', 'API key or viewer token').env('TASKPULSE_API_KEY'))
     .action(async (taskId: string, o) => {
       if (!o.key) throw new Error('--key (or TASKPULSE_API_KEY) is required');
+      const { watch } = await import('./watch.ts');
       process.exitCode = await watch({ url: o.url, credential: o.key, taskId });
     });
 
@@ -151,7 +161,8 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function withServer<T>(db: string, fn: (s: Awaited<ReturnType<typeof buildServer>>) => Promise<T>): Promise<T> {
+async function withServer<T>(db: string, fn: (s: TaskPulseServer) => Promise<T>): Promise<T> {
+  const { buildServer, SqliteStore } = await import('@taskpulse/server');
   const store = new SqliteStore({ file: db });
   const s = await buildServer({ store, logLevel: 'silent' });
   try {

@@ -21,6 +21,7 @@ const bundle = await build({
   bundle: true,
   format: 'iife',
   globalName: 'TaskPulse',
+  conditions: ['@taskpulse/source'],
   write: false,
 });
 const page = `<!doctype html><script src="/client.js"></script><script>

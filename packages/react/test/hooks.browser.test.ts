@@ -17,6 +17,7 @@ beforeAll(async () => {
     format: 'iife',
     platform: 'browser',
     jsx: 'automatic',
+    conditions: ['@taskpulse/source'], // the sources, no build needed
     write: false,
     define: { 'process.env.NODE_ENV': '"development"' },
     logLevel: 'silent',
