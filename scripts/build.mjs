@@ -11,7 +11,8 @@
  *    its dist/ copied to packages/cli/dist/dashboard/ (served at `/` by `taskpulse serve`).
  * 4. The root LICENSE copied into each package (npm packs a package's own folder only).
  *
- * Usage: node scripts/build.mjs [--skip-dashboard]
+ * Usage: node scripts/build.mjs [--libs | --skip-dashboard]
+ *   --libs            steps 1 and 4 only (a library package's prepack: it needs no demo or dashboard)
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
@@ -26,6 +27,10 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: ROOT, stdio: 'inherit'
 
 run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.build.json']);
 step('packages compiled');
+if (process.argv.includes('--libs')) {
+  copyLicense();
+  process.exit(0);
+}
 
 const { build } = await import('esbuild');
 await build({
@@ -53,7 +58,11 @@ if (process.argv.includes('--skip-dashboard') || !existsSync(join(dashboard, 'pa
   step('dashboard built into packages/cli/dist/dashboard');
 }
 
-for (const pkg of readdirSync(join(ROOT, 'packages'))) {
-  if (existsSync(join(ROOT, 'packages', pkg, 'package.json'))) cpSync(join(ROOT, 'LICENSE'), join(ROOT, 'packages', pkg, 'LICENSE'));
-}
+copyLicense();
 step('done');
+
+function copyLicense() {
+  for (const pkg of readdirSync(join(ROOT, 'packages'))) {
+    if (existsSync(join(ROOT, 'packages', pkg, 'package.json'))) cpSync(join(ROOT, 'LICENSE'), join(ROOT, 'packages', pkg, 'LICENSE'));
+  }
+}
