@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import pg from 'pg';
+import Database from 'better-sqlite3';
 import type { NewEvent, Store, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
 
@@ -108,6 +109,42 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await store.close();
     });
 
+    it('reads back from the log exactly the events sent live, across undone units, pruning and a restart', async () => {
+      const { open } = engine();
+      let store = open();
+      const live = new Map<number, unknown>();
+      const listen = (s: Store) => s.onCommit((events) => events.forEach((e) => live.set(e.seq, JSON.parse(e.json))));
+      listen(store);
+      const base = { ...task('c'), input: { blob: 'i'.repeat(10_000) } };
+      await store.write((tx) => tx.insertTask(base));
+      const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+      const report = (s: Store, n: number, over: Partial<TaskRecord> = {}, e: Partial<NewEvent> = {}, fail = false) =>
+        s.write(async (tx) => {
+          const t = { ...(await tx.getTask('c'))!, done: n, total: 100, message: `m${n}`, ...over };
+          await tx.appendEvent({ ...event(t), ...e });
+          await tx.updateTask(t);
+          if (fail) throw new Error('undone');
+        });
+      for (let n = 1; n <= 4; n++) await report(store, n, {}, { at: hourAgo }); // old: pruned below
+      for (let n = 5; n <= 12; n++) await report(store, n, n === 8 ? { metadata: { note: 'z'.repeat(2000) } } : {}, { milestone: n === 10 });
+      await report(store, 13, {}, {}, true).catch(() => {});
+      await report(store, 14);
+      const readAll = async (s: Store) => new Map((await s.readEvents(0, {}, 100)).events.map((e) => [e.seq, JSON.parse(e.json) as unknown]));
+      expect([...(await readAll(store)).entries()]).toEqual([...live.entries()]);
+      expect(await store.pruneEvents(Date.now() - 60_000)).toBe(4);
+      for (let seq = 1; seq <= 4; seq++) live.delete(seq);
+      expect([...(await readAll(store)).entries()]).toEqual([...live.entries()]);
+      await store.close();
+
+      store = open();
+      listen(store);
+      await report(store, 15);
+      await report(store, 16);
+      expect([...(await readAll(store)).entries()]).toEqual([...live.entries()]);
+      expect(live.size).toBe(11); // seqs 5–15: the undone unit gave its number back
+      await store.close();
+    });
+
     it('prunes old events but keeps the head, and reports the floor', async () => {
       const store = engine().open();
       await store.write((tx) => tx.insertTask(task('p')));
@@ -122,3 +159,27 @@ for (const [name, engine] of Object.entries(ENGINES)) {
     });
   });
 }
+
+describe('store: sqlite log size', () => {
+  it('stores a progress event in a few hundred bytes whatever the size of the task', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskpulse-store-'));
+    dirs.push(dir);
+    const store = new SqliteStore({ file: join(dir, 's.db') });
+    const t = { ...task('big'), input: { blob: 'i'.repeat(100_000) }, metadata: { m: 'x'.repeat(10_000) } };
+    await store.write((tx) => tx.insertTask(t));
+    for (let n = 1; n <= 50; n++) {
+      await store.write(async (tx) => {
+        const cur = { ...(await tx.getTask('big'))!, done: n, total: 50, message: `page ${n} of 50` };
+        await tx.appendEvent(event(cur));
+        await tx.updateTask(cur);
+      });
+    }
+    await store.close();
+    const db = new Database(join(dir, 's.db'), { readonly: true });
+    const rows = db.prepare('SELECT length(json) AS n FROM events ORDER BY seq').pluck().all() as number[];
+    const versions = db.prepare('SELECT count(*) FROM task_versions').pluck().get();
+    db.close();
+    expect(versions).toBe(1); // the first event; every later one is a diff against it
+    expect(Math.max(...rows.slice(1))).toBeLessThan(200);
+  });
+});

@@ -6,9 +6,11 @@ export function parseDoc(doc: unknown): TaskRecord | null {
   return typeof doc === 'string' ? (JSON.parse(doc) as TaskRecord) : null;
 }
 
-/** The appended event: its wire JSON, serialized once, plus the fields readers filter on. */
-export function toStored(seq: number, e: NewEvent): StoredEvent {
-  const json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) });
+/**
+ * The appended event: its wire JSON, serialized once, plus the fields readers filter on.
+ * `json` is given when the caller already serialized the event (the SQLite store's compact log).
+ */
+export function toStored(seq: number, e: NewEvent, json = JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...e.body(seq) })): StoredEvent {
   return {
     seq, type: e.type, at: e.at, taskId: e.taskId, owner: e.owner, taskType: e.taskType, parentId: e.parentId,
     tags: e.tags, milestone: e.milestone, json,

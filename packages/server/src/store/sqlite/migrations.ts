@@ -72,4 +72,11 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
   CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
   `,
+  /* 4: compact log: a task event stores the fields that differ from a version of its task (event-diff.ts) */ `
+  ALTER TABLE events ADD COLUMN base INTEGER;
+  CREATE TABLE task_versions (
+    task_id TEXT NOT NULL, seq INTEGER NOT NULL, json TEXT NOT NULL,
+    PRIMARY KEY (task_id, seq)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -12,6 +12,7 @@
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
+import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
@@ -50,6 +51,13 @@ export class SqliteStore implements Store {
   /** Cache entries a unit replaced, to put back if the unit is undone. */
   #journal: Map<string, TaskRecord | undefined> | null = null;
   #flushedInUnit: TaskRecord[] | null = null;
+  /**
+   * The version each task's events are stored against (event-diff.ts), and what a unit replaced
+   * there, to put back if it is undone. Missing (after a restart, or trimmed): the next event of
+   * that task writes a new version.
+   */
+  #versions = new Map<string, TaskVersion>();
+  #versionJournal: Map<string, TaskVersion | undefined> | null = null;
   readonly #tx: WriteTx;
   #checkpointer: Checkpointer | null = null;
   readonly #s: ReturnType<SqliteStore['prepareWrites']>;
@@ -92,8 +100,9 @@ export class SqliteStore implements Store {
         "SELECT doc FROM tasks WHERE status = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?",
       ).pluck(),
       insertEvent: db.prepare(
-        'INSERT INTO events (seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO events (seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      insertVersion: db.prepare('INSERT INTO task_versions (task_id, seq, json) VALUES (?, ?, ?)'),
       insertLog: db.prepare('INSERT INTO logs (task_id, seq, at, level, message) VALUES (?, ?, ?, ?, ?)'),
       insertNotification: db.prepare(
         'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -140,8 +149,31 @@ export class SqliteStore implements Store {
       },
       appendEvent: (e) => {
         const seq = ++this.#head;
-        const stored = toStored(seq, e);
-        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, JSON.stringify(e.tags), e.milestone ? 1 : 0, stored.json);
+        const body = e.body(seq);
+        let stored: StoredEvent;
+        let row: string;
+        let base: number | null = null;
+        const task = body.task;
+        if (e.taskId !== null && task !== null && typeof task === 'object' && Object.keys(body).length === 1) {
+          // A task event: stored as its difference from the task's version (event-diff.ts).
+          const split = splitTaskEvent(seq, e.type, e.at, e.taskId, task as Record<string, unknown>);
+          stored = toStored(seq, e, split.json);
+          const version = this.#versions.get(e.taskId);
+          const diff = version && !e.milestone ? diffFields(version, split.fields) : null;
+          if (diff === null) {
+            s.insertVersion.run(e.taskId, seq, split.taskJson);
+            this.#setVersion(e.taskId, split.fields);
+            base = seq;
+            row = '{}';
+          } else {
+            base = version!.seq;
+            row = diff;
+          }
+        } else {
+          stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
+          row = stored.json;
+        }
+        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, JSON.stringify(e.tags), e.milestone ? 1 : 0, row, base);
         this.#pending.push(stored);
         return stored;
       },
@@ -174,6 +206,12 @@ export class SqliteStore implements Store {
     };
   }
 
+  #setVersion(taskId: string, v: TaskVersion): void {
+    if (this.#versionJournal && !this.#versionJournal.has(taskId)) this.#versionJournal.set(taskId, this.#versions.get(taskId));
+    this.#versions.delete(taskId); // re-insert: Map order is then least recently versioned first
+    this.#versions.set(taskId, v);
+  }
+
   #remember(t: TaskRecord): void {
     if (this.#journal && !this.#journal.has(t.id)) this.#journal.set(t.id, this.#cache.get(t.id));
     this.#cache.delete(t.id); // re-insert: Map order is then least recently written first
@@ -190,6 +228,13 @@ export class SqliteStore implements Store {
   }
 
   #trimCache(): void {
+    let extra = this.#versions.size - 20_000;
+    if (extra > 0) {
+      for (const id of this.#versions.keys()) {
+        if (extra-- <= 0) break;
+        this.#versions.delete(id);
+      }
+    }
     const excess = this.#cache.size - 20_000;
     if (excess <= 0) return;
     let n = 0;
@@ -214,6 +259,7 @@ export class SqliteStore implements Store {
         const unitHead = this.#head;
         const unitEvents = this.#pending.length;
         const journal = (this.#journal = new Map());
+        const versionJournal = (this.#versionJournal = new Map<string, TaskVersion | undefined>());
         const flushed: TaskRecord[] = (this.#flushedInUnit = []);
         this.#s.savepoint.run();
         try {
@@ -235,11 +281,16 @@ export class SqliteStore implements Store {
               this.#dirty.delete(id);
             }
           }
+          for (const [id, prev] of versionJournal) {
+            if (prev) this.#versions.set(id, prev);
+            else this.#versions.delete(id);
+          }
           this.#head = unitHead;
           this.#pending.length = unitEvents;
           outcomes.push({ ok: false, value: error });
         } finally {
           this.#journal = null;
+          this.#versionJournal = null;
           this.#flushedInUnit = null;
         }
       }
@@ -250,6 +301,8 @@ export class SqliteStore implements Store {
     } catch (error) {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
       this.#journal = null;
+      this.#versionJournal = null;
+      this.#versions.clear();
       this.#cache.clear();
       this.#dirty.clear();
       this.#head = batchHead;
@@ -321,7 +374,7 @@ export class SqliteStore implements Store {
       const rows = this.#reader
         .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
         .all(...params, limit) as Row[];
-      return { events: rows.map(rowToEvent), head };
+      return { events: this.#rowsToEvents(rows), head };
     })();
   }
 
@@ -335,6 +388,26 @@ export class SqliteStore implements Store {
         .all(...params, limit) as string[];
       return { head, tasks: docs.map((d) => JSON.parse(d) as TaskRecord) };
     })();
+  }
+
+  /** Stored rows → events, rebuilding compact task events from their versions. */
+  #rowsToEvents(rows: Row[]): StoredEvent[] {
+    const versions = new Map<string, string>();
+    const get = this.#reader.prepare('SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck();
+    return rows.map((r) => {
+      const e = rowToEvent(r);
+      if (r.base === null || r.base === undefined) return e;
+      const key = `${e.taskId}\u0000${r.base as number}`;
+      let version = versions.get(key);
+      if (version === undefined) {
+        version = get.get(e.taskId, r.base) as string | undefined;
+        // Pruning keeps every version a retained event refers to, so this is a broken file.
+        if (version === undefined) throw new Error(`event ${e.seq}: its task version ${r.base as number} is missing`);
+        versions.set(key, version);
+      }
+      e.json = mergeTaskEvent(e.seq, e.type, e.at, e.taskId!, version, r.json as string);
+      return e;
+    });
   }
 
   #readHead(): number {
@@ -398,7 +471,17 @@ export class SqliteStore implements Store {
           lo = mid + 1;
         } else hi = mid - 1;
       }
-      return cut > 0 ? this.#db.prepare('DELETE FROM events WHERE seq <= ?').run(cut).changes : 0;
+      if (cut <= 0) return 0;
+      const n = this.#db.prepare('DELETE FROM events WHERE seq <= ?').run(cut).changes;
+      // A version is needed while a retained event may refer to it: until a later version of the
+      // same task is itself at or below the cut.
+      this.#db
+        .prepare(
+          `DELETE FROM task_versions WHERE seq <= ? AND EXISTS (
+             SELECT 1 FROM task_versions w WHERE w.task_id = task_versions.task_id AND w.seq > task_versions.seq AND w.seq <= ?)`,
+        )
+        .run(cut, cut);
+      return n;
     });
   }
 

@@ -1,0 +1,88 @@
+/**
+ * Compact storage of `task.*` events (pure, no I/O).
+ *
+ * Every `task.*` event carries the whole task after the change (the contract), but most events
+ * are progress reports that change a handful of fields. So the log keeps, per task, a *version*
+ * (the whole task JSON at some seq, in its own table) and stores each event as the top-level
+ * fields that differ from that version. Reading an event back is one merge: version ⊕ diff, no
+ * replay chain. A new version is written when the diff grows past {@link MAX_DIFF_CHARS} (a
+ * stage change, new metadata, a result), on milestones, and when the writer holds none (after a
+ * restart), so a progress report costs a few hundred bytes whatever the size of the task's
+ * `input`, `result` or `metadata`.
+ *
+ * The event is serialized once, field by field: the same pieces build the wire JSON (sent live,
+ * byte for byte what `JSON.stringify` makes) and the diff (compared as strings).
+ */
+
+/** A diff longer than this starts a new version instead. */
+export const MAX_DIFF_CHARS = 320;
+
+/** The task JSON a diff is relative to: its fields serialized one by one. */
+export interface TaskVersion {
+  seq: number;
+  keys: string[];
+  pieces: string[];
+}
+
+export interface SplitEvent {
+  /** The event's wire JSON, as `JSON.stringify({seq, type, at, taskId, task})` would make it. */
+  json: string;
+  /** The task's JSON alone. */
+  taskJson: string;
+  fields: TaskVersion;
+}
+
+/** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
+export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
+  const keys: string[] = [];
+  const pieces: string[] = [];
+  let taskJson = '{';
+  for (const k in task) {
+    const piece = JSON.stringify(task[k]) as string | undefined;
+    if (piece === undefined) continue;
+    if (keys.length > 0) taskJson += ',';
+    taskJson += `${JSON.stringify(k)}:${piece}`;
+    keys.push(k);
+    pieces.push(piece);
+  }
+  taskJson += '}';
+  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":${taskJson}}`;
+  return { json, taskJson, fields: { seq, keys, pieces } };
+}
+
+/**
+ * The fields of `next` that differ from `base`, as a JSON object, or null when `next` should be
+ * stored as a new version (a field went away, or the diff is too long to be worth it). The task's
+ * `seq` is left out when it is the event's own (it always is for a task event): the merge puts
+ * it back.
+ */
+export function diffFields(base: TaskVersion, next: TaskVersion): string | null {
+  const ownSeq = String(next.seq);
+  if (next.keys.length < base.keys.length) return null; // a field left: a merge could not express it
+  let out = '{';
+  let j = 0;
+  let found = 0;
+  for (let i = 0; i < next.keys.length; i++) {
+    const k = next.keys[i]!;
+    // Keys come in the same order for every task event; fall back to a search when they do not.
+    const at = base.keys[j] === k ? j : base.keys.indexOf(k);
+    if (at >= 0) {
+      j = at + 1;
+      found++;
+      // The merge sets `seq` to the event's own: it stays in the diff whenever it is anything else.
+      if (k === 'seq' ? next.pieces[i] === ownSeq : base.pieces[at] === next.pieces[i]) continue;
+    }
+    if (out.length > 1) out += ',';
+    out += `${JSON.stringify(k)}:${next.pieces[i]}`;
+    if (out.length > MAX_DIFF_CHARS) return null;
+  }
+  return found === base.keys.length ? `${out}}` : null; // keys are unique: every base key is still there
+}
+
+/** Rebuilds an event's wire JSON from its version and its stored diff. */
+export function mergeTaskEvent(seq: number, type: string, at: string, taskId: string, versionJson: string, diffJson: string): string {
+  const task = JSON.parse(versionJson) as Record<string, unknown>;
+  if ('seq' in task) task.seq = seq; // left out of the diff when it is the event's own
+  Object.assign(task, JSON.parse(diffJson) as Record<string, unknown>);
+  return JSON.stringify({ seq, type, at, taskId, task });
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_DIFF_CHARS, diffFields, mergeTaskEvent, splitTaskEvent } from '../src/store/event-diff.ts';
+
+const task = (over: Record<string, unknown> = {}) => ({
+  id: 'tsk_1', type: 'import', owner: 'u"1', tags: ['a'], progress: { done: 1, total: 10, percent: 10 }, message: 'p1',
+  input: { big: 'x'.repeat(5000) }, result: null, metadata: { k: 'ü\n' }, maybe: undefined, seq: 5, ...over,
+});
+
+describe('compact task events', () => {
+  it('serializes field by field exactly as JSON.stringify does', () => {
+    const t = task();
+    const s = splitTaskEvent(5, 'task.updated', '2026-01-01T00:00:00.000Z', 'tsk_1', t);
+    expect(s.json).toBe(JSON.stringify({ seq: 5, type: 'task.updated', at: '2026-01-01T00:00:00.000Z', taskId: 'tsk_1', task: t }));
+    expect(s.taskJson).toBe(JSON.stringify(t));
+    expect(s.fields.keys).not.toContain('maybe');
+  });
+
+  it('stores a progress event as its changed fields, and merging them back gives the same event', () => {
+    const base = splitTaskEvent(5, 'task.updated', 'a', 'tsk_1', task());
+    const next = task({ progress: { done: 2, total: 10, percent: 20 }, message: 'p2', seq: 6 });
+    const split = splitTaskEvent(6, 'task.updated', 'b', 'tsk_1', next);
+    const diff = diffFields(base.fields, split.fields)!;
+    expect(JSON.parse(diff)).toEqual({ progress: { done: 2, total: 10, percent: 20 }, message: 'p2' }); // seq is the event's own
+    expect(diff.length).toBeLessThan(100); // the 5 KB input is not repeated
+    expect(mergeTaskEvent(6, 'task.updated', 'b', 'tsk_1', base.taskJson, diff)).toBe(split.json);
+  });
+
+  it('asks for a new version when a field went away or the diff is too long', () => {
+    const base = splitTaskEvent(5, 'task.updated', 'a', 'tsk_1', task());
+    const { message: _gone, ...without } = task();
+    expect(diffFields(base.fields, splitTaskEvent(6, 'task.updated', 'a', 'tsk_1', without).fields)).toBeNull();
+    const long = task({ metadata: { note: 'y'.repeat(MAX_DIFF_CHARS) } });
+    expect(diffFields(base.fields, splitTaskEvent(6, 'task.updated', 'a', 'tsk_1', long).fields)).toBeNull();
+  });
+
+  it('handles a field that appears later', () => {
+    const base = splitTaskEvent(5, 'task.updated', 'a', 'tsk_1', task());
+    const next = splitTaskEvent(6, 'task.updated', 'a', 'tsk_1', task({ maybe: 3 }));
+    const diff = diffFields(base.fields, next.fields)!;
+    expect(JSON.parse(mergeTaskEvent(6, 'task.updated', 'a', 'tsk_1', base.taskJson, diff))).toEqual(JSON.parse(next.json));
+  });
+});
