@@ -3,10 +3,12 @@
  * handed to `commit` together (one transaction), and a batch that arrives while one commits waits
  * for the next. Each store decides how a batch becomes a transaction.
  */
-import type { MaybePromise, WriteTx } from './store.ts';
+import type { MaybePromise, WriteOptions, WriteTx } from './store.ts';
 
 export interface Unit {
   fn: (tx: WriteTx) => MaybePromise<unknown>;
+  /** Task ids the unit will read (a hint: a store may load them for the whole batch at once). */
+  tasks?: readonly string[];
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -22,9 +24,9 @@ export class GroupCommit {
     this.#commit = commit;
   }
 
-  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tasks: options?.tasks });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => void this.#flush());

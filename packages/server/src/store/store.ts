@@ -136,9 +136,18 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Hints for one unit of work. */
+export interface WriteOptions {
+  /**
+   * Task ids the unit will read with `tx.getTask`: a store that pays a round trip per read
+   * (PostgreSQL) loads every unit's tasks of a batch in one query. Only a hint.
+   */
+  tasks?: readonly string[];
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
-  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T>;
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T>;
   /** Called after each commit with the events it appended, in `seq` order. */
   onCommit(listener: (events: StoredEvent[]) => void): () => void;
 

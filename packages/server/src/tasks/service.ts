@@ -156,7 +156,7 @@ export class TaskService {
       const change = model.progress(r, u, this.#config.leaseMs, nowMs);
       const seq = await this.#apply(tx, change, nowMs);
       return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
-    });
+    }, { tasks: [id] });
   }
 
   /** Many reports in one request, applied in order; each succeeds or fails on its own. */
