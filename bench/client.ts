@@ -1,5 +1,5 @@
 /**
- * Client SDK benchmark: `npx tsx bench/client.ts` (add `--quick` for a shorter healthy window).
+ * Client SDK benchmark: `npx tsx --conditions=@taskpulse/source bench/client.ts` (add `--quick` for a shorter healthy window).
  *
  * 1. Healthy: report → visible in the client, p50/p99 (the worker's POST, the server's durable
  *    write, the stream, the client's parse and view update).

@@ -1,7 +1,7 @@
 // Store + state machine throughput without HTTP, on PostgreSQL: how many progress reports per
 // second the PostgreSQL store group-commits through the task service (`bench/store.ts` is the
 // SQLite twin). Runs in a throwaway schema, dropped at the end.
-// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx bench/store-postgres.ts [INSTANCES=2]
+// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2]
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { buildServer } from '@taskpulse/server';

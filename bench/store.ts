@@ -1,7 +1,7 @@
 // Store + state machine throughput without HTTP: how many progress reports per second the
 // SQLite store group-commits through the task service, and how many bytes the log (events and
 // task versions, indexes included) grows by per report.
-// Run: npx tsx bench/store.ts [SYNC=FULL] [INPUT_BYTES=10000]
+// Run: npx tsx --conditions=@taskpulse/source bench/store.ts [SYNC=FULL] [INPUT_BYTES=10000]
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -269,8 +269,9 @@ async function runTaskPulse(server, token, mode, type, common, concurrency) {
   for (let j = 0; j < common.jobs; j++) await call('POST', '/v1/tasks', { type, owner: `u${j % 10}`, input: { j } });
   const reader = await startReader({ ...common, host, port, token, type });
   const message = (j, i) => `${j}:${i}:${now().toFixed(3)}`;
+  const sdk = mode === 'sdk' ? await loadSdk() : null; // loaded before the clock starts
   return measure(server.proc.pid, reader, async () => {
-    if (mode === 'sdk') return runSdk(server, token, type, common, concurrency, message);
+    if (sdk) return runSdk(sdk, server, token, type, common, concurrency, message);
     let requests = 0;
     let sent = 0;
     const batch = makeBatcher(call, () => requests++);
@@ -321,10 +322,18 @@ function makeBatcher(call, onRequest) {
     });
 }
 
-async function runSdk(server, token, type, common, concurrency, message) {
+let sdkModule = null;
+/** The worker SDK from its TypeScript sources (as packages/cli/bin/taskpulse.mjs loads the CLI): no build needed. */
+async function loadSdk() {
+  if (sdkModule) return sdkModule;
   const { register } = await import('tsx/esm/api');
+  const { register: registerHook } = await import('node:module');
   register();
-  const { createWorker } = await import('@taskpulse/worker');
+  registerHook('data:text/javascript,' + encodeURIComponent(`export function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, '@taskpulse/source'] }); }`));
+  return (sdkModule = await import('@taskpulse/worker'));
+}
+
+async function runSdk({ createWorker }, server, token, type, common, concurrency, message) {
   let done = 0;
   let finished;
   const all = new Promise((r) => (finished = r));

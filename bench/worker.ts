@@ -3,7 +3,7 @@
  * N times a second, against a real server running in a separate process (so the CPU figures are
  * the worker's own).
  *
- *   npx tsx bench/worker.ts [--tasks 1000] [--hz 10] [--seconds 20] [--throttle 500] [--url URL --key KEY]
+ *   npx tsx --conditions=@taskpulse/source bench/worker.ts [--tasks 1000] [--hz 10] [--seconds 20] [--throttle 500] [--url URL --key KEY]
  *
  * Without --url it starts `startServer` (SQLite in a temp dir) in a child process.
  */
@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
 });
 
 if (args.help) {
-  console.log(`usage: npx tsx bench/worker.ts [--tasks 1000] [--hz 10] [--seconds 20] [--throttle 500] [--url URL --key ADMIN_OR_WORKER_KEY]`);
+  console.log(`usage: npx tsx --conditions=@taskpulse/source bench/worker.ts [--tasks 1000] [--hz 10] [--seconds 20] [--throttle 500] [--url URL --key ADMIN_OR_WORKER_KEY]`);
   process.exit(0);
 }
 
