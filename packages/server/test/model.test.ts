@@ -22,6 +22,22 @@ describe('model', () => {
     expect(() => model.progress(done, { lease: 'lse_a', done: 1 }, 10_000, T0 + 6)).toThrow(/already completed/);
   });
 
+  it('renews a lease for the length chosen at claim, unless a report asks for another', () => {
+    const t = model.claim(base(), 'lse_a', 1500, T0).task;
+    // The server default (30 s here) applies only to a lease that never chose a length.
+    const p = model.progress(t, { lease: 'lse_a', done: 1 }, 30_000, T0 + 1000).task;
+    expect(p.lease!.expiresAtMs).toBe(T0 + 2500);
+    const h = model.heartbeat(p, 'lse_a', undefined, 30_000, T0 + 2000).task;
+    expect(h.lease!.expiresAtMs).toBe(T0 + 3500);
+    const longer = model.heartbeat(h, 'lse_a', 8000, 30_000, T0 + 3000).task;
+    expect(longer.lease!.expiresAtMs).toBe(T0 + 11_000);
+    // A length a report chose is the length from then on.
+    expect(model.progress(longer, { lease: 'lse_a', done: 2 }, 30_000, T0 + 4000).task.lease!.expiresAtMs).toBe(T0 + 12_000);
+    // A lease stored before lengths were recorded falls back to the default.
+    const legacy = { ...t, lease: { token: 'lse_a', expiresAtMs: T0 + 1500 } };
+    expect(model.heartbeat(legacy, 'lse_a', undefined, 30_000, T0 + 1000).task.lease!.expiresAtMs).toBe(T0 + 31_000);
+  });
+
   it('moves stages forward, skipping undeclared gaps, and records the finished stage run', () => {
     const t = running();
     const c = model.progress(t, { lease: 'lse_a', stage: 'parse', done: 1, total: 3 }, 10_000, T0 + 2000);

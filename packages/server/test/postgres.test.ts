@@ -7,14 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { RedisBus } from '../src/bus/redis/redis-bus.ts';
 import type { NewEvent, StoredEvent, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
-import { ADMIN, SseReader, startTestServer, type TestServer } from './support.ts';
+import { ADMIN, SseReader, freshSchema as freshSchemaIn, startTestServer, type TestServer } from './support.ts';
 
-const PG_URL = process.env.TASKPULSE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.TASKPULSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -22,25 +20,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-/** A fresh schema, dropped after the test, and a connection string whose connections use it. */
-async function freshSchema(): Promise<{ schema: string; url: string }> {
-  const schema = `tp_${randomBytes(6).toString('hex')}`;
-  await admin(`CREATE SCHEMA "${schema}"`);
-  cleanups.push(() => admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
-  const url = new URL(PG_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return { schema, url: url.toString() };
-}
+const freshSchema = () => freshSchemaIn(cleanups);
 
 async function openStore(connectionString: string): Promise<PostgresStore> {
   const store = await PostgresStore.open({ connectionString });

@@ -2,9 +2,35 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { startServer, type ServerOptions } from '../src/index.ts';
 
 export const ADMIN = 'test_admin_key_0123456789';
+
+/** The shared test PostgreSQL (never stopped or reconfigured by a test). */
+export const PG_URL = process.env.TASKPULSE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** Runs one statement on the test PostgreSQL over a connection of its own. */
+export async function pgAdmin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh schema (dropped by the cleanup it registers) and a connection string whose connections use it. */
+export async function freshSchema(cleanups: (() => Promise<unknown>)[]): Promise<{ schema: string; url: string }> {
+  const schema = `tp_${randomBytes(6).toString('hex')}`;
+  await pgAdmin(`CREATE SCHEMA "${schema}"`);
+  cleanups.push(() => pgAdmin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return { schema, url: url.toString() };
+}
 
 export interface TestServer {
   url: string;

@@ -41,7 +41,11 @@ export interface TaskRecord {
   endedAt: string | null;
   heartbeatAt: string | null;
   seq: number;
-  lease: { token: string; expiresAtMs: number } | null;
+  /**
+   * The running attempt's lease. `leaseMs` is the length chosen at claim (or by the latest report
+   * that set one): renewals keep it. Leases stored before it was recorded lack it.
+   */
+  lease: { token: string; expiresAtMs: number; leaseMs?: number } | null;
   /** When `done`/`stage` last moved (ms), and the smoothed gap between such moves: for `health`. */
   lastMoveAtMs: number | null;
   moveGapMs: number | null;

@@ -72,7 +72,7 @@ export function claim(prev: TaskRecord, token: string, leaseMs: number, nowMs: n
     status: 'running',
     attempt: prev.attempt + 1,
     error: null,
-    lease: { token, expiresAtMs: nowMs + leaseMs },
+    lease: { token, expiresAtMs: nowMs + leaseMs, leaseMs },
     startedAt: prev.startedAt ?? now,
     heartbeatAt: now,
     updatedAt: now,
@@ -114,13 +114,23 @@ export function checkLease(task: TaskRecord, token: string, nowMs: number): void
   if (task.lease.expiresAtMs < nowMs) throw new TaskPulseError('lease_lost', 'this lease expired; the task will be retried');
 }
 
-export function progress(prev: TaskRecord, u: ProgressUpdate, leaseMs: number, nowMs: number): Change {
+/**
+ * The renewed lease: the length a report asks for, else the one chosen at claim, else (a lease
+ * stored before lengths were recorded) `defaultMs`. A length asked for is kept from then on.
+ */
+export function renewLease(lease: NonNullable<TaskRecord['lease']>, requestedMs: number | undefined, defaultMs: number, nowMs: number): NonNullable<TaskRecord['lease']> {
+  const leaseMs = requestedMs ?? lease.leaseMs ?? defaultMs;
+  return { token: lease.token, expiresAtMs: nowMs + leaseMs, leaseMs };
+}
+
+/** A progress report; `defaultLeaseMs` renews a lease that recorded no length of its own. */
+export function progress(prev: TaskRecord, u: ProgressUpdate, defaultLeaseMs: number, nowMs: number): Change {
   checkLease(prev, u.lease, nowMs);
   const now = iso(nowMs);
   const task: TaskRecord = {
     ...prev,
     stages: prev.stages.map((s) => ({ ...s })),
-    lease: { token: prev.lease!.token, expiresAtMs: nowMs + (u.leaseMs ?? leaseMs) },
+    lease: renewLease(prev.lease!, u.leaseMs, defaultLeaseMs, nowMs),
     heartbeatAt: now,
   };
   const stageRuns: StageRun[] = [];
@@ -181,10 +191,11 @@ export function progress(prev: TaskRecord, u: ProgressUpdate, leaseMs: number, n
   return { task, event: changed ? 'task.updated' : null, milestone, stageRuns, log };
 }
 
-export function heartbeat(prev: TaskRecord, token: string, leaseMs: number, nowMs: number): Change {
+/** Renews the lease only (see `renewLease` for its length). */
+export function heartbeat(prev: TaskRecord, token: string, leaseMs: number | undefined, defaultLeaseMs: number, nowMs: number): Change {
   checkLease(prev, token, nowMs);
   return {
-    task: { ...prev, lease: { token, expiresAtMs: nowMs + leaseMs }, heartbeatAt: iso(nowMs) },
+    task: { ...prev, lease: renewLease(prev.lease!, leaseMs, defaultLeaseMs, nowMs), heartbeatAt: iso(nowMs) },
     event: null, milestone: false, stageRuns: [],
   };
 }

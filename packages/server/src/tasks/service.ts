@@ -18,7 +18,7 @@ import * as model from './model.ts';
 import type { Change, ProgressUpdate } from './model.ts';
 
 export interface TaskServiceConfig {
-  /** Lease length when a worker does not ask for one. */
+  /** Lease length when a worker does not ask for one at claim (renewals keep the claimed length). */
   leaseMs: number;
   health: HealthConfig;
 }
@@ -173,7 +173,7 @@ export class TaskService {
   async heartbeat(id: string, token: string, leaseMs?: number): Promise<Omit<ReportAnswer, 'seq'>> {
     return this.#store.write(async (tx) => {
       const r = await this.#mustGet(tx, id);
-      const change = model.heartbeat(r, token, leaseMs ?? this.#config.leaseMs, this.#now());
+      const change = model.heartbeat(r, token, leaseMs, this.#config.leaseMs, this.#now());
       await tx.updateTask(change.task);
       return { cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
     });
