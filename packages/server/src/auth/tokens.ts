@@ -4,8 +4,19 @@
  * Only the listed algorithms are accepted, so `alg: none` and algorithm swaps fail.
  */
 import { SignJWT, createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
-import { TaskPulseError } from '@taskpulse/protocol';
+import { Id, TaskPulseError } from '@taskpulse/protocol';
+import { z } from 'zod';
 import type { Principal } from './principal.ts';
+
+/**
+ * The claims a viewer token must carry, and the shape of the optional ones. Anything malformed is
+ * refused whole: a `tids` the server cannot read must never widen access to all the owner's tasks.
+ * Other claims (an identity provider's own) pass untouched.
+ */
+const ViewerClaims = z.object({
+  sub: Id,
+  tids: z.array(Id).max(1000).optional(),
+});
 
 export interface TokenConfig {
   secret: string;
@@ -55,12 +66,12 @@ export class TokenService {
         throw new TaskPulseError('unauthorized', 'the credential is not valid');
       }
     }
-    const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 128) {
-      throw new TaskPulseError('unauthorized', 'the viewer token has no valid subject');
+    const claims = ViewerClaims.safeParse(payload);
+    if (!claims.success) {
+      throw new TaskPulseError('unauthorized', `the viewer token has a malformed claim: ${claims.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')}`);
     }
-    const tids = payload.tids;
-    const taskIds = Array.isArray(tids) && tids.every((t) => typeof t === 'string') ? new Set(tids as string[]) : null;
+    const sub = claims.data.sub;
+    const taskIds = claims.data.tids ? new Set(claims.data.tids) : null;
     return { role: 'viewer', owner: sub, taskIds };
   }
 }
