@@ -159,8 +159,10 @@ export const Lease = z.object({ token: z.string(), expiresAt: Timestamp });
 export type Lease = z.infer<typeof Lease>;
 
 // ---------------------------------------------------------------- task requests
+// Every request body is a strict object: an unknown field (`percent` for `done`, `priority`) is a
+// 400 naming it rather than silently dropped, and the OpenAPI document says `additionalProperties: false`.
 
-export const StageInput = z.object({
+export const StageInput = z.strictObject({
   key: Id,
   label: Text(200).optional(),
   weight: z.number().positive().max(1e6).optional(),
@@ -168,7 +170,7 @@ export const StageInput = z.object({
 
 export const Tags = z.array(Id.pipe(z.string().max(LIMITS.tagChars))).max(LIMITS.tags);
 
-export const CreateTaskRequest = z.object({
+export const CreateTaskRequest = z.strictObject({
   type: Id,
   owner: Id,
   input: JsonValue(LIMITS.inputBytes).optional(),
@@ -201,7 +203,7 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
 export const ListTasksResponse = z.object({ tasks: z.array(Task), nextCursor: z.string().nullable() });
 
-export const CancelRequest = z.object({ reason: Text(LIMITS.messageChars).optional() });
+export const CancelRequest = z.strictObject({ reason: Text(LIMITS.messageChars).optional() });
 
 export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof LogLevel>;
@@ -218,7 +220,7 @@ export const LogsQuery = z.object({
 
 export const LeaseToken = z.string().min(1).max(200);
 
-export const ClaimRequest = z.object({
+export const ClaimRequest = z.strictObject({
   types: z.array(Id).max(100).optional(),
   leaseMs: z.number().int().min(1000).max(3_600_000).optional(),
   waitMs: z.number().int().min(0).max(30_000).optional(),
@@ -234,11 +236,11 @@ const ProgressFields = {
   stage: Id.optional(),
   metadata: JsonObject(LIMITS.metadataBytes).optional(),
   log: z
-    .union([Text(LIMITS.messageChars), z.object({ level: LogLevel.optional(), message: Text(LIMITS.messageChars) })])
+    .union([Text(LIMITS.messageChars), z.strictObject({ level: LogLevel.optional(), message: Text(LIMITS.messageChars) })])
     .optional(),
   leaseMs: z.number().int().min(1000).max(3_600_000).optional(),
 };
-export const ProgressRequest = z.object(ProgressFields);
+export const ProgressRequest = z.strictObject(ProgressFields);
 export type ProgressRequest = z.infer<typeof ProgressRequest>;
 export const ProgressResponse = z.object({
   seq: Count,
@@ -246,16 +248,16 @@ export const ProgressResponse = z.object({
   lease: z.object({ expiresAt: Timestamp }),
 });
 
-export const BatchProgressRequest = z.object({
-  updates: z.array(z.object({ id: Id, ...ProgressFields })).min(1).max(LIMITS.batchUpdates),
+export const BatchProgressRequest = z.strictObject({
+  updates: z.array(z.strictObject({ id: Id, ...ProgressFields })).min(1).max(LIMITS.batchUpdates),
 });
 export type BatchProgressRequest = z.infer<typeof BatchProgressRequest>;
 
-export const HeartbeatRequest = z.object({ lease: LeaseToken, leaseMs: ProgressFields.leaseMs });
-export const CompleteRequest = z.object({ lease: LeaseToken, result: JsonValue(LIMITS.resultBytes).optional() });
-export const FailRequest = z.object({
+export const HeartbeatRequest = z.strictObject({ lease: LeaseToken, leaseMs: ProgressFields.leaseMs });
+export const CompleteRequest = z.strictObject({ lease: LeaseToken, result: JsonValue(LIMITS.resultBytes).optional() });
+export const FailRequest = z.strictObject({
   lease: LeaseToken,
-  error: z.object({
+  error: z.strictObject({
     code: Id.optional(),
     message: Text(LIMITS.messageChars),
     details: JsonObject(LIMITS.metadataBytes).optional(),
@@ -268,7 +270,7 @@ export type FailRequest = z.infer<typeof FailRequest>;
 
 export const Role = z.enum(['admin', 'worker']);
 export type Role = z.infer<typeof Role>;
-export const CreateKeyRequest = z.object({ role: Role, name: Text(200).min(1).optional() });
+export const CreateKeyRequest = z.strictObject({ role: Role, name: Text(200).min(1).optional() });
 export const ApiKeyInfo = z.object({
   id: z.string(),
   name: z.string().nullable(),
@@ -280,7 +282,7 @@ export const ApiKeyInfo = z.object({
 });
 export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
 
-export const CreateTokenRequest = z.object({
+export const CreateTokenRequest = z.strictObject({
   owner: Id,
   ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
   taskIds: z.array(Id).max(1000).optional(),
@@ -309,7 +311,7 @@ export const NotificationsQuery = z.object({
   owner: Id.optional(),
 });
 export const MarkReadRequest = z
-  .object({ ids: z.array(Id).max(1000).optional(), upToSeq: Count.optional() })
+  .strictObject({ ids: z.array(Id).max(1000).optional(), upToSeq: Count.optional() })
   .refine((b) => b.ids !== undefined || b.upToSeq !== undefined, 'give ids or upToSeq');
 
 // ---------------------------------------------------------------- events
@@ -373,7 +375,7 @@ export const ErrorResponse = z.object({
 
 // ---------------------------------------------------------------- webhooks
 
-export const CreateWebhookRequest = z.object({
+export const CreateWebhookRequest = z.strictObject({
   url: z
     .string()
     .max(2000)

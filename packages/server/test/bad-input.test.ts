@@ -11,7 +11,9 @@ let id: string;
 let lease: string;
 let viewer: string;
 beforeAll(async () => {
-  t = await startTestServer();
+  // No health checks: on a loaded machine this file outlasts the 10 s after which a silent task
+  // turns `stuck`, and that (correct) event would change the state this test compares.
+  t = await startTestServer({ healthIntervalMs: 3_600_000 });
   ({ id, lease } = await runningTask(t, { type: 'bad', owner: 'victim', stages: [{ key: 'a' }] }));
   await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 4, message: 'fine' });
   viewer = await t.viewerToken('victim');
@@ -211,3 +213,57 @@ it('answers every kind of bad input with a 4xx JSON error and changes nothing', 
   expect((await t.api('GET', '/healthz', undefined, '')).status).toBe(200);
   expect(await state()).toBe(before);
 }, 60_000);
+
+it('refuses unknown request fields with 400 naming them, on every body, and writes nothing', async () => {
+  const before = await state();
+  const UNKNOWN: [string, () => string, () => Record<string, unknown>, string[]][] = [
+    ['create: priority', () => '/v1/tasks', () => ({ type: 'x', owner: 'o', priority: 5 }), ['body.priority']],
+    ['create: stage colour', () => '/v1/tasks', () => ({ type: 'x', owner: 'o', stages: [{ key: 'a', colour: 'red' }] }), ['body.stages.0.colour']],
+    ['claim', () => '/v1/tasks/claim', () => ({ types: ['none'], priority: 1 }), ['body.priority']],
+    ['progress: BullMQ percent', () => `/v1/tasks/${id}/progress`, () => ({ lease, percent: 40 }), ['body.percent']],
+    ['progress: two unknown', () => `/v1/tasks/${id}/progress`, () => ({ lease, done: 2, percent: 40, eta: 5 }), ['body.percent', 'body.eta']],
+    ['progress: log field', () => `/v1/tasks/${id}/progress`, () => ({ lease, log: { message: 'x', colour: 'red' } }), ['body.log.colour']],
+    ['batch: item field', () => '/v1/progress', () => ({ updates: [{ id, lease, percent: 40 }] }), ['body.updates.0.percent']],
+    ['batch: top field', () => '/v1/progress', () => ({ updates: [{ id, lease, done: 2 }], atomic: true }), ['body.atomic']],
+    ['heartbeat', () => `/v1/tasks/${id}/heartbeat`, () => ({ lease, ttl: 5 }), ['body.ttl']],
+    ['complete', () => `/v1/tasks/${id}/complete`, () => ({ lease, result: {}, output: 1 }), ['body.output']],
+    ['fail: error field', () => `/v1/tasks/${id}/fail`, () => ({ lease, error: { message: 'x', stack: 'at…' } }), ['body.error.stack']],
+    ['cancel', () => `/v1/tasks/${id}/cancel`, () => ({ force: true }), ['body.force']],
+    ['keys', () => '/v1/keys', () => ({ role: 'worker', owner: 'x' }), ['body.owner']],
+    ['tokens', () => '/v1/tokens', () => ({ owner: 'o', admin: true }), ['body.admin']],
+    ['client-metrics', () => '/v1/client-metrics', () => ({ liveMs: 1, cpu: 3 }), ['body.cpu']],
+    ['webhooks', () => '/v1/webhooks', () => ({ url: 'http://127.0.0.1:1/x', events: ['task.completed'], secret: 's'.repeat(16), active: true }), ['body.active']],
+  ];
+  const failures: string[] = [];
+  for (const [name, path, body, fields] of UNKNOWN) {
+    const r = await t.api('POST', path(), body());
+    const named = fields.every((f) => r.body?.error?.details?.fields?.includes(f)) && fields.every((f) => r.body.error.message.includes(f.split('.').at(-1)!));
+    if (r.status !== 400 || r.body.error.code !== 'invalid_request' || !named) failures.push(`${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  const read = await t.api('POST', '/v1/notifications/read', { upToSeq: 1, all: true }, viewer);
+  if (read.status !== 400 || !read.body.error.details.fields.includes('body.all')) failures.push(`read: ${read.status} ${JSON.stringify(read.body)}`);
+  expect(failures).toEqual([]);
+  expect(await state()).toBe(before);
+});
+
+it('documents every request body as closed (additionalProperties: false) in the OpenAPI document', async () => {
+  const doc = (await t.api('GET', '/openapi.json', undefined, '')).body;
+  const open: string[] = [];
+  const walk = (s: any, where: string): void => {
+    if (!s || typeof s !== 'object') return;
+    if (s.type === 'object' && s.properties && s.additionalProperties !== false) open.push(where);
+    for (const [k, v] of Object.entries(s)) if (k !== 'additionalProperties') walk(v, `${where}.${k}`);
+  };
+  let bodies = 0;
+  for (const [path, ops] of Object.entries<any>(doc.paths)) {
+    for (const [method, op] of Object.entries<any>(ops)) {
+      const schema = op.requestBody?.content?.['application/json']?.schema;
+      if (schema) {
+        bodies++;
+        walk(schema, `${method.toUpperCase()} ${path}`);
+      }
+    }
+  }
+  expect(bodies).toBeGreaterThanOrEqual(13);
+  expect(open).toEqual([]);
+});

@@ -19,13 +19,24 @@ const BY_STATUS: Record<number, ErrorCode> = {
   409: 'conflict', 413: 'payload_too_large', 415: 'unsupported_media_type', 429: 'rate_limited', 503: 'unavailable',
 };
 
+/** The field paths an issue is about; an unknown-field issue names each unknown field, not its parent. */
+function issuePaths(issue: ZodError['issues'][number], where: string): string[] {
+  const base = [where, ...issue.path.map(String)];
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => [...base, k].join('.'));
+  return [base.join('.')];
+}
+
+function issueMessage(issue: ZodError['issues'][number]): string {
+  return issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `\`${k}\``).join(', ')}` : issue.message;
+}
+
 export function fromZod(error: ZodError, where: 'body' | 'query' | 'params' | 'headers'): TaskPulseError {
-  const fields = [...new Set(error.issues.map((i) => [where, ...i.path.map(String)].join('.')))];
+  const fields = [...new Set(error.issues.flatMap((i) => issuePaths(i, where)))];
   const first = error.issues[0];
   const path = first ? [where, ...first.path.map(String)].join('.') : where;
-  return new TaskPulseError('invalid_request', `${path}: ${first?.message ?? 'is not valid'}`, {
+  return new TaskPulseError('invalid_request', `${path}: ${first ? issueMessage(first) : 'is not valid'}`, {
     fields,
-    issues: error.issues.slice(0, 20).map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message })),
+    issues: error.issues.slice(0, 20).map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: issueMessage(i) })),
   });
 }
 

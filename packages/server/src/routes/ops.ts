@@ -6,7 +6,7 @@ import type { Store } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { computeStats } from '../stats/stats.ts';
 
-export const ClientMetricsRequest = z.object({
+export const ClientMetricsRequest = z.strictObject({
   liveMs: z.number().min(0).max(86_400_000).default(0),
   pollingMs: z.number().min(0).max(86_400_000).default(0),
   offlineMs: z.number().min(0).max(86_400_000).default(0),
