@@ -3,6 +3,8 @@
  * browser opening them sees the demo workers' tasks move, live.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,19 +18,47 @@ let proc: ChildProcess;
 let url = '';
 let browser: Browser;
 
+/** A port free right now (the demo must be polled before it says where it listens). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((res) => srv.close(res));
+  return port;
+}
+
+/** What `/` answered the moment `/healthz` first said 200. */
+let firstPage = 0;
+
 beforeAll(async () => {
-  proc = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--db', join(dir, 'demo.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  url = await new Promise<string>((res, rej) => {
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  proc = spawn(process.execPath, [BIN, 'demo', '--port', String(port), '--db', join(dir, 'demo.db')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let exited = false;
+  proc.once('exit', () => (exited = true));
+  const printed = new Promise<void>((res, rej) => {
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m && out.includes('Ctrl-C')) res(m[1]!);
+      if (/listening on http:\/\/\S+/.test(out) && out.includes('Ctrl-C')) res();
     });
     proc.once('exit', (c) => rej(new Error(`demo exited with ${c}`)));
   });
+  // Poll as a load balancer would: the first 200 from /healthz means "serve me now".
+  for (;;) {
+    if (exited) throw new Error('demo exited before it was healthy');
+    const up = await fetch(`${url}/healthz`).then((r) => r.status, () => 0);
+    if (up === 200) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  firstPage = (await fetch(`${url}/`)).status;
+  await printed;
   browser = await launchChromium();
 }, 60_000);
+
+it('is ready before it listens: the pages answer as soon as /healthz does', () => {
+  expect(firstPage).toBe(200);
+});
 
 afterAll(async () => {
   await browser?.close();

@@ -34,10 +34,10 @@ export async function runDemo(o: DemoCliOptions): Promise<void> {
   const server = await buildServer({
     host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: withPages ? pagesDir : null,
   });
-  const url = await server.listen();
   const { token } = await server.tokens.mint(o.owner, 24 * 3600);
   let pages = false;
-  // Written after the server is up: the pages get the demo viewer's token in their config.js.
+  // Written before listening (the pages get the demo viewer's token in their config.js): once
+  // `/healthz` answers, `/` must too, never a 404 while the pages are still being written.
   if (compiled) {
     cpSync(compiled.web, pagesDir, { recursive: true });
     writeFileSync(join(pagesDir, 'config.js'), `window.TASKPULSE = Object.assign(${JSON.stringify({ token })}, window.TASKPULSE || {});\n`);
@@ -51,6 +51,7 @@ export async function runDemo(o: DemoCliOptions): Promise<void> {
       console.error(`(example pages not built: ${(error as Error).message})`);
     }
   }
+  const url = await server.listen();
   const workersModule = compiled?.workers ?? join(REPO_ROOT ?? '.', 'examples/workers/demo.ts');
   const { startDemo } = (await import(pathToFileURL(workersModule).href)) as DemoWorkersModule;
   const demo = await startDemo({ url, apiKey: adminKey, owner: o.owner });

@@ -3,20 +3,42 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, vi } from 'vitest';
 import { startServer } from '@taskpulse/server';
+import { main } from '../src/main.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/taskpulse.mjs');
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'taskpulse-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/**
+ * Runs the CLI in this process and returns what it printed. Spawning a tsx process per command
+ * cost seconds each on a loaded machine (the test timed out at 30 s in CI); the bin itself is
+ * exercised by the spawning tests below.
+ */
+async function cli(args: string[]): Promise<string> {
+  const out: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const exitCode = process.exitCode;
+  try {
+    await main(args);
+    if (process.exitCode) throw new Error(`taskpulse ${args.join(' ')} failed: ${out.join('\n')}`);
+    return out.join('\n');
+  } finally {
+    process.exitCode = exitCode;
+    log.mockRestore();
+    error.mockRestore();
+  }
+}
+
 it('creates, lists and revokes keys in the database file, and the server honours them', async () => {
   const db = join(dir, 'keys.db');
-  const created = JSON.parse((await run(process.execPath, [BIN, 'keys', 'create', '--role', 'worker', '--name', 'ci', '--json', '--db', db])).stdout);
+  const created = JSON.parse(await cli(['keys', 'create', '--role', 'worker', '--name', 'ci', '--json', '--db', db]));
   expect(created).toMatchObject({ role: 'worker', name: 'ci' });
   expect(created.key).toMatch(/^tpk_/);
-  const listed = JSON.parse((await run(process.execPath, [BIN, 'keys', 'list', '--json', '--db', db])).stdout);
+  const listed = JSON.parse(await cli(['keys', 'list', '--json', '--db', db]));
   expect(listed).toEqual([expect.objectContaining({ id: created.id, role: 'worker', revokedAt: null })]);
 
   const s = await startServer({ port: 0, db, logLevel: 'silent' });
@@ -26,8 +48,8 @@ it('creates, lists and revokes keys in the database file, and the server honours
   } finally {
     await s.close();
   }
-  await run(process.execPath, [BIN, 'keys', 'revoke', created.id, '--db', db]);
-  const after = JSON.parse((await run(process.execPath, [BIN, 'keys', 'list', '--json', '--db', db])).stdout);
+  expect(await cli(['keys', 'revoke', created.id, '--db', db])).toContain(`revoked ${created.id}`);
+  const after = JSON.parse(await cli(['keys', 'list', '--json', '--db', db]));
   expect(after[0].revokedAt).toBeTruthy();
 });
 

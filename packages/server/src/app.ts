@@ -175,6 +175,13 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     }
   });
 
+  app.addHook('onResponse', async (request, reply) => {
+    // Unmatched URLs share one label: a scanner must not grow the label set without bound.
+    const route = request.routeOptions.url ?? 'unmatched';
+    const stream = String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream') || route === '/v1/stream';
+    metrics.httpRequest(request.method, route, reply.statusCode, stream ? null : reply.elapsedTime);
+  });
+
   const router = createRouter(app, authenticate);
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);

@@ -12,10 +12,13 @@ export class Metrics {
   readonly clientTime: Counter;
   readonly clientStaleness: Histogram;
   readonly clientReconnects: Counter;
+  readonly httpRequests: Counter;
+  readonly httpDuration: Histogram;
 
   constructor(store: Store, streams: () => number) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'taskpulse_process_' });
+    // The default metrics are already named `process_…`/`nodejs_…`: the prefix adds only `taskpulse_`.
+    collectDefaultMetrics({ register: this.registry, prefix: 'taskpulse_' });
     new Gauge({
       name: 'taskpulse_tasks', help: 'Tasks by type and status', labelNames: ['type', 'status'], registers,
       async collect() {
@@ -47,6 +50,22 @@ export class Metrics {
       buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
     });
     this.clientReconnects = new Counter({ name: 'taskpulse_client_reconnects_total', help: 'Stream reconnects browsers reported', registers });
+    const labelNames = ['method', 'route', 'status'];
+    this.httpRequests = new Counter({ name: 'taskpulse_http_requests_total', help: 'HTTP requests answered, by route pattern and status', labelNames, registers });
+    this.httpDuration = new Histogram({
+      name: 'taskpulse_http_request_duration_seconds', help: 'Time to answer an HTTP request (streams excluded), by route pattern and status', labelNames, registers,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
+    });
+  }
+
+  /**
+   * One answered request. `route` is the route pattern (`/v1/tasks/:id`), never the raw URL, so
+   * the label set stays bounded; `durationMs` null for a stream (its life is not a latency).
+   */
+  httpRequest(method: string, route: string, status: number, durationMs: number | null): void {
+    const labels = { method, route, status: String(status) };
+    this.httpRequests.inc(labels);
+    if (durationMs !== null) this.httpDuration.observe(labels, durationMs / 1000);
   }
 
   committed(events: StoredEvent[]): void {

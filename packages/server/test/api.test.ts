@@ -279,6 +279,16 @@ describe('operations', () => {
     expect(m.body).toContain('taskpulse_tasks{');
     expect(m.body).toContain('taskpulse_events_appended_total');
     expect(m.body).toContain('taskpulse_open_streams');
+    // Process metrics carry the prefix once.
+    expect(m.body).toContain('taskpulse_process_cpu_seconds_total');
+    expect(m.body).not.toContain('taskpulse_process_process_');
+    // HTTP requests by route pattern (not the raw URL) and status.
+    await t.api('GET', '/v1/tasks/tsk_nope_metrics');
+    const after = (await t.api('GET', '/metrics', undefined, '')).body as string;
+    expect(after).toMatch(/taskpulse_http_requests_total\{method="GET",route="\/healthz",status="200"\} [1-9]/);
+    expect(after).toMatch(/taskpulse_http_requests_total\{method="GET",route="\/v1\/tasks\/:id",status="404"\} [1-9]/);
+    expect(after).toMatch(/taskpulse_http_request_duration_seconds_bucket\{le="[^"]+",method="GET",route="\/readyz",status="200"\} [1-9]/);
+    expect(after).not.toContain('tsk_nope_metrics');
     const doc = await t.api('GET', '/openapi.json', undefined, '');
     expect(doc.body.openapi).toBe('3.0.3');
     for (const p of ['/v1/tasks', '/v1/tasks/{id}', '/v1/tasks/claim', '/v1/progress', '/v1/stream', '/v1/events', '/v1/tokens', '/v1/keys', '/v1/notifications']) {

@@ -38,6 +38,19 @@ describe('model', () => {
     expect(model.heartbeat(legacy, 'lse_a', undefined, 30_000, T0 + 1000).task.lease!.expiresAtMs).toBe(T0 + 31_000);
   });
 
+  it('words the completion notification from the result, never from a stale progress message', () => {
+    const t = model.progress(running(), { lease: 'lse_a', message: 'Fetching' }, 10_000, T0 + 1).task;
+    const text = (result: unknown) => model.notificationText({ ...model.complete(t, 'lse_a', result, T0 + 2).task });
+    expect(text(null)).toEqual({ title: 'pdf finished', body: 'Your task completed.' });
+    expect(text({ pages: 3 }).body).toBe('Your task completed.');
+    expect(text('Imported 12 pages').body).toBe('Imported 12 pages');
+    expect(text({ message: 'Found 4 matches' }).body).toBe('Found 4 matches');
+    expect(text({ summary: 'All done' }).body).toBe('All done');
+    expect(text('x'.repeat(500)).body).toHaveLength(200);
+    const failed = model.fail(t, 'lse_a', { code: 'boom', message: 'Disk full' }, false, T0 + 2).task;
+    expect(model.notificationText(failed)).toEqual({ title: 'pdf failed', body: 'Disk full' });
+  });
+
   it('moves stages forward, skipping undeclared gaps, and records the finished stage run', () => {
     const t = running();
     const c = model.progress(t, { lease: 'lse_a', stage: 'parse', done: 1, total: 3 }, 10_000, T0 + 2000);

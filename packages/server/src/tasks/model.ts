@@ -375,3 +375,22 @@ export function iso(ms: number): string {
   }
   return lastIso;
 }
+
+/** How much of a result's text a notification repeats. */
+const NOTIFICATION_BODY_CHARS = 200;
+
+/**
+ * The title and body of a finished task's notification. A completion is worded from the result
+ * (a string, or its `message`/`summary` string) or neutrally — never from the last progress
+ * message, which describes a stage that is over ("pdf-import finished — Fetching").
+ */
+export function notificationText(t: Pick<TaskRecord, 'type' | 'status' | 'result' | 'error'>): { title: string; body: string } {
+  if (t.status === 'completed') {
+    const r = t.result as { message?: unknown; summary?: unknown } | string | null | undefined;
+    const said = typeof r === 'string' ? r : r && typeof r === 'object' ? (typeof r.message === 'string' ? r.message : r.summary) : undefined;
+    const body = typeof said === 'string' && said.trim() !== '' ? said.trim().slice(0, NOTIFICATION_BODY_CHARS) : 'Your task completed.';
+    return { title: `${t.type} finished`, body };
+  }
+  if (t.status === 'failed') return { title: `${t.type} failed`, body: t.error?.message ?? 'Your task failed.' };
+  return { title: `${t.type} was canceled`, body: t.error?.message ?? 'Your task was canceled.' };
+}

@@ -325,8 +325,7 @@ export class TaskService {
       owner: t.owner,
       taskId: t.id,
       kind,
-      title: kind === 'completed' ? `${t.type} finished` : kind === 'failed' ? `${t.type} failed` : `${t.type} was canceled`,
-      body: kind === 'completed' ? (t.message ?? 'Your task completed.') : (t.error?.message ?? `Your task ${kind === 'failed' ? 'failed' : 'was canceled'}.`),
+      ...model.notificationText(t),
       createdAt: model.iso(nowMs),
       readAt: null,
     };
