@@ -13,28 +13,10 @@ export interface EventsResponse {
   tasks?: Task[];
 }
 
-const BEYOND_ANY_HEAD = Number.MAX_SAFE_INTEGER;
-const ACTIVE_PAGES = 10;
-
 /**
- * Asks `/v1/events` from beyond the head: a server answers a cursor it does not hold with
- * `reset` and the snapshot of active tasks as of its head (one consistent read). A server that
- * answers without tasks still gives its head; the active tasks are then listed afterwards, which
- * makes them at least as new as the head, so replaying events from the head can only repeat
- * what the list holds (harmless: views never go backwards), never miss anything.
+ * `GET /v1/snapshot`: the active tasks as of the log's head, read consistently by the server —
+ * the same as a stream's opening snapshot — so events can be read from `head` with no gap.
  */
 export async function fetchSnapshot(http: Http): Promise<Snapshot> {
-  const res = await http.json<EventsResponse>('GET', '/v1/events', { query: { after: BEYOND_ANY_HEAD, limit: 1 } });
-  if (res.tasks) return { head: res.head, tasks: res.tasks };
-  const tasks: Task[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < ACTIVE_PAGES; page++) {
-    const list: { tasks: Task[]; nextCursor: string | null } = await http.json('GET', '/v1/tasks', {
-      query: { status: 'active', limit: 500, cursor: cursor ?? undefined },
-    });
-    tasks.push(...list.tasks);
-    cursor = list.nextCursor ?? null;
-    if (cursor === null) break;
-  }
-  return { head: res.head, tasks };
+  return http.json<Snapshot>('GET', '/v1/snapshot');
 }

@@ -368,7 +368,7 @@ describe('tabs', () => {
     a!.client.notifications.onComplete(() => {}); // a page registers its callback at once
     await until(() => a!.client.connection.state === 'live');
     await flush();
-    const snapshotReads = server.requests.filter((r) => r.path === '/v1/events' && Number(r.query.get('after')) > server.head);
+    const snapshotReads = server.requests.filter((r) => r.path === '/v1/snapshot');
     expect(snapshotReads).toHaveLength(1);
     expect(server.requests.filter((r) => r.path === '/v1/notifications' && r.method === 'GET')).toHaveLength(1);
     expect(a!.client.diagnostics().role).toBe('leader');

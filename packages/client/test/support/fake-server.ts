@@ -112,6 +112,10 @@ export class FakeServer {
       const events = this.events.filter((e) => e.seq > after).slice(0, limit);
       return json(200, { events, head: events.length === limit ? events[limit - 1]!.seq : this.head });
     }
+    if (path === '/v1/snapshot') {
+      const tasks = [...this.tasks.values()].filter((t) => t.status === 'queued' || t.status === 'running');
+      return json(200, { head: this.head, tasks });
+    }
     if (path === '/v1/stream') return this.#stream(Number(q.get('after') ?? 0), init.signal ?? undefined);
     if (path === '/v1/tasks' && method === 'GET') {
       const status = q.get('status');

@@ -1,4 +1,4 @@
-import { EventsQuery, EventsResponse, StreamQuery, TaskPulseError, type EventType } from '@taskpulse/protocol';
+import { EventFilterQuery, EventsQuery, EventsResponse, Snapshot, StreamQuery, TaskPulseError, type EventType } from '@taskpulse/protocol';
 import type { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { TaskService } from '../tasks/service.ts';
@@ -7,6 +7,8 @@ import type { EventFilter, Store } from '../store/store.ts';
 import { ownerScope, type Principal } from '../auth/principal.ts';
 
 const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
+
+const SnapshotQuery = EventFilterQuery.extend({ access_token: EventsQuery.shape.access_token });
 
 export interface EventRoutesDeps {
   store: Store;
@@ -19,7 +21,7 @@ export interface EventRoutesDeps {
 }
 
 /** The reader's filter: its query filters within what its credential may see. */
-export function readerFilter(p: Principal, q: z.infer<typeof EventsQuery> | z.infer<typeof StreamQuery>): EventFilter {
+export function readerFilter(p: Principal, q: z.infer<typeof EventFilterQuery>): EventFilter {
   return {
     ...ownerScope(p),
     ...(q.taskId !== undefined ? { taskId: q.taskId } : {}),
@@ -31,6 +33,17 @@ export function readerFilter(p: Principal, q: z.infer<typeof EventsQuery> | z.in
 }
 
 export function eventRoutes(r: Router, d: EventRoutesDeps): void {
+  r.route(
+    {
+      method: 'GET', url: '/v1/snapshot', tag: 'events', roles: ALL, query: SnapshotQuery, response: Snapshot, queryToken: true,
+      summary: "Every matching active task as of `head` (a stream's opening snapshot): start from it, then follow with `after=head`.",
+    },
+    async ({ principal, query, reply }) => {
+      reply.header('cache-control', 'no-store');
+      return d.tasks.snapshot(readerFilter(principal, query));
+    },
+  );
+
   r.route(
     {
       method: 'GET', url: '/v1/events', tag: 'events', roles: ALL, query: EventsQuery, response: EventsResponse, queryToken: true,
