@@ -11,10 +11,11 @@ let id: string;
 let lease: string;
 let viewer: string;
 beforeAll(async () => {
-  // No health checks: on a loaded machine this file outlasts the 10 s after which a silent task
-  // turns `stuck`, and that (correct) event would change the state this test compares.
+  // No health checks and a long lease: on a loaded machine this file outlasts the 10 s after which
+  // a silent task turns `stuck` and the default 30 s lease, and those (correct) changes would alter
+  // the state this test compares.
   t = await startTestServer({ healthIntervalMs: 3_600_000 });
-  ({ id, lease } = await runningTask(t, { type: 'bad', owner: 'victim', stages: [{ key: 'a' }] }));
+  ({ id, lease } = await runningTask(t, { type: 'bad', owner: 'victim', stages: [{ key: 'a' }], leaseMs: 3_600_000 }));
   await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 4, message: 'fine' });
   viewer = await t.viewerToken('victim');
 });
