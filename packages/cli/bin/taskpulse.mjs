@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Development launcher: runs the CLI from its TypeScript sources through tsx, resolving every
 // @taskpulse/* package to its src/ (the `@taskpulse/source` export condition), so tests and
-// benchmarks need no build. The published command is dist/bin.js (package.json "bin").
+// benchmarks need no build. The published command is bin/taskpulse.js (package.json "bin"), which runs dist/.
 import { register } from 'node:module';
 import { register as registerTsx } from 'tsx/esm/api';
 
