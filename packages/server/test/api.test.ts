@@ -274,7 +274,7 @@ describe('credentials', () => {
 describe('operations', () => {
   it('answers healthz, readyz, metrics and an OpenAPI document covering the routes', async () => {
     expect((await t.api('GET', '/healthz', undefined, '')).body).toEqual({ status: 'ok' });
-    expect((await t.api('GET', '/readyz', undefined, '')).body).toEqual({ status: 'ready' });
+    expect((await t.api('GET', '/readyz', undefined, '')).body).toEqual({ status: 'ready', storage: 'ok', bus: 'ok' });
     const m = await t.api('GET', '/metrics', undefined, '');
     expect(m.body).toContain('taskpulse_tasks{');
     expect(m.body).toContain('taskpulse_events_appended_total');

@@ -5,6 +5,7 @@
 import { TaskPulseError, ERROR_STATUS, type ErrorCode } from '@taskpulse/protocol';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
+import { unavailableError } from '../store/faults.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -56,14 +57,21 @@ export function toTaskPulseError(error: unknown): TaskPulseError {
   }
   const status = fe.statusCode ?? 500;
   if (status >= 400 && status < 500) return new TaskPulseError(BY_STATUS[status] ?? 'invalid_request', fe.message ?? 'bad request');
+  // A dependency that is down is not our bug: 503, which clients retry.
+  const unavailable = unavailableError(error);
+  if (unavailable) return unavailable;
   return new TaskPulseError('internal', 'an internal error occurred; it has been logged', undefined, { cause: error });
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const e = toTaskPulseError(error);
-    if (e.status >= 500) request.log.error({ err: error }, 'request failed');
-    if (e.code === 'rate_limited' && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+    if (e.code === 'unavailable') request.log.warn({ err: error }, 'request failed: a dependency is unavailable');
+    else if (e.status >= 500) request.log.error({ err: error }, 'request failed');
+    // Every 429 and 503 tells the client when to come back (the SDKs wait at least that long).
+    if ((e.code === 'rate_limited' || e.code === 'unavailable') && !reply.hasHeader('retry-after')) {
+      reply.header('retry-after', '1');
+    }
     void reply.code(e.status).type('application/json').send(e.toBody());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { computeStats } from '../stats/stats.ts';
+import { storageFault } from '../store/faults.ts';
 
 export const ClientMetricsRequest = z.strictObject({
   liveMs: z.number().min(0).max(86_400_000).default(0),
@@ -14,21 +15,58 @@ export const ClientMetricsRequest = z.strictObject({
   reconnects: z.number().int().min(0).max(1_000_000).default(0),
 });
 
+export const ReadyResponse = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  /** `ok`, or `down: <reason>` (the instance is not ready). */
+  storage: z.string(),
+  /** `ok`, or `degraded: <reason>` (the instance stays ready). */
+  bus: z.string(),
+});
+
+/** How long `/readyz` waits for a dependency before calling it down (a frozen server never answers). */
+const READY_TIMEOUT_MS = 2000;
+
+/** `ok`, or `<bad>: <reason>` when `ping` fails or does not answer in time. */
+async function dependencyState(ping: () => Promise<void>, bad: 'down' | 'degraded'): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch (error) {
+    return `${bad}: ${storageFault(error) ?? (error as Error)?.message ?? 'unreachable'}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metrics; openapi: () => unknown; accepting: () => boolean }): void {
   r.route(
     { method: 'GET', url: '/healthz', tag: 'operations', roles: 'public', summary: 'The process is up.', response: z.object({ status: z.literal('ok') }) },
     async () => ({ status: 'ok' }),
   );
   r.route(
-    { method: 'GET', url: '/readyz', tag: 'operations', roles: 'public', summary: 'Storage and bus are reachable.', response: z.object({ status: z.literal('ready') }) },
-    async () => {
-      if (!d.accepting()) throw new TaskPulseError('unavailable', 'the server is starting or shutting down');
-      try {
-        await Promise.all([d.store.ping(), d.bus.ping()]);
-      } catch {
-        throw new TaskPulseError('unavailable', 'storage or bus is unreachable');
+    {
+      method: 'GET', url: '/readyz', tag: 'operations', roles: 'public',
+      summary: 'Ready to serve: storage reachable and writable (503 otherwise). Names each dependency\'s state; a bus outage alone leaves the instance ready.',
+      response: ReadyResponse,
+    },
+    async ({ reply }) => {
+      const [storage, bus] = d.accepting()
+        ? await Promise.all([dependencyState(() => d.store.ping(), 'down'), dependencyState(() => d.bus.ping(), 'degraded')])
+        : ['starting or shutting down', 'unknown'];
+      // Storage is the truth: without it nothing can be served. The bus only wakes readers sooner
+      // (the hub's head check fills in), so taking every instance out for a Redis outage would be wrong.
+      if (!d.accepting() || storage !== 'ok') {
+        const message = !d.accepting() ? 'the server is starting or shutting down' : `storage is ${storage}`;
+        reply.code(503).header('retry-after', '1');
+        return { status: 'not_ready', storage, bus, ...new TaskPulseError('unavailable', message).toBody() };
       }
-      return { status: 'ready' };
+      return { status: 'ready', storage, bus };
     },
   );
   r.route(

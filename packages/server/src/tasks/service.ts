@@ -9,6 +9,7 @@ import {
 } from '@taskpulse/protocol';
 import { createHash } from 'node:crypto';
 import type { EventFilter, Store, TaskFilter, TaskRecord, WriteTx } from '../store/store.ts';
+import { unavailableError } from '../store/faults.ts';
 import { canSee, type Principal } from '../auth/principal.ts';
 import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
@@ -162,10 +163,19 @@ export class TaskService {
   /** Many reports in one request, applied in order; each succeeds or fails on its own. */
   async progressMany(updates: (ProgressUpdate & { id: string })[]) {
     const settled = await Promise.allSettled(updates.map(({ id, ...u }) => this.progress(id, u)));
+    const errors = settled.map((s) =>
+      s.status === 'fulfilled' ? null
+        : s.reason instanceof TaskPulseError ? s.reason
+        : (unavailableError(s.reason) ?? new TaskPulseError('internal', 'the update could not be applied')),
+    );
+    // Storage down for every update: nothing was applied, so the whole request is a 503 the
+    // worker SDK retries as is. A partial fault marks only its items `unavailable` (retryable).
+    const first = errors[0];
+    if (first?.code === 'unavailable' && errors.every((e) => e?.code === 'unavailable')) throw first;
     return settled.map((s, i) => {
       const id = updates[i]!.id;
       if (s.status === 'fulfilled') return { id, ok: true as const, ...s.value };
-      const e = s.reason instanceof TaskPulseError ? s.reason : new TaskPulseError('internal', 'the update could not be applied');
+      const e = errors[i]!;
       return { id, ok: false as const, error: { code: e.code, message: e.message } };
     });
   }

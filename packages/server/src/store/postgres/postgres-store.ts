@@ -18,6 +18,7 @@
  */
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
+import { StorageUnavailableError } from '../faults.ts';
 import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
@@ -265,7 +266,7 @@ export class PostgresStore implements Store {
   }
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    if (this.#closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
     return this.#writes.write(fn, options);
   }
 

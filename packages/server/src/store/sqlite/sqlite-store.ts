@@ -9,8 +9,11 @@
  *
  * Reads use a second connection, so they only ever see committed data.
  */
+import { statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
+import { StorageUnavailableError } from '../faults.ts';
 import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
 import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
@@ -27,7 +30,20 @@ export interface SqliteStoreOptions {
   file: string;
   /** `NORMAL` survives a killed process; `FULL` also survives power loss. @defaultValue 'NORMAL' */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * `ping()` (hence `/readyz`) fails when the volume holding the file has less than this many
+   * bytes free: a full disk fails writes with 503 anyway, and a load balancer should stop sending
+   * work before that. @defaultValue 16 MiB
+   */
+  minFreeBytes?: number;
+  /** A hard cap on the database file (SQLite `max_page_count`); writes past it answer 503. @defaultValue null (none) */
+  maxSizeBytes?: number | null;
 }
+
+export const SQLITE_DEFAULTS = Object.freeze({ minFreeBytes: 16 * 1024 * 1024, maxSizeBytes: null as number | null });
+
+/** Thrown inside the readiness probe's unit so the group commit rolls its allocation back. */
+const PROBE_DONE = Symbol('probe done');
 
 type Row = Record<string, unknown>;
 
@@ -62,7 +78,18 @@ export class SqliteStore implements Store {
   #checkpointer: Checkpointer | null = null;
   readonly #s: ReturnType<SqliteStore['prepareWrites']>;
 
+  readonly #file: string;
+  readonly #minFreeBytes: number;
+
   constructor(options: SqliteStoreOptions) {
+    const minFreeBytes = options.minFreeBytes ?? SQLITE_DEFAULTS.minFreeBytes;
+    if (!Number.isSafeInteger(minFreeBytes) || minFreeBytes < 0) throw new Error(`\`minFreeBytes\` must be a non-negative integer, got ${minFreeBytes}`);
+    const maxSizeBytes = options.maxSizeBytes ?? SQLITE_DEFAULTS.maxSizeBytes;
+    if (maxSizeBytes !== null && (!Number.isSafeInteger(maxSizeBytes) || maxSizeBytes < 65_536)) {
+      throw new Error(`\`maxSizeBytes\` must be an integer of at least 65536, got ${maxSizeBytes}`);
+    }
+    this.#file = options.file;
+    this.#minFreeBytes = minFreeBytes;
     this.#db = new Database(options.file);
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
@@ -70,6 +97,10 @@ export class SqliteStore implements Store {
     // A larger page cache keeps hot task rows and index pages in memory (64 MiB).
     this.#db.pragma('cache_size = -65536');
     migrate(this.#db);
+    if (maxSizeBytes !== null) {
+      const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+      this.#db.pragma(`max_page_count = ${Math.floor(maxSizeBytes / pageSize)}`);
+    }
     this.#reader = options.file === ':memory:' ? this.#db : new Database(options.file, { readonly: true });
     if (options.file !== ':memory:') {
       this.#checkpointer = new Checkpointer(options.file);
@@ -109,6 +140,8 @@ export class SqliteStore implements Store {
       ),
       recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
       setHead: db.prepare("UPDATE meta SET v = ? WHERE k = 'head'"),
+      // 64 KiB needs new pages: fails with SQLITE_FULL at a size cap or quota (rolled back at once).
+      probe: db.prepare("INSERT OR REPLACE INTO settings (name, value) VALUES ('readiness_probe', zeroblob(65536))"),
       savepoint: db.prepare('SAVEPOINT unit'),
       release: db.prepare('RELEASE unit'),
       rollbackTo: db.prepare('ROLLBACK TO unit'),
@@ -245,7 +278,7 @@ export class SqliteStore implements Store {
   }
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('store is closed'));
+    if (this.#closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
     return this.#writes.write(fn);
   }
 
@@ -267,6 +300,9 @@ export class SqliteStore implements Store {
           this.#s.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
+          // On SQLITE_FULL, IOERR, NOMEM… SQLite may roll the whole transaction back by itself:
+          // then there is no savepoint to return to, and the batch fails with that error.
+          if (!this.#db.inTransaction) throw error;
           this.#s.rollbackTo.run();
           this.#s.release.run();
           // Rows of earlier units flushed during this unit were rolled back with it: write them again.
@@ -530,8 +566,21 @@ export class SqliteStore implements Store {
     return (await this.getSetting(name))!;
   }
 
+  /** Rejects unless the file is readable, its volume keeps `minFreeBytes` free and new pages can be allocated. */
   async ping(): Promise<void> {
+    if (this.#closed) throw new StorageUnavailableError('the store is closed');
     this.#reader.prepare('SELECT 1').get();
+    if (this.#file !== ':memory:' && this.#minFreeBytes > 0) {
+      const fs = statfsSync(dirname(resolve(this.#file)));
+      const free = fs.bavail * fs.bsize;
+      if (free < this.#minFreeBytes) throw new StorageUnavailableError(`disk full (${free} bytes free)`);
+    }
+    await this.write(() => {
+      this.#s.probe.run();
+      throw PROBE_DONE;
+    }).catch((error: unknown) => {
+      if (error !== PROBE_DONE) throw error;
+    });
   }
 
   async close(): Promise<void> {
