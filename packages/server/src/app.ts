@@ -10,6 +10,7 @@ import { resolveConfig, type ServerConfig, type ServerOptions } from './config.t
 import type { Store } from './store/store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { storageFault } from './store/faults.ts';
 import type { Bus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory/memory-bus.ts';
 import { RedisBus } from './bus/redis/redis-bus.ts';
@@ -201,7 +202,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       if (running) return;
       running = true;
       fn()
-        .catch((error: unknown) => app.log.error({ err: error }, 'background task failed'))
+        // A dependency that is down is an operating condition (readyz says so), not a bug.
+        .catch((error: unknown) => app.log[storageFault(error) ? 'warn' : 'error']({ err: error }, 'background task failed'))
         .finally(() => (running = false));
     }, ms);
     t.unref();

@@ -79,7 +79,9 @@ export const MIGRATIONS: readonly string[] = [
 
 /** Applies the missing migrations to the client's current schema. */
 export async function migrate(client: pg.ClientBase, createSchema: string | null): Promise<void> {
-  await client.query('BEGIN');
+  // Migrations may take longer than the store's short session timeouts (meant for the write
+  // path), and an instance starting beside a migrating one must wait for it, not give up.
+  await client.query("BEGIN; SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
   try {
     // Transaction-scoped: released by COMMIT/ROLLBACK. Keyed by schema so separate schemas don't wait on each other.
     await client.query("SELECT pg_advisory_xact_lock(hashtext('taskpulse:migrate:' || coalesce($1, current_schema())))", [createSchema]);

@@ -35,7 +35,39 @@ export interface PostgresStoreOptions {
   schema?: string | null;
   /** Connections in the pool (reads, webhooks, and one at a time for the write batch). @defaultValue 10 */
   poolSize?: number;
+  /**
+   * PostgreSQL ends a session that sits idle inside a transaction this long (ms). A write
+   * transaction holds the cluster-wide head lock, so this bounds what one frozen or cut-off
+   * instance costs every other instance: their writes wait at most this long. @defaultValue 2000
+   */
+  idleInTransactionTimeoutMs?: number;
+  /** A statement waiting for a lock (the head lock included) gives up after this long (ms) → 503. @defaultValue 5000 */
+  lockTimeoutMs?: number;
+  /** PostgreSQL cancels a statement running longer than this (ms) → 503. @defaultValue 10000 */
+  statementTimeoutMs?: number;
+  /**
+   * This process gives up on a query the server has not answered in this long (ms) and drops the
+   * connection: the bound when the server itself is frozen or cut off. @defaultValue 15000
+   */
+  queryTimeoutMs?: number;
+  /** Connecting gives up after this long (ms). @defaultValue 5000 */
+  connectTimeoutMs?: number;
 }
+
+/**
+ * Timeouts, shortest first: a frozen holder's transaction is ended after 2 s; a writer queued
+ * behind a live but slow holder waits up to 5 s for the lock; a statement runs at most 10 s; this
+ * process waits at most 15 s for an answer — all below the SDKs' 30 s request timeout, so a client
+ * gets a clean 503 it can retry rather than a timeout with an unknown outcome.
+ */
+export const POSTGRES_DEFAULTS = Object.freeze({
+  poolSize: 10,
+  idleInTransactionTimeoutMs: 2000,
+  lockTimeoutMs: 5000,
+  statementTimeoutMs: 10_000,
+  queryTimeoutMs: 15_000,
+  connectTimeoutMs: 5000,
+});
 
 type Row = Record<string, unknown>;
 
@@ -88,26 +120,37 @@ export class PostgresStore implements Store {
     if (typeof options.connectionString !== 'string' || options.connectionString === '') {
       throw new Error('`connectionString` must be a PostgreSQL URL');
     }
-    const poolSize = options.poolSize ?? 10;
-    if (!Number.isInteger(poolSize) || poolSize < 2) throw new Error(`\`poolSize\` must be an integer of at least 2, got ${poolSize}`);
+    const o = { ...POSTGRES_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+    if (!Number.isInteger(o.poolSize) || o.poolSize < 2) throw new Error(`\`poolSize\` must be an integer of at least 2, got ${o.poolSize}`);
+    for (const k of ['idleInTransactionTimeoutMs', 'lockTimeoutMs', 'statementTimeoutMs', 'queryTimeoutMs', 'connectTimeoutMs'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 100) throw new Error(`\`${k}\` must be an integer of at least 100 (ms), got ${o[k]}`);
+    }
     const schema = options.schema ?? null;
     const pool = (this.#pool = new pg.Pool({
       connectionString: options.connectionString,
-      max: poolSize,
+      max: o.poolSize,
       types: TYPES,
       keepAlive: true,
-      // An unreachable database fails requests (5xx, retried by clients) instead of queueing them forever.
-      connectionTimeoutMillis: 10_000,
-      // A write transaction holds the cluster's write lock: if its instance hangs or is cut off
-      // mid-transaction, PostgreSQL ends the session so the other instances go on writing.
-      idle_in_transaction_session_timeout: 30_000,
+      keepAliveInitialDelayMillis: 10_000,
+      // An unreachable database fails requests (503, retried by clients) instead of queueing them forever.
+      connectionTimeoutMillis: o.connectTimeoutMs,
+      // Sent as startup parameters (no extra round trip); see POSTGRES_DEFAULTS for why these values.
+      idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs,
+      lock_timeout: o.lockTimeoutMs,
+      statement_timeout: o.statementTimeoutMs,
+      query_timeout: o.queryTimeoutMs,
     }));
-    // An idle connection that breaks emits here; the pool replaces it on the next query.
+    // An idle connection that breaks emits here; the pool drops it and opens a new one when needed.
     this.#pool.on('error', () => {});
-    if (schema !== null) {
+    this.#pool.on('connect', (client) => {
+      // A checked-out client has no listener of the pool's: a connection that breaks between two
+      // queries (server restart, pg_terminate_backend, idle-in-transaction timeout) would emit an
+      // unhandled 'error' and crash the process. The query that next uses it fails instead (→ 503)
+      // and the client is released as broken.
+      client.on('error', () => {});
       // Queries queue on a client in order, so this runs before anything the client is used for.
-      this.#pool.on('connect', (client) => void client.query(`SET search_path TO ${quoteIdent(schema)}`).catch(() => {}));
-    }
+      if (schema !== null) void client.query(`SET search_path TO ${quoteIdent(schema)}`).catch(() => {});
+    });
     this.#ready = (async () => {
       const client = await pool.connect();
       try {
@@ -341,8 +384,11 @@ export class PostgresStore implements Store {
       await this.#q('COMMIT');
       committed = this.#pending;
     } catch (error) {
-      if (client) await client.query('ROLLBACK').catch(() => {});
-      for (const unit of batch) unit.reject(error);
+      const cause = this.#broken ?? error;
+      // A broken connection is dropped below; the server rolls its transaction back when it goes.
+      // (Sending ROLLBACK down it could only wait for the query timeout.)
+      if (client && !(cause instanceof Error && isConnectionError(cause))) await client.query('ROLLBACK').catch(() => {});
+      for (const unit of batch) unit.reject(cause);
       return;
     } finally {
       this.#client = null;
@@ -569,9 +615,11 @@ class Params {
 }
 
 function isConnectionError(e: Error): boolean {
-  // SQLSTATE class 08 (connection exception), 57P0x (admin shutdown), or a socket error (no SQLSTATE).
+  // SQLSTATE class 08 (connection exception), 57P0x (admin shutdown), 25P03 (idle-in-transaction
+  // timeout: the server ended the session), or no SQLSTATE at all (a socket error, or this
+  // process's query timeout, after which the connection's next answer would be the late one).
   const code = (e as { code?: unknown }).code;
-  return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P') || code.startsWith('E');
+  return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P') || code === '25P03' || code.startsWith('E');
 }
 
 function rowToEvent(r: Row): StoredEvent {
