@@ -23,7 +23,7 @@ import type {
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
-import { Checkpointer } from './checkpointer.ts';
+import { CHECKPOINT_DEFAULTS, Checkpointer } from './checkpointer.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -38,9 +38,15 @@ export interface SqliteStoreOptions {
   minFreeBytes?: number;
   /** A hard cap on the database file (SQLite `max_page_count`); writes past it answer 503. @defaultValue null (none) */
   maxSizeBytes?: number | null;
+  /** The WAL file is checkpointed and truncated once it passes this size (see checkpointer.ts). @defaultValue 16 MiB */
+  walLimitBytes?: number;
 }
 
-export const SQLITE_DEFAULTS = Object.freeze({ minFreeBytes: 16 * 1024 * 1024, maxSizeBytes: null as number | null });
+export const SQLITE_DEFAULTS = Object.freeze({
+  minFreeBytes: 16 * 1024 * 1024,
+  maxSizeBytes: null as number | null,
+  walLimitBytes: CHECKPOINT_DEFAULTS.truncateBytes,
+});
 
 /** Thrown inside the readiness probe's unit so the group commit rolls its allocation back. */
 const PROBE_DONE = Symbol('probe done');
@@ -103,8 +109,12 @@ export class SqliteStore implements Store {
     }
     this.#reader = options.file === ':memory:' ? this.#db : new Database(options.file, { readonly: true });
     if (options.file !== ':memory:') {
-      this.#checkpointer = new Checkpointer(options.file);
-      this.#db.pragma('wal_autocheckpoint = 50000'); // ~200 MiB: only if the checkpoint thread is gone
+      const walLimitBytes = options.walLimitBytes ?? SQLITE_DEFAULTS.walLimitBytes;
+      if (!Number.isSafeInteger(walLimitBytes) || walLimitBytes < 65_536) throw new Error(`\`walLimitBytes\` must be an integer of at least 65536, got ${walLimitBytes}`);
+      this.#checkpointer = new Checkpointer(options.file, { truncateBytes: walLimitBytes });
+      this.#db.pragma('wal_autocheckpoint = 16384'); // ~64 MiB: only if the checkpoint thread is gone
+      // Whenever SQLite rewinds the WAL it also trims the file back to this size.
+      this.#db.pragma(`journal_size_limit = ${walLimitBytes}`);
     }
     if (this.#reader !== this.#db) this.#reader.pragma('busy_timeout = 5000');
     const meta = this.#db.prepare("SELECT v FROM meta WHERE k = 'head'").get() as { v: number };
