@@ -1,7 +1,7 @@
 // SQLite WAL size under steady writes with readers: ~700 writes/s (progress reports on 200 running
 // tasks, a new task every 50 ms) while readers page through the log and take snapshots as streams
 // and polls do. Prints the WAL file's size (max and at the end), the database size and the event
-// loop's delay. Run: npx tsx bench/wal.ts [--seconds 60] [--rate 700]
+// loop's delay. Run: npx tsx --conditions=@taskpulse/source bench/wal.ts [--seconds 60] [--rate 700]
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
