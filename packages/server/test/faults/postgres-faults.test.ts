@@ -16,7 +16,7 @@ import { startPgCluster, until, type PgCluster } from './support.ts';
 let cluster: PgCluster;
 beforeAll(async () => {
   cluster = await startPgCluster();
-});
+}, 120_000); // initdb + start: a few seconds, but far more on a machine loaded by other suites
 afterAll(async () => {
   await cluster?.stop();
 });
