@@ -219,6 +219,41 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
   }, 90_000);
 });
 
+describe('(5) short-lived viewer tokens', () => {
+  it('tokens expire under an open page: the server ends their streams, the client goes on with fresh ones, no gap', async () => {
+    const { owner, gateway, context } = await setup();
+    const task = await api.start(owner);
+    const TTL_S = 3;
+    let minted = 0;
+    // The app's backend: every call mints a new 3 s token (what `getToken` fetches in a real app).
+    await context.exposeBinding('mintViewerToken', async () => {
+      minted++;
+      return api.token(owner, TTL_S);
+    });
+    await context.addInitScript(
+      `window.TASKPULSE = { getToken: () => window.mintViewerToken(), taskId: ${JSON.stringify(task.id)}, heartbeatMs: ${HEARTBEAT_MS} };`,
+    );
+    const page = await ExamplePage.open(context, `${gateway.origin}/react/`);
+    await page.waitForConnection('live');
+    const streamsAtStart = gateway.streamRequests;
+    // Report across four token lifetimes; each report must show before the next is sent.
+    let i = 0;
+    while (minted < 5) {
+      i++;
+      await api.progress(task, { stage: 'parse', done: i, total: 100_000, message: `report ${i}` });
+      await page.waitForMessage(`report ${i}`, 10_000);
+    }
+    // The stream was replaced as tokens ran out (the client refreshes ahead of `exp`; the server
+    // ends whatever still runs on an expired one), never more than one open at a time.
+    expect(gateway.streamRequests - streamsAtStart).toBeGreaterThanOrEqual(2);
+    expect(gateway.openStreams).toBeLessThanOrEqual(1);
+    await page.waitForConnection('live');
+    const last = await page.current();
+    expect(Number(last.percent)).toBe((await api.task(task.id)).progress.percent);
+    console.log(`[react] ${i} reports shown across ${minted} tokens of ${TTL_S} s, ${gateway.streamRequests - streamsAtStart} stream reopenings`);
+  }, 90_000);
+});
+
 describe('(2) push fails: updates keep coming by polling, and push comes back', () => {
   it('vanilla page, stream stalled (socket open, nothing forwarded) → polling within 5 s, live again when it flows', async () => {
     const { owner, token, gateway, context } = await setup();

@@ -58,8 +58,8 @@ export function workerApi(base: string) {
     return (text ? JSON.parse(text) : undefined) as T;
   };
   return {
-    /** A viewer token for `owner` (what the app's backend hands the browser). */
-    token: async (owner: string) => (await call<{ token: string }>('POST', '/v1/tokens', { owner, ttlSeconds: 3600 })).token,
+    /** A viewer token for `owner` (what the app's backend hands the browser), valid `ttlSeconds`. */
+    token: async (owner: string, ttlSeconds = 3600) => (await call<{ token: string }>('POST', '/v1/tokens', { owner, ttlSeconds })).token,
     /** Creates a task already running, with two equal stages. */
     start: async (owner: string, type = 'pdf-import'): Promise<Running> => {
       const r = await call<{ task: Task; lease: { token: string } }>('POST', '/v1/tasks', {

@@ -101,6 +101,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       // With a bus between instances a lost message is only noticed when the next one shows the
       // gap; checking the store's head every second bounds the lag when no further event comes.
       headCheckMs: bus instanceof MemoryBus ? 0 : 1000,
+      credentialCheckMs: 5000,
     },
     { store, bus, snapshot: (f) => tasks.snapshot(f), onDelivered: (e) => metrics.delivered(e) },
   );
@@ -186,7 +187,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const router = createRouter(app, authenticate);
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);
-  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, corsHeaders });
+  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders });
+  keys.onRevoke(() => void hub.recheckCredentials());
   accessRoutes(router, keys, tokens);
   webhookRoutes(router, store, () => webhooks.changed(), wakeWebhooks);
   notificationRoutes(router, tasks);

@@ -25,6 +25,7 @@ export class KeyService {
   readonly #config: KeyServiceConfig;
   readonly #adminHash: Buffer | null;
   readonly #cache = new Map<string, { role: Role; id: string; revoked: boolean; at: number }>();
+  readonly #revoked = new Set<(id: string) => void>();
 
   constructor(store: Store, config: KeyServiceConfig) {
     this.#store = store;
@@ -49,6 +50,13 @@ export class KeyService {
     const ok = await this.#store.revokeKey(id, new Date().toISOString());
     if (!ok) throw new TaskPulseError('not_found', `no active key ${id}`);
     for (const [h, v] of this.#cache) if (v.id === id) this.#cache.delete(h);
+    for (const listener of this.#revoked) listener(id);
+  }
+
+  /** Calls `listener` after a key is revoked through this service (open streams re-check at once). */
+  onRevoke(listener: (id: string) => void): () => void {
+    this.#revoked.add(listener);
+    return () => this.#revoked.delete(listener);
   }
 
   /** The role and id of a presented key, or null when it is unknown or revoked. */

@@ -2,7 +2,7 @@
 export type Principal =
   | { role: 'admin'; keyId: string | null }
   | { role: 'worker'; keyId: string }
-  | { role: 'viewer'; owner: string; taskIds: ReadonlySet<string> | null };
+  | { role: 'viewer'; owner: string; taskIds: ReadonlySet<string> | null; /** The token's `exp`, ms since epoch. */ expiresAtMs?: number };
 
 export type Role = Principal['role'];
 

@@ -72,6 +72,6 @@ export class TokenService {
     }
     const sub = claims.data.sub;
     const taskIds = claims.data.tids ? new Set(claims.data.tids) : null;
-    return { role: 'viewer', owner: sub, taskIds };
+    return { role: 'viewer', owner: sub, taskIds, ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}) };
   }
 }

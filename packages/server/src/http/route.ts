@@ -28,6 +28,8 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
 
 export interface RouteContext<B, Q> {
   principal: Principal;
+  /** The credential presented (null on public routes): a stream re-checks it while open. */
+  credential: string | null;
   body: B;
   query: Q;
   params: Record<string, string>;
@@ -60,9 +62,9 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
         url: spec.url,
         handler: async (request, reply) => {
           let principal: Principal = { role: 'admin', keyId: null };
+          let credential: string | null = null;
           if (spec.roles !== 'public') {
             const header = request.headers.authorization;
-            let credential: string | null = null;
             if (typeof header === 'string') {
               const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
               if (!m) throw new TaskPulseError('unauthorized', 'send the credential as `Authorization: Bearer <credential>`');
@@ -101,7 +103,7 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
             query = parsed.data;
           }
           if (spec.status) reply.code(spec.status);
-          const out = await handler({ principal, body, query, params, request, reply } as never);
+          const out = await handler({ principal, credential, body, query, params, request, reply } as never);
           if (reply.sent) return reply;
           return out;
         },

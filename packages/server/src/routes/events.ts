@@ -17,6 +17,8 @@ export interface EventRoutesDeps {
   /** False while starting or draining: streams get a 200 with `retry:` and are closed at once. */
   accepting: () => boolean;
   retryMs: number;
+  /** Whether a credential is still accepted (a stream re-checks its own while open). */
+  authenticate: (credential: string) => Promise<unknown>;
   corsHeaders: (origin: string | undefined) => Record<string, string>;
 }
 
@@ -81,7 +83,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
       method: 'GET', url: '/v1/stream', tag: 'events', roles: ALL, query: StreamQuery, queryToken: true, produces: 'text/event-stream',
       summary: 'Server-Sent Events: snapshot (or resume after Last-Event-ID / after), then live events and named heartbeats.',
     },
-    async ({ principal, query, request, reply }) => {
+    async ({ principal, credential, query, request, reply }) => {
       const lastId = request.headers['last-event-id'];
       let after: number | null = query.after ?? null;
       if (typeof lastId === 'string' && lastId.trim() !== '') {
@@ -107,7 +109,18 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
         return reply;
       }
       const coalesce = query.coalesce === 'true' || query.coalesce === '1';
-      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
+      const expiresAtMs = principal.role === 'viewer' ? principal.expiresAtMs : undefined;
+      const check = credential === null ? undefined : async () => {
+        try {
+          return (await d.authenticate(credential)) !== null;
+        } catch (error) {
+          // Refused (revoked, expired) is a definite no; anything else (storage down) cannot tell.
+          if (error instanceof TaskPulseError && error.code === 'unauthorized') return false;
+          throw error;
+        }
+      };
+      const streamCredential = { ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(check ? { check } : {}) };
+      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs, credential: streamCredential }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
       return reply;
     },
   );

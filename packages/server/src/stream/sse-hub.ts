@@ -23,6 +23,19 @@ export interface HubConfig {
   pageSize: number;
   /** Compare the store's head with the hub's this often and fill a gap (0 = never: in-process bus). */
   headCheckMs?: number;
+  /**
+   * Re-check every open stream's credential this often (a key revoked on another instance, or by
+   * the CLI, is noticed within this plus the key cache's lifetime). 0 = never.
+   */
+  credentialCheckMs?: number;
+}
+
+/** What keeps a stream's credential valid while it is open. */
+export interface StreamCredential {
+  /** The stream ends at this time (ms since epoch): a viewer token's `exp`. */
+  expiresAtMs?: number;
+  /** Resolves false once the credential is no longer accepted (a revoked key); rejects when it cannot tell. */
+  check?: () => Promise<boolean>;
 }
 
 export interface HubDeps {
@@ -40,6 +53,8 @@ export interface OpenOptions {
   coalesce: boolean;
   /** This stream's heartbeat interval; the hub's default when absent. */
   heartbeatMs?: number;
+  /** The stream ends when its credential expires or is revoked; the client reconnects with a fresh one. */
+  credential?: StreamCredential;
 }
 
 export class StreamHub {
@@ -81,6 +96,7 @@ export class StreamHub {
   /** Takes over `res` as an SSE stream for a reader that is allowed to see `filter`. */
   async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
     const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), (c) => this.#remove(c));
+    if (opts.credential) this.#credentials.set(conn, opts.credential);
     conn.writeRaw(`retry: ${this.#config.retryMs}\n\n`);
     if (this.#closed) return conn.close();
     this.#add(conn);
@@ -215,6 +231,45 @@ export class StreamHub {
   }
 
   #lastHeadCheck = 0;
+  #lastCredentialCheck = Date.now();
+  readonly #credentials = new WeakMap<SseConnection, StreamCredential>();
+  #checkingCredentials = false;
+  #recheckAgain = false;
+
+  /**
+   * Re-checks every open stream's credential now (a key was just revoked here) and ends the
+   * streams whose credential is no longer accepted. A check that cannot tell (storage down)
+   * keeps the stream: only a definite "no" ends it.
+   */
+  async recheckCredentials(): Promise<void> {
+    if (this.#checkingCredentials) {
+      this.#recheckAgain = true; // a revocation during a check must not wait for the next period
+      return;
+    }
+    this.#checkingCredentials = true;
+    this.#lastCredentialCheck = Date.now();
+    try {
+      do {
+        this.#recheckAgain = false;
+        await Promise.all(
+        [...this.#all()].map(async (c) => {
+          const check = this.#credentials.get(c)?.check;
+          if (!check) return;
+          const ok = await check().catch(() => true);
+          if (!ok) this.#endForCredential(c);
+        }),
+        );
+      } while (this.#recheckAgain);
+    } finally {
+      this.#checkingCredentials = false;
+    }
+  }
+
+  #endForCredential(c: SseConnection): void {
+    // A clean end with the usual `retry:`: the client reconnects, its old credential gets a 401
+    // and it asks for a fresh one (the SDK's getToken); a browser's EventSource retries too.
+    c.close(`retry: ${this.#config.retryMs}\n\n`);
+  }
 
   #heartbeat(): void {
     if (this.#refill && !this.#filling) void this.#fill();
@@ -229,7 +284,13 @@ export class StreamHub {
         .catch(() => {});
     }
     const now = Date.now();
-    for (const c of this.#all()) if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
+    const checkEvery = this.#config.credentialCheckMs ?? 0;
+    if (checkEvery > 0 && now - this.#lastCredentialCheck >= checkEvery) void this.recheckCredentials();
+    for (const c of this.#all()) {
+      const exp = this.#credentials.get(c)?.expiresAtMs;
+      if (exp !== undefined && now >= exp) this.#endForCredential(c);
+      else if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
+    }
   }
 
   *#all(): Iterable<SseConnection> {
