@@ -40,6 +40,8 @@ export class TokenSource {
   #emit: (event: AuthEvent) => void;
   #token: string | undefined;
   #inflight: Promise<string> | null = null;
+  /** The last token whose expiry was announced. */
+  #expiredToken: string | undefined;
   #timer: unknown;
   #closed = false;
   #changed = new Set<() => void>();
@@ -69,7 +71,12 @@ export class TokenSource {
    */
   async replace(failed: string, serverCode: string | undefined): Promise<string> {
     if (this.#token !== undefined && this.#token !== failed) return this.#token; // someone refreshed already
-    if (serverCode === 'token_expired') this.#emit({ type: 'token_expired', at: this.#env.now() });
+    // Several requests refused with the same token (a stream the server ended at `exp` and a poll)
+    // are one expiry: the app hears it once.
+    if (serverCode === 'token_expired' && this.#expiredToken !== failed) {
+      this.#expiredToken = failed;
+      this.#emit({ type: 'token_expired', at: this.#env.now() });
+    }
     const error = clientError('unauthorized', { status: 401 });
     if (this.#config.getToken === undefined) return this.#fail(error);
     let next: string;
