@@ -223,7 +223,7 @@ const sampler = setInterval(async () => {
   } catch {}
   wal.push(size(db + '-wal'));
   const m = await request('GET', '/metrics');
-  const lag = /eventloop_lag_max_seconds (\S+)/.exec(m.text ?? "");
+  const lag = /^\w*eventloop_lag_max_seconds (\S+)$/m.exec(m.text ?? ""); // the sample line, not its # HELP
   if (lag && Number.isFinite(Number(lag[1]))) serverLag.push(Number(lag[1]) * 1000);
 }, 1000);
 const pinger = setInterval(async () => {
