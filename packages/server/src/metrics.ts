@@ -34,7 +34,7 @@ export class Metrics {
       },
     });
     this.deliveryLag = new Histogram({
-      name: 'taskpulse_delivery_lag_seconds', help: 'Time from an event being appended to it being written to a live stream', registers,
+      name: 'taskpulse_delivery_lag_seconds', help: 'Time from an event being appended to it being written to the live streams that want it (once per event)', registers,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
     });
     this.stageDuration = new Histogram({

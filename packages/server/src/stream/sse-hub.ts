@@ -217,17 +217,24 @@ export class StreamHub {
 
   #dispatch(e: StoredEvent): void {
     this.#head = e.seq;
-    for (const c of this.#staff) this.#offer(c, e);
+    let sent = false;
+    for (const c of this.#staff) sent = this.#offer(c, e) || sent;
     const owned = this.#byOwner.get(e.owner);
-    if (owned) for (const c of owned) this.#offer(c, e);
+    if (owned) for (const c of owned) sent = this.#offer(c, e) || sent;
+    // Once per event, not per stream: with 10,000 streams the lag metric would cost more than the writes.
+    if (sent) this.#deps.onDelivered?.(e);
     if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
   }
 
-  #offer(c: SseConnection, e: StoredEvent): void {
-    if (c.state !== 'live') return; // still catching up from the store: it will read this event there
-    if (!matches(e, c.filter)) return c.skip(e.seq);
+  /** Sends `e` to `c` if it is live and wants it; true when it was sent. */
+  #offer(c: SseConnection, e: StoredEvent): boolean {
+    if (c.state !== 'live') return false; // still catching up from the store: it will read this event there
+    if (!matches(e, c.filter)) {
+      c.skip(e.seq);
+      return false;
+    }
     c.send(e, frameOf(e)); // built once, on first use, then shared by every stream
-    this.#deps.onDelivered?.(e);
+    return true;
   }
 
   #lastHeadCheck = 0;
