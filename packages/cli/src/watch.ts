@@ -1,5 +1,11 @@
-/** `taskpulse watch <id>`: a live progress bar in the terminal, read from the SSE stream. */
+/**
+ * `taskpulse watch <id>`: a live progress bar in the terminal. The browser client does the
+ * reading (snapshot, SSE with heartbeats and watchdog, polling fallback, reconnects from its
+ * cursor), so the terminal shows the same truth a page would.
+ */
+import { createClient, type TaskView } from '@taskpulse/client';
 import type { Task } from '@taskpulse/protocol';
+import { TERMINAL_STATUSES } from '@taskpulse/protocol/constants';
 
 export interface WatchOptions {
   url: string;
@@ -8,7 +14,7 @@ export interface WatchOptions {
   out?: NodeJS.WriteStream;
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'canceled']);
+const TERMINAL = new Set<string>(TERMINAL_STATUSES);
 
 export function renderLine(t: Task, width = 30): string {
   const pct = t.progress.percent;
@@ -22,45 +28,27 @@ export function renderLine(t: Task, width = 30): string {
 
 /** Resolves with an exit code: 0 completed, 1 failed or canceled, 2 on error. */
 export async function watch({ url, credential, taskId, out = process.stdout }: WatchOptions): Promise<number> {
-  const headers = { authorization: `Bearer ${credential}` };
-  const first = await fetch(`${url}/v1/tasks/${encodeURIComponent(taskId)}`, { headers });
-  if (!first.ok) {
-    const body = (await first.json().catch(() => null)) as { error?: { message?: string } } | null;
-    console.error(`taskpulse watch: ${first.status} ${body?.error?.message ?? first.statusText}`);
-    return 2;
-  }
-  let task = (await first.json()) as Task;
-  const show = () => out.write(`\r\x1b[2K${renderLine(task)}`);
-  show();
-  let cursor = task.seq;
-  while (!TERMINAL.has(task.status)) {
-    try {
-      const res = await fetch(`${url}/v1/stream?taskId=${encodeURIComponent(taskId)}&after=${cursor}&coalesce=true`, { headers });
-      if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`);
-      const decoder = new TextDecoder();
-      let buf = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const id = /^id: (\d+)$/m.exec(frame);
-          if (id) cursor = Math.max(cursor, Number(id[1]));
-          const data = /^data: (.*)$/m.exec(frame);
-          const type = /^event: (.*)$/m.exec(frame)?.[1];
-          if (!data || !type?.startsWith('task.') || type === 'task.log') continue;
-          const ev = JSON.parse(data[1]!) as { task?: Task };
-          if (ev.task && ev.task.seq >= task.seq) task = ev.task;
-          show();
+  // One process, one reader: no tab sharing, no health reports; skip superseded progress when behind.
+  const client = createClient({ url, token: credential, multiTab: false, metricsIntervalMs: 0, coalesce: true });
+  const view = client.watchTask(taskId);
+  try {
+    const task = await new Promise<Task | undefined>((resolve) => {
+      const show = ({ task, error }: TaskView) => {
+        if (task !== undefined) out.write(`\r\x1b[2K${renderLine(task)}`);
+        if (task !== undefined && TERMINAL.has(task.status)) resolve(task);
+        else if (task === undefined && error !== undefined) {
+          console.error(`taskpulse watch: ${error.status ?? error.code} ${error.message}`);
+          resolve(undefined);
         }
-        if (TERMINAL.has(task.status)) break;
-      }
-    } catch {
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+      };
+      view.subscribe(show);
+      show(view.getSnapshot());
+    });
+    if (task === undefined) return 2;
+    out.write('\n');
+    if (task.status === 'failed' && task.error) console.error(`error: ${task.error.code}: ${task.error.message}`);
+    return task.status === 'completed' ? 0 : 1;
+  } finally {
+    await client.close();
   }
-  out.write('\n');
-  if (task.status === 'failed' && task.error) console.error(`error: ${task.error.code}: ${task.error.message}`);
-  return task.status === 'completed' ? 0 : 1;
 }

@@ -2,7 +2,8 @@
  * `createClient`: composes the connection manager (or, in a follower tab, the leader's
  * broadcasts), the task store, live views, notifications and credentials into one object.
  */
-import type { Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
+import type { ListTasksResponse, Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
+import { fullJitterMs } from '@taskpulse/protocol/retry';
 import { type AuthEvent, TokenSource } from './auth.ts';
 import { Connection, type ConnectionDiagnostics } from './connection.ts';
 import { Cursor } from './cursor.ts';
@@ -147,6 +148,7 @@ class Client implements TaskPulseClient {
     this.#notifications = new Notifications({
       http: this.#http,
       env: this.#env,
+      connection: this.connection,
       locks: shared ? locks : undefined,
       lockName: `${this.#config.multiTab}:notify`,
       browserNotifications: this.#config.browserNotifications,
@@ -275,7 +277,7 @@ class Client implements TaskPulseClient {
     const query = filterToQuery(filter);
     if (filter.limit !== undefined) query.set('limit', String(filter.limit));
     if (filter.cursor !== undefined) query.set('cursor', filter.cursor);
-    const page = await this.#http.json<TaskPage>('GET', '/v1/tasks', { ...options, query });
+    const page = await this.#http.json<ListTasksResponse>('GET', '/v1/tasks', { ...options, query });
     for (const task of page.tasks) this.#applyTask(task);
     return { tasks: page.tasks, nextCursor: page.nextCursor ?? null };
   }
@@ -521,7 +523,8 @@ class Client implements TaskPulseClient {
         if (error instanceof TaskPulseClientError && !error.retryable && error.code !== 'unauthorized') {
           this.#recordError(error);
         }
-        await new Promise<void>((r) => this.#env.timers.setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt++)));
+        const delay = fullJitterMs(attempt++, { baseMs: this.#config.reconnectBaseMs, maxMs: this.#config.reconnectMaxMs }, this.#env.random);
+        await new Promise<void>((r) => this.#env.timers.setTimeout(r, delay));
       }
     }
   }

@@ -7,18 +7,18 @@
  * async step checks a generation number afterwards, so a stale stream or poll can never act on
  * the current state.
  */
-import type { Snapshot, TaskEvent } from '@taskpulse/protocol';
-import { EVENT_TYPES } from '@taskpulse/protocol/constants';
-import { backoffDelayMs } from './backoff.ts';
+import type { EventsResponse, Snapshot, TaskEvent } from '@taskpulse/protocol';
+import { isEventFrame, parseEvent, parseHeartbeat, parseSnapshot, STREAM_FRAME_TYPES } from '@taskpulse/protocol/frames';
+import { fullJitterMs as backoffDelayMs } from '@taskpulse/protocol/retry';
 import type { Cursor } from './cursor.ts';
 import type { DeliveryHealth, DeliveryReport } from './delivery-health.ts';
 import type { Environment, EventSourceLike } from './environment.ts';
 import { TaskPulseClientError } from './errors.ts';
-import { type Http, toError } from './http.ts';
+import { type Http, queryString, toError } from './http.ts';
 import type { ClientConfig } from './options.ts';
 import { HeartbeatInterval } from './heartbeat-interval.ts';
 import { pollIntervalMs } from './poll-policy.ts';
-import { type EventsResponse, fetchSnapshot } from './snapshot.ts';
+import { fetchSnapshot } from './snapshot.ts';
 import { type SseMessage, SseParser } from './sse-parser.ts';
 import {
   type ConnectionEvent,
@@ -301,19 +301,19 @@ export class Connection {
     this.#requests.streams++;
     // The watchdog also covers a stream whose answer never comes (a proxy holding the socket).
     this.#armWatchdog(gen);
-    const after = this.#cursor.value ?? 0;
-    if (!this.#fetchStreaming) return this.#openEventSource(gen, after);
+    // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
+    const query = { after: this.#cursor.value ?? 0, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs };
+    if (!this.#fetchStreaming) return this.#openEventSource(gen, query);
     try {
       const response = await this.#http.send('GET', '/v1/stream', {
-        // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
-        query: { after, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs },
+        query,
         signal: controller.signal,
         noTimeout: true,
         headers: { accept: 'text/event-stream' },
       });
       if (gen !== this.#streamGen) return void response.body?.cancel().catch(() => {});
       if (!response.ok) {
-        const error = await toError(response);
+        const error = await toError(response, this.#env.now());
         if (error.retryAfterMs !== undefined) this.#serverRetryMs = error.retryAfterMs;
         return this.#streamFailed(gen, 'stream_http_error', error);
       }
@@ -321,7 +321,7 @@ export class Connection {
       if (body === null || typeof body.getReader !== 'function') {
         if (this.#env.EventSource === undefined) return this.#streamFailed(gen, 'stream_http_error');
         this.#fetchStreaming = false;
-        return this.#openEventSource(gen, after);
+        return this.#openEventSource(gen, query);
       }
       // Not live yet: headers alone prove nothing (a buffering proxy passes them and holds the
       // body). The first bytes parsed — the server's `retry:` line, sent at once — do.
@@ -352,7 +352,7 @@ export class Connection {
   }
 
   /** Fallback for hosts where `fetch` cannot stream: EventSource with `?access_token=`. */
-  async #openEventSource(gen: number, after: number): Promise<void> {
+  async #openEventSource(gen: number, query: Record<string, string | number | undefined>): Promise<void> {
     const ES = this.#env.EventSource;
     if (ES === undefined) return this.#streamFailed(gen, 'stream_http_error');
     let token: string;
@@ -362,17 +362,14 @@ export class Connection {
       return this.#unauthorized(gen);
     }
     if (gen !== this.#streamGen) return;
-    const query = new URLSearchParams({ after: String(after), access_token: token });
-    if (this.#config.coalesce) query.set('coalesce', 'true');
-    query.set('heartbeatMs', String(this.#config.heartbeatMs));
-    const source = new ES(`${this.#config.url}/v1/stream?${query}`);
+    const source = new ES(`${this.#config.url}/v1/stream${queryString({ ...query, access_token: token })}`);
     this.#eventSource = source;
     source.onopen = () => {
       if (gen === this.#streamGen) this.#streamOpened(gen);
     };
     // We own reconnects (from our cursor, with our backoff): the browser's are switched off by closing.
     source.onerror = () => this.#streamFailed(gen, 'stream_error');
-    for (const type of STREAM_EVENT_TYPES) {
+    for (const type of STREAM_FRAME_TYPES) {
       source.addEventListener(type, (e) => {
         if (gen !== this.#streamGen) return;
         this.#onMessage(gen, { event: type, data: String(e.data ?? ''), id: e.lastEventId });
@@ -409,7 +406,7 @@ export class Connection {
     const now = this.#env.now();
     switch (event) {
       case 'heartbeat': {
-        const { head, last } = JSON.parse(data) as { head: number; last?: number };
+        const { head, last } = parseHeartbeat(data);
         this.#heartbeat.heartbeat(now);
         this.#onHeartbeat(head, last);
         return;
@@ -418,7 +415,7 @@ export class Connection {
         this.#resetPending = true;
         return;
       case 'snapshot': {
-        const snapshot = JSON.parse(data) as Snapshot;
+        const snapshot = parseSnapshot(data);
         this.#cursor.resetTo(snapshot.head);
         this.#sink.snapshot(snapshot, this.#resetPending);
         this.#resetPending = false;
@@ -426,9 +423,8 @@ export class Connection {
         return;
       }
       default: {
-        if (!event.startsWith('task.') && !event.startsWith('notification.')) return; // future event types
-        const e = JSON.parse(data) as TaskEvent;
-        if (typeof e.seq !== 'number') throw new TypeError('event without seq');
+        if (!isEventFrame(event)) return; // future event types
+        const e = parseEvent(data);
         this.#eventsSinceHeartbeat = true;
         this.#lastEventAt = now;
         this.#markFresh();
@@ -679,8 +675,6 @@ export class Connection {
     this.#scheduleMetrics();
   }
 }
-
-const STREAM_EVENT_TYPES = ['heartbeat', 'snapshot', 'reset', ...EVENT_TYPES] as const;
 
 function isUnauthorized(error: unknown): boolean {
   return error instanceof TaskPulseClientError && error.code === 'unauthorized';

@@ -9,16 +9,11 @@
  * lag seen estimates the offset (the fastest delivery is taken as ~0), so
  * `staleness = lag − min(lag)` measures the extra delay, whatever the skew.
  */
+import type { ClientMetricsRequest } from '@taskpulse/protocol';
 import type { ConnectionState } from './state-machine.ts';
 
 /** The body of `POST /v1/client-metrics`: totals of one reporting window. */
-export interface DeliveryReport {
-  liveMs: number;
-  pollingMs: number;
-  offlineMs: number;
-  worstStalenessMs: number;
-  reconnects: number;
-}
+export type DeliveryReport = ClientMetricsRequest;
 
 export class DeliveryHealth {
   #state: ConnectionState;

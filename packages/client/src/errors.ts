@@ -2,6 +2,7 @@
  * The client's errors. Every error has a stable `code`; errors from the server keep the server's
  * code (API.md, Conventions) and its HTTP status.
  */
+import { isRetryableStatus } from '@taskpulse/protocol/retry';
 
 /** Codes the client itself produces; server codes (`not_found`, `task_finished`, …) pass through. */
 export const CLIENT_ERROR_CODES = Object.freeze({
@@ -56,8 +57,7 @@ export class TaskPulseClientError extends Error {
    */
   get retryable(): boolean {
     if (this.code === 'network' || this.code === 'timeout') return true;
-    const s = this.status;
-    return s !== undefined && (s >= 500 || s === 408 || s === 429);
+    return this.status !== undefined && isRetryableStatus(this.status);
   }
 }
 

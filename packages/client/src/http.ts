@@ -4,6 +4,8 @@
  */
 import type { TokenSource } from './auth.ts';
 import type { Environment } from './environment.ts';
+import { parseErrorBody } from '@taskpulse/protocol/error-body';
+import { parseRetryAfterMs } from '@taskpulse/protocol/retry';
 import { clientError, TaskPulseClientError } from './errors.ts';
 
 /** Options every async call of the client takes. */
@@ -57,7 +59,7 @@ export class Http {
   /** Sends a request and parses the JSON answer; a non-2xx answer throws its error. */
   async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const response = await this.send(method, path, options);
-    if (!response.ok) throw await toError(response);
+    if (!response.ok) throw await toError(response, this.#env.now());
     if (response.status === 204) return undefined as T;
     try {
       return (await response.json()) as T;
@@ -96,7 +98,8 @@ export class Http {
   }
 }
 
-function queryString(query: RequestOptions['query']): string {
+/** `?a=1&b=2` (undefined values left out), or `''`. */
+export function queryString(query: RequestOptions['query']): string {
   if (query === undefined) return '';
   const params = query instanceof URLSearchParams ? query : new URLSearchParams();
   if (!(query instanceof URLSearchParams)) {
@@ -107,30 +110,21 @@ function queryString(query: RequestOptions['query']): string {
 }
 
 async function errorCode(response: Response): Promise<string | undefined> {
-  try {
-    const body = (await response.clone().json()) as { error?: { code?: unknown; details?: { reason?: unknown } } };
-    // Expiry is `token_expired`, or `unauthorized` with `details.reason: "token_expired"`.
-    if (body?.error?.details?.reason === 'token_expired') return 'token_expired';
-    return typeof body?.error?.code === 'string' ? body.error.code : undefined;
-  } catch {
-    return undefined;
-  }
+  const { code, details } = parseErrorBody(await response.clone().text().catch(() => ''));
+  // Expiry is `token_expired`, or `unauthorized` with `details.reason: "token_expired"`.
+  return details?.reason === 'token_expired' ? 'token_expired' : code;
 }
 
-/** The error of a non-2xx answer, from the API's envelope when there is one. */
-export async function toError(response: Response): Promise<TaskPulseClientError> {
-  const retryAfter = response.headers.get('retry-after');
-  const retryAfterMs = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
-  let code = `http_${response.status}`;
-  let message = `the server answered ${response.status}`;
-  let details: Record<string, unknown> | undefined;
-  try {
-    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
-    if (typeof body?.error?.code === 'string') code = body.error.code;
-    if (typeof body?.error?.message === 'string') message = body.error.message;
-    if (body?.error?.details && typeof body.error.details === 'object') details = body.error.details as Record<string, unknown>;
-  } catch {
-    // not the envelope: keep the status-derived code
-  }
-  return new TaskPulseClientError(code, message, { status: response.status, details, retryAfterMs });
+/**
+ * The error of a non-2xx answer, from the API's envelope when there is one; a `Retry-After`
+ * (seconds or an HTTP-date) becomes `retryAfterMs`.
+ */
+export async function toError(response: Response, nowMs = Date.now()): Promise<TaskPulseClientError> {
+  const retryAfterMs = parseRetryAfterMs(response.headers.get('retry-after'), nowMs) ?? undefined;
+  const body = parseErrorBody(await response.text().catch(() => ''));
+  return new TaskPulseClientError(body.code ?? `http_${response.status}`, body.message ?? `the server answered ${response.status}`, {
+    status: response.status,
+    details: body.details,
+    retryAfterMs,
+  });
 }

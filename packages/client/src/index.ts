@@ -31,7 +31,9 @@ export type {
 export { CLIENT_ERROR_CODES, TaskPulseClientError } from './errors.ts';
 export type { ClientErrorCode } from './errors.ts';
 export type { CallOptions } from './http.ts';
-export type { NotificationChange, NotificationListView, NotificationsApi } from './notifications.ts';
+export type { NotificationsApi } from './notifications.ts';
+export { InboxWatch } from './inbox-watch.ts';
+export type { ConnectionSource, InboxSource, InboxWatchOptions, NotificationChange, NotificationListView } from './inbox-watch.ts';
 export { DEFAULTS } from './options.ts';
 export type { ClientOptions } from './options.ts';
 export type { PollPolicyConfig } from './poll-policy.ts';

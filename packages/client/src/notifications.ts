@@ -4,28 +4,15 @@
  * it (under a Web Lock when there are several tabs), which then marks it read on the server;
  * every other tab, and every later page load, finds it read.
  */
-import type { Notification, TaskEvent } from '@taskpulse/protocol';
+import type { MarkReadResponse, Notification, NotificationsResponse, TaskEvent } from '@taskpulse/protocol';
 import type { BrowserNotificationApi, Environment, LockManagerLike } from './environment.ts';
-import type { TaskPulseClientError } from './errors.ts';
-import { type CallOptions, type Http, toError } from './http.ts';
-import { BaseWatch, type Watch } from './watch.ts';
+import type { CallOptions, Http } from './http.ts';
+import { type ConnectionSource, InboxWatch, type InboxWatchOptions, type NotificationChange, type NotificationListView } from './inbox-watch.ts';
+import type { Watch } from './watch.ts';
 
-/** A change to the inbox, heard by every tab. */
-export type NotificationChange =
-  | { type: 'created'; notification: Notification }
-  | { type: 'read'; ids: string[]; readAt: string };
+export type { NotificationChange, NotificationListView } from './inbox-watch.ts';
 
 export type Unsubscribe = () => void;
-
-/** The value of `notifications.watch()`. */
-export interface NotificationListView {
-  /** Newest first. */
-  notifications: Notification[];
-  /** How many of them are unread. */
-  unread: number;
-  loading: boolean;
-  error: TaskPulseClientError | undefined;
-}
 
 /** `client.notifications`. */
 export interface NotificationsApi {
@@ -37,9 +24,10 @@ export interface NotificationsApi {
   subscribe(listener: (change: NotificationChange) => void): Unsubscribe;
   /**
    * A live view of the inbox (loaded, then kept current by `notification.created` / `.read`
-   * events in every tab). With `unread: true` read notifications leave the view.
+   * events in every tab). With `unread: true` read notifications leave the view; `limit`
+   * (1–500) caps how many it holds.
    */
-  watch(options?: { unread?: boolean; limit?: number }): Watch<NotificationListView>;
+  watch(options?: InboxWatchOptions): Watch<NotificationListView>;
   /**
    * Called once per completed task, in one tab, across reloads; the notification is then marked
    * read. Unread completions from before the page loaded are delivered too.
@@ -61,6 +49,8 @@ type Kind = Notification['kind'];
 export interface NotificationsDeps {
   http: Http;
   env: Environment;
+  /** The connection's state changes: a failed inbox load is tried again when it recovers. */
+  connection: ConnectionSource;
   /** Web Locks when several tabs share the inbox; `undefined` for a single client. */
   locks: LockManagerLike | undefined;
   lockName: string;
@@ -80,7 +70,6 @@ export class Notifications implements NotificationsApi {
     any: new Set(),
   };
   #delivered = new Set<string>();
-  #watches = new Set<InboxWatch>();
   #draining = false;
   #drainAgain = false;
   #ready = false;
@@ -95,7 +84,7 @@ export class Notifications implements NotificationsApi {
   }
 
   async list(options: { unread?: boolean; limit?: number } & CallOptions = {}): Promise<Notification[]> {
-    const res = await this.#deps.http.json<{ notifications: Notification[] }>('GET', '/v1/notifications', {
+    const res = await this.#deps.http.json<NotificationsResponse>('GET', '/v1/notifications', {
       query: { unread: options.unread === undefined ? undefined : String(options.unread), limit: options.limit },
       signal: options.signal,
     });
@@ -103,9 +92,7 @@ export class Notifications implements NotificationsApi {
   }
 
   async markRead(selection: { ids?: string[]; upToSeq?: number }, options: CallOptions = {}): Promise<void> {
-    const res = await this.#deps.http.send('POST', '/v1/notifications/read', { body: selection, signal: options.signal });
-    if (!res.ok) throw await toError(res);
-    void res.body?.cancel().catch(() => {});
+    await this.#deps.http.json<MarkReadResponse>('POST', '/v1/notifications/read', { body: selection, signal: options.signal });
   }
 
   subscribe(listener: (change: NotificationChange) => void): Unsubscribe {
@@ -113,10 +100,8 @@ export class Notifications implements NotificationsApi {
     return () => this.#changes.delete(listener);
   }
 
-  watch(options: { unread?: boolean; limit?: number } = {}): Watch<NotificationListView> {
-    const watch = new InboxWatch(options, (o) => this.list(o), (w) => this.#watches.delete(w as InboxWatch));
-    this.#watches.add(watch);
-    return watch;
+  watch(options: InboxWatchOptions = {}): Watch<NotificationListView> {
+    return new InboxWatch(this, this.#deps.connection, options);
   }
 
   onComplete(listener: (n: Notification) => void): Unsubscribe {
@@ -146,10 +131,7 @@ export class Notifications implements NotificationsApi {
   }
 
   start(): void {
-    const first = !this.#ready;
     this.#ready = true;
-    // After a (re)connection, views whose load failed try again.
-    if (!first) for (const w of this.#watches) if (w.failed) w.reload();
     this.drain();
   }
 
@@ -249,7 +231,6 @@ export class Notifications implements NotificationsApi {
   }
 
   #emit(change: NotificationChange): void {
-    for (const w of this.#watches) w.apply(change);
     for (const listener of this.#changes) {
       try {
         listener(change);
@@ -257,55 +238,5 @@ export class Notifications implements NotificationsApi {
         this.#deps.onError(error);
       }
     }
-  }
-}
-
-class InboxWatch extends BaseWatch<NotificationListView> {
-  #options: { unread?: boolean; limit?: number };
-  #list: (options: { unread?: boolean; limit?: number }) => Promise<Notification[]>;
-  #generation = 0;
-
-  constructor(
-    options: { unread?: boolean; limit?: number },
-    list: (options: { unread?: boolean; limit?: number }) => Promise<Notification[]>,
-    unregister: (watch: BaseWatch<unknown>) => void,
-  ) {
-    super({ notifications: [], unread: 0, loading: true, error: undefined }, unregister);
-    this.#options = options;
-    this.#list = list;
-    this.reload();
-  }
-
-  reload(): void {
-    const generation = ++this.#generation;
-    this.#list(this.#options).then(
-      (notifications) => {
-        if (generation === this.#generation) this.#publish(notifications, false);
-      },
-      (error: TaskPulseClientError) => {
-        if (generation === this.#generation) this.set({ ...this.value, loading: false, error });
-      },
-    );
-  }
-
-  apply(change: NotificationChange): void {
-    const list = this.value.notifications;
-    if (change.type === 'created') {
-      if (list.some((n) => n.id === change.notification.id)) return;
-      this.#publish([change.notification, ...list], this.value.loading);
-      return;
-    }
-    const ids = new Set(change.ids);
-    if (!list.some((n) => ids.has(n.id))) return;
-    const next = this.#options.unread
-      ? list.filter((n) => !ids.has(n.id))
-      : list.map((n) => (ids.has(n.id) && n.readAt === null ? { ...n, readAt: change.readAt } : n));
-    this.#publish(next, this.value.loading);
-  }
-
-  #publish(notifications: Notification[], loading: boolean): void {
-    const sorted = [...notifications].sort((a, b) => b.seq - a.seq);
-    const limited = this.#options.limit === undefined ? sorted : sorted.slice(0, this.#options.limit);
-    this.set({ notifications: limited, unread: limited.filter((n) => n.readAt === null).length, loading, error: undefined });
   }
 }

@@ -2,16 +2,8 @@
  * The starting point of a page: the active tasks and the log position they are as new as.
  * Shown at once on load (no blank progress bar after F5), then events are read from `head`.
  */
-import type { Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
+import type { Snapshot } from '@taskpulse/protocol';
 import type { Http } from './http.ts';
-
-/** The answer of `GET /v1/events`. */
-export interface EventsResponse {
-  events: TaskEvent[];
-  head: number;
-  reset?: boolean;
-  tasks?: Task[];
-}
 
 /**
  * `GET /v1/snapshot`: the active tasks as of the log's head, read consistently by the server —

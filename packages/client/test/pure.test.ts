@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs } from '../src/backoff.ts';
 import { Cursor } from '../src/cursor.ts';
 import { DeliveryHealth } from '../src/delivery-health.ts';
 import { FrameBatcher } from '../src/frame-batcher.ts';
@@ -9,19 +8,6 @@ import { compareNewestFirst, filterToQuery, matchesFilter } from '../src/task-fi
 import { TaskStore } from '../src/task-store.ts';
 import { DEFAULTS } from '../src/options.ts';
 import { makeTask } from './support/fake-server.ts';
-
-describe('backoff', () => {
-  const config = { baseMs: 1000, maxMs: 30_000 };
-  it('is full jitter: between 0 and min(max, base·2^n)', () => {
-    expect(backoffDelayMs(0, config, () => 0)).toBe(0);
-    expect(backoffDelayMs(0, config, () => 0.999999)).toBe(999);
-    expect(backoffDelayMs(3, config, () => 0.5)).toBe(4000);
-  });
-  it('is capped, even for huge attempt numbers (retried forever)', () => {
-    expect(backoffDelayMs(10, config, () => 0.999999)).toBe(29_999);
-    expect(backoffDelayMs(5000, config, () => 0.5)).toBe(15_000);
-  });
-});
 
 describe('cursor', () => {
   it('accepts each seq once, in increasing order only', () => {

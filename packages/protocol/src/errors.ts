@@ -2,6 +2,8 @@
  * The error vocabulary of the HTTP API. Every error body is
  * `{"error": {"code", "message", "details"?}}`; the code decides the status.
  */
+import type { ErrorBody } from './error-body.ts';
+
 export const ERROR_STATUS = Object.freeze({
   invalid_request: 400,
   unauthorized: 401,
@@ -21,9 +23,6 @@ export const ERROR_STATUS = Object.freeze({
 export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
 
-export interface ErrorBody {
-  error: { code: ErrorCode | (string & {}); message: string; details?: Record<string, unknown> };
-}
 
 /** An error meant for the caller: it carries a stable code, its HTTP status and optional details. */
 export class TaskPulseError extends Error {
@@ -40,9 +39,4 @@ export class TaskPulseError extends Error {
   toBody(): ErrorBody {
     return { error: { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) } };
   }
-}
-
-export function isErrorBody(value: unknown): value is ErrorBody {
-  const e = (value as ErrorBody | null)?.error;
-  return typeof e === 'object' && e !== null && typeof e.code === 'string' && typeof e.message === 'string';
 }

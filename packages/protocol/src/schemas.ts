@@ -202,8 +202,10 @@ export const ListTasksQuery = z.object({
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
 export const ListTasksResponse = z.object({ tasks: z.array(Task), nextCursor: z.string().nullable() });
+export type ListTasksResponse = z.infer<typeof ListTasksResponse>;
 
 export const CancelRequest = z.strictObject({ reason: Text(LIMITS.messageChars).optional() });
+export type CancelRequest = z.infer<typeof CancelRequest>;
 
 export const LogLevel = z.enum(['debug', 'info', 'warn', 'error']);
 export type LogLevel = z.infer<typeof LogLevel>;
@@ -215,6 +217,9 @@ export const LogsQuery = z.object({
   after: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
+export type LogsQuery = z.infer<typeof LogsQuery>;
+export const LogsResponse = z.object({ logs: z.array(LogLine) });
+export type LogsResponse = z.infer<typeof LogsResponse>;
 
 // ---------------------------------------------------------------- worker protocol
 
@@ -227,6 +232,7 @@ export const ClaimRequest = z.strictObject({
 });
 export type ClaimRequest = z.infer<typeof ClaimRequest>;
 export const ClaimResponse = z.object({ task: Task, lease: Lease });
+export type ClaimResponse = z.infer<typeof ClaimResponse>;
 
 const ProgressFields = {
   lease: LeaseToken,
@@ -247,14 +253,27 @@ export const ProgressResponse = z.object({
   cancelRequested: z.boolean(),
   lease: z.object({ expiresAt: Timestamp }),
 });
+export type ProgressResponse = z.infer<typeof ProgressResponse>;
 
 export const BatchProgressRequest = z.strictObject({
   updates: z.array(z.strictObject({ id: Id, ...ProgressFields })).min(1).max(LIMITS.batchUpdates),
 });
 export type BatchProgressRequest = z.infer<typeof BatchProgressRequest>;
+/** One answer per update of a batch, in order: applied, or refused with the error it would have had alone. */
+export const BatchProgressResult = z.union([
+  ProgressResponse.extend({ id: z.string(), ok: z.literal(true) }),
+  z.object({ id: z.string(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) }),
+]);
+export type BatchProgressResult = z.infer<typeof BatchProgressResult>;
+export const BatchProgressResponse = z.object({ results: z.array(BatchProgressResult) });
+export type BatchProgressResponse = z.infer<typeof BatchProgressResponse>;
 
 export const HeartbeatRequest = z.strictObject({ lease: LeaseToken, leaseMs: ProgressFields.leaseMs });
 export const CompleteRequest = z.strictObject({ lease: LeaseToken, result: JsonValue(LIMITS.resultBytes).optional() });
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequest>;
+export const HeartbeatResponse = ProgressResponse.omit({ seq: true });
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+export type CompleteRequest = z.infer<typeof CompleteRequest>;
 export const FailRequest = z.strictObject({
   lease: LeaseToken,
   error: z.strictObject({
@@ -271,6 +290,10 @@ export type FailRequest = z.infer<typeof FailRequest>;
 export const Role = z.enum(['admin', 'worker']);
 export type Role = z.infer<typeof Role>;
 export const CreateKeyRequest = z.strictObject({ role: Role, name: Text(200).min(1).optional() });
+export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
+/** The only time the key itself is shown. */
+export const CreateKeyResponse = z.object({ id: z.string(), key: z.string(), role: z.string(), name: z.string().nullable() });
+export type CreateKeyResponse = z.infer<typeof CreateKeyResponse>;
 export const ApiKeyInfo = z.object({
   id: z.string(),
   name: z.string().nullable(),
@@ -281,6 +304,10 @@ export const ApiKeyInfo = z.object({
   revokedAt: Timestamp.nullable(),
 });
 export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
+export const ListKeysResponse = z.object({ keys: z.array(ApiKeyInfo) });
+export type ListKeysResponse = z.infer<typeof ListKeysResponse>;
+export const RevokeKeyResponse = z.object({ id: z.string(), revoked: z.literal(true) });
+export type RevokeKeyResponse = z.infer<typeof RevokeKeyResponse>;
 
 export const CreateTokenRequest = z.strictObject({
   owner: Id,
@@ -288,6 +315,8 @@ export const CreateTokenRequest = z.strictObject({
   taskIds: z.array(Id).max(1000).optional(),
 });
 export const TokenResponse = z.object({ token: z.string(), expiresAt: Timestamp });
+export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
+export type TokenResponse = z.infer<typeof TokenResponse>;
 
 // ---------------------------------------------------------------- notifications
 
@@ -310,9 +339,15 @@ export const NotificationsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   owner: Id.optional(),
 });
+export type NotificationsQuery = z.infer<typeof NotificationsQuery>;
+export const NotificationsResponse = z.object({ notifications: z.array(Notification) });
+export type NotificationsResponse = z.infer<typeof NotificationsResponse>;
 export const MarkReadRequest = z
   .strictObject({ ids: z.array(Id).max(1000).optional(), upToSeq: Count.optional() })
   .refine((b) => b.ids !== undefined || b.upToSeq !== undefined, 'give ids or upToSeq');
+export type MarkReadRequest = z.infer<typeof MarkReadRequest>;
+export const MarkReadResponse = z.object({ ids: z.array(z.string()), seq: z.number().nullable() });
+export type MarkReadResponse = z.infer<typeof MarkReadResponse>;
 
 // ---------------------------------------------------------------- events
 
@@ -341,6 +376,7 @@ export const EventFilterQuery = z.object({
   parentId: Id.optional(),
   events: z.string().regex(EVENTS_FILTER, `must be a comma list of ${EVENT_TYPES.join(', ')}`).optional(),
 });
+export type EventFilterQuery = z.infer<typeof EventFilterQuery>;
 
 const Cursor = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
@@ -356,6 +392,9 @@ export const EventsResponse = z.object({
   reset: z.boolean().optional(),
   tasks: z.array(Task).optional(),
 });
+export type EventsQuery = z.infer<typeof EventsQuery>;
+/** The answer of `GET /v1/events`; with `reset`, `tasks` is the snapshot as of `head`. */
+export type EventsResponse = z.infer<typeof EventsResponse>;
 
 export const StreamQuery = EventFilterQuery.extend({
   after: Cursor.optional(),
@@ -364,6 +403,7 @@ export const StreamQuery = EventFilterQuery.extend({
   coalesce: z.enum(['true', 'false', '1', '0']).optional(),
   access_token: z.string().optional(),
 });
+export type StreamQuery = z.infer<typeof StreamQuery>;
 
 export const Snapshot = z.object({ head: Count, tasks: z.array(Task) });
 export type Snapshot = z.infer<typeof Snapshot>;
@@ -371,6 +411,32 @@ export type Snapshot = z.infer<typeof Snapshot>;
 export const ErrorResponse = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
 });
+export type ErrorResponse = z.infer<typeof ErrorResponse>;
+
+// ---------------------------------------------------------------- operations
+
+export const HealthResponse = z.object({ status: z.literal('ok') });
+export type HealthResponse = z.infer<typeof HealthResponse>;
+export const ReadyResponse = z.object({
+  status: z.enum(['ready', 'not_ready']),
+  /** `ok`, or `down: <reason>` (the instance is not ready). */
+  storage: z.string(),
+  /** `ok`, or `degraded: <reason>` (the instance stays ready). */
+  bus: z.string(),
+});
+export type ReadyResponse = z.infer<typeof ReadyResponse>;
+
+/** `POST /v1/client-metrics`: a client's delivery health over one reporting window. */
+export const ClientMetricsRequest = z.strictObject({
+  liveMs: z.number().min(0).max(86_400_000).default(0),
+  pollingMs: z.number().min(0).max(86_400_000).default(0),
+  offlineMs: z.number().min(0).max(86_400_000).default(0),
+  worstStalenessMs: z.number().min(0).max(86_400_000).default(0),
+  reconnects: z.number().int().min(0).max(1_000_000).default(0),
+});
+export type ClientMetricsRequest = z.infer<typeof ClientMetricsRequest>;
+export const ClientMetricsResponse = z.object({ accepted: z.literal(true) });
+export type ClientMetricsResponse = z.infer<typeof ClientMetricsResponse>;
 
 
 // ---------------------------------------------------------------- webhooks
@@ -393,6 +459,11 @@ export const CreateWebhookRequest = z.strictObject({
 export type CreateWebhookRequest = z.infer<typeof CreateWebhookRequest>;
 
 export const WebhookInfo = z.object({ id: z.string(), url: z.string(), events: z.array(EventType), createdAt: Timestamp });
+export type WebhookInfo = z.infer<typeof WebhookInfo>;
+export const ListWebhooksResponse = z.object({ webhooks: z.array(WebhookInfo) });
+export type ListWebhooksResponse = z.infer<typeof ListWebhooksResponse>;
+export const DeleteWebhookResponse = z.object({ id: z.string(), deleted: z.literal(true) });
+export type DeleteWebhookResponse = z.infer<typeof DeleteWebhookResponse>;
 export const DeliveryInfo = z.object({
   id: z.number(),
   seq: Count,
@@ -405,3 +476,6 @@ export const DeliveryInfo = z.object({
   deliveredAt: Timestamp.nullable(),
   nextAttemptAt: Timestamp.nullable(),
 });
+export type DeliveryInfo = z.infer<typeof DeliveryInfo>;
+export const DeliveriesResponse = z.object({ deliveries: z.array(DeliveryInfo) });
+export type DeliveriesResponse = z.infer<typeof DeliveriesResponse>;

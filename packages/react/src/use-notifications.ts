@@ -1,7 +1,7 @@
 /** `useNotifications()`: the user's inbox, and completion callbacks that fire exactly once. */
 import type { Notification } from '@taskpulse/client';
 import { useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
-import { type InboxView, InboxWatch } from './inbox-watch.ts';
+import { type InboxView, inboxStore } from './inbox-watch.ts';
 import { useTaskPulseClient } from './provider.tsx';
 import { useStoreFor } from './use-binding.ts';
 import { constantStore, WatchBinding } from './watch-binding.ts';
@@ -75,7 +75,7 @@ export function useNotifications(options: UseNotificationsOptions = {}): Notific
 
   const key = inbox ? `${limit}:${unreadOnly}` : '';
   const store = useStoreFor(client, key, () =>
-    inbox ? new WatchBinding(() => new InboxWatch(client.notifications, client.connection, { limit, unreadOnly })) : NO_INBOX_STORE,
+    inbox ? new WatchBinding(() => inboxStore(client.notifications.watch({ limit, unread: unreadOnly }))) : NO_INBOX_STORE,
   );
   const view = useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
   return useMemo(() => {

@@ -3,7 +3,7 @@
  * loop that sends its reports in batches (`POST /v1/progress`), routing each answer back to the
  * task it belongs to.
  */
-import type { Task } from '@taskpulse/protocol';
+import type { BatchProgressResponse, Task } from '@taskpulse/protocol';
 import { Coalescer, type TakenReport } from './coalescer.ts';
 import type { CreateTaskOptions } from './context.ts';
 import { WorkerError } from './errors.ts';
@@ -183,7 +183,7 @@ export class Engine {
   async #sendChunk(tasks: Reportable[], updates: string[], sentAt: number, retryUntil: number): Promise<void> {
     this.#batches++;
     try {
-      const response = await this.http.request<{ results: Array<{ id: string; ok: boolean; cancelRequested?: boolean; lease?: { expiresAt: string }; error?: { code: string; message: string } }> }>(
+      const response = await this.http.request<BatchProgressResponse>(
         'POST',
         '/v1/progress',
         // Already serialized (to measure them): splice them in rather than stringify twice.
@@ -195,9 +195,9 @@ export class Engine {
         const r = results[i];
         if (!r) return;
         if (r.ok) return task.onReport({ ok: true, cancelRequested: r.cancelRequested === true, ...(r.lease ? { lease: r.lease } : {}) }, sentAt);
-        const serverCode = r.error?.code;
+        const serverCode = r.error.code;
         const code = serverCode === 'lease_lost' ? 'lease_lost' : serverCode === 'task_finished' ? 'task_finished' : 'http_error';
-        task.onReport({ ok: false, error: new WorkerError(code, `report refused: ${serverCode}: ${r.error?.message}`, serverCode ? { serverCode } : {}) }, sentAt);
+        task.onReport({ ok: false, error: new WorkerError(code, `report refused: ${serverCode}: ${r.error.message}`, serverCode ? { serverCode } : {}) }, sentAt);
       });
     } catch (error) {
       // The whole request failed for good (a final 4xx, or retries ran out): these reports are

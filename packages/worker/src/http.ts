@@ -3,7 +3,8 @@
  * retries (network errors, 5xx, 408, 429) with full-jitter backoff, a `Retry-After` being the
  * minimum wait. Final answers become {@link WorkerError}s.
  */
-import { isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffOptions } from './backoff.ts';
+import { parseErrorBody } from '@taskpulse/protocol/error-body';
+import { isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffOptions } from '@taskpulse/protocol/retry';
 import { WorkerError } from './errors.ts';
 import { sleep, type Timers } from './timers.ts';
 
@@ -141,15 +142,9 @@ function abortError(signal: AbortSignal): WorkerError {
 
 /** Maps a final answer to an error: 409 `lease_lost`/`task_finished` keep their own codes. */
 function toHttpError(status: number, text: string, method: string, path: string): WorkerError {
-  let serverCode: string | undefined;
+  const { code: serverCode, message: serverMessage } = parseErrorBody(text);
   let message = `${method} ${path}: HTTP ${status}`;
-  try {
-    const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-    if (typeof parsed?.error?.code === 'string') serverCode = parsed.error.code;
-    if (typeof parsed?.error?.message === 'string') message += ` ${serverCode}: ${parsed.error.message}`;
-  } catch {
-    // not JSON: keep the status line
-  }
+  if (serverMessage !== undefined) message += ` ${serverCode}: ${serverMessage}`;
   const code = serverCode === 'lease_lost' ? 'lease_lost' : serverCode === 'task_finished' ? 'task_finished' : 'http_error';
   return new WorkerError(code, message, { status, ...(serverCode ? { serverCode } : {}) });
 }

@@ -14,4 +14,4 @@ export type { Timers } from './timers.ts';
 export type { EngineStats } from './engine.ts';
 export type { TaskFailure, RunState, TaskRun, HandlerOutcome } from './task-run.ts';
 export { Coalescer, type ReportPatch, type TakenReport } from './coalescer.ts';
-export { fullJitterMs, retryDelayMs, isRetryableStatus, parseRetryAfterMs, type BackoffOptions } from './backoff.ts';
+export { fullJitterMs, retryDelayMs, isRetryableStatus, parseRetryAfterMs, type BackoffOptions } from '@taskpulse/protocol/retry';

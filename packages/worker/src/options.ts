@@ -2,7 +2,7 @@
  * Options of `createWorker` and `createReporter`: defaults in one frozen object (units in the
  * names), validated when the object is built — bad input is an error, never a silent default.
  */
-import type { BackoffOptions } from './backoff.ts';
+import type { BackoffOptions } from '@taskpulse/protocol/retry';
 import { WorkerError } from './errors.ts';
 import type { FetchLike } from './http.ts';
 import { SYSTEM_TIMERS, type Timers } from './timers.ts';

@@ -2,7 +2,7 @@
  * One attempt at one task: the `ctx` a handler gets, lease renewal (heartbeats and a local expiry
  * guard) and the final `complete` / `fail`.
  */
-import type { Task } from '@taskpulse/protocol';
+import type { HeartbeatResponse, Task } from '@taskpulse/protocol';
 import { LIMITS } from '@taskpulse/protocol';
 import type { LogLevel } from './coalescer.ts';
 import type { ChildTaskOptions, TaskContext } from './context.ts';
@@ -189,7 +189,7 @@ export class TaskRun implements TaskContext, Reportable {
     this.#heartbeating = true;
     const sentAt = this.#engine.config.timers.now();
     try {
-      const { body } = await this.#engine.http.request<{ cancelRequested?: boolean }>(
+      const { body } = await this.#engine.http.request<HeartbeatResponse>(
         'POST',
         `/v1/tasks/${encodeURIComponent(this.id)}/heartbeat`,
         { lease: this.leaseToken, leaseMs: this.#engine.config.leaseMs },

@@ -2,13 +2,13 @@
  * `createWorker`: claims tasks with a long poll, runs the handler with a `ctx`, and ends each
  * task from the handler's outcome. Everything about reporting lives in the engine and the run.
  */
-import type { Lease, Task } from '@taskpulse/protocol';
+import type { ClaimResponse, Lease, Task } from '@taskpulse/protocol';
 import type { TaskContext } from './context.ts';
 import { Engine, type EngineStats } from './engine.ts';
 import { WorkerError, isWorkerError } from './errors.ts';
 import { DEFAULTS, intOption, invalid, resolveConnection, type ConnectionConfig, type ConnectionOptions } from './options.ts';
 import { TaskRun } from './task-run.ts';
-import { fullJitterMs } from './backoff.ts';
+import { fullJitterMs } from '@taskpulse/protocol/retry';
 import { sleep } from './timers.ts';
 
 /** A task handler: its return value is the result; a throw fails the task. */
@@ -187,10 +187,10 @@ class TaskPulseWorker implements Worker {
         await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
         continue;
       }
-      let claimed: { task: Task; lease: Lease } | undefined;
+      let claimed: ClaimResponse | undefined;
       const sentAt = timers.now();
       try {
-        const response = await this.#engine.http.request<{ task: Task; lease: Lease }>(
+        const response = await this.#engine.http.request<ClaimResponse>(
           'POST',
           '/v1/tasks/claim',
           { ...(this.#config.types ? { types: this.#config.types } : {}), leaseMs: this.#config.leaseMs, waitMs: this.#config.claimWaitMs },

@@ -1,4 +1,7 @@
-import { ApiKeyInfo, CreateKeyRequest, CreateTokenRequest, MarkReadRequest, Notification, NotificationsQuery, TaskPulseError, TokenResponse } from '@taskpulse/protocol';
+import {
+  CreateKeyRequest, CreateKeyResponse, CreateTokenRequest, ListKeysResponse, MarkReadRequest, MarkReadResponse, NotificationsQuery, NotificationsResponse,
+  RevokeKeyResponse, TaskPulseError, TokenResponse,
+} from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { KeyService } from '../auth/keys.ts';
@@ -9,7 +12,7 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
   r.route(
     {
       method: 'POST', url: '/v1/keys', tag: 'credentials', roles: ['admin'], body: CreateKeyRequest, status: 201,
-      response: z.object({ id: z.string(), key: z.string(), role: z.string(), name: z.string().nullable() }),
+      response: CreateKeyResponse,
       summary: 'Create an API key; the key is shown once.',
     },
     async ({ body }) => {
@@ -18,11 +21,11 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
     },
   );
   r.route(
-    { method: 'GET', url: '/v1/keys', tag: 'credentials', roles: ['admin'], response: z.object({ keys: z.array(ApiKeyInfo) }), summary: 'List API keys (never the keys themselves).' },
+    { method: 'GET', url: '/v1/keys', tag: 'credentials', roles: ['admin'], response: ListKeysResponse, summary: 'List API keys (never the keys themselves).' },
     async () => ({ keys: await keys.list() }),
   );
   r.route(
-    { method: 'DELETE', url: '/v1/keys/:id', tag: 'credentials', roles: ['admin'], summary: 'Revoke an API key.', response: z.object({ id: z.string(), revoked: z.literal(true) }) },
+    { method: 'DELETE', url: '/v1/keys/:id', tag: 'credentials', roles: ['admin'], summary: 'Revoke an API key.', response: RevokeKeyResponse },
     async ({ params }) => {
       await keys.revoke(params.id!);
       return { id: params.id, revoked: true };
@@ -41,7 +44,7 @@ export function notificationRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
       method: 'GET', url: '/v1/notifications', tag: 'notifications', roles: ['viewer', 'admin'], query: NotificationsQuery,
-      response: z.object({ notifications: z.array(Notification) }), summary: "The owner's inbox: a notification per finished task.",
+      response: NotificationsResponse, summary: "The owner's inbox: a notification per finished task.",
     },
     async ({ principal, query }) => {
       let owner: string;
@@ -60,7 +63,7 @@ export function notificationRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
       method: 'POST', url: '/v1/notifications/read', tag: 'notifications', roles: ['viewer', 'admin'], body: MarkReadRequest,
-      response: z.object({ ids: z.array(z.string()), seq: z.number().nullable() }),
+      response: MarkReadResponse,
       summary: 'Mark notifications read (ids or everything up to upToSeq); every tab learns it via notification.read.',
     },
     async ({ principal, body, request }) => {

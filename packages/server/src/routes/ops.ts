@@ -1,4 +1,4 @@
-import { TaskPulseError } from '@taskpulse/protocol';
+import { ClientMetricsRequest, ClientMetricsResponse, HealthResponse, ReadyResponse, TaskPulseError } from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { Metrics } from '../metrics.ts';
@@ -6,22 +6,6 @@ import type { Store } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { computeStats } from '../stats/stats.ts';
 import { storageFault } from '../store/faults.ts';
-
-export const ClientMetricsRequest = z.strictObject({
-  liveMs: z.number().min(0).max(86_400_000).default(0),
-  pollingMs: z.number().min(0).max(86_400_000).default(0),
-  offlineMs: z.number().min(0).max(86_400_000).default(0),
-  worstStalenessMs: z.number().min(0).max(86_400_000).default(0),
-  reconnects: z.number().int().min(0).max(1_000_000).default(0),
-});
-
-export const ReadyResponse = z.object({
-  status: z.enum(['ready', 'not_ready']),
-  /** `ok`, or `down: <reason>` (the instance is not ready). */
-  storage: z.string(),
-  /** `ok`, or `degraded: <reason>` (the instance stays ready). */
-  bus: z.string(),
-});
 
 /** How long `/readyz` waits for a dependency before calling it down (a frozen server never answers). */
 const READY_TIMEOUT_MS = 2000;
@@ -46,7 +30,7 @@ async function dependencyState(ping: () => Promise<void>, bad: 'down' | 'degrade
 
 export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metrics; openapi: () => unknown; accepting: () => boolean }): void {
   r.route(
-    { method: 'GET', url: '/healthz', tag: 'operations', roles: 'public', summary: 'The process is up.', response: z.object({ status: z.literal('ok') }) },
+    { method: 'GET', url: '/healthz', tag: 'operations', roles: 'public', summary: 'The process is up.', response: HealthResponse },
     async () => ({ status: 'ok' }),
   );
   r.route(
@@ -96,7 +80,7 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
     {
       method: 'POST', url: '/v1/client-metrics', tag: 'operations', roles: ['admin', 'worker', 'viewer'], body: ClientMetricsRequest,
       status: 202, summary: 'Delivery health reported by browsers (time live vs polling, worst staleness), exported on /metrics.',
-      response: z.object({ accepted: z.literal(true) }),
+      response: ClientMetricsResponse,
     },
     async ({ body }) => {
       d.metrics.clientTime.inc({ mode: 'live' }, body.liveMs / 1000);

@@ -1,5 +1,5 @@
 import {
-  CancelRequest, CreateTaskRequest, ListTasksQuery, ListTasksResponse, LogsQuery, LogLine, Task, TaskStatus, ClaimResponse, TaskPulseError,
+  CancelRequest, CreateTaskRequest, ListTasksQuery, ListTasksResponse, LogsQuery, LogsResponse, Task, TaskStatus, ClaimResponse, TaskPulseError,
 } from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
@@ -68,7 +68,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
       method: 'GET', url: '/v1/tasks/:id/logs', tag: 'tasks', roles: ALL, query: LogsQuery,
-      response: z.object({ logs: z.array(LogLine) }), summary: "The task's log lines after `after`.",
+      response: LogsResponse, summary: "The task's log lines after `after`.",
     },
     async ({ principal, params, query }) => ({ logs: await tasks.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),
   );

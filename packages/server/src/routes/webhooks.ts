@@ -1,4 +1,4 @@
-import { CreateWebhookRequest, DeliveryInfo, TaskPulseError, WebhookInfo } from '@taskpulse/protocol';
+import { CreateWebhookRequest, DeleteWebhookResponse, DeliveriesResponse, ListWebhooksResponse, TaskPulseError, WebhookInfo } from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { Store, Webhook } from '../store/store.ts';
@@ -20,11 +20,11 @@ export function webhookRoutes(r: Router, store: Store, changed: () => void, wake
     },
   );
   r.route(
-    { method: 'GET', url: '/v1/webhooks', tag: 'webhooks', roles: ['admin'], summary: 'List webhooks (never their secrets).', response: z.object({ webhooks: z.array(WebhookInfo) }) },
+    { method: 'GET', url: '/v1/webhooks', tag: 'webhooks', roles: ['admin'], summary: 'List webhooks (never their secrets).', response: ListWebhooksResponse },
     async () => ({ webhooks: (await store.webhooks.list()).map(info) }),
   );
   r.route(
-    { method: 'DELETE', url: '/v1/webhooks/:id', tag: 'webhooks', roles: ['admin'], summary: 'Delete a webhook; its pending deliveries are dropped.', response: z.object({ id: z.string(), deleted: z.literal(true) }) },
+    { method: 'DELETE', url: '/v1/webhooks/:id', tag: 'webhooks', roles: ['admin'], summary: 'Delete a webhook; its pending deliveries are dropped.', response: DeleteWebhookResponse },
     async ({ params }) => {
       if (!(await store.webhooks.remove(params.id!))) throw new TaskPulseError('not_found', `no webhook ${params.id}`);
       changed();
@@ -34,7 +34,7 @@ export function webhookRoutes(r: Router, store: Store, changed: () => void, wake
   r.route(
     {
       method: 'GET', url: '/v1/webhooks/:id/deliveries', tag: 'webhooks', roles: ['admin'], query: z.object({ limit: z.coerce.number().int().min(1).max(500).optional() }),
-      summary: 'Delivery history, newest first: status, attempts, last answer or error, next attempt.', response: z.object({ deliveries: z.array(DeliveryInfo) }),
+      summary: 'Delivery history, newest first: status, attempts, last answer or error, next attempt.', response: DeliveriesResponse,
     },
     async ({ params, query }) => {
       if (!(await store.webhooks.get(params.id!))) throw new TaskPulseError('not_found', `no webhook ${params.id}`);

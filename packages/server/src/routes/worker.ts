@@ -1,5 +1,5 @@
 import {
-  BatchProgressRequest, ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, HeartbeatRequest, ProgressRequest,
+  BatchProgressRequest, BatchProgressResponse, HeartbeatResponse, ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, HeartbeatRequest, ProgressRequest,
   ProgressResponse, Task,
 } from '@taskpulse/protocol';
 import { z } from 'zod';
@@ -35,7 +35,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
     {
       method: 'POST', url: '/v1/progress', tag: 'worker', roles: BACKEND, body: BatchProgressRequest,
       summary: 'Many reports in one request, applied in order; one result per update.',
-      response: z.object({ results: z.array(z.union([ProgressResponse.extend({ id: z.string(), ok: z.literal(true) }), z.object({ id: z.string(), ok: z.literal(false), error: z.object({ code: z.string(), message: z.string() }) })])) }),
+      response: BatchProgressResponse,
     },
     async ({ body }) => ({ results: await tasks.progressMany(body.updates) }),
   );
@@ -43,7 +43,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
       method: 'POST', url: '/v1/tasks/:id/heartbeat', tag: 'worker', roles: BACKEND, body: HeartbeatRequest,
-      response: ProgressResponse.omit({ seq: true }), summary: 'Renew the lease only.',
+      response: HeartbeatResponse, summary: 'Renew the lease only.',
     },
     async ({ params, body }) => tasks.heartbeat(params.id!, body.lease, body.leaseMs),
   );

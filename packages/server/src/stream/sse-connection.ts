@@ -7,6 +7,7 @@
  * events of a task (only the newest is kept); milestones are always kept, in order.
  */
 import type { ServerResponse } from 'node:http';
+import { eventFrame, heartbeatFrame } from '@taskpulse/protocol/frames';
 import type { EventFilter, StoredEvent } from '../store/store.ts';
 
 export interface ConnectionConfig {
@@ -111,7 +112,7 @@ export class SseConnection {
     this.lastHeartbeatAt = Date.now();
     // `last` (an extension) lets a filtered reader tell "other owners' events moved the head" from
     // "an event of mine was lost": only the latter needs a catch-up read.
-    this.writeRaw(`event: heartbeat\nid: ${h}\ndata: {"head":${h},"last":${this.lastSent}}\n\n`);
+    this.writeRaw(heartbeatFrame(h, this.lastSent));
   }
 
   #flushPending(): void {
@@ -148,7 +149,7 @@ const FRAMES = new WeakMap<StoredEvent, Buffer>();
 export function frameOf(e: StoredEvent): Buffer {
   let f = FRAMES.get(e);
   if (!f) {
-    f = Buffer.from(`id: ${e.seq}\nevent: ${e.type}\ndata: ${e.json}\n\n`);
+    f = Buffer.from(eventFrame(e.seq, e.type, e.json));
     FRAMES.set(e, f);
   }
   return f;

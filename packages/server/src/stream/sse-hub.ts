@@ -8,6 +8,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Task } from '@taskpulse/protocol';
+import { resetFrame, retryFrame, snapshotFrame } from '@taskpulse/protocol/frames';
 import type { EventFilter, Store, StoredEvent } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
@@ -97,11 +98,11 @@ export class StreamHub {
   async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
     const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), (c) => this.#remove(c));
     if (opts.credential) this.#credentials.set(conn, opts.credential);
-    conn.writeRaw(`retry: ${this.#config.retryMs}\n\n`);
+    conn.writeRaw(retryFrame(this.#config.retryMs));
     if (this.#closed) return conn.close();
     this.#add(conn);
     if (this.#config.maxStreamMs > 0) {
-      const t = setTimeout(() => conn.close(`retry: ${this.#config.retryMs}\n\n`), this.#config.maxStreamMs);
+      const t = setTimeout(() => conn.close(retryFrame(this.#config.retryMs)), this.#config.maxStreamMs);
       t.unref();
       res.on('close', () => clearTimeout(t));
     }
@@ -111,13 +112,13 @@ export class StreamHub {
         const floor = await this.#deps.store.floor();
         const head = await this.#deps.store.head();
         if (after < floor || after > head) {
-          conn.writeRaw(`event: reset\nid: ${head}\ndata: ${JSON.stringify({ head, reason: after > head ? 'cursor_ahead' : 'cursor_expired' })}\n\n`);
+          conn.writeRaw(resetFrame(head, after > head ? 'cursor_ahead' : 'cursor_expired'));
           after = null;
         }
       }
       if (after === null) {
         const snap = await this.#deps.snapshot(opts.filter);
-        conn.writeRaw(`event: snapshot\nid: ${snap.head}\ndata: ${JSON.stringify(snap)}\n\n`);
+        conn.writeRaw(snapshotFrame(snap));
         after = snap.head;
       }
       conn.cursor = after;
@@ -172,7 +173,7 @@ export class StreamHub {
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#unsubscribe?.();
-    for (const c of this.#all()) c.close(`retry: ${this.#config.retryMs}\n\n`);
+    for (const c of this.#all()) c.close(retryFrame(this.#config.retryMs));
     // Release long polls at once: every waiter sees a head beyond its cursor.
     this.#head = Number.MAX_SAFE_INTEGER;
     for (const w of [...this.#waiters]) w();

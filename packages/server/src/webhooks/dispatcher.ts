@@ -9,7 +9,7 @@
  */
 import type { Store, Webhook, Delivery } from '../store/store.ts';
 import { sign } from './signature.ts';
-import { backoffMs } from './backoff.ts';
+import { fullJitterMs } from '@taskpulse/protocol/retry';
 
 export interface DispatcherConfig {
   maxAttempts: number;
@@ -150,7 +150,7 @@ export class WebhookDispatcher {
       .record(d.id, {
         status: giveUp ? 'failed' : 'pending',
         attempts,
-        nextAttemptAtMs: Date.now() + backoffMs(attempts - 1, this.#config.baseDelayMs, this.#config.maxDelayMs, Math.random, this.#config.baseDelayMs / 2),
+        nextAttemptAtMs: Date.now() + Math.max(this.#config.baseDelayMs / 2, fullJitterMs(attempts - 1, { baseMs: this.#config.baseDelayMs, maxMs: this.#config.maxDelayMs })),
         lastStatus: status,
         lastError: error,
         deliveredAt: null,

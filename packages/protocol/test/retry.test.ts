@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { fullJitterMs, isRetryableStatus, parseRetryAfterMs, retryDelayMs } from '../src/backoff.ts';
+import { fullJitterMs, isRetryableStatus, parseRetryAfterMs, retryDelayMs } from '../src/retry.ts';
 
 const opts = { baseMs: 100, maxMs: 1000 };
 
-describe('backoff', () => {
+describe('retry', () => {
   it('full jitter stays within [0, min(max, base·2^n))', () => {
     expect(fullJitterMs(0, opts, () => 0)).toBe(0);
     expect(fullJitterMs(0, opts, () => 0.999)).toBe(99);
@@ -31,5 +31,18 @@ describe('backoff', () => {
   it('retries network errors, 408, 429 and 5xx only', () => {
     for (const s of [null, 408, 429, 500, 502, 503, 504]) expect(isRetryableStatus(s)).toBe(true);
     for (const s of [400, 401, 403, 404, 409, 413, 415, 422]) expect(isRetryableStatus(s)).toBe(false);
+  });
+});
+
+describe('backoff with the client reconnect bounds', () => {
+  const config = { baseMs: 1000, maxMs: 30_000 };
+  it('is full jitter: between 0 and min(max, base·2^n)', () => {
+    expect(fullJitterMs(0, config, () => 0)).toBe(0);
+    expect(fullJitterMs(0, config, () => 0.999999)).toBe(999);
+    expect(fullJitterMs(3, config, () => 0.5)).toBe(4000);
+  });
+  it('is capped, even for huge attempt numbers (retried forever)', () => {
+    expect(fullJitterMs(10, config, () => 0.999999)).toBe(29_999);
+    expect(fullJitterMs(5000, config, () => 0.5)).toBe(15_000);
   });
 });
