@@ -16,8 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { measureClientBundle } from '../packages/client/scripts/bundle-size.ts';
 import { createClient, type TaskPulseClient } from '../packages/client/src/index.ts';
 import { adminApi, ADMIN, startStallingProxy } from '../packages/client/test/support/real-server.ts';
 
@@ -175,20 +174,8 @@ async function stalenessUnderFailure(heartbeatMs: number, failure: 'stall' | 'cu
   }
 }
 
-async function bundleSize(): Promise<{ minBytes: number; gzipBytes: number; hasZod: boolean }> {
-  const out = await build({
-    entryPoints: [join(root, 'packages/client/src/index.ts')],
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-    metafile: true,
-  });
-  const code = out.outputFiles[0]!.contents;
-  const inputs = Object.keys(out.metafile.inputs);
-  return { minBytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, hasZod: inputs.some((p) => p.includes('zod')) };
+function bundleSize(): Promise<{ minBytes: number; gzipBytes: number; hasZod: boolean }> {
+  return measureClientBundle();
 }
 
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
