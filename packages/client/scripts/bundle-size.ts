@@ -23,6 +23,8 @@ export async function measureClientBundle(): Promise<{ minBytes: number; gzipByt
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
+    // The sources, as in development (the published build is the same code, compiled).
+    conditions: ['@taskpulse/source'],
     write: false,
     metafile: true,
     logLevel: 'error',
