@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
+import { eventually } from '../packages/client/test/support/eventually.ts';
 
 const BIN = resolve(import.meta.dirname, '../packages/cli/bin/taskpulse.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-e2e-'));
@@ -45,12 +46,10 @@ beforeAll(async () => {
     proc.once('exit', (c) => rej(new Error(`demo exited with ${c}`)));
   });
   // Poll as a load balancer would: the first 200 from /healthz means "serve me now".
-  for (;;) {
+  await eventually('the demo healthy', async () => {
     if (exited) throw new Error('demo exited before it was healthy');
-    const up = await fetch(`${url}/healthz`).then((r) => r.status, () => 0);
-    if (up === 200) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return (await fetch(`${url}/healthz`).then((r) => r.status, () => 0)) === 200;
+  }, 60_000);
   firstPage = (await fetch(`${url}/`)).status;
   await printed;
   browser = await launchChromium();

@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually } from '../packages/client/test/support/eventually.ts';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildExamples } from '../examples/web/build.ts';
@@ -62,13 +63,7 @@ function pageUrl(origin: string, kind: Kind, query: Record<string, string>): str
 
 /** Waits until the server's inbox holds `taskId`'s notification, marked read. */
 async function waitForInboxRead(owner: string, taskId: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const n = (await api.notifications(owner)).find((x) => x.taskId === taskId);
-    if (n?.readAt) return;
-    if (Date.now() > deadline) throw new Error(`notification of ${taskId} not read: ${JSON.stringify(n)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(`the notification of ${taskId} read on the server`, async () => Boolean((await api.notifications(owner)).find((x) => x.taskId === taskId)?.readAt), 15_000, 100);
 }
 
 /** Completion toasts can only be counted after the fact: give any duplicate time to show up. */
@@ -208,8 +203,7 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
 
     await api.complete(task);
     await Promise.all([first, second].map((p) => p.waitFor('completed', `s.status === 'completed'`)));
-    const deadline = Date.now() + 15_000;
-    while ((await first.completions()) + (await second.completions()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await eventually('a completion shown', async () => (await first.completions()) + (await second.completions()) > 0, 15_000, 50);
     await waitForInboxRead(owner, task.id);
     await settle();
     const counts = [await first.completions(), await second.completions()];

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect, it, vi } from 'vitest';
 import { startServer } from '@taskpulse/server';
 import { main } from '../src/main.ts';
+import { eventually } from '../../client/test/support/eventually.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/taskpulse.mjs');
 const run = promisify(execFile);
@@ -74,10 +75,7 @@ it('watch draws a live bar and exits 0 when the task completes', async () => {
     }));
     await seen;
     await call(`/v1/tasks/${task.id}/progress`, { lease: lease.token, done: 1, total: 2, message: 'half way' });
-    await new Promise<void>((res) => {
-      const check = () => (out.includes('half way') ? res() : setTimeout(check, 20));
-      check();
-    });
+    await eventually('the half-way report drawn', () => out.includes('half way'));
     await call(`/v1/tasks/${task.id}/complete`, { lease: lease.token });
     const code = await new Promise((res) => child.once('exit', res));
     expect(code).toBe(0);

@@ -1,36 +1,28 @@
 /**
- * `createClient`: composes the connection manager (or, in a follower tab, the leader's
- * broadcasts), the task store, live views, notifications and credentials into one object.
+ * `createClient`: the public API, composed of one owner per idea — the status holder, the log
+ * reader (the only cursor), the connection (leader or solo tab) or the tab session's forwarded
+ * reads (follower tab), the view registry, notifications and credentials.
  */
 import type { ListTasksResponse, Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
-import { fullJitterMs } from '@taskpulse/protocol/retry';
 import { type AuthEvent, TokenSource } from './auth.ts';
 import { Connection, type ConnectionDiagnostics } from './connection.ts';
-import { Cursor } from './cursor.ts';
+import { type ConnectionStatus, ConnectionStatusHolder } from './connection-status.ts';
 import { DeliveryHealth } from './delivery-health.ts';
-import { defaultEnvironment, type Environment, type VisibilitySource } from './environment.ts';
-import { clientError, TaskPulseClientError } from './errors.ts';
-import { FrameBatcher } from './frame-batcher.ts';
+import { defaultEnvironment, type Environment } from './environment.ts';
+import { clientError } from './errors.ts';
 import { type CallOptions, Http } from './http.ts';
+import { type LogSource, LogReader } from './log-reader.ts';
 import { Notifications, type NotificationsApi } from './notifications.ts';
 import { type ClientConfig, type ClientOptions, resolveOptions } from './options.ts';
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
-import { TabCoordinator, type TabMessage } from './tab-coordinator.ts';
+import { TabSession } from './tab-session.ts';
 import { filterToQuery, type TaskFilter } from './task-filter.ts';
-import { fetchSnapshot } from './snapshot.ts';
-import { TaskStore } from './task-store.ts';
-import { type BaseWatch, type TaskListView, TaskListWatch, type TaskView, TaskWatch, type Watch } from './watch.ts';
+import { ViewRegistry } from './view-registry.ts';
+import type { TaskListView, TaskView, Watch } from './watch.ts';
 
 export type Unsubscribe = () => void;
 
-/** Above this many tasks in memory, finished tasks that no view shows are forgotten. */
-const MAX_UNWATCHED_TASKS = 5000;
-
-/** The connection's state, as a stable snapshot. */
-export interface ConnectionStatus {
-  state: ConnectionState;
-  reason: StateReason;
-}
+export type { ConnectionStatus } from './connection-status.ts';
 
 /** `client.connection`. */
 export interface ConnectionApi {
@@ -114,95 +106,67 @@ class Client implements TaskPulseClient {
   readonly #env: Environment;
   readonly #tokens: TokenSource;
   readonly #http: Http;
-  readonly #store = new TaskStore();
-  readonly #cursor = new Cursor();
   readonly #health: DeliveryHealth;
-  readonly #batcher: FrameBatcher<string>;
+  readonly #status: ConnectionStatusHolder;
+  readonly #views: ViewRegistry;
+  readonly #reader: LogReader;
   readonly #notifications: Notifications;
-  readonly #tabs: TabCoordinator | null;
+  readonly #tabs: TabSession | null = null;
   #connection: Connection | null = null;
-  #status: ConnectionStatus = { state: 'connecting', reason: 'start' };
-  #stateListeners = new Set<(change: StateChange) => void>();
   #authListeners = new Set<(event: AuthEvent) => void>();
   #eventListeners = new Set<(event: TaskEvent) => void>();
-  #taskWatches = new Map<string, Set<TaskWatch>>();
-  #listWatches = new Set<TaskListWatch>();
   #closing: Promise<void> | null = null;
   #lastError: string | null = null;
-  // follower tabs
-  #followerReady = false;
-  #followerBuffer: TabMessage[] = [];
-  #lastEventAt: number | null = null;
-  #pruneAt = MAX_UNWATCHED_TASKS;
   #inflight = new Map<string, Promise<Task>>();
 
   constructor(options: ClientOptions) {
-    this.#config = resolveOptions(options);
-    this.#env = { ...defaultEnvironment(), ...options.environment, ...(options.fetch ? { fetch: options.fetch } : {}) };
-    this.#tokens = new TokenSource(this.#config, this.#env, (e) => this.#emitAuth(e));
-    this.#http = new Http(this.#config.url, this.#env, this.#tokens, this.#config.requestTimeoutMs);
-    this.#health = new DeliveryHealth('connecting', this.#env.now());
-    this.#batcher = new FrameBatcher(this.#env.scheduleFrame, (ids) => this.#flush(ids));
-    const { locks, createChannel } = this.#env;
-    const shared = this.#config.multiTab !== false && locks !== undefined && createChannel !== undefined;
+    const config = (this.#config = resolveOptions(options));
+    const env = (this.#env = { ...defaultEnvironment(), ...options.environment, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    const onError = (error: unknown) => this.#recordError(error);
+    this.#tokens = new TokenSource(config, env, (e) => this.#emitAuth(e));
+    this.#http = new Http(config.url, env, this.#tokens, config.requestTimeoutMs);
+    this.#health = new DeliveryHealth('connecting', env.now());
+    this.#status = new ConnectionStatusHolder(this.#health, env.now, onError);
+    this.#views = new ViewRegistry(env);
+    this.#reader = new LogReader(
+      {
+        events: (events, source) => this.#onEvents(events, source),
+        snapshot: (snapshot, reset, source) => this.#onSnapshot(snapshot, reset, source),
+        cursorAdvanced: (cursor) => this.#tabs?.broadcast({ t: 'cursor', cursor }),
+      },
+      env.now,
+    );
+    const { locks, createChannel } = env;
+    const shared = config.multiTab !== false && locks !== undefined && createChannel !== undefined;
     this.#notifications = new Notifications({
       http: this.#http,
-      env: this.#env,
+      env,
       connection: this.connection,
       locks: shared ? locks : undefined,
-      lockName: `${this.#config.multiTab}:notify`,
-      browserNotifications: this.#config.browserNotifications,
-      autoCloseMs: this.#config.notificationAutoCloseMs,
-      onError: (error) => this.#recordError(error),
+      lockName: `${config.multiTab}:notify`,
+      browserNotifications: config.browserNotifications,
+      autoCloseMs: config.notificationAutoCloseMs,
+      onError,
+    });
+    this.#status.subscribe(({ current }) => {
+      // The server answers again: views whose first load failed try once more.
+      if (current === 'live' || current === 'polling') this.#views.reloadFailed();
     });
     this.#tokens.onProactiveRefresh(() => this.#connection?.restartStream());
     if (shared) {
-      this.#tabs = new TabCoordinator(this.#config.multiTab as string, locks, createChannel, {
-        becameLeader: () => this.#becomeLeader(),
-        message: (m) => this.#onTabMessage(m),
-      });
-      this.#tabs.start();
-      this.#tabs.post({ t: 'hello' });
-      this.#announceVisibility();
-      void this.#followerBootstrap();
-      this.#unsubscribeVisibility = this.#env.visibility.subscribe(() => {
-        if (this.#tabs && !this.#tabs.leader) this.#announceVisibility();
-        this.#visibilityChanged();
+      this.#tabs = new TabSession({
+        config,
+        env: { ...env, locks, createChannel },
+        http: this.#http,
+        reader: this.#reader,
+        status: this.#status,
+        lead: () => this.#startConnection(),
+        catchUp: () => this.#connection?.catchUp(),
+        onError,
       });
     } else {
-      this.#tabs = null;
       this.#startConnection();
     }
-  }
-
-  #unsubscribeVisibility: () => void = () => {};
-  readonly #tabId = Math.random().toString(36).slice(2);
-  /** Followers' visibility, as the leader last heard it. */
-  #tabsHidden = new Map<string, boolean>();
-  #visibilityListeners = new Set<() => void>();
-  #browserHidden: boolean | null = null;
-
-  /**
-   * The leader's connection sees the browser as visible when any tab is: a hidden leader tab
-   * must not slow the polls a visible follower depends on.
-   */
-  #browserVisibility: VisibilitySource = {
-    hidden: () => this.#env.visibility.hidden() && [...this.#tabsHidden.values()].every(Boolean),
-    subscribe: (listener) => {
-      this.#visibilityListeners.add(listener);
-      return () => this.#visibilityListeners.delete(listener);
-    },
-  };
-
-  #announceVisibility(hidden = this.#env.visibility.hidden()): void {
-    this.#tabs?.post({ t: 'visibility', tab: this.#tabId, hidden });
-  }
-
-  #visibilityChanged(): void {
-    const hidden = this.#browserVisibility.hidden();
-    if (hidden === this.#browserHidden) return; // one tab more or less visible: nothing changed
-    this.#browserHidden = hidden;
-    for (const listener of [...this.#visibilityListeners]) listener();
   }
 
   // ------------------------------------------------------------------ public API
@@ -222,43 +186,31 @@ class Client implements TaskPulseClient {
   };
 
   /** @internal for {@link createConnectionApi} */
-  _status(): ConnectionStatus {
+  _status(): ConnectionStatusHolder {
     return this.#status;
-  }
-
-  /** @internal */
-  _subscribeState(listener: (change: StateChange) => void): Unsubscribe {
-    this.#stateListeners.add(listener);
-    return () => this.#stateListeners.delete(listener);
   }
 
   /** @internal */
   _catchUp(): void {
     if (this.#connection) this.#connection.catchUp();
-    else this.#tabs?.post({ t: 'catchup' });
+    else this.#tabs?.catchUp();
   }
 
   watchTask(id: string): Watch<TaskView> {
     this.#assertOpen();
     if (typeof id !== 'string' || id === '') throw new TypeError('watchTask needs a task id');
-    const watch = new TaskWatch(this.#host, id, (taskId) => this.#getShared(taskId));
-    let set = this.#taskWatches.get(id);
-    if (set === undefined) this.#taskWatches.set(id, (set = new Set()));
-    set.add(watch);
-    return watch;
+    return this.#views.watchTask(id, (taskId) => this.#getShared(taskId));
   }
 
   watchTasks(filter: TaskFilter & { limit?: number } = {}): Watch<TaskListView> {
     this.#assertOpen();
-    const watch = new TaskListWatch(this.#host, filter, async (f) => (await this.listTasks({ ...f, limit: filter.limit ?? 100 })).tasks);
-    this.#listWatches.add(watch);
-    return watch;
+    return this.#views.watchTasks(filter, async (f) => (await this.listTasks({ ...f, limit: filter.limit ?? 100 })).tasks);
   }
 
   async getTask(id: string, options: CallOptions = {}): Promise<Task> {
     this.#assertOpen();
     const task = await this.#http.json<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`, options);
-    this.#applyTask(task);
+    this.#views.apply(task);
     return task;
   }
 
@@ -278,14 +230,14 @@ class Client implements TaskPulseClient {
     if (filter.limit !== undefined) query.set('limit', String(filter.limit));
     if (filter.cursor !== undefined) query.set('cursor', filter.cursor);
     const page = await this.#http.json<ListTasksResponse>('GET', '/v1/tasks', { ...options, query });
-    for (const task of page.tasks) this.#applyTask(task);
+    for (const task of page.tasks) this.#views.apply(task);
     return { tasks: page.tasks, nextCursor: page.nextCursor ?? null };
   }
 
   async cancel(id: string, options: CallOptions = {}): Promise<Task> {
     this.#assertOpen();
     const task = await this.#http.json<Task>('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`, { ...options, body: {} });
-    this.#applyTask(task);
+    this.#views.apply(task);
     return task;
   }
 
@@ -296,11 +248,11 @@ class Client implements TaskPulseClient {
 
   diagnostics(): Diagnostics {
     const role = this.#tabs === null ? 'solo' : this.#tabs.leader ? 'leader' : 'follower';
-    const base: ConnectionDiagnostics = this.#connection?.diagnostics() ?? {
-      state: this.#status.state,
-      reason: this.#status.reason,
-      cursor: this.#cursor.value,
-      lastEventAt: this.#lastEventAt,
+    // A follower reads nothing itself: the connection's figures are the idle ones.
+    const base: ConnectionDiagnostics = {
+      ...this.#status.current,
+      cursor: this.#reader.cursor,
+      lastEventAt: this.#reader.lastEventAt,
       lastFreshAt: null,
       pollIntervalMs: null,
       heartbeatMs: this.#config.heartbeatMs,
@@ -309,8 +261,9 @@ class Client implements TaskPulseClient {
       requests: { streams: 0, polls: 0, catchUps: 0 },
       gapsRepaired: 0,
       delivery: this.#health.totals(this.#env.now()),
+      ...this.#connection?.diagnostics(),
     };
-    return { ...base, role, tasksKnown: this.#store.size, lastError: this.#lastError };
+    return { ...base, role, tasksKnown: this.#views.store.size, lastError: this.#lastError };
   }
 
   close(): Promise<void> {
@@ -318,15 +271,10 @@ class Client implements TaskPulseClient {
       // Every step runs even if one throws.
       const steps: Array<() => void> = [
         () => this.#connection?.close(),
-        () => this.#announceVisibility(true), // a closing tab no longer needs fresh polls
         () => this.#tabs?.close(),
         () => this.#tokens.close(),
         () => this.#notifications.close(),
-        () => this.#unsubscribeVisibility(),
-        () => {
-          for (const set of this.#taskWatches.values()) for (const w of [...set]) w.close();
-          for (const w of [...this.#listWatches]) w.close();
-        },
+        () => this.#views.closeAll(),
       ];
       for (const step of steps) {
         try {
@@ -335,20 +283,12 @@ class Client implements TaskPulseClient {
           this.#recordError(error);
         }
       }
-      this.#setStatus('closed', 'closed');
+      this.#status.set('closed', 'closed');
     })();
     return this.#closing;
   }
 
   // ------------------------------------------------------------------ internals
-
-  #host = {
-    store: this.#store,
-    unregister: (watch: BaseWatch<unknown>) => {
-      if (watch instanceof TaskWatch) this.#taskWatches.get(watch.id)?.delete(watch);
-      else if (watch instanceof TaskListWatch) this.#listWatches.delete(watch);
-    },
-  };
 
   #assertOpen(): void {
     if (this.#closing !== null) throw clientError('closed');
@@ -362,55 +302,14 @@ class Client implements TaskPulseClient {
     for (const listener of [...this.#authListeners]) listener(event);
   }
 
-  #setStatus(state: ConnectionState, reason: StateReason): void {
-    const previous = this.#status.state;
-    if (previous === state) return;
-    this.#status = { state, reason };
-    this.#health.state(state, this.#env.now());
-    if (state === 'live' || state === 'polling') {
-      // The server answers again: views whose first load failed try once more.
-      for (const set of this.#taskWatches.values()) for (const w of set) if (w.failed && w.getSnapshot().error?.code !== 'not_found') w.reload();
-      for (const w of this.#listWatches) if (w.failed) w.reload();
+  /** New events from the log reader (deduplicated, in order), whoever read them. */
+  #onEvents(events: TaskEvent[], source: LogSource): void {
+    if (source !== 'tab') {
+      const now = this.#env.now();
+      for (const e of events) this.#health.delivered(Date.parse(e.at), now);
     }
-    for (const listener of [...this.#stateListeners]) {
-      try {
-        listener({ previous, current: state, reason });
-      } catch (error) {
-        this.#recordError(error);
-      }
-    }
-  }
-
-  #applyTask(task: Task): void {
-    if (!this.#store.upsert(task)) return;
-    this.#batcher.mark(task.id);
-    if (this.#store.size > this.#pruneAt) {
-      this.#prune();
-      // What is left is active or shown: look again only when it has doubled.
-      this.#pruneAt = Math.max(MAX_UNWATCHED_TASKS, this.#store.size * 2);
-    }
-  }
-
-  /** Forgets finished tasks no view shows, so a long-lived staff page does not grow without bound. */
-  #prune(): void {
-    for (const task of [...this.#store.values()]) {
-      if (task.status === 'queued' || task.status === 'running') continue;
-      if (this.#taskWatches.get(task.id)?.size) continue;
-      if ([...this.#listWatches].some((w) => w.holds(task.id))) continue;
-      this.#store.delete(task.id);
-    }
-  }
-
-  #flush(ids: ReadonlySet<string>): void {
-    for (const id of ids) for (const w of this.#taskWatches.get(id) ?? []) w.refresh(ids);
-    for (const w of this.#listWatches) w.refresh(ids);
-  }
-
-  /** Events accepted by the cursor, from the connection or the leader tab. */
-  #onEvents(events: TaskEvent[]): void {
-    this.#lastEventAt = this.#env.now();
     for (const e of events) {
-      if (e.task) this.#applyTask(e.task);
+      if (e.task) this.#views.apply(e.task);
       if (e.type.startsWith('notification.')) this.#notifications.handleEvent(e);
       for (const listener of [...this.#eventListeners]) {
         try {
@@ -420,53 +319,25 @@ class Client implements TaskPulseClient {
         }
       }
     }
+    this.#tabs?.broadcast({ t: 'events', events });
   }
 
-  #onSnapshot(snapshot: Snapshot, reset: boolean): void {
-    if (reset) {
-      // Whatever is not in the new snapshot may be stale: forget it; the views load it again.
-      const keep = new Set(snapshot.tasks.map((t) => t.id));
-      for (const task of [...this.#store.values()]) if (!keep.has(task.id)) this.#store.delete(task.id);
-    }
-    for (const task of snapshot.tasks) {
-      if (reset) {
-        this.#store.replace(task);
-        this.#batcher.mark(task.id);
-      } else this.#applyTask(task);
-    }
-    if (reset) {
-      // The log no longer reaches back to our cursor: what we hold may be stale. Load it again.
-      for (const set of this.#taskWatches.values()) for (const w of set) w.reload();
-      for (const w of this.#listWatches) w.reload(true);
-    }
+  #onSnapshot(snapshot: Snapshot, reset: boolean, source: LogSource): void {
+    this.#views.snapshot(snapshot, reset);
+    if (source === 'tab') return;
+    this.#tabs?.broadcast({ t: 'snapshot', snapshot, reset });
+    this.#notifications.start();
   }
-
-  #sink = {
-    events: (events: TaskEvent[]) => {
-      this.#onEvents(events);
-      this.#tabs?.post({ t: 'events', events });
-    },
-    snapshot: (snapshot: Snapshot, reset: boolean) => {
-      this.#onSnapshot(snapshot, reset);
-      this.#tabs?.post({ t: 'snapshot', snapshot, reset });
-      this.#notifications.start();
-    },
-    cursorAdvanced: (cursor: number) => this.#tabs?.post({ t: 'cursor', cursor }),
-    state: (change: StateChange) => {
-      this.#setStatus(change.current, change.reason);
-      if (change.current !== 'closed') this.#tabs?.post({ t: 'state', change });
-    },
-    activeTasks: () => this.#store.activeCount(),
-  };
 
   #startConnection(): void {
     const connection = new Connection({
       config: this.#config,
-      env: this.#tabs === null ? this.#env : { ...this.#env, visibility: this.#browserVisibility },
+      env: this.#tabs === null ? this.#env : { ...this.#env, visibility: this.#tabs.visibility },
       http: this.#http,
-      cursor: this.#cursor,
-      sink: this.#sink,
+      reader: this.#reader,
+      status: this.#status,
       health: this.#health,
+      activeTasks: () => this.#views.store.activeCount(),
     });
     this.#connection = connection;
     // Let the caller subscribe before the first state change.
@@ -475,94 +346,7 @@ class Client implements TaskPulseClient {
     });
     // A tab that read its snapshot (and inbox) as a follower does not read the inbox again:
     // notifications after its cursor reach it as events.
-    if (this.#cursor.value !== null && !this.#notifications.started) this.#notifications.start();
-  }
-
-  // ------------------------------------------------------------------ tabs
-
-  #becomeLeader(): void {
-    if (this.#closing !== null) return;
-    const lead = () => {
-      if (this.#closing !== null || this.#connection !== null) return;
-      // Resume from this tab's cursor; without one (its own snapshot is not in yet) the connection bootstraps.
-      this.#followerBuffer = [];
-      this.#followerReady = true;
-      this.#startConnection();
-      this.#tabs?.post({ t: 'who' });
-    };
-    // A lone tab usually wins the lock while its follower snapshot is still loading: let that
-    // read finish (it sets the cursor) rather than have the connection read the snapshot again.
-    const pending = this.#cursor.value === null ? this.#pendingSnapshot : null;
-    if (pending) void pending.then(lead, lead);
-    else lead();
-  }
-
-  /** The follower's snapshot read while it is in flight. */
-  #pendingSnapshot: Promise<unknown> | null = null;
-
-  /** A follower shows its own snapshot at once, then applies what the leader forwards. */
-  async #followerBootstrap(): Promise<void> {
-    let attempt = 0;
-    while (this.#closing === null && this.#connection === null) {
-      try {
-        // Read and apply as one step: a tab that wins the leader lock meanwhile waits for it
-        // (see #becomeLeader), so its connection resumes from this snapshot's head.
-        const step = (async () => {
-          const snapshot = await fetchSnapshot(this.#http);
-          if (this.#connection !== null || this.#closing !== null) return; // became leader meanwhile
-          this.#cursor.resetTo(snapshot.head);
-          this.#onSnapshot(snapshot, false);
-          this.#followerReady = true;
-          this.#notifications.start();
-          for (const m of this.#followerBuffer.splice(0)) this.#onTabMessage(m);
-        })();
-        this.#pendingSnapshot = step;
-        await step.finally(() => (this.#pendingSnapshot = null));
-        return;
-      } catch (error) {
-        if (error instanceof TaskPulseClientError && !error.retryable && error.code !== 'unauthorized') {
-          this.#recordError(error);
-        }
-        const delay = fullJitterMs(attempt++, { baseMs: this.#config.reconnectBaseMs, maxMs: this.#config.reconnectMaxMs }, this.#env.random);
-        await new Promise<void>((r) => this.#env.timers.setTimeout(r, delay));
-      }
-    }
-  }
-
-  #onTabMessage(message: TabMessage): void {
-    if (this.#closing !== null) return;
-    const leader = this.#tabs?.leader === true;
-    if (leader) {
-      if (message.t === 'hello') this.#tabs?.post({ t: 'state', change: { previous: this.#status.state, current: this.#status.state, reason: this.#status.reason } });
-      else if (message.t === 'catchup') this.#connection?.catchUp();
-      else if (message.t === 'visibility') {
-        this.#tabsHidden.set(message.tab, message.hidden);
-        this.#visibilityChanged();
-      }
-      return;
-    }
-    if (message.t === 'who') return this.#announceVisibility();
-    if (message.t === 'state') return this.#setStatus(message.change.current, message.change.reason);
-    if (!this.#followerReady) {
-      if (message.t === 'events' || message.t === 'snapshot' || message.t === 'cursor') this.#followerBuffer.push(message);
-      return;
-    }
-    switch (message.t) {
-      case 'events': {
-        const fresh = message.events.filter((e) => this.#cursor.accept(e.seq));
-        if (fresh.length > 0) this.#onEvents(fresh);
-        return;
-      }
-      case 'snapshot':
-        if (message.reset) this.#cursor.resetTo(message.snapshot.head);
-        else this.#cursor.advanceTo(message.snapshot.head);
-        this.#onSnapshot(message.snapshot, message.reset);
-        return;
-      case 'cursor':
-        this.#cursor.advanceTo(message.cursor);
-        return;
-      default:
-    }
+    if (this.#reader.cursor !== null && !this.#notifications.started) this.#notifications.start();
   }
 }
 
@@ -572,10 +356,10 @@ function createConnectionApi(client: Client): ConnectionApi {
       return client._status().state;
     },
     get reason() {
-      return client._status().reason;
+      return client._status().current.reason;
     },
-    getSnapshot: () => client._status(),
-    subscribe: (listener) => client._subscribeState(listener),
+    getSnapshot: () => client._status().current,
+    subscribe: (listener) => client._status().subscribe(listener),
     catchUp: () => client._catchUp(),
   };
 }

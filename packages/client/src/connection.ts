@@ -1,45 +1,30 @@
 /**
- * The connection manager: the I/O shell around the pure modules (state machine, backoff, poll
- * policy, cursor, SSE parser). One per browser (the leader tab) or per Node client.
- *
- * It bootstraps from a snapshot (active tasks + the log's head), then reads the log from that
- * head by SSE, bridged by `/v1/events` polls whenever the stream fails or goes silent. Every
- * async step checks a generation number afterwards, so a stale stream or poll can never act on
- * the current state.
+ * The connection: the I/O shell of the leader (or solo) tab that keeps the log reader fed. It
+ * bootstraps from a snapshot (active tasks + the log's head), then reads the log from that head
+ * on a stream (a {@link StreamTransport}), bridged by the {@link Poller} whenever the stream
+ * fails or goes silent. It owns the stream's lifecycle: watchdog, reconnect backoff, the learned
+ * heartbeat interval, host signals (network, visibility). State goes to the one status holder,
+ * events and cursor moves to the one log reader.
  */
-import type { EventsResponse, Snapshot, TaskEvent } from '@taskpulse/protocol';
-import { isEventFrame, parseEvent, parseHeartbeat, parseSnapshot, STREAM_FRAME_TYPES } from '@taskpulse/protocol/frames';
-import { fullJitterMs as backoffDelayMs } from '@taskpulse/protocol/retry';
-import type { Cursor } from './cursor.ts';
+import { isEventFrame, parseEvent, parseHeartbeat, parseSnapshot } from '@taskpulse/protocol/frames';
+import { fullJitterMs } from '@taskpulse/protocol/retry';
+import type { ConnectionStatusHolder } from './connection-status.ts';
 import type { DeliveryHealth, DeliveryReport } from './delivery-health.ts';
-import type { Environment, EventSourceLike } from './environment.ts';
-import { TaskPulseClientError } from './errors.ts';
-import { type Http, queryString, toError } from './http.ts';
-import type { ClientConfig } from './options.ts';
+import type { Environment } from './environment.ts';
+import { isUnauthorized, TaskPulseClientError } from './errors.ts';
+import { EventSourceStream } from './event-source-stream.ts';
+import { FetchStream } from './fetch-stream.ts';
+import { GapDetector } from './gap-detector.ts';
 import { HeartbeatInterval } from './heartbeat-interval.ts';
-import { pollIntervalMs } from './poll-policy.ts';
+import type { Http } from './http.ts';
+import type { LogReader } from './log-reader.ts';
+import { MetricsReporter } from './metrics-reporter.ts';
+import type { ClientConfig } from './options.ts';
+import { Poller } from './poller.ts';
 import { fetchSnapshot } from './snapshot.ts';
-import { type SseMessage, SseParser } from './sse-parser.ts';
-import {
-  type ConnectionEvent,
-  type ConnectionState,
-  nextState,
-  type StateChange,
-  type StateReason,
-} from './state-machine.ts';
-
-/** Where the connection delivers what it reads. */
-export interface ConnectionSink {
-  /** New events, in order, already deduplicated against the cursor. */
-  events(events: TaskEvent[]): void;
-  /** A snapshot of the active tasks as of `head`; `reset` when the log no longer held our cursor. */
-  snapshot(snapshot: Snapshot, reset: boolean): void;
-  /** The cursor moved without an event (a heartbeat's or a poll's head). */
-  cursorAdvanced(cursor: number): void;
-  state(change: StateChange): void;
-  /** Tasks known to be queued or running (drives the poll interval). */
-  activeTasks(): number;
-}
+import type { SseMessage } from './sse-parser.ts';
+import { type ConnectionEvent, type ConnectionState, nextState, type StateReason } from './state-machine.ts';
+import type { StreamFailure, StreamListener, StreamTransport } from './stream-transport.ts';
 
 /** The connection's figures, part of `client.diagnostics()`. */
 export interface ConnectionDiagnostics {
@@ -67,88 +52,73 @@ export interface ConnectionDiagnostics {
   delivery: DeliveryReport;
 }
 
-
 export interface ConnectionDeps {
   config: ClientConfig;
   env: Environment;
   http: Http;
-  cursor: Cursor;
-  sink: ConnectionSink;
+  reader: LogReader;
+  status: ConnectionStatusHolder;
   health: DeliveryHealth;
+  /** Tasks known to be queued or running (drives the poll interval). */
+  activeTasks(): number;
 }
-
 
 export class Connection {
   #config: ClientConfig;
   #env: Environment;
   #http: Http;
-  #cursor: Cursor;
-  #sink: ConnectionSink;
+  #reader: LogReader;
+  #status: ConnectionStatusHolder;
   #health: DeliveryHealth;
-
-  #state: ConnectionState = 'connecting';
-  #reason: StateReason = 'start';
+  #poller: Poller;
+  #gaps: GapDetector;
+  #metrics: MetricsReporter;
+  #heartbeat: HeartbeatInterval;
+  #transport: StreamTransport;
   #closed = false;
   #started = false;
+  #offs: Array<() => void> = [];
 
-  // stream
-  #streamGen = 0;
-  #streamAbort: AbortController | null = null;
-  #eventSource: EventSourceLike | null = null;
-  #streamOpenedAt: number | null = null;
-  #streamFrames = 0;
-  #serverRetryMs: number | undefined;
+  // the current stream
+  #streaming = false;
+  #openedAt: number | null = null;
+  #frames = 0;
   #resetPending = false;
-  #eventsSinceHeartbeat = false;
-  #fetchStreaming = true;
+  #serverRetryMs: number | undefined;
+  #streams = 0;
   #watchdog: unknown;
-  #heartbeat: HeartbeatInterval;
   #reconnectTimer: unknown;
-  #bootstrapTimer: unknown;
   #attempts = 0;
-
-  // polling
-  #polling = false;
-  #pollAgain = false;
-  #pollTimer: unknown;
-  #lastPollAt = 0;
-  #failures = 0;
-  /** No poll before this time: the server's `Retry-After`. */
-  #pollNotBefore = 0;
-  #lastGapCheckAt = -Infinity;
-  /**
-   * Stream events held back while a catch-up read fills a suspected gap: applied after it, so
-   * a later event can never move the cursor past the missing ones.
-   */
-  #held: TaskEvent[] | null = null;
-  #lastGapCheckFound = true;
-
-  // freshness and figures
-  #lastEventAt: number | null = null;
-  #lastFreshAt: number | null = null;
-  #requests = { streams: 0, polls: 0, catchUps: 0 };
-  #gapsRepaired = 0;
-  #metricsTimer: unknown;
-  #metricsDisabled = false;
-  #unsubscribe: Array<() => void> = [];
+  #bootstrapTimer: unknown;
   #bootstrapAttempts = 0;
+  #lastFreshAt: number | null = null;
 
   constructor(deps: ConnectionDeps) {
-    this.#config = deps.config;
-    this.#env = deps.env;
-    this.#http = deps.http;
-    this.#cursor = deps.cursor;
-    this.#sink = deps.sink;
-    this.#health = deps.health;
-    this.#heartbeat = new HeartbeatInterval(deps.config.heartbeatMs);
-  }
-
-  get state(): ConnectionState {
-    return this.#state;
-  }
-
-  get reason(): StateReason {
-    return this.#reason;
+    const { config, env, http, reader, health } = deps;
+    this.#config = config;
+    this.#env = env;
+    this.#http = http;
+    this.#reader = reader;
+    this.#status = deps.status;
+    this.#health = health;
+    this.#heartbeat = new HeartbeatInterval(config.heartbeatMs);
+    this.#gaps = new GapDetector(config.poll.liveSafetyMs);
+    this.#metrics = new MetricsReporter(config.metricsIntervalMs, http, env, health);
+    this.#transport = new FetchStream(http, env);
+    this.#poller = new Poller(config, env, http, reader, this.#gaps, {
+      closed: () => this.#closed,
+      state: () => this.#status.state,
+      visibleHidden: () => env.visibility.hidden(),
+      activeTasks: deps.activeTasks,
+      freshAt: () => this.#lastFreshAt,
+      ok: () => {
+        this.#markFresh();
+        this.#transition('poll_ok', 'poll_ok');
+      },
+      failed: () => this.#transition('poll_failed', 'poll_failed'),
+      unauthorized: () => this.#unauthorized(),
+      resetWithoutSnapshot: () => this.#bootstrap(true),
+    });
   }
 
   /**
@@ -159,30 +129,27 @@ export class Connection {
     if (this.#started || this.#closed) return;
     this.#started = true;
     const { visibility, network } = this.#env;
-    this.#unsubscribe.push(
+    this.#offs.push(
       visibility.subscribe(() => this.#onVisibility()),
       network.subscribe(() => this.#onNetwork()),
     );
-    this.#scheduleMetrics();
+    this.#metrics.start();
     if (!network.online()) return this.#transition('offline', 'offline');
-    if (this.#cursor.value === null) void this.#bootstrap();
+    if (this.#reader.cursor === null) void this.#bootstrap();
     else this.#afterBootstrap();
   }
 
   /** Reads `/v1/events` now (a tab became visible, a follower asked, the network came back). */
   catchUp(): void {
-    if (this.#closed || this.#cursor.value === null || !this.#env.network.online()) return;
-    void this.#poll(false);
-    if (this.#config.transport !== 'polling' && this.#state !== 'live' && this.#streamAbort === null && this.#eventSource === null) {
-      this.#reconnectNow();
-    }
+    if (this.#closed || this.#reader.cursor === null || !this.#env.network.online()) return;
+    void this.#poller.poll(false);
+    if (this.#config.transport !== 'polling' && this.#status.state !== 'live' && !this.#streaming) this.#reconnectNow();
   }
 
   /** Reopens the stream with the current token (after a proactive token refresh), from the cursor. */
   restartStream(): void {
-    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online() || this.#cursor.value === null) return;
-    this.#stopStream();
-    void this.#openStream();
+    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online() || this.#reader.cursor === null) return;
+    this.#openStream();
   }
 
   /** Stops everything; the state becomes `closed`. Safe to call more than once. */
@@ -193,43 +160,31 @@ export class Connection {
     const t = this.#env.timers;
     t.clearTimeout(this.#reconnectTimer);
     t.clearTimeout(this.#bootstrapTimer);
-    t.clearTimeout(this.#pollTimer);
-    t.clearTimeout(this.#metricsTimer);
-    for (const off of this.#unsubscribe.splice(0)) off();
-    this.#setState('closed', 'closed');
+    this.#poller.stop();
+    this.#metrics.stop();
+    for (const off of this.#offs.splice(0)) off();
+    this.#status.set('closed', 'closed');
   }
 
-  diagnostics(): ConnectionDiagnostics {
+  /** The connection's own figures (the client adds state, cursor and delivery health). */
+  diagnostics(): Partial<ConnectionDiagnostics> {
     return {
-      state: this.#state,
-      reason: this.#reason,
-      cursor: this.#cursor.value,
-      lastEventAt: this.#lastEventAt,
       lastFreshAt: this.#lastFreshAt,
-      pollIntervalMs: this.#interval(),
+      pollIntervalMs: this.#poller.interval(),
       heartbeatMs: this.#heartbeat.ms,
       reconnectAttempts: this.#attempts,
-      streamTransport: this.#config.transport === 'polling' ? 'none' : this.#fetchStreaming ? 'fetch' : 'eventsource',
-      requests: { ...this.#requests },
-      gapsRepaired: this.#gapsRepaired,
-      delivery: this.#health.totals(this.#env.now()),
+      streamTransport: this.#config.transport === 'polling' ? 'none' : this.#transport.kind,
+      requests: { streams: this.#streams, ...this.#poller.requests },
+      gapsRepaired: this.#poller.gapsRepaired,
     };
   }
 
   // ------------------------------------------------------------------ state
 
   #transition(event: ConnectionEvent, reason: StateReason): void {
-    this.#setState(nextState(this.#state, event, this.#config.transport), reason);
-  }
-
-  #setState(next: ConnectionState, reason: StateReason): void {
-    if (next === this.#state) return;
-    const previous = this.#state;
-    this.#state = next;
-    this.#reason = reason;
-    this.#health.state(next, this.#env.now());
-    this.#sink.state({ previous, current: next, reason });
-    this.#schedulePoll();
+    const before = this.#status.state;
+    this.#status.set(nextState(before, event, this.#config.transport), reason);
+    if (this.#status.state !== before) this.#poller.schedule();
   }
 
   #markFresh(): void {
@@ -243,243 +198,145 @@ export class Connection {
       const snapshot = await fetchSnapshot(this.#http);
       if (this.#closed) return;
       this.#bootstrapAttempts = 0;
-      this.#cursor.resetTo(snapshot.head);
-      this.#sink.snapshot(snapshot, reset);
+      this.#reader.snapshot(snapshot, reset, 'own');
       this.#markFresh();
-      this.#lastPollAt = this.#env.now();
+      this.#poller.touch();
       if (!reset) this.#afterBootstrap();
     } catch (error) {
       if (this.#closed) return;
       if (isUnauthorized(error)) this.#transition('offline', 'unauthorized');
       // Offline: the `online` signal bootstraps again; no point retrying before.
       if (!this.#env.network.online()) return;
-      const delay = backoffDelayMs(this.#bootstrapAttempts++, this.#backoff(), this.#env.random);
+      const delay = fullJitterMs(this.#bootstrapAttempts++, this.#backoff(), this.#env.random);
       this.#bootstrapTimer = this.#env.timers.setTimeout(() => void this.#bootstrap(reset), delay);
     }
   }
 
   #afterBootstrap(): void {
-    if (this.#state === 'offline') {
-      // Credentials were refused during bootstrap and are usable again.
-      this.#setState('connecting', 'start');
-    }
-    if (this.#config.transport === 'polling') void this.#poll(false);
-    else void this.#openStream();
-    this.#schedulePoll();
+    // Credentials were refused during bootstrap and are usable again.
+    if (this.#status.state === 'offline') this.#status.set('connecting', 'start');
+    if (this.#config.transport === 'polling') void this.#poller.poll(false);
+    else this.#openStream();
+    this.#poller.schedule();
   }
 
   // ------------------------------------------------------------------ stream
 
   #stopStream(): void {
-    this.#streamGen++;
-    this.#streamAbort?.abort();
-    this.#streamAbort = null;
-    this.#eventSource?.close();
-    this.#eventSource = null;
+    this.#streaming = false;
+    this.#transport.close();
     this.#env.timers.clearTimeout(this.#watchdog);
   }
 
-  #armWatchdog(gen: number): void {
+  #armWatchdog(): void {
     const t = this.#env.timers;
     t.clearTimeout(this.#watchdog);
-    this.#watchdog = t.setTimeout(() => this.#streamFailed(gen, 'watchdog'), 2 * this.#heartbeat.ms);
+    this.#watchdog = t.setTimeout(() => this.#streamFailed('watchdog'), 2 * this.#heartbeat.ms);
   }
 
-  async #openStream(): Promise<void> {
+  /** The stream's events, for the transport: bound once, so a stale stream's calls are the transport's to drop. */
+  #listener: StreamListener = {
+    bytes: () => this.#onBytes(),
+    retry: (ms) => {
+      this.#serverRetryMs = ms;
+      this.#onBytes();
+    },
+    message: (m) => this.#onMessage(m),
+    failed: (reason, error) => {
+      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) this.#serverRetryMs = error.retryAfterMs;
+      this.#streamFailed(reason);
+    },
+    unauthorized: () => this.#unauthorized(),
+    unsupported: () => {
+      if (this.#env.EventSource === undefined) return this.#streamFailed('stream_http_error');
+      this.#transport.close();
+      this.#transport = new EventSourceStream(this.#config.url, this.#http, this.#env);
+      this.#transport.open(this.#query(), this.#listener);
+    },
+  };
+
+  #query() {
+    // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
+    return { after: this.#reader.cursor ?? 0, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs };
+  }
+
+  #openStream(): void {
     // Not while the network is down; while credentials are refused, yes: that is the retry.
     if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online()) return;
     this.#stopStream();
     this.#env.timers.clearTimeout(this.#reconnectTimer);
-    const gen = this.#streamGen;
-    const controller = new AbortController();
-    this.#streamAbort = controller;
-    this.#streamOpenedAt = null;
-    this.#heartbeat.streamOpened();
-    this.#streamFrames = 0;
+    this.#streaming = true;
+    this.#openedAt = null;
+    this.#frames = 0;
     this.#resetPending = false;
-    this.#eventsSinceHeartbeat = false;
-    this.#requests.streams++;
+    this.#heartbeat.streamOpened();
+    this.#gaps.streamOpened();
+    this.#streams++;
     // The watchdog also covers a stream whose answer never comes (a proxy holding the socket).
-    this.#armWatchdog(gen);
-    // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
-    const query = { after: this.#cursor.value ?? 0, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs };
-    if (!this.#fetchStreaming) return this.#openEventSource(gen, query);
-    try {
-      const response = await this.#http.send('GET', '/v1/stream', {
-        query,
-        signal: controller.signal,
-        noTimeout: true,
-        headers: { accept: 'text/event-stream' },
-      });
-      if (gen !== this.#streamGen) return void response.body?.cancel().catch(() => {});
-      if (!response.ok) {
-        const error = await toError(response, this.#env.now());
-        if (error.retryAfterMs !== undefined) this.#serverRetryMs = error.retryAfterMs;
-        return this.#streamFailed(gen, 'stream_http_error', error);
-      }
-      const body = response.body;
-      if (body === null || typeof body.getReader !== 'function') {
-        if (this.#env.EventSource === undefined) return this.#streamFailed(gen, 'stream_http_error');
-        this.#fetchStreaming = false;
-        return this.#openEventSource(gen, query);
-      }
-      // Not live yet: headers alone prove nothing (a buffering proxy passes them and holds the
-      // body). The first bytes parsed — the server's `retry:` line, sent at once — do.
-      const reader = body.getReader();
-      const decoder = new TextDecoder();
-      const parser = new SseParser({
-        onMessage: (m) => this.#onMessage(gen, m),
-        onRetry: (ms) => {
-          this.#serverRetryMs = ms;
-          this.#onBytes(gen);
-        },
-      });
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (gen !== this.#streamGen) {
-          void reader.cancel().catch(() => {});
-          return;
-        }
-        if (done) break;
-        parser.feed(decoder.decode(value, { stream: true }));
-      }
-      this.#streamFailed(gen, 'stream_ended');
-    } catch (error) {
-      if (gen !== this.#streamGen) return;
-      if (isUnauthorized(error)) return this.#unauthorized(gen);
-      this.#streamFailed(gen, 'stream_error', error);
-    }
-  }
-
-  /** Fallback for hosts where `fetch` cannot stream: EventSource with `?access_token=`. */
-  async #openEventSource(gen: number, query: Record<string, string | number | undefined>): Promise<void> {
-    const ES = this.#env.EventSource;
-    if (ES === undefined) return this.#streamFailed(gen, 'stream_http_error');
-    let token: string;
-    try {
-      token = await this.#http.token();
-    } catch {
-      return this.#unauthorized(gen);
-    }
-    if (gen !== this.#streamGen) return;
-    const source = new ES(`${this.#config.url}/v1/stream${queryString({ ...query, access_token: token })}`);
-    this.#eventSource = source;
-    source.onopen = () => {
-      if (gen === this.#streamGen) this.#streamOpened(gen);
-    };
-    // We own reconnects (from our cursor, with our backoff): the browser's are switched off by closing.
-    source.onerror = () => this.#streamFailed(gen, 'stream_error');
-    for (const type of STREAM_FRAME_TYPES) {
-      source.addEventListener(type, (e) => {
-        if (gen !== this.#streamGen) return;
-        this.#onMessage(gen, { event: type, data: String(e.data ?? ''), id: e.lastEventId });
-      });
-    }
-  }
-
-  #streamOpened(gen: number): void {
-    this.#streamOpenedAt = this.#env.now();
-    this.#armWatchdog(gen);
-    this.#transition('stream_open', 'stream_open');
+    this.#armWatchdog();
+    this.#transport.open(this.#query(), this.#listener);
   }
 
   /** Data arrived on the stream: the first bytes make it live; any bytes feed the watchdog. */
-  #onBytes(gen: number): void {
-    if (gen !== this.#streamGen) return;
-    if (this.#streamOpenedAt === null) this.#streamOpened(gen);
-    else this.#armWatchdog(gen);
+  #onBytes(): void {
+    this.#armWatchdog();
+    if (this.#openedAt !== null) return;
+    this.#openedAt = this.#env.now();
+    this.#transition('stream_open', 'stream_open');
   }
 
-  #onMessage(gen: number, message: SseMessage): void {
-    if (gen !== this.#streamGen) return;
-    this.#onBytes(gen);
-    this.#streamFrames++;
+  #onMessage(message: SseMessage): void {
+    this.#onBytes();
+    this.#frames++;
     try {
       this.#handleMessage(message);
-    } catch (error) {
+    } catch {
       // A frame we cannot read: drop the stream and resume from the cursor rather than guess.
-      this.#streamFailed(gen, 'stream_error', error);
+      this.#streamFailed('stream_error');
     }
   }
 
   #handleMessage({ event, data }: SseMessage): void {
-    const now = this.#env.now();
     switch (event) {
       case 'heartbeat': {
         const { head, last } = parseHeartbeat(data);
-        this.#heartbeat.heartbeat(now);
-        this.#onHeartbeat(head, last);
+        this.#heartbeat.heartbeat(this.#env.now());
+        if (this.#gaps.heartbeat(head, last, this.#reader.cursor, this.#env.now(), this.#poller.busy)) void this.#poller.poll(true);
+        else this.#reader.advance(head);
+        this.#markFresh();
+        this.#poller.schedule();
         return;
       }
       case 'reset':
         this.#resetPending = true;
         return;
-      case 'snapshot': {
-        const snapshot = parseSnapshot(data);
-        this.#cursor.resetTo(snapshot.head);
-        this.#sink.snapshot(snapshot, this.#resetPending);
+      case 'snapshot':
+        this.#reader.snapshot(parseSnapshot(data), this.#resetPending, 'stream');
         this.#resetPending = false;
         this.#markFresh();
         return;
-      }
       default: {
         if (!isEventFrame(event)) return; // future event types
         const e = parseEvent(data);
-        this.#eventsSinceHeartbeat = true;
-        this.#lastEventAt = now;
+        this.#gaps.event();
         this.#markFresh();
-        if (this.#held !== null) {
-          this.#held.push(e);
-          return;
-        }
-        if (!this.#cursor.accept(e.seq)) return;
-        this.#health.delivered(Date.parse(e.at), now);
-        this.#sink.events([e]);
+        this.#reader.events([e], 'stream');
       }
     }
   }
 
-  /**
-   * A heartbeat promises every matching event up to `head` is already on this stream. With
-   * `last` (the seq of the last event the server wrote to this stream) a catch-up read is made
-   * exactly when that event never arrived. Without it, a head beyond the cursor is normal for a
-   * filtered reader (other owners' events), so a catch-up read is made when no event came since
-   * the last heartbeat — at once the first time, then at most once per safety interval while
-   * such reads keep finding nothing.
-   */
-  #onHeartbeat(head: number, last: number | undefined): void {
-    const cursor = this.#cursor.value;
-    const quiet = !this.#eventsSinceHeartbeat;
-    this.#eventsSinceHeartbeat = false;
-    const now = this.#env.now();
-    const allowed = this.#lastGapCheckFound || now - this.#lastGapCheckAt >= this.#config.poll.liveSafetyMs;
-    // A server that says which event it sent last (`last`) settles it: a gap only if that one is
-    // beyond the cursor. Without it, a head beyond the cursor may just be other owners' events.
-    const suspect = cursor !== null && (last !== undefined ? last > cursor : head > cursor && quiet && allowed);
-    if (suspect && !this.#polling) {
-      this.#lastGapCheckAt = now;
-      this.#held = [];
-      void this.#poll(true);
-    } else {
-      this.#cursor.advanceTo(head);
-      if (cursor !== null && head > cursor) this.#sink.cursorAdvanced(head);
-    }
-    this.#markFresh();
-    this.#schedulePoll();
-  }
-
-  #streamFailed(gen: number, reason: StateReason, _error?: unknown): void {
-    if (gen !== this.#streamGen || this.#closed) return;
-    const hadFrames = this.#streamFrames > 0;
-    const openedAt = this.#streamOpenedAt;
-    const wasPolling = this.#state === 'polling';
+  #streamFailed(reason: StreamFailure | 'watchdog'): void {
+    if (this.#closed) return;
+    const hadFrames = this.#frames > 0;
+    const openedAt = this.#openedAt;
+    const wasPolling = this.#status.state === 'polling';
     this.#stopStream();
     if (openedAt !== null && this.#env.now() - openedAt >= this.#config.stableAfterMs) this.#attempts = 0;
     this.#transition(reason === 'watchdog' ? 'watchdog' : 'stream_failed', reason);
     this.#scheduleReconnect(hadFrames ? 0 : (this.#serverRetryMs ?? 0));
     // Entering polling: bridge the gap at once, whatever the stream did not deliver a poll reads.
     // (Already polling: the poll timer runs; a failed retry of the stream changes nothing.)
-    if (this.#state === 'polling' && !wasPolling) void this.#poll(false);
+    if (this.#status.state === 'polling' && !wasPolling) void this.#poller.poll(false);
   }
 
   #backoff() {
@@ -489,151 +346,36 @@ export class Connection {
   #scheduleReconnect(minimumMs: number): void {
     const t = this.#env.timers;
     t.clearTimeout(this.#reconnectTimer);
-    if (this.#closed || this.#state === 'offline' && this.#reason === 'offline') return;
-    const delay = Math.max(minimumMs, backoffDelayMs(this.#attempts, this.#backoff(), this.#env.random));
+    if (this.#closed || (this.#status.state === 'offline' && this.#status.current.reason === 'offline')) return;
+    const delay = Math.max(minimumMs, fullJitterMs(this.#attempts, this.#backoff(), this.#env.random));
     this.#attempts++;
     this.#health.reconnected();
-    this.#reconnectTimer = t.setTimeout(() => void this.#openStream(), delay);
+    this.#reconnectTimer = t.setTimeout(() => this.#openStream(), delay);
   }
 
   #reconnectNow(): void {
     this.#attempts = 0;
-    this.#env.timers.clearTimeout(this.#reconnectTimer);
-    void this.#openStream();
+    this.#openStream();
   }
 
-  #unauthorized(gen: number): void {
-    if (gen !== this.#streamGen || this.#closed) return;
+  #unauthorized(): void {
+    if (this.#closed) return;
     this.#stopStream();
     this.#transition('offline', 'unauthorized');
     // Keep trying: every attempt asks getToken() again, and the app may have signed in meanwhile.
     const t = this.#env.timers;
     t.clearTimeout(this.#reconnectTimer);
-    const delay = backoffDelayMs(this.#attempts++, this.#backoff(), this.#env.random);
+    const delay = fullJitterMs(this.#attempts++, this.#backoff(), this.#env.random);
     this.#reconnectTimer = t.setTimeout(() => {
-      if (this.#config.transport === 'polling') void this.#poll(false);
-      else void this.#openStream();
+      if (this.#config.transport === 'polling') void this.#poller.poll(false);
+      else this.#openStream();
     }, delay);
-  }
-
-  // ------------------------------------------------------------------ polling
-
-  #interval(): number | null {
-    if (this.#config.transport === 'sse' || this.#closed) return null;
-    return pollIntervalMs(
-      {
-        state: this.#state,
-        hidden: this.#env.visibility.hidden(),
-        activeTasks: this.#sink.activeTasks(),
-        msSinceFresh: this.#lastFreshAt === null ? Infinity : this.#env.now() - this.#lastFreshAt,
-        failures: this.#failures,
-      },
-      this.#config.poll,
-    );
-  }
-
-  #schedulePoll(): void {
-    const t = this.#env.timers;
-    t.clearTimeout(this.#pollTimer);
-    if (this.#closed || this.#polling || this.#cursor.value === null) return;
-    const interval = this.#interval();
-    if (interval === null) return;
-    const now = this.#env.now();
-    const delay = Math.max(0, this.#lastPollAt + interval - now, this.#pollNotBefore - now);
-    this.#pollTimer = t.setTimeout(() => void this.#poll(false), delay);
-  }
-
-  /**
-   * Reads the log from the cursor until it is exhausted.
-   * @param gapCheck - a catch-up read asked for by a heartbeat.
-   */
-  async #poll(gapCheck: boolean): Promise<void> {
-    if (this.#polling) {
-      this.#pollAgain = true;
-      return;
-    }
-    if (this.#closed || this.#cursor.value === null || !this.#env.network.online()) return;
-    this.#polling = true;
-    this.#env.timers.clearTimeout(this.#pollTimer);
-    let found = 0;
-    try {
-      for (;;) {
-        const after = this.#cursor.value;
-        if (gapCheck) this.#requests.catchUps++;
-        else this.#requests.polls++;
-        const res = await this.#http.json<EventsResponse>('GET', '/v1/events', { query: { after, limit: this.#config.pollLimit } });
-        if (this.#closed) return;
-        if (res.reset) {
-          if (res.tasks) {
-            this.#cursor.resetTo(res.head);
-            this.#sink.snapshot({ head: res.head, tasks: res.tasks }, true);
-          } else {
-            await this.#bootstrap(true);
-          }
-          break;
-        }
-        const now = this.#env.now();
-        const accepted = res.events.filter((e) => this.#cursor.accept(e.seq));
-        if (accepted.length > 0) {
-          found += accepted.length;
-          this.#lastEventAt = now;
-          for (const e of accepted) this.#health.delivered(Date.parse(e.at), now);
-          this.#sink.events(accepted);
-        }
-        if (res.events.length < this.#config.pollLimit) {
-          const before = this.#cursor.value;
-          this.#cursor.advanceTo(res.head);
-          if (accepted.length === 0 && before !== this.#cursor.value) this.#sink.cursorAdvanced(res.head);
-          break;
-        }
-      }
-      this.#failures = 0;
-      this.#lastPollAt = this.#env.now();
-      this.#markFresh();
-      if (gapCheck) {
-        this.#lastGapCheckFound = found > 0;
-        if (found > 0) this.#gapsRepaired++;
-      }
-      this.#transition('poll_ok', 'poll_ok');
-    } catch (error) {
-      if (this.#closed) return;
-      this.#failures++;
-      this.#lastPollAt = this.#env.now();
-      // 429/503 with Retry-After: that is the minimum wait (STYLE: errors and retries).
-      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) {
-        this.#pollNotBefore = this.#lastPollAt + error.retryAfterMs;
-      }
-      if (isUnauthorized(error)) {
-        this.#polling = false;
-        return this.#unauthorized(this.#streamGen);
-      }
-      this.#transition('poll_failed', 'poll_failed');
-    } finally {
-      this.#polling = false;
-      if (gapCheck) this.#releaseHeld();
-    }
-    if (this.#pollAgain) {
-      this.#pollAgain = false;
-      void this.#poll(false);
-    } else {
-      this.#schedulePoll();
-    }
-  }
-
-  #releaseHeld(): void {
-    const held = this.#held;
-    this.#held = null;
-    if (held === null || this.#closed) return;
-    const now = this.#env.now();
-    const accepted = held.filter((e) => this.#cursor.accept(e.seq));
-    for (const e of accepted) this.#health.delivered(Date.parse(e.at), now);
-    if (accepted.length > 0) this.#sink.events(accepted);
   }
 
   // ------------------------------------------------------------------ host signals
 
   #onVisibility(): void {
-    if (this.#env.visibility.hidden()) return this.#schedulePoll();
+    if (this.#env.visibility.hidden()) return this.#poller.schedule();
     // Visible again: catch up at once, and if push is down try it now rather than at the backoff.
     this.catchUp();
   }
@@ -646,36 +388,11 @@ export class Connection {
       this.#transition('offline', 'offline');
       return;
     }
-    if (this.#state !== 'offline') return;
+    if (this.#status.state !== 'offline') return;
     this.#transition('online', 'online');
-    if (this.#cursor.value === null) return void this.#bootstrap();
+    if (this.#reader.cursor === null) return void this.#bootstrap();
     this.#attempts = 0;
-    void this.#poll(false);
+    void this.#poller.poll(false);
     if (this.#config.transport !== 'polling') this.#reconnectNow();
   }
-
-  // ------------------------------------------------------------------ delivery health
-
-  #scheduleMetrics(): void {
-    const every = this.#config.metricsIntervalMs;
-    if (every === 0 || this.#metricsDisabled || this.#closed) return;
-    this.#metricsTimer = this.#env.timers.setTimeout(() => void this.#reportMetrics(), every);
-  }
-
-  async #reportMetrics(): Promise<void> {
-    const body = this.#health.takeWindow(this.#env.now());
-    try {
-      const res = await this.#http.send('POST', '/v1/client-metrics', { body });
-      // An older server without the endpoint: stop asking, silently.
-      if (res.status === 404) this.#metricsDisabled = true;
-      void res.body?.cancel().catch(() => {});
-    } catch {
-      // Health reports are best effort.
-    }
-    this.#scheduleMetrics();
-  }
-}
-
-function isUnauthorized(error: unknown): boolean {
-  return error instanceof TaskPulseClientError && error.code === 'unauthorized';
 }

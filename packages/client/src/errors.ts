@@ -65,3 +65,8 @@ export class TaskPulseClientError extends Error {
 export function clientError(code: ClientErrorCode, options?: ClientErrorOptions, message?: string): TaskPulseClientError {
   return new TaskPulseClientError(code, message ?? CLIENT_ERROR_CODES[code], options);
 }
+
+/** True for a refusal of the credentials that no refresh could fix. */
+export function isUnauthorized(error: unknown): boolean {
+  return error instanceof TaskPulseClientError && error.code === 'unauthorized';
+}

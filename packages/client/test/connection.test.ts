@@ -174,6 +174,47 @@ describe('connection', () => {
     await client.close();
   });
 
+  it('a stale stream changes nothing: a late answer to a stream already replaced is dropped unread', async () => {
+    const server = new FakeServer();
+    server.update('t1', {});
+    let release!: () => void;
+    const late = new Promise<void>((r) => (release = r));
+    let streams = 0;
+    const fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
+      if (new URL(input).pathname !== '/v1/stream' || ++streams > 1) return server.fetch(input, init);
+      // The first stream's answer comes late and ignores the abort (a slow proxy): by then the
+      // watchdog has replaced it. Read, its old snapshot would move the cursor back and its end
+      // would fail the current stream.
+      await late;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('retry: 1000\n\nevent: snapshot\nid: 0\ndata: {"head":0,"tasks":[]}\n\n'));
+          controller.close();
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+    };
+    const { client, changes } = setup({ fetch }, server);
+    const seqs = seqsSeen(client);
+    const view = client.watchTask('t1');
+    await until(() => client.connection.state === 'live' && streams === 2);
+    server.update('t1', { message: 'second' });
+    await flush();
+    const changesBefore = changes.length;
+    release();
+    await flush();
+    server.update('t1', { message: 'third' });
+    await until(() => client.diagnostics().cursor === 3);
+    await flush();
+    expect(client.connection.state).toBe('live');
+    expect(changes).toHaveLength(changesBefore);
+    expect(seqs).toEqual([2, 3]);
+    expect(client.diagnostics().cursor).toBe(3);
+    expect(view.getSnapshot().task?.message).toBe('third');
+    expect(server.openStreams).toBe(1);
+    await client.close();
+  });
+
   it('a dropped stream resumes from the cursor with backoff: no gap, no duplicate', async () => {
     const { client, server } = setup({ transport: 'sse' });
     const seqs = seqsSeen(client);

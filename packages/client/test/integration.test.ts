@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type AuthEvent, type TaskPulseClient } from '../src/index.ts';
-import { adminApi, removeDir, startRealServer, startStallingProxy, waitFor } from './support/real-server.ts';
+import { eventually } from './support/eventually.ts';
+import { adminApi, removeDir, startRealServer, startStallingProxy } from './support/real-server.ts';
 
 const HEARTBEAT_MS = 500;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -49,20 +50,20 @@ describe('client against the real server', () => {
     });
     const completions: string[] = [];
     c.notifications.onComplete((n) => completions.push(n.taskId));
-    await waitFor('live', () => c.connection.state === 'live');
+    await eventually('live', () => c.connection.state === 'live');
     // Reload recovery: the snapshot shows the running task at once, before any new event.
     expect(view.getSnapshot().task?.progress.percent).toBe(5);
     const startCursor = c.diagnostics().cursor!;
     const seqs = record(c);
     for (let i = 1; i <= 10; i++) await api.progress(task, i * 10);
-    await waitFor('100 %', () => view.getSnapshot().task?.progress.percent === 100);
+    await eventually('100 %', () => view.getSnapshot().task?.progress.percent === 100);
     await api.complete(task);
-    await waitFor('completed', () => view.getSnapshot().task?.status === 'completed');
-    await waitFor('completion notification', () => completions.length === 1);
+    await eventually('completed', () => view.getSnapshot().task?.status === 'completed');
+    await eventually('completion notification', () => completions.length === 1);
     for (let i = 1; i < percents.length; i++) expect(percents[i]!).toBeGreaterThanOrEqual(percents[i - 1]!);
-    await waitFor('notification read', async () => (await c.notifications.list({ unread: true })).length === 0);
+    await eventually('notification read', async () => (await c.notifications.list({ unread: true })).length === 0);
     const all = (await api.eventSeqs(token)).filter((q) => q > startCursor);
-    await waitFor('all events seen', () => seqs.length >= all.length);
+    await eventually('all events seen', () => seqs.length >= all.length);
     expect(seqs).toEqual(all);
     expect(completions).toEqual([task.id]);
     expect(c.connection.state).toBe('live');
@@ -75,20 +76,20 @@ describe('client against the real server', () => {
     const token = await api.token('bob');
     const c = client(s1.url, { token, reconnectMaxMs: 2000 });
     const view = c.watchTask(task.id);
-    await waitFor('live', () => c.connection.state === 'live');
+    await eventually('live', () => c.connection.state === 'live');
     const startCursor = c.diagnostics().cursor!;
     const seqs = record(c);
     for (let i = 1; i <= 3; i++) await api.progress(task, i * 10);
-    await waitFor('30 %', () => view.getSnapshot().task?.progress.percent === 30);
+    await eventually('30 %', () => view.getSnapshot().task?.progress.percent === 30);
     await s1.close();
-    await waitFor('stream lost', () => c.connection.state !== 'live');
+    await eventually('stream lost', () => c.connection.state !== 'live');
     const s2 = await server({ port: s1.port, db: s1.db });
     for (let i = 4; i <= 6; i++) await api.progress(task, i * 10);
     await api.complete(task);
-    await waitFor('completed after restart', () => view.getSnapshot().task?.status === 'completed', 30_000);
-    await waitFor('live again', () => c.connection.state === 'live', 30_000);
+    await eventually('completed after restart', () => view.getSnapshot().task?.status === 'completed', 30_000);
+    await eventually('live again', () => c.connection.state === 'live', 30_000);
     const all = (await adminApi(() => s2.url).eventSeqs(token)).filter((q) => q > startCursor);
-    await waitFor('all events seen', () => seqs.length >= all.length);
+    await eventually('all events seen', () => seqs.length >= all.length);
     expect(seqs).toEqual(all);
     expect(c.diagnostics().reconnectAttempts).toBeGreaterThanOrEqual(0);
     removeDir(s1.dir);
@@ -102,17 +103,17 @@ describe('client against the real server', () => {
     let current = s1.url;
     const c = client(s1.url, { getToken: () => adminApi(() => current).token('frank'), reconnectMaxMs: 2000 });
     const list = c.watchTasks({ status: 'active' });
-    await waitFor('live with the old task', () => c.connection.state === 'live' && list.getSnapshot().tasks.length === 1);
+    await eventually('live with the old task', () => c.connection.state === 'live' && list.getSnapshot().tasks.length === 1);
     const oldCursor = c.diagnostics().cursor!;
     await s1.close();
     const s2 = await server({ port: s1.port }); // a fresh database: its head is below our cursor
     current = s2.url;
     const api2 = adminApi(() => s2.url);
     const fresh = await api2.start('frank');
-    await waitFor('new snapshot shown', () => list.getSnapshot().tasks.map((t) => t.id).join() === fresh.id, 30_000);
+    await eventually('new snapshot shown', () => list.getSnapshot().tasks.map((t) => t.id).join() === fresh.id, 30_000);
     expect(c.diagnostics().cursor!).toBeLessThan(oldCursor);
     await api2.progress(fresh, 42);
-    await waitFor('new task live', () => c.watchTask(fresh.id).getSnapshot().task?.progress.done === 42, 30_000);
+    await eventually('new task live', () => c.watchTask(fresh.id).getSnapshot().task?.progress.done === 42, 30_000);
     removeDir(s1.dir);
   });
 
@@ -127,23 +128,23 @@ describe('client against the real server', () => {
     const view = c.watchTask(task.id);
     const states: string[] = [];
     c.connection.subscribe((ch) => states.push(`${ch.current}:${ch.reason}`));
-    await waitFor('live', () => c.connection.state === 'live');
+    await eventually('live', () => c.connection.state === 'live');
     const startCursor = c.diagnostics().cursor!;
     const seqs = record(c);
     proxy.stall(true);
     await api.progress(task, 40);
-    await waitFor('polling', () => c.connection.state === 'polling');
+    await eventually('polling', () => c.connection.state === 'polling');
     expect(states).toContain('polling:watchdog');
-    await waitFor('40 % by polling', () => view.getSnapshot().task?.progress.percent === 40);
+    await eventually('40 % by polling', () => view.getSnapshot().task?.progress.percent === 40);
     await api.progress(task, 60);
-    await waitFor('60 % by polling', () => view.getSnapshot().task?.progress.percent === 60);
+    await eventually('60 % by polling', () => view.getSnapshot().task?.progress.percent === 60);
     expect(c.connection.state).toBe('polling');
     proxy.stall(false);
-    await waitFor('live again', () => c.connection.state === 'live', 60_000);
+    await eventually('live again', () => c.connection.state === 'live', 60_000);
     await api.progress(task, 80);
-    await waitFor('80 % live', () => view.getSnapshot().task?.progress.percent === 80);
+    await eventually('80 % live', () => view.getSnapshot().task?.progress.percent === 80);
     const all = (await api.eventSeqs(token)).filter((q) => q > startCursor);
-    await waitFor('all events seen', () => seqs.length >= all.length);
+    await eventually('all events seen', () => seqs.length >= all.length);
     expect(seqs).toEqual(all);
   });
 
@@ -157,20 +158,20 @@ describe('client against the real server', () => {
     const auth: AuthEvent['type'][] = [];
     c.auth.subscribe((e) => auth.push(e.type));
     const view = c.watchTask(task.id);
-    await waitFor('live', () => c.connection.state === 'live');
+    await eventually('live', () => c.connection.state === 'live');
     const startCursor = c.diagnostics().cursor!;
     const seqs = record(c);
     let done = 0;
     while (!auth.includes('token_refreshed')) {
       await api.progress(task, ++done, 1_000_000);
-      await waitFor(`${done} shown`, () => view.getSnapshot().task?.progress.done === done);
+      await eventually(`${done} shown`, () => view.getSnapshot().task?.progress.done === done);
     }
     const last = done + 1;
     await api.progress(task, last, 1_000_000);
-    await waitFor('a report after the refresh', () => view.getSnapshot().task?.progress.done === last);
+    await eventually('a report after the refresh', () => view.getSnapshot().task?.progress.done === last);
     expect(calls).toBe(2);
     const all = (await api.eventSeqs(await api.token('dave'))).filter((q) => q > startCursor);
-    await waitFor('all events seen', () => seqs.length >= all.length);
+    await eventually('all events seen', () => seqs.length >= all.length);
     expect(seqs).toEqual(all);
     expect(c.connection.state).toBe('live');
   });
@@ -197,27 +198,27 @@ describe('client against the real server', () => {
     const auth: AuthEvent['type'][] = [];
     c.auth.subscribe((e) => auth.push(e.type));
     const view = c.watchTask(task.id);
-    await waitFor('live', () => c.connection.state === 'live');
+    await eventually('live', () => c.connection.state === 'live');
     const startCursor = c.diagnostics().cursor!;
     const seqs = record(c);
     await api.progress(task, 10);
-    await waitFor('10 shown', () => view.getSnapshot().task?.progress.done === 10);
+    await eventually('10 shown', () => view.getSnapshot().task?.progress.done === 10);
     // Wait until the first token is refused by the server.
     const first = real.get('handle-1')!;
-    await waitFor(
+    await eventually(
       'first token expired',
       async () => (await fetch(`${s.url}/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${first}` } })).status === 401,
       10_000,
     );
     await api.progress(task, 20);
     c.connection.catchUp(); // a poll with the expired token: 401 → getToken() → retried
-    await waitFor('refreshed', () => auth.includes('token_refreshed'));
-    await waitFor('20 shown', () => view.getSnapshot().task?.progress.done === 20);
+    await eventually('refreshed', () => auth.includes('token_refreshed'));
+    await eventually('20 shown', () => view.getSnapshot().task?.progress.done === 20);
     expect(auth.slice(0, 2)).toEqual(['token_expired', 'token_refreshed']);
     await api.complete(task);
-    await waitFor('completed', () => view.getSnapshot().task?.status === 'completed');
+    await eventually('completed', () => view.getSnapshot().task?.status === 'completed');
     const all = (await api.eventSeqs(await api.token('erin'))).filter((q) => q > startCursor);
-    await waitFor('all events seen', () => seqs.length >= all.length);
+    await eventually('all events seen', () => seqs.length >= all.length);
     expect(seqs).toEqual(all);
   });
 });

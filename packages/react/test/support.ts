@@ -1,37 +1,18 @@
 /** Test doubles: a task factory, a fake watch, and a fake client with just what the hooks use. */
+import { makeTask } from '../../client/test/support/fake-server.ts';
 import type { ConnectionStatus, Notification, StateChange, Task, TaskEvent, TaskListView, TaskPulseClient, TaskView, Watch } from '@taskpulse/client';
 
+/** A task as the React tests expect it: the client suite's factory with this suite's defaults. */
 export function task(over: Partial<Task> = {}): Task {
-  return {
-    id: 'tsk_1',
+  return makeTask('tsk_1', {
     type: 'pdf-import',
     owner: 'u1',
-    tags: [],
-    parentId: null,
-    children: { total: 0, queued: 0, running: 0, completed: 0, failed: 0, canceled: 0 },
-    status: 'running',
-    attempt: 1,
-    maxAttempts: 3,
     progress: { done: 4, total: 10, percent: 40 },
-    stage: null,
-    stages: [],
     message: 'page 4/10',
-    eta: null,
-    health: 'ok',
-    queue: null,
-    input: {},
-    result: null,
-    error: null,
-    metadata: {},
-    cancelRequested: false,
-    createdAt: '2026-11-23T10:00:00.000Z',
-    startedAt: '2026-11-23T10:00:00.000Z',
     updatedAt: '2026-11-23T10:00:01.000Z',
-    endedAt: null,
-    heartbeatAt: null,
     seq: 7,
     ...over,
-  };
+  });
 }
 
 export function event(type: TaskEvent['type'], over: Partial<Task> = {}, seq = 10): TaskEvent {

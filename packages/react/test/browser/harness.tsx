@@ -10,6 +10,7 @@ import { createRoot } from 'react-dom/client';
 import { TaskPulseProvider, useNotifications, useTask, useTasks } from '../../src/index.ts';
 import { useInvalidateOnEvents } from '../../src/query/index.ts';
 import { FakeWatch, event, notification, task } from '../support.ts';
+import { eventually } from '../../../client/test/support/eventually.ts';
 
 function fake() {
   const watches: Array<{ key: string; watch: FakeWatch<unknown> }> = [];
@@ -60,8 +61,7 @@ const frame = () => new Promise((r) => setTimeout(r, 30));
  * After 5 s it returns anyway and the test's assertions report what was there.
  */
 async function settle(ready: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!ready() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  await eventually('React to settle', ready, 5000, 10).catch(() => {});
   await frame();
 }
 const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);

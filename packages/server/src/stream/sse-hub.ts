@@ -276,7 +276,7 @@ export class StreamHub {
   #endForCredential(c: SseConnection): void {
     // A clean end with the usual `retry:`: the client reconnects, its old credential gets a 401
     // and it asks for a fresh one (the SDK's getToken); a browser's EventSource retries too.
-    c.close(`retry: ${this.#config.retryMs}\n\n`);
+    c.close(retryFrame(this.#config.retryMs));
   }
 
   #heartbeat(): void {

@@ -3,6 +3,7 @@
  * unit tests of the SDK's behaviour (the integration tests use the real server).
  */
 import type { FetchLike } from '../../src/http.ts';
+import { eventually } from '../../../client/test/support/eventually.ts';
 
 export interface FakeTask {
   id: string;
@@ -163,11 +164,7 @@ export function memoryLogger() {
   return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
-/** Resolves once `check()` is true, polling on a short real-time interval (for real-time tests). */
-export async function until(check: () => boolean | Promise<boolean>, what = 'condition', timeoutMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!(await check())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Resolves once `check()` is true (real time): the shared {@link eventually} with this suite's argument order. */
+export function until(check: () => boolean | Promise<boolean>, what = 'condition', timeoutMs = 20_000): Promise<void> {
+  return eventually(what, check, timeoutMs, 10);
 }
