@@ -3,6 +3,7 @@
  */
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
+import { SCOPES, type Scope } from '@taskpulse/protocol';
 // Only the light config module at start: `taskpulse --help` must answer fast, so the server
 // (Fastify, SQLite, PostgreSQL, Redis clients) is imported by the commands that run it.
 import { DEFAULTS } from '@taskpulse/server/config';
@@ -21,6 +22,7 @@ Examples:
   taskpulse serve                                  # http://127.0.0.1:8080, data in ./taskpulse.db
   TASKPULSE_ADMIN_KEY=$(openssl rand -hex 24) taskpulse serve --port 9000
   taskpulse keys create --role worker --name importer
+  taskpulse keys create --name queue-worker --scopes tasks:claim   # claims and reports; mints no tokens
   taskpulse watch tsk_01JD... --url http://127.0.0.1:8080 --key tpk_...
 `;
 
@@ -29,6 +31,16 @@ function int(name: string) {
     if (!/^\d+$/.test(v)) throw new Error(`--${name} must be a whole number, got "${v}"`);
     return Number(v);
   };
+}
+
+const SCOPE_NAMES = SCOPES;
+type ScopeName = Scope;
+
+function scopeList(v: string): ScopeName[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = list.filter((x) => !(SCOPE_NAMES as readonly string[]).includes(x));
+  if (list.length === 0 || bad.length > 0) throw new Error(`--scopes must be a comma list of ${SCOPE_NAMES.join(', ')}, got "${v}"`);
+  return [...new Set(list)] as ScopeName[];
 }
 
 /** Options several commands share: one definition each. */
@@ -109,13 +121,15 @@ export async function main(argv: string[]): Promise<void> {
     .description('Create an API key; it is printed once.')
     .addOption(new Option('--role <role>', 'worker or admin').choices(['worker', 'admin']).default('worker'))
     .option('--name <name>', 'a label for the key')
+    .option('--scopes <list>', `comma list of what a worker key may do: ${SCOPE_NAMES.join(', ')} (default: all)`, scopeList)
     .option('--json', 'print JSON')
     .addOption(common.db())
     .action(async (o) => {
+      if (o.scopes && o.role !== 'worker') throw new Error('--scopes applies to worker keys (admin keys may do everything)');
       await withServer(o.db, async (s) => {
-        const k = await s.keys.create(o.role, o.name ?? null);
-        if (o.json) console.log(JSON.stringify({ id: k.id, key: k.key, role: o.role, name: o.name ?? null }));
-        else console.log(`${k.key}\n(id ${k.id}, role ${o.role}; shown once — store it now)`);
+        const k = await s.keys.create(o.role, o.name ?? null, o.scopes);
+        if (o.json) console.log(JSON.stringify({ id: k.id, key: k.key, role: o.role, name: o.name ?? null, scopes: k.info.scopes }));
+        else console.log(`${k.key}\n(id ${k.id}, role ${o.role}, scopes ${k.info.scopes.join(',')}; shown once — store it now)`);
       });
     });
   keys

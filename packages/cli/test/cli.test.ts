@@ -39,8 +39,15 @@ it('creates, lists and revokes keys in the database file, and the server honours
   const created = JSON.parse(await cli(['keys', 'create', '--role', 'worker', '--name', 'ci', '--json', '--db', db]));
   expect(created).toMatchObject({ role: 'worker', name: 'ci' });
   expect(created.key).toMatch(/^tpk_/);
+  expect(created.scopes).toEqual(['tasks:write', 'tasks:claim', 'tokens:mint', 'read']);
+  const narrow = JSON.parse(await cli(['keys', 'create', '--name', 'queue', '--scopes', 'tasks:claim,read', '--json', '--db', db]));
+  expect(narrow.scopes).toEqual(['tasks:claim', 'read']);
+  await expect(cli(['keys', 'create', '--scopes', 'root', '--db', db])).rejects.toThrow(/--scopes must be a comma list/);
   const listed = JSON.parse(await cli(['keys', 'list', '--json', '--db', db]));
-  expect(listed).toEqual([expect.objectContaining({ id: created.id, role: 'worker', revokedAt: null })]);
+  expect(listed).toEqual([
+    expect.objectContaining({ id: created.id, role: 'worker', revokedAt: null }),
+    expect.objectContaining({ id: narrow.id, scopes: ['tasks:claim', 'read'] }),
+  ]);
 
   const s = await startServer({ port: 0, db, logLevel: 'silent' });
   try {
@@ -51,7 +58,7 @@ it('creates, lists and revokes keys in the database file, and the server honours
   }
   expect(await cli(['keys', 'revoke', created.id, '--db', db])).toContain(`revoked ${created.id}`);
   const after = JSON.parse(await cli(['keys', 'list', '--json', '--db', db]));
-  expect(after[0].revokedAt).toBeTruthy();
+  expect(after.find((k: any) => k.id === created.id).revokedAt).toBeTruthy();
 });
 
 it('rejects bad options with a clear message and a non-zero exit', async () => {

@@ -289,15 +289,32 @@ export type FailRequest = z.infer<typeof FailRequest>;
 
 export const Role = z.enum(['admin', 'worker']);
 export type Role = z.infer<typeof Role>;
-export const CreateKeyRequest = z.strictObject({ role: Role, name: Text(200).min(1).optional() });
+/**
+ * What a worker key may do (least privilege: a queue worker's key need not mint viewer tokens).
+ * `tasks:write` create, cancel and report on tasks (with a lease); `tasks:claim` claim queued
+ * tasks and report on the claimed ones; `tokens:mint` mint viewer tokens; `read` read tasks,
+ * events, streams, logs and stats. Admin keys may do everything.
+ */
+export const SCOPES = ['tasks:write', 'tasks:claim', 'tokens:mint', 'read'] as const;
+export const Scope = z.enum(SCOPES);
+export type Scope = z.infer<typeof Scope>;
+/** A worker key created without `scopes` has all of them: the powers worker keys always had. */
+export const DEFAULT_WORKER_SCOPES: readonly Scope[] = SCOPES;
+export const CreateKeyRequest = z.strictObject({
+  role: Role,
+  name: Text(200).min(1).optional(),
+  scopes: z.array(Scope).min(1).max(SCOPES.length).refine((s) => new Set(s).size === s.length, 'scopes must be unique').optional(),
+}).refine((b) => b.scopes === undefined || b.role === 'worker', { message: 'scopes apply to worker keys (admin keys may do everything)', path: ['scopes'] });
 export type CreateKeyRequest = z.infer<typeof CreateKeyRequest>;
 /** The only time the key itself is shown. */
-export const CreateKeyResponse = z.object({ id: z.string(), key: z.string(), role: z.string(), name: z.string().nullable() });
+export const CreateKeyResponse = z.object({ id: z.string(), key: z.string(), role: z.string(), name: z.string().nullable(), scopes: z.array(Scope) });
 export type CreateKeyResponse = z.infer<typeof CreateKeyResponse>;
 export const ApiKeyInfo = z.object({
   id: z.string(),
   name: z.string().nullable(),
   role: Role,
+  /** What the key may do (admin keys: every scope). */
+  scopes: z.array(Scope),
   prefix: z.string(),
   createdAt: Timestamp,
   lastUsedAt: Timestamp.nullable(),

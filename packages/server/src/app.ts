@@ -126,7 +126,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     if (credential.startsWith(KEY_PREFIX) || (config.adminKey !== null && credential === config.adminKey)) {
       const k = await keys.verify(credential);
       if (!k) return null;
-      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id! };
+      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id!, scopes: new Set(k.scopes) };
     }
     return tokens.verify(credential);
   };

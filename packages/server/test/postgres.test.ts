@@ -179,8 +179,8 @@ describe('postgres store', () => {
     const values = await Promise.all([a.setSettingIfAbsent('secret', 'from-a'), b.setSettingIfAbsent('secret', 'from-b')]);
     expect(values[0]).toBe(values[1]);
 
-    await a.insertKey({ id: 'k1', name: 'w', role: 'worker', prefix: 'tpk_ab', hash: 'h1', createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
-    expect(await b.findKeyByHash('h1')).toMatchObject({ id: 'k1', role: 'worker' });
+    await a.insertKey({ id: 'k1', name: 'w', role: 'worker', scopes: ['read'], prefix: 'tpk_ab', hash: 'h1', createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
+    expect(await b.findKeyByHash('h1')).toMatchObject({ id: 'k1', role: 'worker', scopes: ['read'] });
     expect(await b.revokeKey('k1', new Date().toISOString())).toBe(true);
     expect(await a.revokeKey('k1', new Date().toISOString())).toBe(false);
 

@@ -3,7 +3,7 @@
  * and long, so a slow hash adds nothing); the key itself is shown once at creation.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { TaskPulseError, type ApiKeyInfo, type Role } from '@taskpulse/protocol';
+import { DEFAULT_WORKER_SCOPES, SCOPES, TaskPulseError, type ApiKeyInfo, type Role, type Scope } from '@taskpulse/protocol';
 import type { Store } from '../store/store.ts';
 import { newId } from '../ids.ts';
 
@@ -24,7 +24,7 @@ export class KeyService {
   readonly #store: Store;
   readonly #config: KeyServiceConfig;
   readonly #adminHash: Buffer | null;
-  readonly #cache = new Map<string, { role: Role; id: string; revoked: boolean; at: number }>();
+  readonly #cache = new Map<string, { role: Role; id: string; scopes: readonly Scope[]; revoked: boolean; at: number }>();
   readonly #revoked = new Set<(id: string) => void>();
 
   constructor(store: Store, config: KeyServiceConfig) {
@@ -33,10 +33,11 @@ export class KeyService {
     this.#adminHash = config.adminKey ? Buffer.from(hashKey(config.adminKey), 'hex') : null;
   }
 
-  async create(role: Role, name: string | null): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
+  /** Creates a key; a worker key without `scopes` gets `DEFAULT_WORKER_SCOPES`, an admin key every scope. */
+  async create(role: Role, name: string | null, scopes?: readonly Scope[]): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
     const key = KEY_PREFIX + randomBytes(32).toString('base64url');
     const info: ApiKeyInfo = {
-      id: newId('key'), name, role, prefix: key.slice(0, 10), createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null,
+      id: newId('key'), name, role, scopes: role === 'admin' ? [...SCOPES] : [...(scopes ?? DEFAULT_WORKER_SCOPES)], prefix: key.slice(0, 10), createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null,
     };
     await this.#store.insertKey({ ...info, hash: hashKey(key) });
     return { id: info.id, key, info };
@@ -60,15 +61,15 @@ export class KeyService {
   }
 
   /** The role and id of a presented key, or null when it is unknown or revoked. */
-  async verify(key: string): Promise<{ role: Role; id: string | null } | null> {
+  async verify(key: string): Promise<{ role: Role; id: string | null; scopes: readonly Scope[] } | null> {
     const hash = hashKey(key);
-    if (this.#adminHash && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex'))) return { role: 'admin', id: null };
+    if (this.#adminHash && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex'))) return { role: 'admin', id: null, scopes: SCOPES };
     const now = Date.now();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;
     const rec = await this.#store.findKeyByHash(hash);
     if (!rec) return null;
-    const entry = { role: rec.role, id: rec.id, revoked: rec.revokedAt !== null, at: now };
+    const entry = { role: rec.role, id: rec.id, scopes: rec.scopes, revoked: rec.revokedAt !== null, at: now };
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(hash, entry);
     if (!entry.revoked) void this.#store.touchKey(rec.id, new Date(now).toISOString()).catch(() => {});

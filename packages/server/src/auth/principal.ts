@@ -1,7 +1,9 @@
+import type { Scope } from '@taskpulse/protocol';
+
 /** Who is calling, once their credential checked out. */
 export type Principal =
   | { role: 'admin'; keyId: string | null }
-  | { role: 'worker'; keyId: string }
+  | { role: 'worker'; keyId: string; /** What this key may do (see `SCOPES`). */ scopes: ReadonlySet<Scope> }
   | { role: 'viewer'; owner: string; taskIds: ReadonlySet<string> | null; /** The token's `exp`, ms since epoch. */ expiresAtMs?: number };
 
 export type Role = Principal['role'];

@@ -6,6 +6,7 @@ import { TaskPulseError, checkJson } from '@taskpulse/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z, type ZodType } from 'zod';
 import type { Principal, Role } from '../auth/principal.ts';
+import type { Scope } from '@taskpulse/protocol';
 import { fromZod } from './errors.ts';
 
 export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined> {
@@ -20,6 +21,11 @@ export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | un
   /** Documented 2xx response. */
   response?: ZodType;
   status?: number;
+  /**
+   * A worker key needs one of these scopes (admin keys have all; viewers are limited by `roles`
+   * and ownership). Absent: any worker key may call.
+   */
+  scopes?: readonly Scope[];
   /** Accept `?access_token=` (the browser's EventSource cannot send headers). */
   queryToken?: boolean;
   /** The response is not JSON (SSE, Prometheus text). */
@@ -77,6 +83,9 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
             const p = await authenticate(credential);
             if (!p) throw new TaskPulseError('unauthorized', 'the credential is not valid');
             if (!spec.roles.includes(p.role)) throw new TaskPulseError('forbidden', `a ${p.role} credential may not call ${spec.method} ${spec.url}`);
+            if (p.role === 'worker' && spec.scopes && !spec.scopes.some((s) => p.scopes.has(s))) {
+              throw new TaskPulseError('forbidden', `this API key lacks the ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} scope needed for ${spec.method} ${spec.url}`);
+            }
             principal = p;
           }
           const params = (request.params ?? {}) as Record<string, string>;

@@ -16,8 +16,8 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
       summary: 'Create an API key; the key is shown once.',
     },
     async ({ body }) => {
-      const k = await keys.create(body.role, body.name ?? null);
-      return { id: k.id, key: k.key, role: k.info.role, name: k.info.name, prefix: k.info.prefix, createdAt: k.info.createdAt };
+      const k = await keys.create(body.role, body.name ?? null, body.scopes);
+      return { id: k.id, key: k.key, role: k.info.role, name: k.info.name, scopes: k.info.scopes, prefix: k.info.prefix, createdAt: k.info.createdAt };
     },
   );
   r.route(
@@ -33,7 +33,7 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
   );
   r.route(
     {
-      method: 'POST', url: '/v1/tokens', tag: 'credentials', roles: ['admin', 'worker'], body: CreateTokenRequest, status: 201,
+      method: 'POST', url: '/v1/tokens', scopes: ['tokens:mint'], tag: 'credentials', roles: ['admin', 'worker'], body: CreateTokenRequest, status: 201,
       response: TokenResponse, summary: "Mint a viewer token for one owner (optionally limited to some tasks).",
     },
     async ({ body }) => tokens.mint(body.owner, body.ttlSeconds, body.taskIds),

@@ -66,7 +66,7 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
   );
   r.route(
     {
-      method: 'GET', url: '/v1/stats', tag: 'operations', roles: ['admin', 'worker'],
+      method: 'GET', url: '/v1/stats', scopes: ['read'], tag: 'operations', roles: ['admin', 'worker'],
       query: z.object({ type: z.string().min(1).max(128).optional(), windowMs: z.coerce.number().int().min(1000).max(90 * 24 * 3600 * 1000).optional() }),
       summary: 'Per type and stage: count, median and p90 duration, throughput, queued/running; and the bottlenecks with a recommendation.',
     },

@@ -11,7 +11,7 @@ const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
 export function taskRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
-      method: 'POST', url: '/v1/tasks', tag: 'tasks', roles: BACKEND, body: CreateTaskRequest, status: 201,
+      method: 'POST', url: '/v1/tasks', scopes: ['tasks:write'], tag: 'tasks', roles: BACKEND, body: CreateTaskRequest, status: 201,
       summary: 'Create a task (Idempotency-Key header: a replay answers 200 with the first task). With `start: true` the answer is `{task, lease}`.',
       response: z.union([Task, ClaimResponse]),
     },
@@ -27,7 +27,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
   );
 
   r.route(
-    { method: 'GET', url: '/v1/tasks/:id', tag: 'tasks', roles: ALL, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
+    { method: 'GET', url: '/v1/tasks/:id', scopes: ['read'], tag: 'tasks', roles: ALL, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
     async ({ principal, params, request, reply }) => {
       const rec = await tasks.getVisible(principal, params.id!);
       // queue and eta are computed on read and do not change the ETag: seq identifies the state.
@@ -43,7 +43,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/tasks', tag: 'tasks', roles: ALL, query: ListTasksQuery, response: ListTasksResponse,
+      method: 'GET', url: '/v1/tasks', scopes: ['read'], tag: 'tasks', roles: ALL, query: ListTasksQuery, response: ListTasksResponse,
       summary: 'List tasks, newest first. status: one, a comma list, or `active` (queued+running).',
     },
     async ({ principal, query }) => {
@@ -59,7 +59,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/cancel', tag: 'tasks', roles: ALL, response: Task, body: CancelRequest,
+      method: 'POST', url: '/v1/tasks/:id/cancel', scopes: ['tasks:write'], tag: 'tasks', roles: ALL, response: Task, body: CancelRequest,
       summary: 'Request cancellation: a queued task is canceled at once, a running one gets cancelRequested.',
     },
     async ({ principal, params }) => tasks.cancel(principal, params.id!),
@@ -67,7 +67,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/tasks/:id/logs', tag: 'tasks', roles: ALL, query: LogsQuery,
+      method: 'GET', url: '/v1/tasks/:id/logs', scopes: ['read'], tag: 'tasks', roles: ALL, query: LogsQuery,
       response: LogsResponse, summary: "The task's log lines after `after`.",
     },
     async ({ principal, params, query }) => ({ logs: await tasks.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),

@@ -11,7 +11,7 @@ const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
 export function workerRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/claim', tag: 'worker', roles: BACKEND, body: ClaimRequest, response: ClaimResponse,
+      method: 'POST', url: '/v1/tasks/claim', scopes: ['tasks:claim'], tag: 'worker', roles: BACKEND, body: ClaimRequest, response: ClaimResponse,
       summary: 'Claim the oldest queued task (of `types`), waiting up to `waitMs`; 204 when none.',
     },
     async ({ body, request, reply }) => {
@@ -25,7 +25,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/progress', tag: 'worker', roles: BACKEND, body: ProgressRequest, response: ProgressResponse,
+      method: 'POST', url: '/v1/tasks/:id/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: ProgressRequest, response: ProgressResponse,
       summary: 'Report progress, stage, message, metadata or a log line; renews the lease.',
     },
     async ({ params, body }) => tasks.progress(params.id!, body),
@@ -33,7 +33,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/progress', tag: 'worker', roles: BACKEND, body: BatchProgressRequest,
+      method: 'POST', url: '/v1/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: BatchProgressRequest,
       summary: 'Many reports in one request, applied in order; one result per update.',
       response: BatchProgressResponse,
     },
@@ -42,20 +42,20 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/heartbeat', tag: 'worker', roles: BACKEND, body: HeartbeatRequest,
+      method: 'POST', url: '/v1/tasks/:id/heartbeat', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: HeartbeatRequest,
       response: HeartbeatResponse, summary: 'Renew the lease only.',
     },
     async ({ params, body }) => tasks.heartbeat(params.id!, body.lease, body.leaseMs),
   );
 
   r.route(
-    { method: 'POST', url: '/v1/tasks/:id/complete', tag: 'worker', roles: BACKEND, body: CompleteRequest, response: Task, summary: 'Complete with a result.' },
+    { method: 'POST', url: '/v1/tasks/:id/complete', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: CompleteRequest, response: Task, summary: 'Complete with a result.' },
     async ({ params, body }) => tasks.complete(params.id!, body.lease, body.result),
   );
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/fail', tag: 'worker', roles: BACKEND, body: FailRequest, response: Task,
+      method: 'POST', url: '/v1/tasks/:id/fail', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: FailRequest, response: Task,
       summary: 'Fail; back to queued when `retry` and attempts remain; `error.code = "canceled"` confirms a cancellation.',
     },
     async ({ params, body }) => tasks.fail(params.id!, body),

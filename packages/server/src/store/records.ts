@@ -1,5 +1,16 @@
 /** Row ↔ record helpers every store implementation shares. */
+import { DEFAULT_WORKER_SCOPES, SCOPES, type ApiKeyInfo, type Scope } from '@taskpulse/protocol';
 import type { NewEvent, StoredEvent, TaskRecord } from './store.ts';
+
+/** An api_keys row as selected (`scopes` is a JSON array, or NULL for a key made before scopes). */
+export type KeyRow<K extends ApiKeyInfo> = Omit<K, 'scopes'> & { scopes: string | null };
+
+/** The key with its scopes: an admin key has every scope; a worker key without any stored has the default. */
+export function keyFromRow<K extends ApiKeyInfo>(row: KeyRow<K>): K {
+  const stored = row.scopes === null ? null : (JSON.parse(row.scopes) as Scope[]);
+  const scopes = row.role === 'admin' ? [...SCOPES] : [...(stored ?? DEFAULT_WORKER_SCOPES)];
+  return { ...row, scopes } as unknown as K;
+}
 
 /** A stored task document, or null when the row was not found. */
 export function parseDoc(doc: unknown): TaskRecord | null {

@@ -75,6 +75,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
   CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(webhook_id, id);
   `,
+  /* 2: API key scopes (a JSON array; NULL = a worker key made before scopes: every worker power) */ `
+  ALTER TABLE api_keys ADD COLUMN scopes text;
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

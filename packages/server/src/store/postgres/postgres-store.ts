@@ -19,7 +19,7 @@
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
+import { decodeCursor, encodeCursor, keyFromRow, parseDoc, toStored, type KeyRow } from '../records.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
@@ -548,25 +548,26 @@ export class PostgresStore implements Store {
 
   async insertKey(k: KeyRecord): Promise<void> {
     await this.#read(
-      'INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt],
+      'INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt, JSON.stringify(k.scopes)],
     );
   }
 
   async listKeys(): Promise<ApiKeyInfo[]> {
-    return (await this.#read(
-      `SELECT id, name, role, prefix, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+    return ((await this.#read(
+      `SELECT id, name, role, scopes, prefix, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
        FROM api_keys ORDER BY created_at`,
-    )) as unknown as ApiKeyInfo[];
+    )) as unknown as KeyRow<ApiKeyInfo>[]).map(keyFromRow);
   }
 
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
     const rows = await this.#read(
-      `SELECT id, name, role, prefix, hash, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
+      `SELECT id, name, role, scopes, prefix, hash, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
        FROM api_keys WHERE hash = $1`,
       [hash],
     );
-    return (rows[0] as unknown as KeyRecord | undefined) ?? null;
+    const row = rows[0] as unknown as KeyRow<KeyRecord> | undefined;
+    return row ? keyFromRow(row) : null;
   }
 
   async revokeKey(id: string, at: string): Promise<boolean> {

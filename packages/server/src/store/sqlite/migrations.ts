@@ -79,4 +79,7 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (task_id, seq)
   ) WITHOUT ROWID;
   `,
+  /* 5: API key scopes (a JSON array; NULL = a worker key made before scopes: every worker power) */ `
+  ALTER TABLE api_keys ADD COLUMN scopes TEXT;
+  `,
 ];

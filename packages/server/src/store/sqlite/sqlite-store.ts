@@ -14,7 +14,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, parseDoc, toStored } from '../records.ts';
+import { decodeCursor, encodeCursor, keyFromRow, parseDoc, toStored, type KeyRow } from '../records.ts';
 import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
@@ -536,27 +536,26 @@ export class SqliteStore implements Store {
   async insertKey(k: KeyRecord): Promise<void> {
     await this.write(() =>
       this.#db
-        .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt),
+        .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt, JSON.stringify(k.scopes)),
     );
   }
 
   async listKeys(): Promise<ApiKeyInfo[]> {
-    return this.#reader
+    return (this.#reader
       .prepare(
-        'SELECT id, name, role, prefix, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys ORDER BY created_at',
+        'SELECT id, name, role, scopes, prefix, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys ORDER BY created_at',
       )
-      .all() as ApiKeyInfo[];
+      .all() as KeyRow<ApiKeyInfo>[]).map(keyFromRow);
   }
 
   async findKeyByHash(hash: string): Promise<KeyRecord | null> {
-    return (
-      (this.#reader
-        .prepare(
-          'SELECT id, name, role, prefix, hash, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys WHERE hash = ?',
-        )
-        .get(hash) as KeyRecord | undefined) ?? null
-    );
+    const row = this.#reader
+      .prepare(
+        'SELECT id, name, role, scopes, prefix, hash, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys WHERE hash = ?',
+      )
+      .get(hash) as KeyRow<KeyRecord> | undefined;
+    return row ? keyFromRow(row) : null;
   }
 
   async revokeKey(id: string, at: string): Promise<boolean> {
