@@ -17,6 +17,7 @@ import { RedisBus } from './bus/redis/redis-bus.ts';
 import { StreamHub } from './stream/sse-hub.ts';
 import { TaskService } from './tasks/service.ts';
 import { HistoryCache } from './eta/history.ts';
+import { DEFAULT_HEALTH } from './eta/eta.ts';
 import { KeyService, KEY_PREFIX } from './auth/keys.ts';
 import { TokenService } from './auth/tokens.ts';
 import type { Principal } from './auth/principal.ts';
@@ -86,7 +87,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const tasks = new TaskService(
     {
       leaseMs: config.leaseMs,
-      health: { stuckFactor: 5, stuckMinMs: 10_000, stuckDefaultMs: 60_000 },
+      health: DEFAULT_HEALTH,
     },
     { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
   );
@@ -221,6 +222,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       if (n > 0) metrics.leaseExpiries.inc(n);
     });
     every(config.healthIntervalMs, () => tasks.checkHealth());
+    // Stuck deadlines of the tasks this instance saw move live in memory: checking them is cheap.
+    every(Math.min(1000, config.healthIntervalMs), () => tasks.checkStuck());
     every(Math.min(3_600_000, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
     every(Math.max(50, Math.min(1000, config.webhookRetryBaseMs)), () => webhooks.tick());
     accepting = true;

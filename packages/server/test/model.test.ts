@@ -1,7 +1,6 @@
 /** The task state machine as pure functions: no server, no clock but the one passed in. */
 import { describe, expect, it } from 'vitest';
 import * as model from '../src/tasks/model.ts';
-import { estimate, assessHealth, summarize } from '../src/eta/eta.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const base = () => model.newTask({ type: 'pdf', owner: 'u', stages: [{ key: 'fetch' }, { key: 'parse', weight: 3 }] }, 'tsk_1', T0, null);
@@ -95,38 +94,6 @@ describe('model', () => {
     p = model.childTransition(p, 'running', 'completed', T0).task;
     expect(p.children).toEqual({ total: 2, queued: 1, running: 0, completed: 1, failed: 0, canceled: 0 });
     expect(p.percent).toBe(50);
-  });
-});
-
-describe('eta and health', () => {
-  const runs = (stage: string, ms: number[]) => ms.map((durationMs, i) => ({ type: 'pdf', stage, durationMs, size: null, endedAtMs: T0 - i }));
-
-  it('uses the current pace when there is no history', () => {
-    const t = model.progress(running(), { lease: 'lse_a', done: 1, total: 4 }, 10_000, T0 + 1000).task;
-    const eta = estimate(t, new Map(), T0 + 1000)!;
-    expect(eta.basis).toBe('rate');
-    // fetch: 1 s for a quarter → 3 s left; parse (weight 3) extrapolated from the pace → 3 × 4 s
-    expect(eta.remainingMs).toBe(3000 + 12_000);
-    expect(eta.lowMs!).toBeLessThan(eta.remainingMs!);
-    expect(eta.highMs!).toBeGreaterThan(eta.remainingMs!);
-  });
-
-  it('uses history medians when known and blends with the pace', () => {
-    const history = summarize([...runs('fetch', [2000, 2000, 2000]), ...runs('parse', [6000, 6000, 6000])]);
-    const fresh = running();
-    const h = estimate(fresh, history, T0)!;
-    expect(h).toMatchObject({ basis: 'history', remainingMs: 8000 });
-    const t = model.progress(fresh, { lease: 'lse_a', done: 1, total: 2 }, 10_000, T0 + 1000).task;
-    expect(estimate(t, history, T0 + 1000)!.basis).toBe('blend');
-  });
-
-  it('flags slow past the p90 of earlier runs and stuck when progress stops', () => {
-    const history = summarize(runs('fetch', [1000, 1000, 1000, 1000, 1000, 1000]));
-    const t = running();
-    const cfg = { stuckFactor: 5, stuckMinMs: 10_000, stuckDefaultMs: 60_000 };
-    expect(assessHealth(t, history, T0 + 500, cfg)).toBe('ok');
-    expect(assessHealth(t, history, T0 + 5000, cfg)).toBe('slow');
-    expect(assessHealth(t, history, T0 + 61_000, cfg)).toBe('stuck');
   });
 });
 

@@ -1,44 +1,130 @@
 /**
  * ETA and health arithmetic. Pure: history statistics in, estimate out. All times are the
  * server's clock (a client never trusts its own for durations).
+ *
+ * The model (docs/server.md, "How the ETA works"): a stage's duration is log-normal; its recent
+ * runs (weights halving every {@link HALF_LIFE_RUNS} runs, so drift is followed) give a median
+ * and a robust spread, per unit of `total` when the durations grow with it. The running stage is
+ * estimated twice — from its own pace (`done/total` over the time it has run) and from history
+ * given how long it has already run — and the two are combined by how much each can be trusted
+ * (inverse variance in log space: early on history wins, later the pace does). Later stages add
+ * their history, scaled by how fast this task ran its earlier stages. The band is the 92 %
+ * interval of the resulting distribution; when it is wild ({@link WILD_RATIO}) the ETA says
+ * nothing rather than something wild.
  */
 import type { Eta, Health } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
+import { normalCdf, normalQuantile, robustSigma, weightedQuantile } from './lognormal.ts';
 
 /** The stage key under which whole-attempt durations of completed tasks are recorded. */
 export const WHOLE_TASK = '*';
 /** The stage key under which the wait from creation to first claim is recorded. */
 export const QUEUE_WAIT = '~queue';
 
+/** A run's weight halves every this many newer runs of the same stage. */
+export const HALF_LIFE_RUNS = 8;
+/** Runs per stage that still count (older ones weigh < 2^-25). */
+const MAX_RUNS = 200;
+/**
+ * The band is the central 92 % interval of the model (z of the 96th percentile): the model
+ * leaves out some correlation, and at this width bench/eta.ts sees the truth inside 80–90 %.
+ */
+const BAND_Z = normalQuantile(0.96);
+/**
+ * "Wild", and so no ETA: the band spans more than this factor (the truth could be 3× off
+ * either way) and more than {@link WILD_SPAN_MS} (a band of 0.5–6 s near the end is no harm).
+ */
+export const WILD_RATIO = 9;
+export const WILD_SPAN_MS = 30_000;
+/** Spread assumed for a stage seen fewer than {@link MIN_TRUSTED} times (ln units, ≈ ×1.65). */
+const COLD_SIGMA = 0.5;
+const MIN_TRUSTED = 5;
+/** Spread assumed for a stage never run before, extrapolated from this task's pace per weight. */
+const UNKNOWN_SIGMA = 0.7;
+/** Coefficient of variation of one item's time (items are uneven: bursts and pauses; ~0.9 in bench/eta.ts). */
+const RATE_NOISE = 0.9;
+/** How much one task's stages tend to run slow or fast together (ln units), before evidence. */
+const PACE_PRIOR_SIGMA = 0.2;
+/**
+ * z above which a stage is `slow`. A normal tail would flag one healthy run in 30,000, but the
+ * spread is estimated from ~25 recent runs and the tails of real durations are heavier: in
+ * bench/eta.ts this keeps false alarms under 1 in 1,000 tasks.
+ */
+const SLOW_Z = 4;
+const SLOW_MIN_RUNS = 20;
+
+/** A log-normal duration: ln(ms) ~ N(mu, sigma²). */
+export interface LogNormal {
+  mu: number;
+  sigma: number;
+}
+
 export interface StageStats {
   count: number;
+  /** Recency-weighted median and p90 of the duration (ms), whatever the size. */
   medianMs: number;
   p90Ms: number;
-  /** Median `total` of the runs that reported one, to scale by size. */
+  /** Median `total` of the runs that reported one. */
   medianSize: number | null;
+  /** The duration, whatever the size (sigma already widened for few runs). */
+  whole: LogNormal;
+  /** The duration per unit of `total`, when the durations of this stage grow with it; else null. */
+  perUnit: LogNormal | null;
 }
 
 export type TypeHistory = ReadonlyMap<string, StageStats>;
 
+/** Statistics per stage of one type's runs (any order; the newest weigh most). */
 export function summarize(runs: readonly StageRun[]): Map<string, StageStats> {
   const byStage = new Map<string, StageRun[]>();
   for (const r of runs) {
-    const list = byStage.get(r.stage) ?? [];
-    list.push(r);
-    byStage.set(r.stage, list);
+    const list = byStage.get(r.stage);
+    if (list) list.push(r);
+    else byStage.set(r.stage, [r]);
   }
   const out = new Map<string, StageStats>();
-  for (const [stage, list] of byStage) {
-    const durations = list.map((r) => r.durationMs).sort((a, b) => a - b);
-    const sizes = list.map((r) => r.size).filter((s): s is number => s !== null && s > 0).sort((a, b) => a - b);
+  for (const [stage, all] of byStage) {
+    const list = all.sort((a, b) => b.endedAtMs - a.endedAtMs).slice(0, MAX_RUNS);
+    const weights = list.map((_, i) => 0.5 ** (i / HALF_LIFE_RUNS));
+    const durations = list.map((r) => Math.max(1, r.durationMs));
+    const whole = fit(durations.map(Math.log), weights);
+    const sized = list.flatMap((r, i) => (r.size !== null && r.size > 0 ? [i] : []));
+    let perUnit: LogNormal | null = null;
+    if (sized.length >= MIN_TRUSTED) {
+      const w = sized.map((i) => weights[i]!);
+      const logSize = sized.map((i) => Math.log(list[i]!.size!));
+      const logUnit = sized.map((i, k) => Math.log(durations[i]!) - logSize[k]!);
+      // Scale by size only where it explains the spread: sizes that vary, and a tighter fit per
+      // unit. Whether a stage scales is a trait of the stage: judged on all its runs alike.
+      const even = sized.map(() => 1);
+      const spread = (xs: number[]) => robustSigma(xs, even, weightedQuantile(xs, even, 0.5));
+      const sizesVary = spread(logSize) > 0.1;
+      if (sizesVary && spread(logUnit) < 0.9 * spread(sized.map((i) => Math.log(durations[i]!)))) perUnit = fit(logUnit, w);
+    }
+    const sizes = list.filter((r) => r.size !== null && r.size > 0).map((r) => r.size!);
     out.set(stage, {
       count: list.length,
-      medianMs: quantile(durations, 0.5),
-      p90Ms: quantile(durations, 0.9),
-      medianSize: sizes.length > 0 ? quantile(sizes, 0.5) : null,
+      medianMs: weightedQuantile(durations, weights, 0.5),
+      p90Ms: weightedQuantile(durations, weights, 0.9),
+      medianSize: sizes.length > 0 ? weightedQuantile(sizes, sizes.map(() => 1), 0.5) : null,
+      whole,
+      perUnit,
     });
   }
   return out;
+}
+
+function fit(logs: readonly number[], weights: readonly number[]): LogNormal {
+  const mu = weightedQuantile(logs, weights, 0.5);
+  const n = logs.length;
+  // The recent runs place the median (drift is followed); the spread of ~25 recent runs is too
+  // noisy alone (it came out at half the truth in bench/eta.ts), so the spread of all kept runs
+  // around the same median bounds it from below.
+  const even = logs.map(() => 1);
+  const sigma = Math.max(robustSigma(logs, weights, mu), robustSigma(logs, even, mu));
+  // Few runs say little about the spread; the median itself is uncertain by ~sigma/√n.
+  const widened = n < MIN_TRUSTED ? Math.max(sigma, COLD_SIGMA) : Math.max(sigma, 0.05) * Math.sqrt(1 + 1 / Math.min(n, 3 * HALF_LIFE_RUNS));
+  return { mu, sigma: widened };
 }
 
 export function quantile(sorted: readonly number[], q: number): number {
@@ -49,88 +135,218 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/** The expected duration of a stage run of `size` (null: unknown), from its history. */
+export function stageModel(stats: StageStats | undefined, size: number | null): LogNormal | null {
+  if (!stats) return null;
+  if (stats.perUnit && size !== null && size > 0) return { mu: stats.perUnit.mu + Math.log(size), sigma: stats.perUnit.sigma };
+  return stats.whole;
+}
+
 const NONE: Eta = Object.freeze({ remainingMs: null, lowMs: null, highMs: null, at: null, basis: 'none' });
+
+/** A remaining time as mean and variance (ms, ms²), so independent parts add up. */
+interface Part {
+  mean: number;
+  variance: number;
+}
+const fromLog = (median: number, sigma: number): Part => {
+  const s2 = sigma * sigma;
+  const mean = median * Math.exp(s2 / 2);
+  return { mean, variance: mean * mean * (Math.exp(s2) - 1) };
+};
 
 /** The ETA of a running task; `null` for a task that is not running. */
 export function estimate(task: TaskRecord, history: TypeHistory, nowMs: number): Eta | null {
   if (task.status !== 'running') return null;
-  const hasStages = task.stages.length > 0;
-  const stageKey = hasStages && task.stageIndex >= 0 ? task.stages[task.stageIndex]!.key : WHOLE_TASK;
+  const hasStages = task.stages.length > 0 && task.stageIndex >= 0;
+  const current = hasStages ? task.stages[task.stageIndex]! : null;
   // stageStartedAtMs is the current stage's start, or the attempt's start for a task without stages.
   const elapsedMs = Math.max(0, nowMs - (task.stageStartedAtMs ?? nowMs));
+  const fraction = task.done !== null && task.total ? Math.min(1, task.done / task.total) : null;
+  const currentStats = history.get(current ? current.key : WHOLE_TASK);
+  const model = stageModel(currentStats, task.total);
 
-  // The current stage (or whole task): its own pace, history scaled by size, or both.
-  const stats = history.get(stageKey);
-  const fraction = task.done !== null && task.total ? task.done / task.total : null;
-  const rateMs = fraction !== null && fraction > 0 ? (elapsedMs / fraction) * (1 - fraction) : null;
-  let historyMs: number | null = null;
-  let spread = 1.5;
-  if (stats && stats.count >= 3) {
-    const scale = stats.medianSize && task.total ? task.total / stats.medianSize : 1;
-    historyMs = Math.max(0, stats.medianMs * scale - elapsedMs);
-    spread = stats.medianMs > 0 ? Math.max(1.1, stats.p90Ms / stats.medianMs) : 1.5;
+  // The running stage's own pace: as of the last report (`done` is that old), less the time
+  // since — reports are coalesced and batched, and `elapsed / fraction` would count the
+  // unreported work as not done.
+  let fromRate: (LogNormal & { bandSigma: number }) | null = null;
+  let projectedMs: number | null = null;
+  if (fraction !== null && fraction > 0 && fraction < 1) {
+    const items = Math.max(1, Math.min(task.total!, 50));
+    const movedAtMs = Math.min(nowMs, Math.max(task.lastMoveAtMs ?? nowMs, task.stageStartedAtMs ?? nowMs));
+    projectedMs = (movedAtMs - (task.stageStartedAtMs ?? movedAtMs)) / fraction;
+    const paceMs = projectedMs * (1 - fraction);
+    const ms = Math.max(1, paceMs - (nowMs - movedAtMs), 0.1 * paceMs);
+    // How far to trust the pace against history: it is known from `done` items out of `total`.
+    // The band is more careful: the rest is a sum of its own items, each as uneven as they come
+    // (the last one may be the one with a pause), so few items left means a wide band.
+    const left = Math.max(0.5, items * (1 - fraction));
+    const seen = Math.max(0.5, items * fraction);
+    fromRate = {
+      mu: Math.log(ms),
+      sigma: RATE_NOISE * Math.sqrt((1 - fraction) / (fraction * items)) + 0.03,
+      bandSigma: RATE_NOISE * Math.sqrt(1 / left + 1 / seen) + 0.03,
+    };
   }
-  let currentMs: number | null;
+  const pace = hasStages ? paceFactor(task, history, model && projectedMs ? { ratio: Math.log(projectedMs) - model.mu, weight: fraction! / model.sigma ** 2 } : null) : 0;
+  // The running stage from history, given how long it has already run.
+  const fromHistory = model ? conditionalRemaining({ mu: model.mu + pace, sigma: model.sigma }, elapsedMs) : null;
+  let now: Part | null;
   let basis: Eta['basis'];
-  if (rateMs !== null && historyMs !== null) {
-    currentMs = fraction! * rateMs + (1 - fraction!) * historyMs;
-    basis = 'blend';
-  } else if (rateMs !== null) {
-    currentMs = rateMs;
+  if (fraction === 1) {
+    now = { mean: 0, variance: 0 };
     basis = 'rate';
-  } else if (historyMs !== null) {
-    currentMs = historyMs;
+  } else if (fromRate && fromHistory) {
+    const wr = 1 / fromRate.sigma ** 2;
+    const wh = 1 / fromHistory.sigma ** 2;
+    const band = Math.sqrt(wr * wr * fromRate.bandSigma ** 2 + wh * wh * fromHistory.sigma ** 2) / (wr + wh);
+    now = fromLog(Math.exp((wr * fromRate.mu + wh * fromHistory.mu) / (wr + wh)), band);
+    basis = 'blend';
+  } else if (fromRate) {
+    now = fromLog(Math.exp(fromRate.mu), fromRate.bandSigma);
+    basis = 'rate';
+  } else if (fromHistory) {
+    now = fromLog(Math.exp(fromHistory.mu), fromHistory.sigma);
     basis = 'history';
   } else {
-    currentMs = null;
-    basis = 'none';
+    return NONE;
   }
 
-  // Later stages: their history medians, or the current pace spread over their weights.
-  let laterMs = 0;
+  // Later stages: their history (sizes not known yet), as fast or slow as this task has been.
+  let mean = now.mean;
+  let variance = now.variance;
   if (hasStages) {
-    const current = task.stages[task.stageIndex];
     for (let i = task.stageIndex + 1; i < task.stages.length; i++) {
       const s = task.stages[i]!;
-      const st = history.get(s.key);
-      if (st && st.count >= 3) laterMs += st.medianMs;
-      else if (currentMs !== null && current && fraction !== null && fraction > 0) {
-        laterMs += (elapsedMs / fraction) * (s.weight / current.weight);
+      const m = laterModel(history.get(s.key), currentStats, task.total);
+      let part: Part | null = m ? fromLog(Math.exp(m.mu + pace), m.sigma) : null;
+      if (!part) {
+        // Never run before: extrapolate this attempt's time per unit of weight.
+        const perWeight = msPerWeight(task, nowMs, fraction, model);
+        if (perWeight === null) return NONE;
+        part = fromLog(perWeight * s.weight, UNKNOWN_SIGMA);
         if (basis === 'history') basis = 'blend';
-      } else return currentMs === null ? NONE : finish(currentMs + laterMs, spread, basis, nowMs, true);
+      }
+      mean += part.mean;
+      variance += part.variance;
     }
   }
-  if (currentMs === null) return NONE;
-  return finish(currentMs + laterMs, spread, basis, nowMs, false);
+  if (mean <= 0) return finish(0, 0, basis, nowMs);
+  // The sum as one log-normal (Fenton–Wilkinson): its median is the point estimate.
+  const s2 = Math.log(1 + variance / (mean * mean));
+  return finish(mean / Math.exp(s2 / 2), Math.sqrt(s2), basis, nowMs);
 }
 
-function finish(remainingMs: number, spread: number, basis: Eta['basis'], nowMs: number, partial: boolean): Eta {
-  const r = Math.round(remainingMs);
-  // Rate-only estimates early in a run swing a lot: widen the band; history gives its own spread.
-  const high = Math.round(r * (basis === 'rate' ? Math.max(spread, 1.5) : spread) * (partial ? 1.5 : 1));
-  return { remainingMs: r, lowMs: Math.round(r * 0.75), highMs: high, at: new Date(nowMs + r).toISOString(), basis };
+/**
+ * A later stage's duration before its size is known. Sizes of one task's stages usually go
+ * together (pages fetched, then parsed, then indexed), so a stage whose durations grow with its
+ * size gets one in proportion to the running stage's: `total × its median size / ours`.
+ */
+function laterModel(stats: StageStats | undefined, current: StageStats | undefined, currentSize: number | null): LogNormal | null {
+  if (stats?.perUnit && current?.perUnit && currentSize && stats.medianSize && current.medianSize) {
+    return stageModel(stats, (currentSize * stats.medianSize) / current.medianSize);
+  }
+  return stageModel(stats, null);
+}
+
+/**
+ * ln of how much slower (>0) or faster this attempt ran its finished stages (and, by its pace,
+ * the running one) than their history. Each stage's evidence weighs 1/sigma² (a stage that
+ * always varies a lot says little), shrunk towards "usual" by a prior spread of
+ * {@link PACE_PRIOR_SIGMA}: one fast stage is weak evidence that the next one will be fast too.
+ */
+function paceFactor(task: TaskRecord, history: TypeHistory, current: { ratio: number; weight: number } | null): number {
+  let sum = current ? current.ratio * current.weight : 0;
+  let n = current ? current.weight : 0;
+  for (let i = 0; i < task.stageIndex; i++) {
+    const s = task.stages[i]!;
+    if (s.status !== 'completed' || !s.startedAt || !s.endedAt) continue;
+    const stats = history.get(s.key);
+    // A finished stage's size is not kept: one that grows with size would count the size as pace.
+    if (!stats || stats.perUnit) continue;
+    const m = stats.whole;
+    const ms = Date.parse(s.endedAt) - Date.parse(s.startedAt);
+    if (ms > 0) {
+      sum += (Math.log(ms) - m.mu) / m.sigma ** 2;
+      n += 1 / m.sigma ** 2;
+    }
+  }
+  // Shrunk towards "usual": one fast stage is weak evidence that the next one will be fast too.
+  return n === 0 ? 0 : Math.max(-1, Math.min(1, sum / (n + 1 / PACE_PRIOR_SIGMA ** 2)));
+}
+
+/** ms per unit of stage weight in this attempt so far, or null when nothing tells. */
+function msPerWeight(task: TaskRecord, nowMs: number, fraction: number | null, model: LogNormal | null): number | null {
+  const current = task.stages[task.stageIndex]!;
+  let doneWeight = 0;
+  for (let i = 0; i < task.stageIndex; i++) if (task.stages[i]!.status === 'completed') doneWeight += task.stages[i]!.weight;
+  if (fraction !== null && fraction > 0) doneWeight += fraction * current.weight;
+  const started = task.attemptStartedAtMs ?? task.stageStartedAtMs;
+  if (doneWeight > 0 && started != null && nowMs > started) return (nowMs - started) / doneWeight;
+  if (model && current.weight > 0) return Math.exp(model.mu) / current.weight;
+  return null;
+}
+
+/** The remaining time of a log-normal run that has already lasted `elapsedMs`, as a log-normal. */
+function conditionalRemaining(d: LogNormal, elapsedMs: number): LogNormal {
+  if (elapsedMs <= 0) return d;
+  // Far past every run seen, the tail says little: treat it as the 99.9th percentile.
+  const u0 = Math.min(0.999, normalCdf((Math.log(elapsedMs) - d.mu) / d.sigma));
+  const at = (q: number) => Math.max(1, Math.exp(d.mu + d.sigma * normalQuantile(u0 + q * (1 - u0))) - elapsedMs);
+  const median = at(0.5);
+  const lo = at(0.16);
+  const hi = at(0.84);
+  return { mu: Math.log(median), sigma: Math.max(0.05, (Math.log(hi) - Math.log(lo)) / 2) };
+}
+
+function finish(medianMs: number, sigma: number, basis: Eta['basis'], nowMs: number): Eta {
+  const spread = Math.exp(BAND_Z * sigma);
+  if (!Number.isFinite(medianMs) || !Number.isFinite(spread)) return NONE;
+  if (spread * spread > WILD_RATIO && medianMs * (spread - 1 / spread) > WILD_SPAN_MS) return NONE;
+  const r = Math.round(medianMs);
+  return { remainingMs: r, lowMs: Math.round(medianMs / spread), highMs: Math.round(medianMs * spread), at: new Date(nowMs + r).toISOString(), basis };
 }
 
 export interface HealthConfig {
-  /** Stuck when progress has not moved for this many times the usual gap between moves. */
+  /** Stuck when progress has not moved for this many times the usual gap between this type's reports. */
   stuckFactor: number;
   /** ...and for at least this long. */
   stuckMinMs: number;
-  /** Without a usual gap yet (one move so far), stuck after this long without progress. */
+  /** Before the type's usual gap is known, stuck after this long without progress. */
   stuckDefaultMs: number;
 }
 
-/** `ok`, `slow` (current stage past the p90 of earlier runs) or `stuck` (heartbeats, no progress). */
-export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: number, cfg: HealthConfig): Health | null {
+/**
+ * Stuck after 3× the usual (p99) quiet of the type's stage, at least 3 s; 60 s while that is
+ * not known yet (fewer than 30 moves seen).
+ */
+export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ stuckFactor: 3, stuckMinMs: 3000, stuckDefaultMs: 60_000 });
+
+/** How long progress may stay still before a task is `stuck`. */
+export function stuckLimitMs(cfg: HealthConfig, usualGapMs: number | null): number {
+  return usualGapMs !== null ? Math.max(cfg.stuckMinMs, cfg.stuckFactor * usualGapMs) : cfg.stuckDefaultMs;
+}
+
+/**
+ * `ok`; `slow` when the current stage has run (or, by its own pace, will run) longer than all but
+ * ~1 in 2,000 healthy runs of it; `stuck` when the worker heartbeats but progress has not moved
+ * for `stuckFactor` × the usual gap between this type's reports in this stage (`usualGapMs`,
+ * null while unknown).
+ */
+export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: number, cfg: HealthConfig, usualGapMs: number | null = null): Health | null {
   if (task.status !== 'running') return null;
-  if (task.lastMoveAtMs !== null) {
-    const quietMs = nowMs - task.lastMoveAtMs;
-    const limit = task.moveGapMs !== null ? Math.max(cfg.stuckMinMs, cfg.stuckFactor * task.moveGapMs) : cfg.stuckDefaultMs;
-    if (quietMs > limit) return 'stuck';
-  }
+  if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckLimitMs(cfg, usualGapMs)) return 'stuck';
   const key = task.stages.length > 0 && task.stageIndex >= 0 ? task.stages[task.stageIndex]!.key : WHOLE_TASK;
   const stats = history.get(key);
   const since = task.stageStartedAtMs ?? (task.startedAt ? Date.parse(task.startedAt) : null);
-  if (stats && stats.count >= 5 && since !== null && nowMs - since > stats.p90Ms) return 'slow';
+  // Five runs make an ETA, not a verdict: the spread of so few is too uncertain for "unusual".
+  if (!stats || stats.count < SLOW_MIN_RUNS || since === null) return 'ok';
+  const m = stageModel(stats, task.total)!;
+  const limitMs = Math.exp(m.mu + SLOW_Z * Math.max(0.1, m.sigma));
+  const elapsedMs = nowMs - since;
+  if (elapsedMs > limitMs) return 'slow';
+  // By its own pace: past the usual median, a third done, and heading well past the limit.
+  const fraction = task.done !== null && task.total ? task.done / task.total : null;
+  if (fraction !== null && fraction >= 0.3 && fraction < 1 && elapsedMs > Math.exp(m.mu) && elapsedMs / fraction > 1.3 * limitMs) return 'slow';
   return 'ok';
 }

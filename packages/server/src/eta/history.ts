@@ -5,6 +5,7 @@
  */
 import type { StageRun, Store } from '../store/store.ts';
 import { summarize, type TypeHistory } from './eta.ts';
+import { ReportGaps } from './gaps.ts';
 
 const EMPTY: TypeHistory = new Map();
 
@@ -16,17 +17,23 @@ export class HistoryCache {
   readonly #stats = new Map<string, TypeHistory>();
   readonly #loadedAt = new Map<string, number>();
   readonly #loading = new Set<string>();
+  readonly #dirty = new Set<string>();
+  readonly #now: () => number;
+  /** The usual gap between progress moves per type and stage (for `stuck`). */
+  readonly gaps = new ReportGaps();
 
-  constructor(store: Store, options: { maxRuns?: number; refreshMs?: number } = {}) {
+  constructor(store: Store, options: { maxRuns?: number; refreshMs?: number; now?: () => number } = {}) {
     this.#store = store;
     this.#maxRuns = options.maxRuns ?? 200;
     this.#refreshMs = options.refreshMs ?? 60_000;
+    this.#now = options.now ?? Date.now;
   }
 
   /** The statistics known now for a type (empty until loaded; triggers a load when stale). */
   get(type: string): TypeHistory {
     const at = this.#loadedAt.get(type);
-    if ((at === undefined || Date.now() - at > this.#refreshMs) && !this.#loading.has(type)) void this.load(type);
+    if ((at === undefined || this.#now() - at > this.#refreshMs) && !this.#loading.has(type)) void this.load(type);
+    if (this.#dirty.delete(type)) this.#stats.set(type, summarize(this.#runs.get(type) ?? []));
     return this.#stats.get(type) ?? EMPTY;
   }
 
@@ -36,7 +43,8 @@ export class HistoryCache {
       const runs = await this.#store.stageRuns(type, this.#maxRuns * 20);
       this.#runs.set(type, runs);
       this.#stats.set(type, summarize(runs));
-      this.#loadedAt.set(type, Date.now());
+      this.#dirty.delete(type);
+      this.#loadedAt.set(type, this.#now());
     } catch {
       // keep what we had; the next read retries
     } finally {
@@ -45,11 +53,13 @@ export class HistoryCache {
     return this.#stats.get(type) ?? EMPTY;
   }
 
+  /** A stage run that has been committed (never one a rolled-back unit produced). */
   add(run: StageRun): void {
     const runs = this.#runs.get(run.type) ?? [];
     runs.unshift(run);
     if (runs.length > this.#maxRuns * 20) runs.length = this.#maxRuns * 20;
     this.#runs.set(run.type, runs);
-    this.#stats.set(run.type, summarize(runs));
+    // Summarized on the next read: a finished task adds several runs at once.
+    this.#dirty.add(run.type);
   }
 }

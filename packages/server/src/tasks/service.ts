@@ -14,7 +14,7 @@ import { canSee, type Principal } from '../auth/principal.ts';
 import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
 import { HistoryCache } from '../eta/history.ts';
-import { WHOLE_TASK, assessHealth, estimate, type HealthConfig } from '../eta/eta.ts';
+import { WHOLE_TASK, assessHealth, estimate, stuckLimitMs, type HealthConfig } from '../eta/eta.ts';
 import * as model from './model.ts';
 import type { Change, ProgressUpdate } from './model.ts';
 
@@ -45,6 +45,8 @@ export class TaskService {
   readonly #wait: TaskServiceDeps['waitForEvent'];
   readonly #now: () => number;
   #runningByType = new Map<string, number>();
+  /** Running task id → when it becomes stuck unless it moves (see {@link checkStuck}). */
+  readonly #stuckAt = new Map<string, number>();
   #closing = false;
 
   constructor(config: TaskServiceConfig, deps: TaskServiceDeps) {
@@ -98,7 +100,7 @@ export class TaskService {
     const scope = p.role === 'viewer' ? p.owner : (p.keyId ?? p.role);
     const fingerprint = createHash('sha256').update(JSON.stringify(req)).digest('hex');
     const leaseMs = req.leaseMs ?? this.#config.leaseMs;
-    const out = await this.#store.write(async (tx) => {
+    const out = await this.#write(async (tx, later) => {
       const nowMs = this.#now();
       if (idempotencyKey !== null) {
         const prior = await tx.findIdempotent(scope, idempotencyKey);
@@ -119,8 +121,8 @@ export class TaskService {
       const token = req.start ? randomToken('lse') : null;
       const record = model.newTask(req, newId('tsk'), nowMs, token ? { token, leaseMs } : null);
       const change: Change = { task: record, event: 'task.created', milestone: true, stageRuns: [] };
-      await this.#apply(tx, change, nowMs, idempotencyKey === null ? {} : { scope, key: idempotencyKey, fingerprint });
-      if (parent) await this.#apply(tx, model.childTransition(parent, null, record.status, nowMs), nowMs);
+      await this.#apply(tx, change, nowMs, later, idempotencyKey === null ? {} : { scope, key: idempotencyKey, fingerprint });
+      if (parent) await this.#apply(tx, model.childTransition(parent, null, record.status, nowMs), nowMs, later);
       return { record, created: true };
     });
     // A replayed `start: true` gets the lease back while the attempt it started still runs:
@@ -135,12 +137,12 @@ export class TaskService {
     const deadline = this.#now() + waitMs;
     for (;;) {
       const headBefore = await this.#store.head();
-      const claimed = await this.#store.write(async (tx) => {
+      const claimed = await this.#write(async (tx, later) => {
         const next = await tx.nextQueued(types);
         if (!next) return null;
         const nowMs = this.#now();
         const change = model.claim(next, randomToken('lse'), leaseMs ?? this.#config.leaseMs, nowMs);
-        await this.#apply(tx, change, nowMs);
+        await this.#apply(tx, change, nowMs, later);
         return change.task;
       });
       if (claimed) return { task: await this.present(claimed), lease: leaseOf(claimed) };
@@ -151,11 +153,16 @@ export class TaskService {
   }
 
   async progress(id: string, u: ProgressUpdate): Promise<ReportAnswer> {
-    return this.#store.write(async (tx) => {
+    return this.#write(async (tx, later) => {
       const r = await this.#mustGet(tx, id);
       const nowMs = this.#now();
       const change = model.progress(r, u, this.#config.leaseMs, nowMs);
-      const seq = await this.#apply(tx, change, nowMs);
+      if (r.lastMoveAtMs !== null && change.task.lastMoveAtMs !== r.lastMoveAtMs) {
+        // A move: how long the quiet lasted, in the stage it lasted in (the usual gap, for `stuck`).
+        const gapMs = nowMs - r.lastMoveAtMs;
+        later.push(() => this.#history.gaps.observe(r.type, stageKey(r), gapMs));
+      }
+      const seq = await this.#apply(tx, change, nowMs, later);
       return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
     }, { tasks: [id] });
   }
@@ -199,12 +206,12 @@ export class TaskService {
   }
 
   async cancel(p: Principal, id: string): Promise<Task> {
-    const r = await this.#store.write(async (tx) => {
+    const r = await this.#write(async (tx, later) => {
       const rec = await tx.getTask(id);
       if (!rec || !canSee(p, rec)) throw new TaskPulseError('not_found', `no task ${id}`);
       const nowMs = this.#now();
       const change = model.cancel(rec, nowMs);
-      await this.#apply(tx, change, nowMs);
+      await this.#apply(tx, change, nowMs, later);
       return change.task;
     });
     return this.present(r);
@@ -236,10 +243,10 @@ export class TaskService {
 
   /** Sends tasks whose lease expired back to the queue, or fails them as stalled. Returns how many. */
   async reap(limit = 100): Promise<number> {
-    return this.#store.write(async (tx) => {
+    return this.#write(async (tx, later) => {
       const nowMs = this.#now();
       const expired = await tx.expiredLeases(nowMs, limit);
-      for (const r of expired) await this.#apply(tx, model.expire(r, nowMs), nowMs);
+      for (const r of expired) await this.#apply(tx, model.expire(r, nowMs), nowMs, later);
       return expired.length;
     });
   }
@@ -251,28 +258,69 @@ export class TaskService {
     for (const r of items) running.set(r.type, (running.get(r.type) ?? 0) + 1);
     this.#runningByType = running;
     const nowMs = this.#now();
-    const changed = items.filter((r) => assessHealth(r, this.#history.get(r.type), nowMs, this.#config.health) !== (r.health ?? 'ok'));
-    await Promise.all(
-      changed.map((stale) =>
-        this.#store.write(async (tx) => {
-          const r = await tx.getTask(stale.id);
-          if (!r || r.status !== 'running') return;
-          const now = this.#now();
-          const health = assessHealth(r, this.#history.get(r.type), now, this.#config.health);
-          if (health !== (r.health ?? 'ok')) await this.#apply(tx, model.setHealth(r, health, now), now);
-        }),
-      ),
-    );
+    const changed = items.filter((r) => this.#health(r, nowMs) !== (r.health ?? 'ok'));
+    await Promise.all(changed.map((r) => this.#reassess(r.id)));
+  }
+
+  /**
+   * Re-assesses the tasks whose stuck deadline passed, from memory: this instance knows when each
+   * task it applied a report for last moved, so `stuck` is flagged within a second of the limit
+   * instead of waiting for the next full scan ({@link checkHealth}). Cheap enough to run every second.
+   */
+  async checkStuck(): Promise<void> {
+    const nowMs = this.#now();
+    const due: string[] = [];
+    for (const [id, deadline] of this.#stuckAt) if (deadline < nowMs) due.push(id);
+    for (const id of due) this.#stuckAt.delete(id);
+    await Promise.all(due.map((id) => this.#reassess(id)));
   }
 
   // ------------------------------------------------------------ internals
 
+  #health(r: TaskRecord, nowMs: number) {
+    return assessHealth(r, this.#history.get(r.type), nowMs, this.#config.health, this.#history.gaps.usual(r.type, stageKey(r)));
+  }
+
+  /** Assesses one task again inside a write; a change of `health` appends an event. */
+  #reassess(id: string): Promise<void> {
+    return this.#write(async (tx, later) => {
+      const r = await tx.getTask(id);
+      if (!r || r.status !== 'running') return;
+      const now = this.#now();
+      const health = this.#health(r, now);
+      if (health !== (r.health ?? 'ok')) await this.#apply(tx, model.setHealth(r, health, now), now, later);
+      if (health !== 'stuck') later.push(() => this.#watchStuck(r));
+    });
+  }
+
+  /** Remembers when a running task becomes stuck unless it moves again (bounded: oldest first out). */
+  #watchStuck(t: TaskRecord): void {
+    this.#stuckAt.delete(t.id);
+    if (t.status !== 'running' || t.lastMoveAtMs === null) return;
+    if (this.#stuckAt.size >= 100_000) this.#stuckAt.delete(this.#stuckAt.keys().next().value!);
+    this.#stuckAt.set(t.id, t.lastMoveAtMs + stuckLimitMs(this.#config.health, this.#history.gaps.usual(t.type, stageKey(t))));
+  }
+
+  /**
+   * Runs a unit of work in one store write. What it learnt (stage durations, report gaps) reaches
+   * the in-memory history only once the unit is durable: an undone unit must not skew the ETA.
+   */
+  async #write<T>(fn: (tx: WriteTx, later: (() => void)[]) => Promise<T>): Promise<T> {
+    const later: (() => void)[] = [];
+    const out = await this.#store.write((tx) => {
+      later.length = 0; // a unit the store runs again starts clean
+      return fn(tx, later);
+    });
+    for (const f of later) f();
+    return out;
+  }
+
   async #finishWith(id: string, fn: (r: TaskRecord, nowMs: number) => Change): Promise<Task> {
-    const r = await this.#store.write(async (tx) => {
+    const r = await this.#write(async (tx, later) => {
       const rec = await this.#mustGet(tx, id);
       const nowMs = this.#now();
       const change = fn(rec, nowMs);
-      await this.#apply(tx, change, nowMs);
+      await this.#apply(tx, change, nowMs, later);
       return change.task;
     });
     return this.present(r);
@@ -289,7 +337,7 @@ export class TaskService {
    * the row, its log line, stage history, the parent's counts and the owner's notification.
    * Returns the last seq appended (or the task's seq when nothing was).
    */
-  async #apply(tx: WriteTx, ch: Change, nowMs: number, insert?: { scope?: string; key?: string; fingerprint?: string }): Promise<number> {
+  async #apply(tx: WriteTx, ch: Change, nowMs: number, later: (() => void)[], insert?: { scope?: string; key?: string; fingerprint?: string }): Promise<number> {
     const t = ch.task;
     let seq = t.seq;
     if (ch.event) {
@@ -317,11 +365,12 @@ export class TaskService {
     }
     for (const run of ch.stageRuns) {
       await tx.recordStageRun(run);
-      this.#history.add(run);
+      later.push(() => this.#history.add(run));
     }
+    if (ch.event && (ch.transition || t.lastMoveAtMs === nowMs)) later.push(() => this.#watchStuck(t));
     if (ch.transition && t.parentId) {
       const parent = await tx.getTask(t.parentId);
-      if (parent) await this.#apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs);
+      if (parent) await this.#apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs, later);
     }
     if (ch.transition && isTerminal(ch.transition.to)) await this.#notify(tx, t, nowMs);
     return seq;
@@ -372,6 +421,11 @@ export class TaskService {
     const parallel = Math.max(1, this.#runningByType.get(t.type) ?? 1);
     return { position, estimatedWaitMs: typicalMs === null ? null : Math.round((position * typicalMs) / parallel) };
   }
+}
+
+/** The key of the stage a task is in (or the whole task), as history and report gaps know it. */
+function stageKey(r: TaskRecord): string {
+  return r.stageIndex >= 0 && r.stages.length > 0 ? r.stages[r.stageIndex]!.key : WHOLE_TASK;
 }
 
 function leaseOf(r: TaskRecord): Lease {

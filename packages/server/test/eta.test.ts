@@ -1,0 +1,178 @@
+/**
+ * The ETA and health arithmetic with hand-made histories: pure functions, no server. What a
+ * good estimate is on realistic workloads is measured by bench/eta.ts (docs/benchmarks.md).
+ */
+import { describe, expect, it } from 'vitest';
+import * as model from '../src/tasks/model.ts';
+import { DEFAULT_HEALTH, assessHealth, estimate, summarize, stuckLimitMs } from '../src/eta/eta.ts';
+import { ReportGaps } from '../src/eta/gaps.ts';
+import type { StageRun, TaskRecord } from '../src/store/store.ts';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const stages = [{ key: 'fetch' }, { key: 'parse', weight: 3 }];
+const running = (s = stages) => model.claim(model.newTask({ type: 'pdf', owner: 'u', stages: s }, 'tsk_1', T0, null), 'lse_a', 600_000, T0).task;
+const report = (t: TaskRecord, at: number, u: Omit<model.ProgressUpdate, 'lease'>) => model.progress(t, { lease: 'lse_a', ...u }, 600_000, at).task;
+/** Runs of one stage, newest first (ended 1 s apart). */
+const runs = (stage: string, ms: number[], size: (i: number) => number | null = () => null): StageRun[] =>
+  ms.map((durationMs, i) => ({ type: 'pdf', stage, durationMs, size: size(i), endedAtMs: T0 - i * 1000 }));
+const steady = (stage: string, ms: number, n: number) => runs(stage, Array.from({ length: n }, (_, i) => ms * (1 + ((i % 5) - 2) * 0.03)));
+const inBand = (eta: { lowMs: number | null; highMs: number | null }, ms: number) => eta.lowMs! <= ms && ms <= eta.highMs!;
+
+describe('estimate', () => {
+  it('cold start: nothing to go on says nothing, then the pace alone speaks', () => {
+    const t = running();
+    expect(estimate(t, new Map(), T0 + 500)).toMatchObject({ remainingMs: null, basis: 'none' });
+    // A quarter of fetch in 1 s: 3 s left of it, and parse (weight 3, never run) at the same pace per weight.
+    const r = report(t, T0 + 1000, { done: 5, total: 20 });
+    const eta = estimate(r, new Map(), T0 + 1000)!;
+    expect(eta.basis).toBe('rate');
+    expect(eta.remainingMs!).toBeGreaterThan(3000 + 12_000 * 0.7);
+    expect(eta.remainingMs!).toBeLessThan((3000 + 12_000) * 1.3);
+    expect(eta.lowMs!).toBeLessThan(eta.remainingMs!);
+    expect(eta.highMs!).toBeGreaterThan(eta.remainingMs!);
+    expect(Date.parse(eta.at!)).toBe(T0 + 1000 + eta.remainingMs!);
+  });
+
+  it('one run: used, with a wide band', () => {
+    const history = summarize([...runs('fetch', [2000]), ...runs('parse', [6000])]);
+    const eta = estimate(running(), history, T0)!;
+    expect(eta.basis).toBe('history');
+    expect(inBand(eta, 8000)).toBe(true);
+    expect(eta.highMs! / eta.lowMs!).toBeGreaterThan(2);
+  });
+
+  it('many steady runs: close to their sum, with a narrow band that holds it', () => {
+    const history = summarize([...steady('fetch', 2000, 40), ...steady('parse', 6000, 40)]);
+    const eta = estimate(running(), history, T0)!;
+    expect(Math.abs(eta.remainingMs! - 8000)).toBeLessThan(400);
+    expect(inBand(eta, 8000)).toBe(true);
+    expect(eta.highMs! / eta.lowMs!).toBeLessThan(1.6);
+    // Halfway through fetch: about 7 s left.
+    expect(Math.abs(estimate(running(), history, T0 + 1000)!.remainingMs! - 7000)).toBeLessThan(500);
+  });
+
+  it('outliers: a few 10× runs neither move the median nor blow up the band', () => {
+    const clean = summarize([...steady('fetch', 2000, 40), ...steady('parse', 6000, 40)]);
+    const parse = steady('parse', 6000, 40);
+    for (const i of [3, 11, 25]) parse[i]!.durationMs = 60_000;
+    const noisy = summarize([...steady('fetch', 2000, 40), ...parse]);
+    const a = estimate(running(), clean, T0)!;
+    const b = estimate(running(), noisy, T0)!;
+    expect(Math.abs(b.remainingMs! - a.remainingMs!) / a.remainingMs!).toBeLessThan(0.08);
+    expect(b.highMs!).toBeLessThan(2 * a.highMs!);
+  });
+
+  it('drift: after the type gets 30 % slower, 20 runs bring the estimate to the new level', () => {
+    const old = steady('parse', 6000, 100).map((r) => ({ ...r, endedAtMs: r.endedAtMs - 1e6 }));
+    const fresh = steady('parse', 7800, 20);
+    const history = summarize([...steady('fetch', 2000, 100), ...old, ...fresh]);
+    const eta = estimate(running(), history, T0)!;
+    expect(Math.abs(eta.remainingMs! - (2000 + 7800)) / (2000 + 7800)).toBeLessThan(0.05);
+  });
+
+  it('a stage never run before: extrapolated from this attempt at its weight, band widened', () => {
+    const history = summarize([...steady('fetch', 2000, 40), ...steady('parse', 6000, 40)]);
+    const t = running([...stages, { key: 'upload', weight: 1 }]);
+    const known = estimate(running(), history, T0)!;
+    const eta = estimate(t, history, T0)!;
+    expect(eta.basis).toBe('blend');
+    // fetch's 2 s per unit of weight → upload ≈ 2 s more.
+    expect(eta.remainingMs! - known.remainingMs!).toBeGreaterThan(1000);
+    expect(eta.remainingMs! - known.remainingMs!).toBeLessThan(4000);
+    expect(eta.highMs! / eta.lowMs!).toBeGreaterThan(known.highMs! / known.lowMs!);
+  });
+
+  it('`total` unknown: history alone, conditioned on the time already spent', () => {
+    const history = summarize([...steady('fetch', 2000, 40), ...steady('parse', 6000, 40)]);
+    const t = report(running(), T0 + 2000, { stage: 'parse' });
+    expect(t.total).toBeNull();
+    const early = estimate(t, history, T0 + 2000)!;
+    expect(early.basis).toBe('history');
+    expect(Math.abs(early.remainingMs! - 6000)).toBeLessThan(500);
+    // Well past its usual length the stage is still running: a little more, never zero or negative.
+    const late = estimate(t, history, T0 + 2000 + 9000)!;
+    expect(late.remainingMs!).toBeGreaterThan(0);
+    expect(late.remainingMs!).toBeLessThan(6000);
+  });
+
+  it('scales a stage by its `total` when its history grows with size', () => {
+    const sized = runs('parse', Array.from({ length: 40 }, (_, i) => 100 * (10 + (i % 7) * 10) * (1 + ((i % 3) - 1) * 0.05)), (i) => 10 + (i % 7) * 10);
+    const history = summarize([...steady('fetch', 2000, 40), ...sized]);
+    expect(history.get('parse')!.perUnit).not.toBeNull();
+    const small = report(running(), T0 + 2000, { stage: 'parse', done: 0, total: 10 });
+    const big = report(running(), T0 + 2000, { stage: 'parse', done: 0, total: 70 });
+    expect(Math.abs(estimate(small, history, T0 + 2000)!.remainingMs! - 1000)).toBeLessThan(200);
+    expect(Math.abs(estimate(big, history, T0 + 2000)!.remainingMs! - 7000)).toBeLessThan(1000);
+  });
+
+  it('trusts the pace once the stage is well along, whatever history says', () => {
+    const history = summarize([...steady('fetch', 2000, 40), ...steady('parse', 6000, 40)]);
+    let t = report(running(), T0 + 2000, { stage: 'parse', done: 0, total: 50 });
+    // This one runs parse 2× slower than usual: 40 of 50 in 9.6 s.
+    t = report(t, T0 + 2000 + 9600, { done: 40 });
+    const eta = estimate(t, history, T0 + 2000 + 9600)!;
+    expect(eta.basis).toBe('blend');
+    expect(Math.abs(eta.remainingMs! - 2400)).toBeLessThan(700);
+  });
+
+  it('counts the time since the last report as work done at the same pace', () => {
+    let t = report(running([{ key: 'rows' }]), T0 + 1, { done: 0, total: 100 });
+    t = report(t, T0 + 5000, { done: 50 });
+    const atReport = estimate(t, new Map(), T0 + 5000)!.remainingMs!;
+    const later = estimate(t, new Map(), T0 + 6000)!.remainingMs!;
+    expect(Math.abs(atReport - 5000)).toBeLessThan(10);
+    expect(Math.abs(later - 4000)).toBeLessThan(10);
+  });
+
+  it('says nothing rather than something wild', () => {
+    // 1 of 1,000 items after 10 minutes, nothing else known: anywhere from hours to days.
+    let t = report(running([{ key: 'rows' }]), T0 + 1, { done: 0, total: 1000 });
+    t = report(t, T0 + 600_000, { done: 1 });
+    expect(estimate(t, new Map(), T0 + 600_000)).toMatchObject({ remainingMs: null, basis: 'none' });
+  });
+
+  it('is null for a task that is not running', () => {
+    const q = model.newTask({ type: 'pdf', owner: 'u' }, 'tsk_2', T0, null);
+    expect(estimate(q, new Map(), T0)).toBeNull();
+  });
+});
+
+describe('health', () => {
+  const history = summarize([...steady('fetch', 1000, 40), ...steady('parse', 6000, 40)]);
+
+  it('slow: only far past what healthy runs of the stage take, and never on few runs', () => {
+    const t = running();
+    expect(assessHealth(t, history, T0 + 1300, DEFAULT_HEALTH)).toBe('ok');
+    expect(assessHealth(t, history, T0 + 2500, DEFAULT_HEALTH)).toBe('slow');
+    expect(assessHealth(t, summarize(steady('fetch', 1000, 6)), T0 + 2500, DEFAULT_HEALTH)).toBe('ok');
+  });
+
+  it('slow: by its own pace while the stage still runs', () => {
+    let t = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 10 });
+    t = report(t, T0 + 1000 + 7000, { done: 4 }); // 17.5 s projected against ~6 s
+    expect(assessHealth(t, history, T0 + 1000 + 7000, DEFAULT_HEALTH)).toBe('slow');
+  });
+
+  it('stuck: after 3× the usual gap of the stage (at least 3 s), else the default', () => {
+    const t = report(running(), T0 + 100, { done: 1, total: 100 });
+    expect(stuckLimitMs(DEFAULT_HEALTH, null)).toBe(60_000);
+    expect(stuckLimitMs(DEFAULT_HEALTH, 200)).toBe(3000);
+    expect(stuckLimitMs(DEFAULT_HEALTH, 2000)).toBe(6000);
+    expect(assessHealth(t, new Map(), T0 + 100 + 5999, DEFAULT_HEALTH, 2000)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 6001, DEFAULT_HEALTH, 2000)).toBe('stuck');
+    expect(assessHealth(t, new Map(), T0 + 100 + 59_000, DEFAULT_HEALTH, null)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 61_000, DEFAULT_HEALTH, null)).toBe('stuck');
+  });
+
+  it('the usual gap is the p99 of the stage\'s recent gaps, known after 30', () => {
+    const gaps = new ReportGaps();
+    for (let i = 0; i < 29; i++) gaps.observe('pdf', 'parse', 100);
+    expect(gaps.usual('pdf', 'parse')).toBeNull();
+    gaps.observe('pdf', 'parse', 100);
+    expect(gaps.usual('pdf', 'parse')).toBe(100);
+    // Re-read every 64 gaps: 158 in all, of which the 3 longest are 900 ms → p99 = 900.
+    for (let i = 0; i < 128; i++) gaps.observe('pdf', 'parse', i < 125 ? 100 + (i % 10) : 900);
+    expect(gaps.usual('pdf', 'parse')).toBe(900);
+    expect(gaps.usual('pdf', 'fetch')).toBeNull();
+  });
+});
