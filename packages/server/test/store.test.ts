@@ -56,6 +56,29 @@ const event = (t: TaskRecord): NewEvent => ({
 
 for (const [name, engine] of Object.entries(ENGINES)) {
   describe(`store: ${name}`, () => {
+    it('keeps ETA scores durably and reads them back by time and type, a failed unit leaving none', async () => {
+      const { open } = engine();
+      let store = open();
+      const check = (type: string, endedAtMs: number, checkpoint: number, error: number | null, inside: boolean | null) =>
+        ({ type, endedAtMs, checkpoint, error, inside, width: error === null ? null : 0.5 });
+      await store.write((tx) => tx.recordEtaChecks([check('pdf', 1000, 50, 0.12, true), check('pdf', 1000, 90, null, null), check('csv', 2000, 50, 0.3, false)]));
+      await store.write((tx) => tx.recordEtaChecks([]));
+      await expect(store.write(async (tx) => {
+        await tx.recordEtaChecks([check('pdf', 3000, 50, 0.9, false)]);
+        throw new Error('undone');
+      })).rejects.toThrow('undone');
+      await store.close();
+      store = open();
+      try {
+        const pdf = (await store.etaChecksSince(0, 'pdf', 10)).sort((a, b) => a.checkpoint - b.checkpoint);
+        expect(pdf).toEqual([check('pdf', 1000, 50, 0.12, true), check('pdf', 1000, 90, null, null)]);
+        expect((await store.etaChecksSince(1500, undefined, 10)).map((c) => c.type)).toEqual(['csv']);
+        expect(await store.etaChecksSince(0, undefined, 1)).toHaveLength(1);
+      } finally {
+        await store.close();
+      }
+    });
+
     it('undoes a failed unit, including its seqs, and keeps the other units of its batch', async () => {
       const { open } = engine();
       const store = open();

@@ -68,12 +68,15 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
     {
       method: 'GET', url: '/v1/stats', scopes: ['read'], tag: 'operations', roles: ['admin', 'worker'],
       query: z.object({ type: z.string().min(1).max(128).optional(), windowMs: z.coerce.number().int().min(1000).max(90 * 24 * 3600 * 1000).optional() }),
-      summary: 'Per type and stage: count, median and p90 duration, throughput, queued/running; and the bottlenecks with a recommendation.',
+      summary: 'Per type and stage: count, median and p90 duration, throughput, queued/running, observed ETA accuracy; and the bottlenecks with a recommendation.',
     },
     async ({ query }) => {
       const windowMs = query.windowMs ?? 24 * 3600 * 1000;
-      const [runs, counts] = await Promise.all([d.store.stageRunsSince(Date.now() - windowMs, query.type, 100_000), d.store.taskCounts()]);
-      return computeStats(runs, query.type ? counts.filter((c) => c.type === query.type) : counts, windowMs);
+      const since = Date.now() - windowMs;
+      const [runs, counts, checks] = await Promise.all([
+        d.store.stageRunsSince(since, query.type, 100_000), d.store.taskCounts(), d.store.etaChecksSince(since, query.type, 100_000),
+      ]);
+      return computeStats(runs, query.type ? counts.filter((c) => c.type === query.type) : counts, windowMs, checks);
     },
   );
   r.route(

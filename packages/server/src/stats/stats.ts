@@ -3,7 +3,7 @@
  * bottlenecks named in plain words. Pure: stage runs and task counts in, report out.
  */
 import type { TaskStatus } from '@taskpulse/protocol';
-import type { StageRun } from '../store/store.ts';
+import type { EtaCheck, StageRun } from '../store/store.ts';
 import { QUEUE_WAIT, WHOLE_TASK, quantile } from '../eta/eta.ts';
 
 export interface StageStat {
@@ -28,6 +28,23 @@ export interface TypeStats {
   canceled: number;
   queueWait: { medianMs: number; p90Ms: number } | null;
   stages: StageStat[];
+  /** How right the ETA was on this type's tasks that completed in the window; null before any. */
+  eta: EtaAccuracy | null;
+}
+
+/** Observed ETA accuracy (see docs/server.md, "How the ETA works"). Shares are 0–1. */
+export interface EtaAccuracy {
+  /** Completed tasks scored. */
+  tasks: number;
+  /** Median |shown − true remaining| / true remaining at 50 % of the run. */
+  medianErrorAt50: number | null;
+  /** How often the true remaining time was inside [lowMs, highMs], over every checkpoint. */
+  bandCoverage: number | null;
+  /** Median (highMs − lowMs) / true remaining, over every checkpoint. */
+  bandWidth: number | null;
+  /** How often there was no ETA to show, over every checkpoint. */
+  noEta: number | null;
+  checkpoints: { at: number; count: number; medianError: number | null; p90Error: number | null; bandCoverage: number | null; noEta: number | null }[];
 }
 
 export interface Bottleneck {
@@ -42,8 +59,9 @@ export function computeStats(
   runs: readonly StageRun[],
   counts: readonly { type: string; status: TaskStatus; count: number }[],
   windowMs: number,
+  etaChecks: readonly EtaCheck[] = [],
 ): { windowMs: number; types: TypeStats[]; bottlenecks: Bottleneck[] } {
-  const types = new Set([...runs.map((r) => r.type), ...counts.map((c) => c.type)]);
+  const types = new Set([...runs.map((r) => r.type), ...counts.map((c) => c.type), ...etaChecks.map((c) => c.type)]);
   const out: TypeStats[] = [];
   const bottlenecks: Bottleneck[] = [];
   for (const type of [...types].sort()) {
@@ -73,6 +91,7 @@ export function computeStats(
       canceled: count('canceled'),
       queueWait: wait.length ? { medianMs: Math.round(quantile(wait, 0.5)), p90Ms: Math.round(quantile(wait, 0.9)) } : null,
       stages,
+      eta: etaAccuracy(etaChecks.filter((c) => c.type === type)),
     };
     out.push(t);
 
@@ -101,6 +120,38 @@ export function computeStats(
   }
   bottlenecks.sort((a, b) => (b.share ?? 0) - (a.share ?? 0));
   return { windowMs, types: out, bottlenecks };
+}
+
+/** The observed accuracy of one type's ETA from its scores. */
+export function etaAccuracy(checks: readonly EtaCheck[]): EtaAccuracy | null {
+  if (checks.length === 0) return null;
+  const summary = (list: readonly EtaCheck[]) => {
+    const errors = list.flatMap((c) => (c.error === null ? [] : [c.error])).sort((a, b) => a - b);
+    const banded = list.filter((c) => c.inside !== null);
+    const widths = list.flatMap((c) => (c.width === null ? [] : [c.width])).sort((a, b) => a - b);
+    return {
+      count: list.length,
+      medianError: errors.length ? round(quantile(errors, 0.5)) : null,
+      p90Error: errors.length ? round(quantile(errors, 0.9)) : null,
+      bandCoverage: banded.length ? round(banded.filter((c) => c.inside).length / banded.length) : null,
+      bandWidth: widths.length ? round(quantile(widths, 0.5)) : null,
+      noEta: round(list.filter((c) => c.error === null).length / list.length),
+    };
+  };
+  const all = summary(checks);
+  const checkpoints = [...new Set(checks.map((c) => c.checkpoint))].sort((a, b) => a - b).map((at) => {
+    const { bandWidth: _, ...s } = summary(checks.filter((c) => c.checkpoint === at));
+    return { at, ...s };
+  });
+  return {
+    // Every scored task has a score (or a "no ETA") at each checkpoint it lived through.
+    tasks: Math.max(...checkpoints.map((c) => c.count)),
+    medianErrorAt50: checkpoints.find((c) => c.at === 50)?.medianError ?? null,
+    bandCoverage: all.bandCoverage,
+    bandWidth: all.bandWidth,
+    noEta: all.noEta,
+    checkpoints,
+  };
 }
 
 const round = (n: number) => Math.round(n * 1000) / 1000;

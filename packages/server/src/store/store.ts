@@ -112,6 +112,23 @@ export interface StageRun {
   endedAtMs: number;
 }
 
+/**
+ * How right the ETA of one completed task was at one checkpoint (eta/calibration.ts).
+ * `error` and `inside` are null when the task had no ETA then.
+ */
+export interface EtaCheck {
+  type: string;
+  endedAtMs: number;
+  /** Percent of the task's true duration: 10, 25, 50, 75 or 90. */
+  checkpoint: number;
+  /** |shown − true remaining| / true remaining. */
+  error: number | null;
+  /** Whether the true remaining time was inside [lowMs, highMs]. */
+  inside: boolean | null;
+  /** (highMs − lowMs) / true remaining. */
+  width: number | null;
+}
+
 export interface KeyRecord extends ApiKeyInfo {
   hash: string;
 }
@@ -133,6 +150,7 @@ export interface WriteTx {
   /** Marks unread notifications of `owner` read; returns the ids changed. */
   markNotificationsRead(owner: string, sel: { ids?: string[]; upToSeq?: number }, readAt: string): MaybePromise<string[]>;
   recordStageRun(run: StageRun): MaybePromise<void>;
+  recordEtaChecks(checks: readonly EtaCheck[]): MaybePromise<void>;
 }
 
 export interface Page<T> {
@@ -174,6 +192,8 @@ export interface Store {
   stageRuns(type: string, limit: number): Promise<StageRun[]>;
   /** Stage runs of every type (or one) that ended since `sinceMs`, for /v1/stats. */
   stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]>;
+  /** ETA scores of tasks of every type (or one) that completed since `sinceMs`, for /v1/stats. */
+  etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]>;
   pruneEvents(beforeMs: number): Promise<number>;
 
   insertKey(key: KeyRecord): Promise<void>;

@@ -8,12 +8,13 @@ import {
   type CreateTaskRequest, type EventType, type FailRequest, type Lease, type LogLevel, type Notification, type Task,
 } from '@taskpulse/protocol';
 import { createHash } from 'node:crypto';
-import type { EventFilter, Store, TaskFilter, TaskRecord, WriteTx } from '../store/store.ts';
+import type { EventFilter, Store, TaskFilter, TaskRecord, WriteOptions, WriteTx } from '../store/store.ts';
 import { unavailableError } from '../store/faults.ts';
 import { canSee, type Principal } from '../auth/principal.ts';
 import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
 import { HistoryCache } from '../eta/history.ts';
+import { EtaRecorder } from '../eta/calibration.ts';
 import { WHOLE_TASK, assessHealth, estimate, stuckLimitMs, type HealthConfig } from '../eta/eta.ts';
 import * as model from './model.ts';
 import type { Change, ProgressUpdate } from './model.ts';
@@ -47,6 +48,8 @@ export class TaskService {
   #runningByType = new Map<string, number>();
   /** Running task id → when it becomes stuck unless it moves (see {@link checkStuck}). */
   readonly #stuckAt = new Map<string, number>();
+  /** What the ETA said along the way, scored when a task completes (calibration, `/v1/stats`). */
+  readonly #etaSaid = new EtaRecorder();
   #closing = false;
 
   constructor(config: TaskServiceConfig, deps: TaskServiceDeps) {
@@ -305,12 +308,12 @@ export class TaskService {
    * Runs a unit of work in one store write. What it learnt (stage durations, report gaps) reaches
    * the in-memory history only once the unit is durable: an undone unit must not skew the ETA.
    */
-  async #write<T>(fn: (tx: WriteTx, later: (() => void)[]) => Promise<T>): Promise<T> {
+  async #write<T>(fn: (tx: WriteTx, later: (() => void)[]) => Promise<T>, options?: WriteOptions): Promise<T> {
     const later: (() => void)[] = [];
     const out = await this.#store.write((tx) => {
       later.length = 0; // a unit the store runs again starts clean
       return fn(tx, later);
-    });
+    }, options);
     for (const f of later) f();
     return out;
   }
@@ -343,6 +346,7 @@ export class TaskService {
     if (ch.event) {
       const queue = t.status === 'queued' ? this.#queueInfo(t, await tx.queuePosition(t)) : null;
       const eta = estimate(t, this.#history.get(t.type), nowMs);
+      if (t.status === 'running') later.push(() => this.#etaSaid.sample(t, eta, nowMs));
       const ev = await tx.appendEvent(
         this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
           t.seq = s;
@@ -371,6 +375,11 @@ export class TaskService {
     if (ch.transition && t.parentId) {
       const parent = await tx.getTask(t.parentId);
       if (parent) await this.#apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs, later);
+    }
+    if (ch.transition && ch.transition.from === 'running') {
+      // Scored with the completion, in its transaction; forgotten once that is durable.
+      if (ch.transition.to === 'completed') await tx.recordEtaChecks(this.#etaSaid.score(t, nowMs));
+      later.push(() => this.#etaSaid.forget(t.id));
     }
     if (ch.transition && isTerminal(ch.transition.to)) await this.#notify(tx, t, nowMs);
     return seq;

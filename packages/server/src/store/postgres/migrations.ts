@@ -78,6 +78,13 @@ export const MIGRATIONS: readonly string[] = [
   /* 2: API key scopes (a JSON array; NULL = a worker key made before scopes: every worker power) */ `
   ALTER TABLE api_keys ADD COLUMN scopes text;
   `,
+  /* 3: how right the ETA was on completed tasks (eta/calibration.ts) */ `
+  CREATE TABLE eta_checks (
+    type text NOT NULL, ended_at_ms bigint NOT NULL, checkpoint int NOT NULL, error double precision, inside boolean,
+    width double precision
+  );
+  CREATE INDEX eta_checks_ended ON eta_checks(ended_at_ms);
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

@@ -23,7 +23,7 @@ import { decodeCursor, encodeCursor, keyFromRow, parseDoc, toStored, type KeyRow
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
+  EtaCheck, EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
 } from '../store.ts';
 import { migrate, quoteIdent } from './migrations.ts';
 import { PostgresWebhooks } from './postgres-webhooks.ts';
@@ -246,6 +246,12 @@ export class PostgresStore implements Store {
         await this.#change('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES ($1, $2, $3, $4, $5)', [
           r.type, r.stage, r.durationMs, r.size, r.endedAtMs,
         ]);
+      },
+      recordEtaChecks: async (checks) => {
+        if (checks.length === 0) return;
+        const p = new Params();
+        const rows = checks.map((c) => `(${[c.type, c.endedAtMs, c.checkpoint, c.error, c.inside, c.width].map((v) => p.add(v)).join(', ')})`);
+        await this.#change(`INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES ${rows.join(', ')}`, p.values);
       },
     };
   }
@@ -530,6 +536,17 @@ export class PostgresStore implements Store {
        WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
       p.values,
     )) as unknown as StageRun[];
+  }
+
+  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
+    const p = new Params();
+    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
+    if (type !== undefined) where.push(`type = ${p.add(type)}`);
+    return (await this.#read(
+      `SELECT type, ended_at_ms AS "endedAtMs", checkpoint, error, inside, width FROM eta_checks
+       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
+      p.values,
+    )) as unknown as EtaCheck[];
   }
 
   async pruneEvents(beforeMs: number): Promise<number> {

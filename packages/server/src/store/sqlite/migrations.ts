@@ -82,4 +82,10 @@ export const MIGRATIONS: readonly string[] = [
   /* 5: API key scopes (a JSON array; NULL = a worker key made before scopes: every worker power) */ `
   ALTER TABLE api_keys ADD COLUMN scopes TEXT;
   `,
+  /* 6: how right the ETA was on completed tasks (eta/calibration.ts) */ `
+  CREATE TABLE eta_checks (
+    type TEXT NOT NULL, ended_at_ms INTEGER NOT NULL, checkpoint INTEGER NOT NULL, error REAL, inside INTEGER, width REAL
+  );
+  CREATE INDEX eta_checks_ended ON eta_checks(ended_at_ms);
+  `,
 ];

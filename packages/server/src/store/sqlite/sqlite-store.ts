@@ -19,7 +19,7 @@ import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '..
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+  EtaCheck, EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
@@ -149,6 +149,7 @@ export class SqliteStore implements Store {
         'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
+      recordEtaCheck: db.prepare('INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES (?, ?, ?, ?, ?, ?)'),
       setHead: db.prepare("UPDATE meta SET v = ? WHERE k = 'head'"),
       // 64 KiB needs new pages: fails with SQLITE_FULL at a size cap or quota (rolled back at once).
       probe: db.prepare("INSERT OR REPLACE INTO settings (name, value) VALUES ('readiness_probe', zeroblob(65536))"),
@@ -245,6 +246,9 @@ export class SqliteStore implements Store {
       },
       recordStageRun: (r) => {
         s.recordStageRun.run(r.type, r.stage, r.durationMs, r.size, r.endedAtMs);
+      },
+      recordEtaChecks: (checks) => {
+        for (const c of checks) s.recordEtaCheck.run(c.type, c.endedAtMs, c.checkpoint, c.error, c.inside === null ? null : c.inside ? 1 : 0, c.width);
       },
     };
   }
@@ -499,6 +503,16 @@ export class SqliteStore implements Store {
          WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
       )
       .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as StageRun[];
+  }
+
+  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
+    const rows = this.#reader
+      .prepare(
+        `SELECT type, ended_at_ms AS endedAtMs, checkpoint, error, inside, width FROM eta_checks
+         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
+      )
+      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as (Omit<EtaCheck, 'inside'> & { inside: number | null })[];
+    return rows.map((r) => ({ ...r, inside: r.inside === null ? null : r.inside === 1 }));
   }
 
   async pruneEvents(beforeMs: number): Promise<number> {
