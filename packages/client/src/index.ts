@@ -14,6 +14,8 @@ export type {
   Unsubscribe,
 } from './client.ts';
 export type { AuthEvent } from './auth.ts';
+export { createCountdown } from './countdown.ts';
+export type { Countdown, CountdownOptions, RemainingTime } from './countdown.ts';
 export type { ConnectionDiagnostics } from './connection.ts';
 export type { DeliveryReport } from './delivery-health.ts';
 export type {
