@@ -138,6 +138,8 @@ function positive(name: string, value: unknown, allowZero = false): number {
   return value;
 }
 
+const POLL_KEYS = ['liveSafetyMs', 'liveQuietMs', 'quietAfterMs', 'degradedMinMs', 'degradedMaxMs', 'hiddenFactor'] as const;
+
 /** Validates options and fills in defaults; throws `invalid_options` naming the bad field. */
 export function resolveOptions(options: ClientOptions): ClientConfig {
   if (options === null || typeof options !== 'object') throw clientError('invalid_options', {}, 'createClient needs an options object');
@@ -163,14 +165,8 @@ export function resolveOptions(options: ClientOptions): ClientConfig {
     reconnectMaxMs: positive('reconnectMaxMs', options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs),
     stableAfterMs: DEFAULTS.stableAfterMs,
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
-    poll: {
-      liveSafetyMs: positive('poll.liveSafetyMs', poll.liveSafetyMs ?? DEFAULTS.liveSafetyMs),
-      liveQuietMs: positive('poll.liveQuietMs', poll.liveQuietMs ?? DEFAULTS.liveQuietMs),
-      quietAfterMs: positive('poll.quietAfterMs', poll.quietAfterMs ?? DEFAULTS.quietAfterMs),
-      degradedMinMs: positive('poll.degradedMinMs', poll.degradedMinMs ?? DEFAULTS.degradedMinMs),
-      degradedMaxMs: positive('poll.degradedMaxMs', poll.degradedMaxMs ?? DEFAULTS.degradedMaxMs),
-      hiddenFactor: positive('poll.hiddenFactor', poll.hiddenFactor ?? DEFAULTS.hiddenFactor),
-    },
+    // Checked in this order, so the first bad one is named.
+    poll: Object.fromEntries(POLL_KEYS.map((key) => [key, positive(`poll.${key}`, poll[key] ?? DEFAULTS[key])])) as Record<(typeof POLL_KEYS)[number], number>,
     pollLimit: DEFAULTS.pollLimit,
     metricsIntervalMs: positive('metricsIntervalMs', options.metricsIntervalMs ?? DEFAULTS.metricsIntervalMs, true),
     tokenRefreshLeadMs: DEFAULTS.tokenRefreshLeadMs,

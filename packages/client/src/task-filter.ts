@@ -31,25 +31,25 @@ function statuses(filter: TaskFilter): Set<TaskStatus> | null {
   return out;
 }
 
+/** Filter fields a task matches by equality (`tag` matches one of the task's tags). */
+const EXACT_FIELDS = ['type', 'parentId', 'owner'] as const;
+
 /** True when `task` belongs in a view with this filter. */
 export function matchesFilter(task: Task, filter: TaskFilter): boolean {
   const wanted = statuses(filter);
   if (wanted !== null && !wanted.has(task.status)) return false;
-  if (filter.type !== undefined && task.type !== filter.type) return false;
   if (filter.tag !== undefined && !task.tags.includes(filter.tag)) return false;
-  if (filter.parentId !== undefined && task.parentId !== filter.parentId) return false;
-  if (filter.owner !== undefined && task.owner !== filter.owner) return false;
-  return true;
+  return EXACT_FIELDS.every((field) => filter[field] === undefined || task[field] === filter[field]);
 }
 
 /** The query string of `GET /v1/tasks` for this filter. */
 export function filterToQuery(filter: TaskFilter): URLSearchParams {
   const q = new URLSearchParams();
   if (filter.status !== undefined) q.set('status', typeof filter.status === 'string' ? filter.status : filter.status.join(','));
-  if (filter.type !== undefined) q.set('type', filter.type);
-  if (filter.tag !== undefined) q.set('tag', filter.tag);
-  if (filter.parentId !== undefined) q.set('parentId', filter.parentId);
-  if (filter.owner !== undefined) q.set('owner', filter.owner);
+  for (const field of ['type', 'tag', 'parentId', 'owner'] as const) {
+    const value = filter[field];
+    if (value !== undefined) q.set(field, value);
+  }
   return q;
 }
 

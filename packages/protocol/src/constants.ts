@@ -17,4 +17,5 @@ export const EVENT_TYPES = [
 ] as const;
 
 /** Task event types (everything but notifications). */
-export const TASK_EVENT_TYPES = EVENT_TYPES.filter((t) => t.startsWith('task.')) as readonly (typeof EVENT_TYPES)[number][];
+// Pure: bundlers drop it where unused (the browser client never reads it).
+export const TASK_EVENT_TYPES = /* @__PURE__ */ EVENT_TYPES.filter((t) => t.startsWith('task.')) as readonly (typeof EVENT_TYPES)[number][];
