@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildServer } from '@taskpulse/server';
 import { compiledDemo, REPO_ROOT } from './assets.ts';
+import { BUILD_HINT, dashboardUrl, findDashboard } from './dashboard.ts';
 
 /** What examples/workers/demo.ts exports (typed here: that file is not part of this package). */
 interface DemoWorkersModule {
@@ -23,6 +24,7 @@ export interface DemoCliOptions {
   adminKey: string | null;
   owner: string;
   logLevel: string;
+  dashboardDir?: string | null;
 }
 
 export async function runDemo(o: DemoCliOptions): Promise<void> {
@@ -31,10 +33,13 @@ export async function runDemo(o: DemoCliOptions): Promise<void> {
   const compiled = compiledDemo();
   const buildScript = REPO_ROOT ? join(REPO_ROOT, 'examples/web/build.ts') : null;
   const withPages = compiled !== null || (buildScript !== null && existsSync(buildScript));
+  const dashboard = findDashboard(o.dashboardDir);
   const server = await buildServer({
     host: o.host, port: o.port, db: o.db, adminKey, logLevel: o.logLevel, staticDir: withPages ? pagesDir : null,
+    dashboardDir: dashboard.dir, dashboardMissingHint: BUILD_HINT,
   });
   const { token } = await server.tokens.mint(o.owner, 24 * 3600);
+  const staff = await server.tokens.mintStaff(24 * 3600);
   let pages = false;
   // Written before listening (the pages get the demo viewer's token in their config.js): once
   // `/healthz` answers, `/` must too, never a 404 while the pages are still being written.
@@ -58,6 +63,8 @@ export async function runDemo(o: DemoCliOptions): Promise<void> {
   process.stdout.write(`listening on ${url}\n`);
   console.log(`
 TaskPulse demo: workers are running AI searches, PDF imports and batches for "${o.owner}".
+  staff console    ${dashboardUrl(url, staff.token)}
+  customer portal  ${dashboardUrl(url, token)}   (what "${o.owner}" sees)${dashboard.built ? '' : `\n  (the dashboard is not built: ${BUILD_HINT})`}
   admin key      ${adminKey}
   viewer token   ${token}
   ${pages ? `example pages  ${url}/vanilla/  and  ${url}/react/` : 'example pages  (not in this checkout)'}

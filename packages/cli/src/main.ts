@@ -11,18 +11,21 @@ import type { TaskPulseServer } from '@taskpulse/server';
 
 /** This package's version (package.json sits one folder above both src/ and dist/). */
 const VERSION: string = createRequire(import.meta.url)('../package.json').version;
+import { BUILD_HINT, dashboardUrl, findDashboard, mintStaffToken } from './dashboard.ts';
 
 const ENV_HELP = `
 Environment (a flag wins over its variable):
   TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL, TASKPULSE_REDIS_CHANNEL,
   TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
-  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL
+  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL,
+  TASKPULSE_DASHBOARD_DIR, TASKPULSE_URL
 
 Examples:
   taskpulse serve                                  # http://127.0.0.1:8080, data in ./taskpulse.db
   TASKPULSE_ADMIN_KEY=$(openssl rand -hex 24) taskpulse serve --port 9000
   taskpulse keys create --role worker --name importer
   taskpulse keys create --name queue-worker --scopes tasks:claim   # claims and reports; mints no tokens
+  taskpulse dashboard                              # prints http://127.0.0.1:8080/#token=… (staff)
   taskpulse watch tsk_01JD... --url http://127.0.0.1:8080 --key tpk_...
 `;
 
@@ -49,6 +52,7 @@ const common = {
   port: () => new Option('--port <port>', 'port (0 = any free port)').env('TASKPULSE_PORT').default(DEFAULTS.port).argParser(int('port')),
   db: () => new Option('--db <file>', 'SQLite file').env('TASKPULSE_DB').default(DEFAULTS.db),
   logLevel: (fallback: string) => new Option('--log-level <level>', 'pino log level').env('TASKPULSE_LOG_LEVEL').default(fallback),
+  dashboardDir: () => new Option('--dashboard-dir <dir>', 'the built dashboard to serve at / (default: the one shipped or built in the checkout)').env('TASKPULSE_DASHBOARD_DIR'),
 };
 
 export async function main(argv: string[]): Promise<void> {
@@ -75,12 +79,14 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
     .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
+    .addOption(common.dashboardDir())
     .addOption(common.logLevel('info'))
     .action(async (o) => {
       const { buildServer } = await import('@taskpulse/server');
-      const { dashboardDir } = await import('./assets.ts');
+      const dashboard = findDashboard(o.dashboardDir);
+      if (!dashboard.built) process.stderr.write(`taskpulse: the dashboard is not built, so / explains how. ${BUILD_HINT}\n`);
       const server = await buildServer({
-        staticDir: dashboardDir(),
+        dashboardDir: dashboard.dir, dashboardMissingHint: BUILD_HINT,
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null, redisChannel: o.redisChannel,
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
@@ -112,7 +118,26 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(common.logLevel('warn'))
     .action(async (o) => {
       const { runDemo } = await import('./demo.ts');
-      await runDemo({ host: o.host, port: o.port, db: o.db, adminKey: o.adminKey ?? null, owner: o.owner, logLevel: o.logLevel });
+      await runDemo({ host: o.host, port: o.port, db: o.db, adminKey: o.adminKey ?? null, owner: o.owner, logLevel: o.logLevel, dashboardDir: o.dashboardDir ?? null });
+    });
+
+  program
+    .command('dashboard')
+    .description('Print the dashboard URL with a fresh staff token (reads every task, cancels and retries; nothing else).')
+    .addOption(new Option('--url <url>', 'server URL').env('TASKPULSE_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--admin-key <key>', 'mint the token over HTTP with this admin key').env('TASKPULSE_ADMIN_KEY'))
+    .addOption(new Option('--ttl <seconds>', 'token lifetime').default(12 * 3600).argParser(int('ttl')))
+    .addOption(new Option('--secret <secret>', 'without an admin key: sign the token locally with the server secret').env('TASKPULSE_SECRET'))
+    .addOption(common.db())
+    .action(async (o) => {
+      let minted: { token: string; expiresAt: string };
+      if (o.adminKey) minted = await mintStaffToken(o.url, o.adminKey, o.ttl);
+      else {
+        // No admin key: sign with the secret the server uses (given, or stored in its SQLite file).
+        minted = await withServer(o.db, (s) => s.tokens.mintStaff(o.ttl), o.secret ?? null);
+      }
+      console.log(dashboardUrl(o.url, minted.token));
+      process.stderr.write(`(staff token, valid until ${minted.expiresAt}; open the URL in a browser — the token stays in that tab)\n`);
     });
 
   const keys = program.command('keys').description('Manage API keys (directly in the SQLite file).');
@@ -175,10 +200,10 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function withServer<T>(db: string, fn: (s: TaskPulseServer) => Promise<T>): Promise<T> {
+async function withServer<T>(db: string, fn: (s: TaskPulseServer) => Promise<T>, secret: string | null = null): Promise<T> {
   const { buildServer, SqliteStore } = await import('@taskpulse/server');
   const store = new SqliteStore({ file: db });
-  const s = await buildServer({ store, logLevel: 'silent' });
+  const s = await buildServer({ store, logLevel: 'silent', secret });
   try {
     return await fn(s);
   } finally {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,5 +90,50 @@ it('watch draws a live bar and exits 0 when the task completes', async () => {
     expect(out).toContain('completed');
   } finally {
     await s.close();
+  }
+});
+
+it('dashboard prints a URL whose fragment holds a staff token the server accepts', async () => {
+  const db = join(dir, 'dash.db');
+  const s = await startServer({ port: 0, db, logLevel: 'silent' });
+  try {
+    // Without an admin key the token is signed with the secret stored in the database file.
+    const out = (await run(process.execPath, [BIN, 'dashboard', '--db', db, '--url', s.url], { env: { ...process.env, TASKPULSE_ADMIN_KEY: '', TASKPULSE_SECRET: '' } })).stdout.trim();
+    expect(out.startsWith(`${s.url}/#token=`)).toBe(true);
+    const token = decodeURIComponent(out.split('#token=')[1]!);
+    const list = await fetch(`${s.url}/v1/tasks`, { headers: { authorization: `Bearer ${token}` } });
+    expect(list.status).toBe(200);
+    const keys = await fetch(`${s.url}/v1/keys`, { headers: { authorization: `Bearer ${token}` } });
+    expect(keys.status).toBe(403);
+  } finally {
+    await s.close();
+  }
+});
+
+it('serve answers / and client-side routes with the dashboard', async () => {
+  const pages = join(dir, 'dash-pages');
+  mkdirSync(pages, { recursive: true });
+  writeFileSync(join(pages, 'index.html'), '<!doctype html><title>TaskPulse dashboard</title>');
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--db', join(dir, 'serve.db'), '--log-level', 'silent'], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TASKPULSE_DASHBOARD_DIR: pages },
+  });
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /listening on (\S+)/.exec(out);
+        if (m) res(m[1]!);
+      });
+      child.once('exit', (code) => rej(new Error(`serve exited ${code}`)));
+    });
+    for (const p of ['/', '/tasks/tsk_123']) {
+      const r = await fetch(url + p);
+      expect(r.headers.get('content-type'), p).toContain('text/html');
+      expect(await r.text()).toContain('TaskPulse dashboard');
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((res) => child.once('exit', res));
   }
 });

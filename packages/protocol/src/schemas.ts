@@ -124,6 +124,16 @@ export type Eta = z.infer<typeof Eta>;
 export const Health = z.enum(['ok', 'slow', 'stuck']);
 export type Health = z.infer<typeof Health>;
 
+/** One earlier attempt of a task, kept when it ended (retried by a worker, the reaper or staff). */
+export const AttemptInfo = z.object({
+  attempt: Count,
+  status: TaskStatus,
+  error: TaskError.nullable(),
+  startedAt: Timestamp.nullable(),
+  endedAt: Timestamp.nullable(),
+});
+export type AttemptInfo = z.infer<typeof AttemptInfo>;
+
 export const Task = z.object({
   id: z.string(),
   type: z.string(),
@@ -152,6 +162,8 @@ export const Task = z.object({
   endedAt: Timestamp.nullable(),
   heartbeatAt: Timestamp.nullable(),
   seq: Count,
+  /** Earlier attempts, oldest first (the current one is the task itself); at most the last 20. */
+  attempts: z.array(AttemptInfo).optional(),
 });
 export type Task = z.infer<typeof Task>;
 
@@ -196,6 +208,12 @@ export const ListTasksQuery = z.object({
   tag: Id.optional(),
   owner: Id.optional(),
   parentId: Id.optional(),
+  /** Search: a task id, owner or type, or text anywhere in the task (message, input, result, error). */
+  q: Text(200).min(1).optional(),
+  /** Created at or after this instant (ISO 8601). */
+  createdFrom: z.iso.datetime({ offset: true }).optional(),
+  /** Created before this instant (ISO 8601). */
+  createdTo: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().max(200).optional(),
 });
@@ -326,11 +344,24 @@ export type ListKeysResponse = z.infer<typeof ListKeysResponse>;
 export const RevokeKeyResponse = z.object({ id: z.string(), revoked: z.literal(true) });
 export type RevokeKeyResponse = z.infer<typeof RevokeKeyResponse>;
 
-export const CreateTokenRequest = z.strictObject({
-  owner: Id,
-  ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
-  taskIds: z.array(Id).max(1000).optional(),
-});
+/**
+ * `POST /v1/tokens`: a viewer token for one owner (the default role), or, admin only, a staff
+ * token for the dashboard (`{role: "staff"}`: reads everything, cancels and retries).
+ */
+export const CreateTokenRequest = z
+  .strictObject({
+    role: z.enum(['viewer', 'staff']).optional(),
+    owner: Id.optional(),
+    ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600).optional(),
+    taskIds: z.array(Id).max(1000).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.role === 'staff') {
+      for (const k of ['owner', 'taskIds'] as const) {
+        if (b[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'a staff token is for every owner: leave it out' });
+      }
+    } else if (b.owner === undefined) ctx.addIssue({ code: 'custom', path: ['owner'], message: 'a viewer token needs the `owner` it may read' });
+  });
 export const TokenResponse = z.object({ token: z.string(), expiresAt: Timestamp });
 export type CreateTokenRequest = z.infer<typeof CreateTokenRequest>;
 export type TokenResponse = z.infer<typeof TokenResponse>;

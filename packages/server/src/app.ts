@@ -195,8 +195,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   notificationRoutes(router, tasks);
   let openapi: unknown = null;
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });
-  if (config.staticDir) serveStatic(app, config.staticDir);
-  else app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
+  if (config.staticDir || config.dashboardDir) {
+    serveStatic(app, { dirs: config.staticDir ? [config.staticDir] : [], app: config.dashboardDir, missingAppHint: config.dashboardMissingHint ?? undefined });
+  }
+  if (!config.staticDir && !config.dashboardDir) app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {

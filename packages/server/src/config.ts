@@ -52,8 +52,15 @@ export interface ServerOptions {
   webhookRetryBaseMs?: number;
   /** pino level; 'silent' for tests. @defaultValue 'info' */
   logLevel?: string;
-  /** Directory of a built dashboard to serve at `/`. */
+  /** Directory of extra pages to serve (the demo's example pages), looked up before the dashboard. */
   staticDir?: string | null;
+  /**
+   * Directory of the built dashboard, served at `/` as a single-page app: an unknown GET path
+   * outside the API answers its index.html (client-side routes such as `/tasks/<id>`).
+   */
+  dashboardDir?: string | null;
+  /** With `dashboardDir` lacking an index.html: `/` answers this (how to build it) with a 503. */
+  dashboardMissingHint?: string | null;
   /** Inject a store or bus (tests, embedding). */
   store?: Store;
   bus?: Bus;
@@ -87,6 +94,8 @@ export type ServerConfig = typeof DEFAULTS & {
   jwksUrl: string | null;
   corsOrigins: string[];
   staticDir: string | null;
+  dashboardDir: string | null;
+  dashboardMissingHint: string | null;
 };
 
 export function resolveConfig(o: ServerOptions): ServerConfig {
@@ -100,6 +109,8 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
     jwksUrl: o.jwksUrl ?? null,
     corsOrigins: o.corsOrigins ?? [],
     staticDir: o.staticDir ?? null,
+    dashboardDir: o.dashboardDir ?? null,
+    dashboardMissingHint: o.dashboardMissingHint ?? null,
   } as ServerConfig;
   const ints: [keyof ServerConfig, number, number][] = [
     ['port', 0, 65535], ['heartbeatMs', 100, 600_000], ['leaseMs', 1000, 3_600_000], ['reaperIntervalMs', 10, 600_000],

@@ -17,6 +17,8 @@ const ViewerClaims = z.object({
   sub: Id,
   tids: z.array(Id).max(1000).optional(),
 });
+/** The claim that marks a token this server minted for staff (`POST /v1/tokens {role: "staff"}`). */
+const STAFF_CLAIM = 'tp_role';
 
 export interface TokenConfig {
   secret: string;
@@ -48,10 +50,27 @@ export class TokenService {
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
+  /**
+   * A staff token: the dashboard's credential. Only this server's secret can make one: a token
+   * verified against a JWKS is always a viewer token, whatever claims it carries.
+   */
+  async mintStaff(ttlSeconds?: number): Promise<{ token: string; expiresAt: string }> {
+    const exp = Math.floor(Date.now() / 1000) + (ttlSeconds ?? this.#config.defaultTtlSeconds);
+    const token = await new SignJWT({ [STAFF_CLAIM]: 'staff' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject('staff')
+      .setIssuer(this.#config.issuer)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(this.#key);
+    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+  }
+
   async verify(token: string): Promise<Principal> {
     let payload: JWTPayload;
     try {
       payload = (await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: this.#config.issuer, requiredClaims: ['sub', 'exp'] })).payload;
+      if (payload[STAFF_CLAIM] === 'staff') return { role: 'staff' };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) {
         throw new TaskPulseError('unauthorized', 'the viewer token has expired', { reason: 'token_expired' });

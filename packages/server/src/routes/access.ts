@@ -34,16 +34,23 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
   r.route(
     {
       method: 'POST', url: '/v1/tokens', scopes: ['tokens:mint'], tag: 'credentials', roles: ['admin', 'worker'], body: CreateTokenRequest, status: 201,
-      response: TokenResponse, summary: "Mint a viewer token for one owner (optionally limited to some tasks).",
+      response: TokenResponse,
+      summary: 'Mint a viewer token for one owner (optionally limited to some tasks), or (admin only) a staff token for the dashboard: `{role: "staff"}`.',
     },
-    async ({ body }) => tokens.mint(body.owner, body.ttlSeconds, body.taskIds),
+    async ({ principal, body }) => {
+      if (body.role === 'staff') {
+        if (principal.role !== 'admin') throw new TaskPulseError('forbidden', 'only an admin may mint a staff token');
+        return tokens.mintStaff(body.ttlSeconds);
+      }
+      return tokens.mint(body.owner!, body.ttlSeconds, body.taskIds);
+    },
   );
 }
 
 export function notificationRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
-      method: 'GET', url: '/v1/notifications', tag: 'notifications', roles: ['viewer', 'admin'], query: NotificationsQuery,
+      method: 'GET', url: '/v1/notifications', tag: 'notifications', roles: ['viewer', 'admin', 'staff'], query: NotificationsQuery,
       response: NotificationsResponse, summary: "The owner's inbox: a notification per finished task.",
     },
     async ({ principal, query }) => {
@@ -52,7 +59,7 @@ export function notificationRoutes(r: Router, tasks: TaskService): void {
         if (query.owner !== undefined && query.owner !== principal.owner) throw new TaskPulseError('forbidden', 'a viewer may only read its own notifications');
         owner = principal.owner;
       } else {
-        if (query.owner === undefined) throw new TaskPulseError('invalid_request', 'an admin must name the `owner`', { fields: ['query.owner'] });
+        if (query.owner === undefined) throw new TaskPulseError('invalid_request', `${principal.role === 'staff' ? 'a staff token' : 'an admin'} must name the \`owner\``, { fields: ['query.owner'] });
         owner = query.owner;
       }
       let list = await tasks.notifications(owner, query.unread === 'true', query.limit ?? 50);

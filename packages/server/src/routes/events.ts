@@ -4,9 +4,8 @@ import type { Router } from '../http/route.ts';
 import type { TaskService } from '../tasks/service.ts';
 import type { StreamHub } from '../stream/sse-hub.ts';
 import type { EventFilter, Store } from '../store/store.ts';
-import { ownerScope, type Principal } from '../auth/principal.ts';
+import { READERS, ownerScope, type Principal } from '../auth/principal.ts';
 
-const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
 
 const SnapshotQuery = EventFilterQuery.extend({ access_token: EventsQuery.shape.access_token });
 
@@ -37,7 +36,7 @@ export function readerFilter(p: Principal, q: z.infer<typeof EventFilterQuery>):
 export function eventRoutes(r: Router, d: EventRoutesDeps): void {
   r.route(
     {
-      method: 'GET', url: '/v1/snapshot', scopes: ['read'], tag: 'events', roles: ALL, query: SnapshotQuery, response: Snapshot, queryToken: true,
+      method: 'GET', url: '/v1/snapshot', scopes: ['read'], tag: 'events', roles: READERS, query: SnapshotQuery, response: Snapshot, queryToken: true,
       summary: "Every matching active task as of `head` (a stream's opening snapshot): start from it, then follow with `after=head`.",
     },
     async ({ principal, query, reply }) => {
@@ -48,7 +47,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/events', scopes: ['read'], tag: 'events', roles: ALL, query: EventsQuery, response: EventsResponse, queryToken: true,
+      method: 'GET', url: '/v1/events', scopes: ['read'], tag: 'events', roles: READERS, query: EventsQuery, response: EventsResponse, queryToken: true,
       summary: 'Events after a cursor as JSON (the polling fallback; same cursor as the stream). waitMs makes it a long poll.',
     },
     async ({ principal, query, reply }) => {
@@ -80,7 +79,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/stream', scopes: ['read'], tag: 'events', roles: ALL, query: StreamQuery, queryToken: true, produces: 'text/event-stream',
+      method: 'GET', url: '/v1/stream', scopes: ['read'], tag: 'events', roles: READERS, query: StreamQuery, queryToken: true, produces: 'text/event-stream',
       summary: 'Server-Sent Events: snapshot (or resume after Last-Event-ID / after), then live events and named heartbeats.',
     },
     async ({ principal, credential, query, request, reply }) => {

@@ -6,6 +6,14 @@ import type { Store } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { computeStats } from '../stats/stats.ts';
 import { storageFault } from '../store/faults.ts';
+import { computeHistory } from '../stats/history.ts';
+import { ClientHealth } from '../stats/client-health.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+const WindowQuery = z.object({
+  type: z.string().min(1).max(128).optional(),
+  windowMs: z.coerce.number().int().min(1000).max(90 * DAY_MS).optional(),
+});
 
 /** How long `/readyz` waits for a dependency before calling it down (a frozen server never answers). */
 const READY_TIMEOUT_MS = 2000;
@@ -29,6 +37,7 @@ async function dependencyState(ping: () => Promise<void>, bad: 'down' | 'degrade
 }
 
 export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metrics; openapi: () => unknown; accepting: () => boolean }): void {
+  const clientHealth = new ClientHealth();
   r.route(
     { method: 'GET', url: '/healthz', tag: 'operations', roles: 'public', summary: 'The process is up.', response: HealthResponse },
     async () => ({ status: 'ok' }),
@@ -66,7 +75,7 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
   );
   r.route(
     {
-      method: 'GET', url: '/v1/stats', scopes: ['read'], tag: 'operations', roles: ['admin', 'worker'],
+      method: 'GET', url: '/v1/stats', scopes: ['read'], tag: 'operations', roles: ['admin', 'worker', 'staff'],
       query: z.object({ type: z.string().min(1).max(128).optional(), windowMs: z.coerce.number().int().min(1000).max(90 * 24 * 3600 * 1000).optional() }),
       summary: 'Per type and stage: count, median and p90 duration, throughput, queued/running, observed ETA accuracy; and the bottlenecks with a recommendation.',
     },
@@ -81,7 +90,33 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
   );
   r.route(
     {
-      method: 'POST', url: '/v1/client-metrics', tag: 'operations', roles: ['admin', 'worker', 'viewer'], body: ClientMetricsRequest,
+      method: 'GET', url: '/v1/stats/history', tag: 'operations', roles: ['admin', 'worker', 'staff'],
+      query: WindowQuery.extend({ bucketMs: z.coerce.number().int().min(10_000).max(DAY_MS).optional() }),
+      summary: 'From the store: finished tasks per time bucket (default: per minute over the last hour), failures grouped by code and message, and per type and stage the duration distribution (median, p90, histogram).',
+    },
+    async ({ query }) => {
+      const windowMs = query.windowMs ?? 3600 * 1000;
+      // At most 1,440 buckets, whatever the window.
+      const bucketMs = Math.max(query.bucketMs ?? 60_000, Math.ceil(windowMs / 1440 / 1000) * 1000);
+      const now = Date.now();
+      const [finished, runs] = await Promise.all([
+        d.store.finishedSince(now - windowMs, query.type, 100_000),
+        d.store.stageRunsSince(now - windowMs, query.type, 100_000),
+      ]);
+      return computeHistory(finished, runs, { nowMs: now, windowMs, bucketMs });
+    },
+  );
+  r.route(
+    {
+      method: 'GET', url: '/v1/client-metrics', tag: 'operations', roles: ['admin', 'staff'],
+      query: z.object({ windowMs: z.coerce.number().int().min(60_000).max(DAY_MS).optional() }),
+      summary: "Browsers' delivery health as they reported it to this instance (share of time live vs polling vs offline, worst staleness), per minute over the window (default 1 h, at most a day).",
+    },
+    async ({ query }) => clientHealth.summary(query.windowMs ?? 3600 * 1000),
+  );
+  r.route(
+    {
+      method: 'POST', url: '/v1/client-metrics', tag: 'operations', roles: ['admin', 'worker', 'viewer', 'staff'], body: ClientMetricsRequest,
       status: 202, summary: 'Delivery health reported by browsers (time live vs polling, worst staleness), exported on /metrics.',
       response: ClientMetricsResponse,
     },
@@ -91,6 +126,7 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
       d.metrics.clientTime.inc({ mode: 'offline' }, body.offlineMs / 1000);
       d.metrics.clientStaleness.observe(body.worstStalenessMs / 1000);
       d.metrics.clientReconnects.inc(body.reconnects);
+      clientHealth.add(body);
       return { accepted: true };
     },
   );

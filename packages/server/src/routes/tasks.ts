@@ -4,8 +4,8 @@ import {
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { TaskService } from '../tasks/service.ts';
+import { READERS } from '../auth/principal.ts';
 
-const ALL: ('admin' | 'worker' | 'viewer')[] = ['admin', 'worker', 'viewer'];
 const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
 
 export function taskRoutes(r: Router, tasks: TaskService): void {
@@ -27,7 +27,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
   );
 
   r.route(
-    { method: 'GET', url: '/v1/tasks/:id', scopes: ['read'], tag: 'tasks', roles: ALL, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
+    { method: 'GET', url: '/v1/tasks/:id', scopes: ['read'], tag: 'tasks', roles: READERS, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
     async ({ principal, params, request, reply }) => {
       const rec = await tasks.getVisible(principal, params.id!);
       // queue and eta are computed on read and do not change the ETag: seq identifies the state.
@@ -43,23 +43,27 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/tasks', scopes: ['read'], tag: 'tasks', roles: ALL, query: ListTasksQuery, response: ListTasksResponse,
+      method: 'GET', url: '/v1/tasks', scopes: ['read'], tag: 'tasks', roles: READERS, query: ListTasksQuery, response: ListTasksResponse,
       summary: 'List tasks, newest first. status: one, a comma list, or `active` (queued+running).',
     },
     async ({ principal, query }) => {
       const statuses = query.status ? expandStatuses(query.status) : undefined;
-      return tasks.list(
-        principal,
-        { statuses, type: query.type, tag: query.tag, owner: query.owner, parentId: query.parentId },
-        query.limit ?? 50,
-        query.cursor ?? null,
-      );
+      return tasks.list(principal, { ...listFilter(query), statuses }, query.limit ?? 50, query.cursor ?? null);
     },
   );
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/cancel', scopes: ['tasks:write'], tag: 'tasks', roles: ALL, response: Task, body: CancelRequest,
+      method: 'GET', url: '/v1/tasks/counts', scopes: ['read'], tag: 'tasks', roles: READERS, query: ListTasksQuery.omit({ status: true, limit: true, cursor: true }),
+      response: z.object({ counts: z.record(TaskStatus, z.number()) }),
+      summary: "How many tasks match the filters, per status (the dashboard's filter bar).",
+    },
+    async ({ principal, query }) => ({ counts: await tasks.counts(principal, listFilter(query)) }),
+  );
+
+  r.route(
+    {
+      method: 'POST', url: '/v1/tasks/:id/cancel', scopes: ['tasks:write'], tag: 'tasks', roles: READERS, response: Task, body: CancelRequest,
       summary: 'Request cancellation: a queued task is canceled at once, a running one gets cancelRequested.',
     },
     async ({ principal, params }) => tasks.cancel(principal, params.id!),
@@ -67,11 +71,25 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'GET', url: '/v1/tasks/:id/logs', scopes: ['read'], tag: 'tasks', roles: ALL, query: LogsQuery,
+      method: 'POST', url: '/v1/tasks/:id/retry', tag: 'tasks', roles: ['admin', 'staff'], response: Task, body: CancelRequest,
+      summary: 'Queue a failed or canceled task again as a new attempt (its earlier attempts are kept); any other status → 409.',
+    },
+    async ({ params }) => tasks.retry(params.id!),
+  );
+
+  r.route(
+    {
+      method: 'GET', url: '/v1/tasks/:id/logs', scopes: ['read'], tag: 'tasks', roles: READERS, query: LogsQuery,
       response: LogsResponse, summary: "The task's log lines after `after`.",
     },
     async ({ principal, params, query }) => ({ logs: await tasks.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),
   );
+}
+
+function listFilter(q: { type?: string; tag?: string; owner?: string; parentId?: string; q?: string; createdFrom?: string; createdTo?: string }) {
+  // Stored times are UTC ISO strings, compared as text: bring any offset to UTC first.
+  const utc = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+  return { type: q.type, tag: q.tag, owner: q.owner, parentId: q.parentId, q: q.q, createdFrom: utc(q.createdFrom), createdTo: utc(q.createdTo) };
 }
 
 function expandStatuses(s: string): z.infer<typeof TaskStatus>[] {

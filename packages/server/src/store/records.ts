@@ -1,5 +1,5 @@
 /** Row ↔ record helpers every store implementation shares. */
-import { DEFAULT_WORKER_SCOPES, SCOPES, type ApiKeyInfo, type Scope } from '@taskpulse/protocol';
+import { DEFAULT_WORKER_SCOPES, SCOPES, TASK_STATUSES, type ApiKeyInfo, type Scope, type TaskStatus } from '@taskpulse/protocol';
 import type { NewEvent, StoredEvent, TaskRecord } from './store.ts';
 
 /** An api_keys row as selected (`scopes` is a JSON array, or NULL for a key made before scopes). */
@@ -36,4 +36,11 @@ export function encodeCursor(n: number): string {
 export function decodeCursor(cursor: string): number | null {
   const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
   return m ? Number(m[1]) : null;
+}
+
+/** `{queued: n, running: n, …}` with every status present, from grouped count rows. */
+export function statusCounts(rows: readonly { status: string; c: number | string }[]): Record<TaskStatus, number> {
+  const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
+  for (const r of rows) if (r.status in out) out[r.status as TaskStatus] = Number(r.c);
+  return out;
 }

@@ -7,7 +7,7 @@
  * order after the commit. A throw inside `fn` undoes that unit only. Implementations may group
  * many units into one commit (group commit), but a promise resolves only once its unit is durable.
  */
-import type { Children, EventType, LogLevel, Notification, Stage, TaskError, TaskStatus, Health, ApiKeyInfo, Role } from '@taskpulse/protocol';
+import type { AttemptInfo, Children, EventType, LogLevel, Notification, Stage, TaskError, TaskStatus, Health, ApiKeyInfo, Role } from '@taskpulse/protocol';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -53,6 +53,8 @@ export interface TaskRecord {
   stageStartedAtMs: number | null;
   /** When the current attempt started (ms). */
   attemptStartedAtMs?: number | null;
+  /** Earlier attempts, oldest first (kept in the document: no column, no migration). */
+  attempts?: AttemptInfo[];
 }
 
 /** An appended event: the wire JSON plus the fields readers filter on. */
@@ -92,6 +94,23 @@ export interface TaskFilter {
   tag?: string;
   owner?: string;
   parentId?: string;
+  /**
+   * Free-text search: the task's id, owner or type equal to it, or the text anywhere in the
+   * stored task (message, input, result, error, tags, metadata), case-insensitive.
+   */
+  q?: string;
+  /** Created at or after / before these ISO 8601 instants. */
+  createdFrom?: string;
+  createdTo?: string;
+}
+
+/** A finished task, as the history views of the stats page need it. */
+export interface FinishedTask {
+  type: string;
+  status: 'completed' | 'failed' | 'canceled';
+  endedAt: string;
+  errorCode: string | null;
+  errorMessage: string | null;
 }
 
 export interface EventFilter {
@@ -178,6 +197,10 @@ export interface Store {
   queuePosition(task: TaskRecord): Promise<number>;
   /** Counts by status for one type (or all), for queue estimates and stats. */
   countByStatus(type?: string): Promise<Record<TaskStatus, number>>;
+  /** Counts by status of the tasks matching `filter` (the dashboard's filter bar). */
+  countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>>;
+  /** Tasks that finished since `sinceMs` (newest first, at most `limit`), for throughput and failure history. */
+  finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]>;
   /** Task counts per type and status (metrics). */
   taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]>;
   /** Events after `after` matching `filter`, oldest first, at most `limit`; `head` is read in the same snapshot. */

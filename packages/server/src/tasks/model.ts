@@ -6,7 +6,7 @@
  */
 import {
   TaskPulseError, childrenPercent, computePercent, isTerminal, monotonicPercent, LIMITS,
-  type CreateTaskRequest, type EventType, type LogLevel, type TaskStatus, type Task, type Eta, type TaskError, type Children,
+  type CreateTaskRequest, type EventType, type LogLevel, type TaskStatus, type Task, type Eta, type TaskError, type Children, type AttemptInfo,
 } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
 import { QUEUE_WAIT, WHOLE_TASK } from '../eta/eta.ts';
@@ -298,10 +298,58 @@ export function toTask(r: TaskRecord, extras: { eta: Eta | null; queue: Task['qu
     endedAt: r.endedAt,
     heartbeatAt: r.heartbeatAt,
     seq: r.seq,
+    attempts: r.attempts ?? [],
   };
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** At most this many earlier attempts are kept in a task. */
+export const MAX_ATTEMPT_HISTORY = 20;
+
+/** The attempt that just ended, appended to the task's history. */
+function withAttempt(prev: TaskRecord, status: TaskStatus, error: TaskError | null, endedAt: string): AttemptInfo[] {
+  const started = prev.attemptStartedAtMs ?? null;
+  const entry: AttemptInfo = { attempt: prev.attempt, status, error, startedAt: started === null ? prev.startedAt : iso(started), endedAt };
+  return [...(prev.attempts ?? []), entry].slice(-MAX_ATTEMPT_HISTORY);
+}
+
+/**
+ * Staff retry: a failed or canceled task is queued again for a new attempt. Its earlier attempt
+ * is kept in `attempts` (and in the event log); progress, result and error start afresh.
+ */
+export function retry(prev: TaskRecord, nowMs: number): Change {
+  if (prev.status !== 'failed' && prev.status !== 'canceled') {
+    throw new TaskPulseError('conflict', `only a failed or canceled task can be retried; task ${prev.id} is ${prev.status}`);
+  }
+  const now = iso(nowMs);
+  const task: TaskRecord = {
+    ...prev,
+    status: 'queued',
+    // A retry is one more attempt, even when the task had used up its budget.
+    maxAttempts: Math.max(prev.maxAttempts, prev.attempt + 1),
+    attempts: withAttempt(prev, prev.status, prev.error, prev.endedAt ?? now),
+    lease: null,
+    error: null,
+    result: null,
+    cancelRequested: false,
+    health: null,
+    endedAt: null,
+    updatedAt: now,
+    done: null,
+    total: null,
+    percent: null,
+    message: null,
+    stageIndex: -1,
+    stageStartedAtMs: null,
+    stages: prev.stages.map((s) => ({ ...s, status: 'pending', startedAt: null, endedAt: null })),
+  };
+  return {
+    task, event: 'task.updated', milestone: true, stageRuns: [],
+    log: { level: 'info', message: `retry requested: attempt ${prev.attempt + 1} queued` },
+    transition: { from: prev.status, to: 'queued' },
+  };
+}
 
 function requeue(prev: TaskRecord, error: TaskError, nowMs: number): Change {
   const task: TaskRecord = {
@@ -311,6 +359,7 @@ function requeue(prev: TaskRecord, error: TaskError, nowMs: number): Change {
     error,
     health: null,
     updatedAt: iso(nowMs),
+    attempts: withAttempt(prev, 'failed', error, iso(nowMs)),
     stages: prev.stages.map((s) => ({ ...s })),
   };
   leaveStage(task, 'failed', nowMs);

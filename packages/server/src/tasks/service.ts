@@ -76,14 +76,19 @@ export class TaskService {
   }
 
   async list(p: Principal, q: TaskFilter, limit: number, cursor: string | null): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const page = await this.#store.listTasks(this.#scoped(p, q), limit, cursor);
+    return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
+  }
+
+  /** A list filter within what the principal may see: a viewer only ever reads its own tasks. */
+  #scoped(p: Principal, q: TaskFilter): TaskFilter {
     const filter: TaskFilter = { ...q };
     if (p.role === 'viewer') {
       if (q.owner !== undefined && q.owner !== p.owner) throw new TaskPulseError('forbidden', 'a viewer may only list its own tasks');
       filter.owner = p.owner;
       if (p.taskIds) filter.ids = [...p.taskIds];
     }
-    const page = await this.#store.listTasks(filter, limit, cursor);
-    return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
+    return filter;
   }
 
   /** The active tasks matching a reader's filter, consistent with the head they are read at. */
@@ -100,7 +105,7 @@ export class TaskService {
   // ------------------------------------------------------------ writes
 
   async create(p: Principal, req: CreateTaskRequest, idempotencyKey: string | null): Promise<{ task: Task; lease: Lease | null; created: boolean }> {
-    const scope = p.role === 'viewer' ? p.owner : (p.keyId ?? p.role);
+    const scope = p.role === 'viewer' ? p.owner : p.role === 'staff' ? p.role : (p.keyId ?? p.role);
     const fingerprint = createHash('sha256').update(JSON.stringify(req)).digest('hex');
     const leaseMs = req.leaseMs ?? this.#config.leaseMs;
     const out = await this.#write(async (tx, later) => {
@@ -218,6 +223,23 @@ export class TaskService {
       return change.task;
     });
     return this.present(r);
+  }
+
+  /** Staff/admin: queue a failed or canceled task again as a new attempt (409 otherwise). */
+  async retry(id: string): Promise<Task> {
+    const r = await this.#write(async (tx, later) => {
+      const rec = await this.#mustGet(tx, id);
+      const nowMs = this.#now();
+      const change = model.retry(rec, nowMs);
+      await this.#apply(tx, change, nowMs, later);
+      return change.task;
+    });
+    return this.present(r);
+  }
+
+  /** Counts by status of the tasks a principal may see that match `q`. */
+  async counts(p: Principal, q: TaskFilter): Promise<Record<string, number>> {
+    return this.#store.countTasks(this.#scoped(p, q));
   }
 
   async markRead(owner: string, sel: { ids?: string[]; upToSeq?: number }): Promise<{ ids: string[]; seq: number | null }> {

@@ -19,11 +19,11 @@
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, keyFromRow, parseDoc, toStored, type KeyRow } from '../records.ts';
+import { decodeCursor, encodeCursor, keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EtaCheck, EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
+  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
 } from '../store.ts';
 import { migrate, quoteIdent } from './migrations.ts';
 import { PostgresWebhooks } from './postgres-webhooks.ts';
@@ -460,6 +460,25 @@ export class PostgresStore implements Store {
     return out;
   }
 
+  async countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
+    const p = new Params();
+    const where = taskWhere({ ...filter, statuses: undefined }, p);
+    const rows = await this.#read(`SELECT status, count(*) AS c FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} GROUP BY status`, p.values);
+    return statusCounts(rows as { status: string; c: number }[]);
+  }
+
+  async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {
+    const p = new Params();
+    const rows = await this.#read(
+      `SELECT type, status, d->>'endedAt' AS "endedAt", d->'error'->>'code' AS "errorCode", d->'error'->>'message' AS "errorMessage"
+       FROM (SELECT type, status, doc::jsonb AS d FROM tasks WHERE status IN ('completed', 'failed', 'canceled')
+             ${type !== undefined ? `AND type = ${p.add(type)}` : ''}) t
+       WHERE d->>'endedAt' >= ${p.add(new Date(sinceMs).toISOString())} ORDER BY d->>'endedAt' DESC LIMIT ${p.add(limit)}`,
+      p.values,
+    );
+    return rows as unknown as FinishedTask[];
+  }
+
   async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
     return (await this.#read('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')) as {
       type: string; status: TaskStatus; count: number;
@@ -673,6 +692,13 @@ function taskWhere(f: TaskFilter, p: Params): string[] {
   if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
   if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
   if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
+  if (f.q !== undefined) {
+    const q = p.add(f.q);
+    // strpos, not LIKE: the text is matched as it is, `%` and `_` included.
+    where.push(`(id = ${q} OR owner = ${q} OR type = ${q} OR strpos(lower(doc), lower(${q})) > 0)`);
+  }
+  if (f.createdFrom !== undefined) where.push(`doc::jsonb->>'createdAt' >= ${p.add(f.createdFrom)}`);
+  if (f.createdTo !== undefined) where.push(`doc::jsonb->>'createdAt' < ${p.add(f.createdTo)}`);
   return where;
 }
 

@@ -14,12 +14,12 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, keyFromRow, parseDoc, toStored, type KeyRow } from '../records.ts';
+import { decodeCursor, encodeCursor, keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
 import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EtaCheck, EventFilter, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
@@ -409,6 +409,26 @@ export class SqliteStore implements Store {
     return out;
   }
 
+  async countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
+    const { where, params } = taskWhere({ ...filter, statuses: undefined });
+    const rows = this.#reader
+      .prepare(`SELECT status, count(*) AS c FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} GROUP BY status`)
+      .all(...params) as { status: TaskStatus; c: number }[];
+    return statusCounts(rows);
+  }
+
+  async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {
+    // Finished tasks are found by status (indexed), then by the end time in their document.
+    return this.#reader
+      .prepare(
+        `SELECT type, status, json_extract(doc, '$.endedAt') AS endedAt, json_extract(doc, '$.error.code') AS errorCode,
+                json_extract(doc, '$.error.message') AS errorMessage
+         FROM tasks WHERE status IN ('completed', 'failed', 'canceled') ${type !== undefined ? 'AND type = ?' : ''}
+           AND json_extract(doc, '$.endedAt') >= ? ORDER BY endedAt DESC LIMIT ?`,
+      )
+      .all(...(type !== undefined ? [type] : []), new Date(sinceMs).toISOString(), limit) as FinishedTask[];
+  }
+
   async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
     return this.#reader.prepare('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status').all() as {
       type: string; status: TaskStatus; count: number;
@@ -668,6 +688,13 @@ function taskWhere(f: TaskFilter): { where: string[]; params: unknown[] } {
   if (f.owner !== undefined) { where.push('owner = ?'); params.push(f.owner); }
   if (f.parentId !== undefined) { where.push('parent_id = ?'); params.push(f.parentId); }
   if (f.tag !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)'); params.push(f.tag); }
+  if (f.q !== undefined) {
+    // instr, not LIKE: the text is matched as it is, `%` and `_` included.
+    where.push('(id = ? OR owner = ? OR type = ? OR instr(lower(doc), lower(?)) > 0)');
+    params.push(f.q, f.q, f.q, f.q);
+  }
+  if (f.createdFrom !== undefined) { where.push("json_extract(doc, '$.createdAt') >= ?"); params.push(f.createdFrom); }
+  if (f.createdTo !== undefined) { where.push("json_extract(doc, '$.createdAt') < ?"); params.push(f.createdTo); }
   return { where, params };
 }
 
