@@ -152,11 +152,14 @@ export class TaskListWatch extends BaseWatch<TaskListView> {
   #ids = new Set<string>();
   #list: (filter: TaskFilter) => Promise<Task[]>;
   #generation = 0;
+  /** At most this many tasks, the newest: live additions push the oldest out. */
+  readonly #limit: number;
 
-  constructor(host: WatchHost, filter: TaskFilter, list: (filter: TaskFilter) => Promise<Task[]>) {
+  constructor(host: WatchHost, filter: TaskFilter & { limit?: number }, list: (filter: TaskFilter) => Promise<Task[]>) {
     super({ tasks: [], loading: true, error: undefined }, host.unregister);
     this.host = host;
     this.filter = filter;
+    this.#limit = filter.limit ?? Infinity;
     this.#list = list;
     // Tasks the client already knows show at once (e.g. the active ones from the snapshot).
     for (const task of host.store.values()) if (matchesFilter(task, filter)) this.#ids.add(task.id);
@@ -211,6 +214,9 @@ export class TaskListWatch extends BaseWatch<TaskListView> {
       if (task !== undefined) tasks.push(task);
     }
     tasks.sort(compareNewestFirst);
+    if (tasks.length > this.#limit) {
+      for (const t of tasks.splice(this.#limit)) this.#ids.delete(t.id);
+    }
     const prev = this.value.tasks;
     if (!loading && !this.value.loading && prev.length === tasks.length && prev.every((t, i) => t === tasks[i])) return;
     this.set({ tasks, loading, error: undefined });

@@ -95,6 +95,19 @@ describe('views', () => {
     await client.close();
   });
 
+  it('watchTasks honours its limit: live additions push the oldest out', async () => {
+    const server = new FakeServer();
+    for (let i = 0; i < 5; i++) server.update(`t${i}`, { createdAt: `2026-11-23T10:0${i}:00.000Z` });
+    const { client } = setup({}, server);
+    const list = client.watchTasks({ status: 'active', limit: 3 });
+    await until(() => !list.getSnapshot().loading && client.connection.state === 'live');
+    expect(list.getSnapshot().tasks.map((t) => t.id)).toEqual(['t4', 't3', 't2']);
+    server.update('t9', { createdAt: '2026-11-23T11:00:00.000Z' });
+    await flush();
+    expect(list.getSnapshot().tasks.map((t) => t.id)).toEqual(['t9', 't4', 't3']);
+    await client.close();
+  });
+
   it('a view whose first load failed loads again once the server answers', async () => {
     const server = new FakeServer();
     server.update('a', {});

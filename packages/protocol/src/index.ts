@@ -6,3 +6,4 @@ export * from './schemas.ts';
 export * from './percent.ts';
 export * from './retry.ts';
 export * from './frames.ts';
+export * from './reports.ts';

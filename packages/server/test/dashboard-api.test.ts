@@ -260,6 +260,10 @@ describe('the dashboard at /', () => {
     }
     const asset = await fetch(`${t.url}/assets/index-AbCdEf12.js`);
     expect(asset.headers.get('cache-control')).toContain('immutable');
+    // Relative asset paths from a page opened at a client-side route.
+    const nested = await fetch(`${t.url}/tasks/assets/index-AbCdEf12.js`);
+    expect(nested.status).toBe(200);
+    expect(await nested.text()).toBe('console.log(1)');
     for (const p of ['/v1/nope', '/assets/missing-AbCdEf12.js', '/favicon.ico', '/..%2f..%2fetc%2fpasswd']) {
       const r = await fetch(t.url + p);
       expect(r.status, p).toBe(404);

@@ -42,6 +42,13 @@ export function serveStatic(app: FastifyInstance, o: StaticOptions): void {
       const file = await findFile(root, rel);
       if (file) return send(reply, file, /^\/assets\/.+-[A-Za-z0-9_-]{8,}\.\w+$/.test(rel));
     }
+    // The app's asset paths are relative (it works wherever it is mounted), so a page opened at a
+    // client-side route such as /tasks/<id> asks for /tasks/assets/<file>: serve the app's file.
+    const asset = o.app ? /\/assets\/([^/]+)$/.exec(rel) : null;
+    if (asset) {
+      const file = await findFile(resolve(o.app!), `/assets/${asset[1]}`);
+      if (file) return send(reply, file, /-[A-Za-z0-9_-]{8,}\.\w+$/.test(asset[1]!));
+    }
     const lastSegment = rel.slice(rel.lastIndexOf('/') + 1);
     if (o.app && !API_PATH.test(rel) && !lastSegment.includes('.')) {
       const index = join(resolve(o.app), 'index.html');

@@ -4,6 +4,8 @@
  * dashboard can show whether users' screens are actually fresh. In memory, per instance: the
  * Prometheus counters on /metrics are the durable, cluster-wide record.
  */
+import type { ClientHealthSummary } from '@taskpulse/protocol';
+
 export interface ClientReport {
   liveMs: number;
   pollingMs: number;
@@ -15,18 +17,6 @@ export interface ClientReport {
 interface Bucket extends ClientReport {
   minute: number;
   reports: number;
-}
-
-export interface ClientHealthSummary {
-  windowMs: number;
-  reports: number;
-  /** Shares of reported time, 0–1; null before any report. */
-  liveShare: number | null;
-  pollingShare: number | null;
-  offlineShare: number | null;
-  worstStalenessMs: number | null;
-  reconnects: number;
-  perMinute: { at: string; reports: number; liveShare: number | null; worstStalenessMs: number }[];
 }
 
 const MINUTE = 60_000;

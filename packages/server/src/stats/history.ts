@@ -3,43 +3,9 @@
  * throughput per minute, failures grouped by code and message, and per type and stage the
  * distribution of durations (median, p90 and a histogram). Pure: rows in, report out.
  */
+import type { Distribution, FailureGroup, HistoryReport as History, ThroughputBucket } from '@taskpulse/protocol';
 import type { FinishedTask, StageRun } from '../store/store.ts';
 import { QUEUE_WAIT, WHOLE_TASK, quantile } from '../eta/eta.ts';
-
-export interface ThroughputBucket {
-  /** Start of the bucket (ISO 8601). */
-  at: string;
-  completed: number;
-  failed: number;
-  canceled: number;
-}
-
-export interface FailureGroup {
-  code: string;
-  message: string;
-  type: string;
-  count: number;
-  lastAt: string;
-}
-
-export interface Distribution {
-  type: string;
-  /** A stage key; `*` is the whole task, `~queue` the wait for a worker. */
-  stage: string;
-  count: number;
-  medianMs: number;
-  p90Ms: number;
-  /** Counts per bucket; `leMs` is the bucket's upper bound (the last one is open: null). */
-  histogram: { leMs: number | null; count: number }[];
-}
-
-export interface History {
-  windowMs: number;
-  bucketMs: number;
-  throughput: ThroughputBucket[];
-  failures: FailureGroup[];
-  distributions: Distribution[];
-}
 
 /** Upper bounds of the duration histogram, in ms: roughly ×2.5 steps from 100 ms to 1 h. */
 export const HISTOGRAM_BOUNDS_MS = Object.freeze([100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000]);

@@ -1,0 +1,57 @@
+/** How times, durations and task states read on screen. Pure. */
+import type { Task } from '@taskpulse/protocol';
+
+/** `850 ms`, `12 s`, `3 min 20 s`, `2 h 5 min`. */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  const s = ms / 1000;
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min${s % 60 >= 1 ? ` ${Math.floor(s % 60)} s` : ''}`;
+  const h = Math.floor(m / 60);
+  return `${h} h${m % 60 ? ` ${m % 60} min` : ''}`;
+}
+
+/** `just now`, `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`. */
+export function ago(iso: string | null | undefined, nowMs: number): string {
+  if (!iso) return '—';
+  const ms = nowMs - Date.parse(iso);
+  if (ms < 5000) return 'just now';
+  if (ms < 60_000) return `${Math.round(ms / 1000)} s ago`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)} min ago`;
+  if (ms < 86_400_000) return `${Math.floor(ms / 3_600_000)} h ago`;
+  return `${Math.floor(ms / 86_400_000)} d ago`;
+}
+
+/** How long the task ran (or has run, while running). */
+export function runTime(t: Task, nowMs: number): number | null {
+  if (!t.startedAt) return null;
+  return (t.endedAt ? Date.parse(t.endedAt) : nowMs) - Date.parse(t.startedAt);
+}
+
+/** `~15 s left` from the ETA's absolute time (so it counts down between events), with its band. */
+export function eta(t: Task, nowMs: number): { text: string; band: string | null } | null {
+  if (t.status !== 'running' || !t.eta || t.eta.at === null || t.eta.remainingMs === null) return null;
+  const left = Math.max(0, Date.parse(t.eta.at) - nowMs);
+  const band = t.eta.lowMs !== null && t.eta.highMs !== null ? `${duration(t.eta.lowMs)} – ${duration(t.eta.highMs)} (${t.eta.basis})` : null;
+  return { text: left < 1000 ? 'almost done' : `~${duration(left)} left`, band };
+}
+
+export function percentText(p: number | null | undefined): string {
+  return p === null || p === undefined ? '—' : `${p >= 10 || p === 0 ? Math.round(p) : p.toFixed(1)}%`;
+}
+
+export function stageText(t: Task): string {
+  if (t.status === 'queued') return t.queue ? `#${t.queue.position} in queue${t.attempt > 0 ? ' (retry)' : ''}` : 'queued';
+  if (t.status === 'completed') return t.stages.length ? `all ${t.stages.filter((s) => s.status === 'completed').length}/${t.stages.length} stages` : 'done';
+  if (!t.stage) return '—';
+  const where = `${t.stage.label} (${t.stage.index + 1}/${t.stage.count})`;
+  return t.status === 'running' ? where : `stopped in ${where}`;
+}
+
+/** Short ids read better in tables; the full one is a click away. */
+export function shortId(id: string): string {
+  return id.length > 14 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
+}

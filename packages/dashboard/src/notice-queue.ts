@@ -1,0 +1,49 @@
+/**
+ * Completion notices without a flood: at most `max` on screen, each dismissed after `ttlMs`;
+ * the rest are counted in one collapsed "N more finished" line that opens the inbox. Pure state
+ * plus a clock-driven `tick`, so the rules are tested with fake time.
+ */
+export interface Notice {
+  id: string;
+  title: string;
+  body: string;
+  kind: 'completed' | 'failed' | 'canceled';
+  taskId: string;
+  shownAt: number;
+}
+
+export interface NoticeState {
+  visible: Notice[];
+  /** Finished meanwhile but not shown: only counted. */
+  more: number;
+}
+
+export const EMPTY_NOTICES: NoticeState = Object.freeze({ visible: [], more: 0 }) as NoticeState;
+
+export interface NoticeRules {
+  max: number;
+  ttlMs: number;
+}
+
+export const NOTICE_RULES: NoticeRules = Object.freeze({ max: 3, ttlMs: 6000 });
+
+/** A new notice: shown when there is room, else counted in `more`. */
+export function addNotice(s: NoticeState, n: Omit<Notice, 'shownAt'>, nowMs: number, rules = NOTICE_RULES): NoticeState {
+  if (s.visible.some((v) => v.id === n.id)) return s;
+  if (s.visible.length < rules.max) return { ...s, visible: [...s.visible, { ...n, shownAt: nowMs }] };
+  return { ...s, more: s.more + 1 };
+}
+
+/** Drops notices older than `ttlMs` (the "more" line stays until dismissed or the inbox is opened). */
+export function expireNotices(s: NoticeState, nowMs: number, rules = NOTICE_RULES): NoticeState {
+  const visible = s.visible.filter((v) => nowMs - v.shownAt < rules.ttlMs);
+  return visible.length === s.visible.length ? s : { ...s, visible };
+}
+
+export function dismissNotice(s: NoticeState, id: string): NoticeState {
+  return { ...s, visible: s.visible.filter((v) => v.id !== id) };
+}
+
+export function clearMore(s: NoticeState): NoticeState {
+  return s.more === 0 ? s : { ...s, more: 0 };
+}

@@ -1,0 +1,292 @@
+/** Throughput, stage durations, queue wait, failures, bottlenecks and the browsers' delivery health. */
+import { useTaskPulseClient } from '@taskpulse/react';
+import { useEffect, useState } from 'react';
+import type { Api, ClientHealth, History, Stats } from '../api.ts';
+import { Empty } from '../components.tsx';
+import { duration } from '../format.ts';
+
+const WINDOWS = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000 } as const;
+type Win = keyof typeof WINDOWS;
+/** After a task finishes the page reads its figures again, but at most this often. */
+const REFRESH_MS = 5000;
+
+export function StatsPage({ api }: { api: Api }) {
+  const client = useTaskPulseClient();
+  const [win, setWin] = useState<Win>('1h');
+  const [data, setData] = useState<{ stats: Stats; history: History; health: ClientHealth | null } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let last = 0;
+    const load = () => {
+      timer = null;
+      last = Date.now();
+      Promise.all([api.stats(undefined, WINDOWS[win]), api.history(WINDOWS[win]), api.clientHealth(Math.min(WINDOWS[win], 86_400_000)).catch(() => null)]).then(
+        ([stats, history, health]) => !stopped && (setData({ stats, history, health }), setError(null)),
+        (e: Error) => !stopped && setError(e.message),
+      );
+    };
+    load();
+    // Pushed, not polled: figures change when tasks finish, so that is when they are read again.
+    const off = client.onEvent((e) => {
+      if ((e.type === 'task.completed' || e.type === 'task.failed' || e.type === 'task.canceled') && timer === null) {
+        timer = setTimeout(load, Math.max(0, REFRESH_MS - (Date.now() - last)));
+      }
+    });
+    return () => {
+      stopped = true;
+      off();
+      if (timer !== null) clearTimeout(timer);
+    };
+  }, [api, client, win]);
+
+  return (
+    <section aria-labelledby="stats-title">
+      <div className="page-head row">
+        <div>
+          <h1 id="stats-title">Stats</h1>
+          <p className="subtle">From the store: history survives restarts. Updated as tasks finish.</p>
+        </div>
+        <div className="segmented" role="group" aria-label="Window">
+          {(Object.keys(WINDOWS) as Win[]).map((w) => (
+            <button key={w} type="button" aria-pressed={win === w} onClick={() => setWin(w)}>
+              {w}
+            </button>
+          ))}
+        </div>
+      </div>
+      {error && (
+        <div className="alert" role="alert">
+          Could not load stats: {error}
+        </div>
+      )}
+      {!data ? (
+        <p className="subtle">Loading…</p>
+      ) : (
+        <>
+          <Totals history={data.history} stats={data.stats} />
+          <div className="stats-grid">
+            <section className="card wide" aria-labelledby="tp-title">
+              <h2 id="tp-title">Throughput per {data.history.bucketMs >= 120_000 ? duration(data.history.bucketMs) : 'minute'}</h2>
+              <Throughput history={data.history} />
+            </section>
+            <section className="card" aria-labelledby="bn-title">
+              <h2 id="bn-title">Bottlenecks</h2>
+              {data.stats.bottlenecks.length === 0 ? (
+                <p className="muted">No bottleneck stands out in this window.</p>
+              ) : (
+                <ul className="bottlenecks">
+                  {data.stats.bottlenecks.slice(0, 6).map((b, i) => (
+                    <li key={i} className={`bn bn-${b.kind}`}>
+                      <div className="bn-head">
+                        <strong>{b.type}</strong> {b.stage && <code>{b.stage}</code>} <span className="tag">{b.kind}</span>
+                        {b.share !== null && <span className="subtle"> {Math.round(b.share * 100)}%</span>}
+                      </div>
+                      <p>{b.recommendation}</p>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </section>
+            <DeliveryHealth health={data.health} />
+          </div>
+          <section className="card" aria-labelledby="dist-title">
+            <h2 id="dist-title">Stage durations</h2>
+            <Distributions history={data.history} />
+          </section>
+          <section className="card" aria-labelledby="fail-title">
+            <h2 id="fail-title">Failures by error</h2>
+            {data.history.failures.length === 0 ? (
+              <p className="muted">No failures in this window.</p>
+            ) : (
+              <div className="table-wrap">
+                <table className="plain" data-testid="failures">
+                  <thead>
+                    <tr>
+                      <th scope="col">Count</th>
+                      <th scope="col">Type</th>
+                      <th scope="col">Code</th>
+                      <th scope="col">Message</th>
+                      <th scope="col">Last seen</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {data.history.failures.map((f, i) => (
+                      <tr key={i}>
+                        <td className="num">{f.count}</td>
+                        <td>{f.type}</td>
+                        <td>
+                          <code>{f.code}</code>
+                        </td>
+                        <td className="error-text">{f.message}</td>
+                        <td>{f.lastAt.replace('T', ' ').slice(0, 19)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+        </>
+      )}
+    </section>
+  );
+}
+
+function Totals({ history, stats }: { history: History; stats: Stats }) {
+  const sum = (k: 'completed' | 'failed' | 'canceled') => history.throughput.reduce((a, b) => a + b[k], 0);
+  const running = stats.types.reduce((a, t) => a + t.running, 0);
+  const queued = stats.types.reduce((a, t) => a + t.queued, 0);
+  const done = sum('completed');
+  const failed = sum('failed');
+  const rate = done + failed > 0 ? Math.round((failed / (done + failed)) * 1000) / 10 : null;
+  return (
+    <div className="totals">
+      <Kpi label="Running now" value={String(running)} />
+      <Kpi label="Queued now" value={String(queued)} />
+      <Kpi label="Completed" value={String(done)} />
+      <Kpi label="Failed" value={String(failed)} tone={failed > 0 ? 'bad' : undefined} />
+      <Kpi label="Failure rate" value={rate === null ? '—' : `${rate}%`} tone={rate !== null && rate > 5 ? 'bad' : undefined} />
+    </div>
+  );
+}
+
+function Kpi({ label, value, tone }: { label: string; value: string; tone?: 'bad' }) {
+  return (
+    <div className={`kpi ${tone ?? ''}`}>
+      <div className="kpi-value">{value}</div>
+      <div className="kpi-label">{label}</div>
+    </div>
+  );
+}
+
+/** Stacked columns: completed and failed (and canceled) per bucket. */
+function Throughput({ history }: { history: History }) {
+  const b = history.throughput;
+  const max = Math.max(1, ...b.map((x) => x.completed + x.failed + x.canceled));
+  const W = 720;
+  const H = 160;
+  const w = W / Math.max(1, b.length);
+  const total = b.reduce((a, x) => a + x.completed + x.failed + x.canceled, 0);
+  if (total === 0) return <p className="muted">Nothing finished in this window yet.</p>;
+  return (
+    <figure className="chart">
+      <svg viewBox={`0 0 ${W} ${H + 18}`} role="img" aria-label={`${total} tasks finished in the window; at most ${max} in one bucket`} preserveAspectRatio="none">
+        {[0.5, 1].map((f) => (
+          <line key={f} x1={0} x2={W} y1={H - H * f} y2={H - H * f} className="grid" />
+        ))}
+        {b.map((x, i) => {
+          const hc = (x.completed / max) * H;
+          const hf = (x.failed / max) * H;
+          const hx = (x.canceled / max) * H;
+          return (
+            <g key={x.at}>
+              <title>{`${x.at.slice(11, 16)} — ${x.completed} completed, ${x.failed} failed, ${x.canceled} canceled`}</title>
+              <rect x={i * w + 0.5} width={Math.max(1, w - 1)} y={H - hc} height={hc} className="c-completed" />
+              <rect x={i * w + 0.5} width={Math.max(1, w - 1)} y={H - hc - hf} height={hf} className="c-failed" />
+              <rect x={i * w + 0.5} width={Math.max(1, w - 1)} y={H - hc - hf - hx} height={hx} className="c-canceled" />
+            </g>
+          );
+        })}
+        <text x={2} y={H + 14} className="axis">
+          {b[0]?.at.slice(11, 16)}
+        </text>
+        <text x={W - 2} y={H + 14} className="axis" textAnchor="end">
+          now
+        </text>
+      </svg>
+      <figcaption className="legend">
+        <span className="key c-completed" /> completed <span className="key c-failed" /> failed <span className="key c-canceled" /> canceled · peak {max}/bucket
+      </figcaption>
+    </figure>
+  );
+}
+
+function stageName(s: string): string {
+  return s === '*' ? 'whole run' : s === '~queue' ? 'queue wait' : s;
+}
+
+function Distributions({ history }: { history: History }) {
+  if (history.distributions.length === 0) return <p className="muted">No stage has finished in this window yet.</p>;
+  return (
+    <div className="table-wrap">
+      <table className="plain dist" data-testid="distributions">
+        <thead>
+          <tr>
+            <th scope="col">Type</th>
+            <th scope="col">Stage</th>
+            <th scope="col" className="num">
+              Runs
+            </th>
+            <th scope="col" className="num">
+              Median
+            </th>
+            <th scope="col" className="num">
+              p90
+            </th>
+            <th scope="col">Histogram</th>
+          </tr>
+        </thead>
+        <tbody>
+          {history.distributions.map((d) => {
+            const max = Math.max(1, ...d.histogram.map((h) => h.count));
+            return (
+              <tr key={`${d.type}/${d.stage}`} className={d.stage === '~queue' ? 'queue-row' : ''}>
+                <td>{d.type}</td>
+                <td>{stageName(d.stage)}</td>
+                <td className="num">{d.count}</td>
+                <td className="num">{duration(d.medianMs)}</td>
+                <td className="num">{duration(d.p90Ms)}</td>
+                <td>
+                  <div className="histo" role="img" aria-label={d.histogram.map((h) => `${h.count} ${h.leMs === null ? 'longer' : `up to ${duration(h.leMs)}`}`).join(', ')}>
+                    {d.histogram.map((h, i) => (
+                      <span key={i} className="histo-bar" style={{ height: `${Math.max(h.count ? 8 : 2, (h.count / max) * 100)}%` }} title={`${h.count} ${h.leMs === null ? 'longer' : `≤ ${duration(h.leMs)}`}`} />
+                    ))}
+                  </div>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function DeliveryHealth({ health }: { health: ClientHealth | null }) {
+  return (
+    <section className="card" aria-labelledby="dh-title">
+      <h2 id="dh-title">Are users' screens fresh?</h2>
+      {!health || health.reports === 0 ? (
+        <p className="muted">No browser has reported yet (each open page reports once a minute).</p>
+      ) : (
+        <>
+          <div className="share-bar" role="img" aria-label={`live ${pct(health.liveShare)}, polling ${pct(health.pollingShare)}, offline ${pct(health.offlineShare)}`}>
+            <span className="live" style={{ width: pct(health.liveShare) }} />
+            <span className="polling" style={{ width: pct(health.pollingShare) }} />
+            <span className="offline" style={{ width: pct(health.offlineShare) }} />
+          </div>
+          <dl className="facts">
+            <dt>Live (pushed)</dt>
+            <dd>{pct(health.liveShare)}</dd>
+            <dt>Polling fallback</dt>
+            <dd>{pct(health.pollingShare)}</dd>
+            <dt>Offline</dt>
+            <dd>{pct(health.offlineShare)}</dd>
+            <dt>Worst staleness seen</dt>
+            <dd>{duration(health.worstStalenessMs)}</dd>
+            <dt>Reconnects</dt>
+            <dd>{health.reconnects}</dd>
+            <dt>Reports</dt>
+            <dd>{health.reports}</dd>
+          </dl>
+        </>
+      )}
+    </section>
+  );
+}
+
+const pct = (x: number | null) => (x === null ? '—' : `${Math.round(x * 1000) / 10}%`);
+
+export { Empty };

@@ -1,0 +1,89 @@
+/** The dashboard's pure rules: notices, live page merging, bulk scope, tokens, formatting. */
+import type { Task } from '@taskpulse/protocol';
+import { describe, expect, it } from 'vitest';
+import { bulkStatus } from '../src/bulk.ts';
+import { duration, eta, stageText } from '../src/format.ts';
+import { applyChanges, matchesQuery } from '../src/live-list.ts';
+import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '../src/notice-queue.ts';
+import { describe as describeToken } from '../src/session.ts';
+
+const task = (id: string, over: Partial<Task> = {}): Task =>
+  ({
+    id, type: 't', owner: 'o', tags: [], parentId: null, status: 'running', attempt: 1, maxAttempts: 3, seq: 1,
+    progress: { done: null, total: null, percent: null }, stage: null, stages: [], message: null, eta: null, health: 'ok', queue: null,
+    input: null, result: null, error: null, metadata: {}, cancelRequested: false, children: { total: 0, queued: 0, running: 0, completed: 0, failed: 0, canceled: 0 },
+    createdAt: '2026-12-01T10:00:00.000Z', startedAt: '2026-12-01T10:00:00.000Z', updatedAt: '2026-12-01T10:00:00.000Z', endedAt: null, heartbeatAt: null,
+    ...over,
+  }) as Task;
+
+describe('notices', () => {
+  it('shows at most three, counts the rest, and expires each after its time', () => {
+    let s = EMPTY_NOTICES;
+    for (let i = 0; i < 50; i++) s = addNotice(s, { id: `n${i}`, title: 't', body: 'b', kind: 'completed', taskId: `t${i}` }, 1000 + i);
+    expect(s.visible.map((v) => v.id)).toEqual(['n0', 'n1', 'n2']);
+    expect(s.more).toBe(47);
+    expect(addNotice(s, { id: 'n1', title: 't', body: 'b', kind: 'completed', taskId: 't1' }, 2000)).toBe(s);
+    expect(expireNotices(s, 1000 + NOTICE_RULES.ttlMs - 1).visible).toHaveLength(3);
+    expect(expireNotices(s, 1001 + NOTICE_RULES.ttlMs).visible.map((v) => v.id)).toEqual(['n2']);
+    expect(clearMore(s).more).toBe(0);
+  });
+});
+
+describe('live page', () => {
+  it('replaces rows with newer versions only, and puts new matches on top within the page size', () => {
+    const a = task('a', { seq: 5 });
+    const b = task('b', { seq: 6 });
+    const rows = [a, b];
+    const out = applyChanges(rows, new Map([['a', task('a', { seq: 4 })], ['b', task('b', { seq: 9, message: 'new' })]]), [], 50);
+    expect(out[0]).toBe(a);
+    expect(out[1]!.message).toBe('new');
+    expect(applyChanges(rows, new Map(), [task('c'), task('d')], 3).map((t) => t.id)).toEqual(['d', 'c', 'a']);
+    expect(applyChanges(rows, new Map(), [], 50)).toBe(rows);
+  });
+
+  it('matches a live task against the filters the server applied', () => {
+    const t = task('tsk_1', { type: 'pdf', owner: 'ann', tags: ['p:1'], message: 'Parsing Page 4' });
+    expect(matchesQuery(t, { status: 'active', type: 'pdf', owner: 'ann', tag: 'p:1' })).toBe(true);
+    expect(matchesQuery(t, { status: 'failed,canceled' })).toBe(false);
+    expect(matchesQuery(t, { q: 'parsing page' })).toBe(true);
+    expect(matchesQuery(t, { q: 'tsk_1' })).toBe(true);
+    expect(matchesQuery(t, { owner: 'bob' })).toBe(false);
+    expect(matchesQuery(t, { createdFrom: '2026-12-02T00:00:00.000Z' })).toBe(false);
+  });
+});
+
+describe('bulk', () => {
+  it('acts only on the statuses an action applies to, within the filter', () => {
+    expect(bulkStatus('cancel', undefined)).toBe('queued,running');
+    expect(bulkStatus('retry', undefined)).toBe('failed,canceled');
+    expect(bulkStatus('cancel', 'active')).toBe('queued,running');
+    expect(bulkStatus('retry', 'failed')).toBe('failed');
+    expect(bulkStatus('retry', 'running')).toBeNull();
+  });
+});
+
+describe('tokens', () => {
+  const jwt = (claims: object) => `h.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.s`;
+  it('tells staff from viewer tokens, and refuses expired or unreadable ones', () => {
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    expect(describeToken(jwt({ sub: 'staff', tp_role: 'staff', exp }))).toMatchObject({ kind: 'staff' });
+    expect(describeToken(jwt({ sub: 'user_42', exp }))).toMatchObject({ kind: 'viewer', owner: 'user_42' });
+    expect(describeToken(jwt({ sub: 'u', exp: 1 }))).toEqual({ kind: 'none', problem: 'expired' });
+    expect(describeToken('not-a-jwt')).toEqual({ kind: 'none', problem: 'malformed' });
+  });
+});
+
+describe('format', () => {
+  it('reads durations, ETAs and stages as a person would', () => {
+    expect(duration(850)).toBe('850 ms');
+    expect(duration(12_400)).toBe('12 s');
+    expect(duration(200_000)).toBe('3 min 20 s');
+    const now = Date.parse('2026-12-01T10:00:00.000Z');
+    const t = task('x', { eta: { remainingMs: 15_000, lowMs: 11_000, highMs: 24_000, at: '2026-12-01T10:00:15.000Z', basis: 'history' } });
+    expect(eta(t, now)).toEqual({ text: '~15 s left', band: '11 s – 24 s (history)' });
+    expect(eta(t, now + 5000)?.text).toBe('~10 s left');
+    const staged = task('y', { stage: { key: 'parse', label: 'Parsing', index: 1, count: 3 } });
+    expect(stageText(staged)).toBe('Parsing (2/3)');
+    expect(stageText({ ...staged, status: 'failed' })).toBe('stopped in Parsing (2/3)');
+  });
+});
