@@ -134,7 +134,7 @@ export async function main(argv: string[]): Promise<void> {
       if (o.adminKey) minted = await mintStaffToken(o.url, o.adminKey, o.ttl);
       else {
         // No admin key: sign with the secret the server uses (given, or stored in its SQLite file).
-        minted = await withServer(o.db, (s) => s.tokens.mintStaff(o.ttl), o.secret ?? null);
+        minted = await withServer(o.db, (s) => s.tokens.mintStaff(o.ttl), o.secret || null);
       }
       console.log(dashboardUrl(o.url, minted.token));
       process.stderr.write(`(staff token, valid until ${minted.expiresAt}; open the URL in a browser — the token stays in that tab)\n`);
