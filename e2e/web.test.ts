@@ -152,14 +152,14 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
       await page.page.waitForSelector(`[data-testid="inbox"] li[data-task-id="${task.id}"][data-read="true"]`, { timeout: 15_000 });
     }
     await settle();
-    expect(await page.completions()).toBe(1);
+    expect(await page.completionsShown()).toBe(1);
 
     // Another F5 after the completion: finished bar, no second toast.
     await page.page.reload();
     await page.waitFor('the completed task', `s.status === 'completed' && s.source === 'live'`);
     await page.waitForConnection('live');
     await settle();
-    expect(await page.completions()).toBe(0);
+    expect(await page.completionsShown()).toBe(0);
   }, 90_000);
 
   it('(3b) a task that finished while no page was open: the toast shows once on the next visit', async () => {
@@ -176,7 +176,7 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
     await next.waitFor('the completion toast', `s.completions === 1 && s.status === 'completed'`);
     await waitForInboxRead(owner, task.id);
     await settle();
-    expect(await next.completions()).toBe(1);
+    expect(await next.completionsShown()).toBe(1);
   }, 90_000);
 
   it('(4) two tabs: one stream connection, one completion toast', async () => {
@@ -203,10 +203,10 @@ describe.each<[Kind, 'cross-origin (?url=)' | 'same origin (window.TASKPULSE)']>
 
     await api.complete(task);
     await Promise.all([first, second].map((p) => p.waitFor('completed', `s.status === 'completed'`)));
-    await eventually('a completion shown', async () => (await first.completions()) + (await second.completions()) > 0, 15_000, 50);
+    await eventually('a completion shown', async () => (await first.completionsShown()) + (await second.completionsShown()) > 0, 15_000, 50);
     await waitForInboxRead(owner, task.id);
     await settle();
-    const counts = [await first.completions(), await second.completions()];
+    const counts = [await first.completionsShown(), await second.completionsShown()];
     console.log(`[${kind}] two tabs: stream requests ${gateway.streamRequests} (leader ${leader.streamRequests}, follower ${follower.streamRequests}), toasts per tab ${counts}`);
     expect(counts[0]! + counts[1]!).toBe(1);
     expect(follower.streamRequests).toBe(0);

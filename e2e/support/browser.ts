@@ -29,12 +29,15 @@ export interface Seen {
 declare global {
   interface Window {
     __seen: Seen[];
+    /** Tasks whose completion notice was ever on screen (notices go away by themselves). */
+    __completionTasks: Set<string>;
   }
 }
 
 /** Runs in the page at document start. */
 function recorder(): void {
   window.__seen = [];
+  window.__completionTasks = new Set();
   const text = (sel: string) => document.querySelector(sel)?.textContent ?? null;
   const record = () => {
     const card = document.querySelector('[data-testid="task"]');
@@ -48,6 +51,7 @@ function recorder(): void {
       connection: document.querySelector('[data-testid="connection"]')?.getAttribute('data-state') ?? null,
       completions: document.querySelectorAll('[data-testid="completion"]').length,
     };
+    for (const c of document.querySelectorAll('[data-testid="completion"]')) window.__completionTasks.add(c.getAttribute('data-task-id') ?? '');
     const last = window.__seen[window.__seen.length - 1];
     const keys = ['percent', 'stage', 'message', 'status', 'source', 'connection', 'completions'] as const;
     if (last === undefined || keys.some((k) => last[k] !== now[k])) window.__seen.push(now);
@@ -119,6 +123,11 @@ export class ExamplePage {
 
   completions(): Promise<number> {
     return this.page.evaluate(() => document.querySelectorAll('[data-testid="completion"]').length);
+  }
+
+  /** How many tasks' completion notices this page has shown since it loaded (each notice leaves after a few seconds). */
+  completionsShown(): Promise<number> {
+    return this.page.evaluate(() => window.__completionTasks.size);
   }
 }
 

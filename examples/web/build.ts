@@ -70,7 +70,7 @@ export async function buildExamples(outDir: string, options: BuildExamplesOption
   );
   await writeFile(
     join(out, 'index.html'),
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>TaskPulse examples</title><link rel="stylesheet" href="style.css"></head>` +
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>TaskPulse examples</title><link rel="stylesheet" href="style.css"></head>` +
       `<body><main><h1>TaskPulse examples</h1><ul>` +
       PAGES.map((p) => `<li><a href="${p.dir}/" onclick="this.href='${p.dir}/'+location.search">${p.title}</a></li>`).join('') +
       `</ul><p>Add <code>?token=&lt;viewer token&gt;</code> (and <code>&amp;task=&lt;id&gt;</code>) to the address, or set <code>window.TASKPULSE</code> in <code>config.js</code>.</p></main></body></html>\n`,

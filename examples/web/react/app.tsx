@@ -3,13 +3,13 @@
  * `useTask`/`useTasks`, `useConnectionState`, `useNotifications` for the completion toast and the
  * inbox, and `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
  */
-import type { Notification, Task } from '@taskpulse/client';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type Task } from '@taskpulse/client';
 import { TaskPulseProvider, useConnectionState, useNotifications, useTask, useTaskPulseClient, useTasks } from '@taskpulse/react';
 import { useInvalidateOnEvents } from '@taskpulse/react/query';
 import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { clientOptions, type PageConfig } from '../shared/config.ts';
-import { CONNECTION_LABELS, formatEta, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
+import { CONNECTION_LABELS, formatEta, formatIdTime, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
 import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';
 
 /** The whole page for a resolved configuration. */
@@ -29,12 +29,19 @@ function Page({ taskId }: { taskId: string | undefined }) {
   useEffect(() => {
     window.taskpulse = client; // for the console: taskpulse.diagnostics()
   }, [client]);
-  const [toasts, setToasts] = useState<Notification[]>([]);
+  // At most 3 notices at once, each gone after a few seconds, the rest counted in one line.
+  const [notices, setNotices] = useState(EMPTY_NOTICES);
   // Claims completions: once per task, in one tab, not again after a reload.
   useNotifications({
     inbox: false,
-    onNotification: (n) => setToasts((shown) => (shown.some((s) => s.id === n.id) ? shown : [...shown, n])),
+    onNotification: (n) => setNotices((s) => addNotice(s, { id: n.id, title: n.title, body: n.body, kind: n.kind, taskId: n.taskId }, Date.now())),
   });
+  useEffect(() => {
+    if (notices.visible.length === 0) return;
+    const due = Math.min(...notices.visible.map((v) => v.shownAt)) + NOTICE_RULES.ttlMs;
+    const timer = setTimeout(() => setNotices((s) => expireNotices(s, Date.now())), Math.max(50, due - Date.now()));
+    return () => clearTimeout(timer);
+  }, [notices.visible]);
   // The app's own queries: refetched when a task of this viewer is created or finishes.
   useInvalidateOnEvents([{ queryKey: ['finished'] }]);
   return (
@@ -47,15 +54,23 @@ function Page({ taskId }: { taskId: string | undefined }) {
       <RecentlyFinished />
       <Inbox />
       <div className="toasts" aria-live="polite">
-        {toasts.map((n) => (
-          <div key={n.id} className="toast" role="alertdialog" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
-            <button aria-label="Dismiss" onClick={() => setToasts((shown) => shown.filter((s) => s.id !== n.id))}>
+        {notices.visible.map((n) => (
+          <div key={n.id} className="toast" role="status" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
+            <button aria-label="Dismiss" onClick={() => setNotices((s) => dismissNotice(s, n.id))}>
               ×
             </button>
             <strong>{n.title}</strong>
             <div>{n.body}</div>
           </div>
         ))}
+        {notices.more > 0 && (
+          <div className="toast more" data-testid="more-finished">
+            <button aria-label="Dismiss" onClick={() => setNotices(clearMore)}>
+              ×
+            </button>
+            {notices.more} more finished — see the inbox
+          </div>
+        )}
       </div>
     </>
   );
@@ -116,6 +131,9 @@ function TaskCard({ task, source }: { task: Task; source: 'live' | 'cache' }) {
         <span>{task.type}</span>
         <span data-testid="status">{formatStatus(task)}</span>
       </h2>
+      <div className="meta" data-testid="id-time" title={task.id}>
+        {formatIdTime(task)}
+      </div>
       <div
         className="bar"
         role="progressbar"

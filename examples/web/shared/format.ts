@@ -49,3 +49,9 @@ export function formatStatus(task: Task): string {
   if (task.status === 'running' && task.cancelRequested) return 'Canceling…';
   return task.status.charAt(0).toUpperCase() + task.status.slice(1);
 }
+
+/** `tsk_01JD…9XQ2 · 14:03:12`: which task, and when it was created (local time). */
+export function formatIdTime(task: Task): string {
+  const id = task.id.length > 14 ? `${task.id.slice(0, 8)}…${task.id.slice(-4)}` : task.id;
+  return `${id} · ${new Date(task.createdAt).toLocaleTimeString()}`;
+}

@@ -3,9 +3,9 @@
  * and a completion toast shown once (one tab, not again after F5). DOM only, on
  * `@taskpulse/client`.
  */
-import { createClient, type Notification, type Task, type TaskPulseClient } from '@taskpulse/client';
+import { addNotice, clearMore, createClient, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type NoticeState, type Task, type TaskPulseClient } from '@taskpulse/client';
 import { clientOptions, ConfigError, type PageGlobals, readConfig } from '../shared/config.ts';
-import { CONNECTION_LABELS, formatEta, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
+import { CONNECTION_LABELS, formatEta, formatIdTime, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
 import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';
 
 declare global {
@@ -29,6 +29,7 @@ class TaskCard {
   #title = el('h2');
   #type = el('span');
   #status = el('span', { 'data-testid': 'status' });
+  #meta = el('div', { class: 'meta', 'data-testid': 'id-time' });
   #bar = el('div', { class: 'bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'data-testid': 'bar' });
   #fill = el('div', { class: 'fill' });
   #percent = el('span', { 'data-testid': 'percent' });
@@ -43,7 +44,7 @@ class TaskCard {
     this.#bar.append(this.#fill);
     const details = el('div', { class: 'details' });
     details.append(this.#percent, this.#stage, this.#message, this.#eta);
-    this.root.append(this.#title, this.#bar, details);
+    this.root.append(this.#title, this.#meta, this.#bar, details);
   }
 
   update(task: Task, source: 'live' | 'cache'): void {
@@ -56,6 +57,8 @@ class TaskCard {
     this.root.dataset.status = task.status;
     this.#type.textContent = task.type;
     this.#status.textContent = formatStatus(task);
+    this.#meta.textContent = formatIdTime(task);
+    this.#meta.title = task.id;
     this.#bar.dataset.percent = percent === null ? '' : String(percent);
     this.#bar.setAttribute('aria-valuenow', percent === null ? '0' : String(percent));
     this.#fill.style.width = `${percent ?? 0}%`;
@@ -71,12 +74,48 @@ class TaskCard {
   }
 }
 
-function showToast(container: HTMLElement, n: Notification): void {
-  const toast = el('div', { class: 'toast', role: 'alertdialog', 'data-testid': 'completion', 'data-task-id': n.taskId, 'data-kind': n.kind });
-  const close = el('button', { 'aria-label': 'Dismiss' }, '×');
-  close.addEventListener('click', () => toast.remove());
-  toast.append(close, el('strong', {}, n.title), el('div', {}, n.body));
-  container.append(toast);
+/**
+ * Completion notices: at most 3 on screen, each removed after a few seconds, the rest counted in
+ * one "N more finished" line (the rule lives in @taskpulse/client; this draws it).
+ */
+class Notices {
+  #state: NoticeState = EMPTY_NOTICES;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  constructor(readonly container: HTMLElement) {}
+
+  add(n: { id: string; title: string; body: string; kind: 'completed' | 'failed' | 'canceled'; taskId: string }): void {
+    this.#set(addNotice(this.#state, n, Date.now()));
+  }
+
+  #set(next: NoticeState): void {
+    if (next === this.#state) return;
+    this.#state = next;
+    this.#render();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (next.visible.length > 0) {
+      const due = Math.min(...next.visible.map((v) => v.shownAt)) + NOTICE_RULES.ttlMs;
+      this.#timer = setTimeout(() => this.#set(expireNotices(this.#state, Date.now())), Math.max(50, due - Date.now()));
+    }
+  }
+
+  #render(): void {
+    const nodes: HTMLElement[] = this.#state.visible.map((n) => {
+      const toast = el('div', { class: 'toast', role: 'status', 'data-testid': 'completion', 'data-task-id': n.taskId, 'data-kind': n.kind });
+      const close = el('button', { 'aria-label': 'Dismiss' }, '×');
+      close.addEventListener('click', () => this.#set(dismissNotice(this.#state, n.id)));
+      toast.append(close, el('strong', {}, n.title), el('div', {}, n.body));
+      return toast;
+    });
+    if (this.#state.more > 0) {
+      const more = el('div', { class: 'toast more', 'data-testid': 'more-finished' });
+      const close = el('button', { 'aria-label': 'Dismiss' }, '×');
+      close.addEventListener('click', () => this.#set(clearMore(this.#state)));
+      more.append(close, document.createTextNode(`${this.#state.more} more finished`));
+      nodes.push(more);
+    }
+    this.container.replaceChildren(...nodes);
+  }
 }
 
 function start(): void {
@@ -125,7 +164,8 @@ function start(): void {
   showConnection();
 
   // Exactly once per completed task across tabs and reloads (the server's inbox decides).
-  client.notifications.onNotification((n) => showToast(toasts, n));
+  const notices = new Notices(toasts);
+  client.notifications.onNotification((n) => notices.add(n));
 
   if (config.taskId !== undefined) {
     const id = config.taskId;

@@ -36,6 +36,8 @@ export type { CallOptions } from './http.ts';
 export type { NotificationsApi } from './notifications.ts';
 export { InboxWatch } from './inbox-watch.ts';
 export type { ConnectionSource, InboxSource, InboxWatchOptions, NotificationChange, NotificationListView } from './inbox-watch.ts';
+export { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from './notice-queue.ts';
+export type { Notice, NoticeRules, NoticeState } from './notice-queue.ts';
 export { DEFAULTS } from './options.ts';
 export type { ClientOptions } from './options.ts';
 export type { PollPolicyConfig } from './poll-policy.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { bulkStatus } from '../src/bulk.ts';
 import { duration, eta, stageText } from '../src/format.ts';
 import { applyChanges, matchesQuery } from '../src/live-list.ts';
-import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '../src/notice-queue.ts';
+import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client';
 import { describe as describeToken } from '../src/session.ts';
 
 const task = (id: string, over: Partial<Task> = {}): Task =>

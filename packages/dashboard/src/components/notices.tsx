@@ -6,7 +6,7 @@
 import type { Notification } from '@taskpulse/protocol';
 import { useNotifications } from '@taskpulse/react';
 import { useEffect, useState } from 'react';
-import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '../notice-queue.ts';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client';
 import { Link } from '../router.tsx';
 
 export function Notices() {

@@ -1,8 +1,9 @@
 /**
- * Completion notices without a flood: at most `max` on screen, each dismissed after `ttlMs`;
+ * Completion notices without a flood (the dashboard's and the example pages' rule): at most `max` on screen, each dismissed after `ttlMs`;
  * the rest are counted in one collapsed "N more finished" line that opens the inbox. Pure state
  * plus a clock-driven `tick`, so the rules are tested with fake time.
  */
+/** A notice on screen. */
 export interface Notice {
   id: string;
   title: string;
@@ -12,19 +13,23 @@ export interface Notice {
   shownAt: number;
 }
 
+/** What is on screen. */
 export interface NoticeState {
   visible: Notice[];
   /** Finished meanwhile but not shown: only counted. */
   more: number;
 }
 
+/** Nothing on screen. */
 export const EMPTY_NOTICES: NoticeState = Object.freeze({ visible: [], more: 0 }) as NoticeState;
 
+/** How many at once, and for how long (ms). */
 export interface NoticeRules {
   max: number;
   ttlMs: number;
 }
 
+/** At most 3 notices, each for 6 s. */
 export const NOTICE_RULES: NoticeRules = Object.freeze({ max: 3, ttlMs: 6000 });
 
 /** A new notice: shown when there is room, else counted in `more`. */
@@ -40,10 +45,12 @@ export function expireNotices(s: NoticeState, nowMs: number, rules = NOTICE_RULE
   return visible.length === s.visible.length ? s : { ...s, visible };
 }
 
+/** The user closed one. */
 export function dismissNotice(s: NoticeState, id: string): NoticeState {
   return { ...s, visible: s.visible.filter((v) => v.id !== id) };
 }
 
+/** The "N more" line was opened or closed. */
 export function clearMore(s: NoticeState): NoticeState {
   return s.more === 0 ? s : { ...s, more: 0 };
 }
