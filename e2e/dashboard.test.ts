@@ -49,7 +49,7 @@ afterEach(async () => {
   for (const c of contexts.splice(0)) await c.close().catch(() => {});
   const errors = pageErrors.splice(0);
   expect(errors, 'console errors in the page').toEqual([]);
-});
+}, 60_000);
 
 async function call<T = any>(method: string, path: string, body?: unknown, credential = ADMIN): Promise<T> {
   const res = await fetch(url + path, {
@@ -145,7 +145,8 @@ describe('screenshots of every page, light and dark, desktop and 390 px', () => 
   }
 });
 
-describe('staff console', () => {
+// Real Chromium on a shared 2-core machine: a test takes 10–25 s alone, more under load.
+describe('staff console', { timeout: 90_000 }, () => {
   it('answers / and /tasks/<id> with the app, and keeps the token out of the address bar', async () => {
     for (const p of ['/', '/tasks/tsk_x', '/stats']) {
       const r = await fetch(url + p);
@@ -278,7 +279,7 @@ describe('staff console', () => {
   });
 });
 
-describe('customer portal', () => {
+describe('customer portal', { timeout: 120_000 }, () => {
   it('shows only the viewer\'s own tasks, also after live events of others', async () => {
     const me = `vic-${uid()}`;
     const other = `wes-${uid()}`;

@@ -1,6 +1,7 @@
 /** The shell: header with navigation, connection and theme; the page the path names. */
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { TaskPulseProvider, useNotifications } from '@taskpulse/react';
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { createApi } from './api.ts';
 import { ConnectionIndicator, ThemeToggle } from './components.tsx';
 import { Notices } from './components/notices.tsx';
@@ -24,10 +25,14 @@ export function App({ session, onSignOut }: { session: Signed; onSignOut(): void
     }),
     [session],
   );
+  // Reads beside the live client (stats, history) are TanStack queries, invalidated by events, never polled.
+  const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: false, staleTime: 30_000, retry: 1 } } }));
   return (
-    <TaskPulseProvider options={options}>
-      <Shell session={session} onSignOut={onSignOut} />
-    </TaskPulseProvider>
+    <QueryClientProvider client={queryClient}>
+      <TaskPulseProvider options={options}>
+        <Shell session={session} onSignOut={onSignOut} />
+      </TaskPulseProvider>
+    </QueryClientProvider>
   );
 }
 

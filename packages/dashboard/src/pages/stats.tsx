@@ -1,45 +1,35 @@
 /** Throughput, stage durations, queue wait, failures, bottlenecks and the browsers' delivery health. */
-import { useTaskPulseClient } from '@taskpulse/react';
-import { useEffect, useState } from 'react';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { useInvalidateOnEvents } from '@taskpulse/react/query';
+import { useState } from 'react';
 import type { Api, ClientHealth, History, Stats } from '../api.ts';
 import { Empty } from '../components.tsx';
 import { duration } from '../format.ts';
 
 const WINDOWS = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000 } as const;
 type Win = keyof typeof WINDOWS;
-/** After a task finishes the page reads its figures again, but at most this often. */
+/** Finishes within this long are gathered into one read of the figures. */
 const REFRESH_MS = 5000;
 
 export function StatsPage({ api }: { api: Api }) {
-  const client = useTaskPulseClient();
   const [win, setWin] = useState<Win>('1h');
-  const [data, setData] = useState<{ stats: Stats; history: History; health: ClientHealth | null } | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let last = 0;
-    const load = () => {
-      timer = null;
-      last = Date.now();
-      Promise.all([api.stats(undefined, WINDOWS[win]), api.history(WINDOWS[win]), api.clientHealth(Math.min(WINDOWS[win], 86_400_000)).catch(() => null)]).then(
-        ([stats, history, health]) => !stopped && (setData({ stats, history, health }), setError(null)),
-        (e: Error) => !stopped && setError(e.message),
-      );
-    };
-    load();
-    // Pushed, not polled: figures change when tasks finish, so that is when they are read again.
-    const off = client.onEvent((e) => {
-      if ((e.type === 'task.completed' || e.type === 'task.failed' || e.type === 'task.canceled') && timer === null) {
-        timer = setTimeout(load, Math.max(0, REFRESH_MS - (Date.now() - last)));
-      }
-    });
-    return () => {
-      stopped = true;
-      off();
-      if (timer !== null) clearTimeout(timer);
-    };
-  }, [api, client, win]);
+  // Pushed, not polled: the figures change when tasks finish, so that is when they are read again
+  // (finishes within 5 s are gathered into one read).
+  useInvalidateOnEvents([{ queryKey: ['stats'], events: ['task.completed', 'task.failed', 'task.canceled'] }], { delayMs: REFRESH_MS });
+  const query = useQuery({
+    queryKey: ['stats', win],
+    queryFn: async () => {
+      const [stats, history, health] = await Promise.all([
+        api.stats(undefined, WINDOWS[win]),
+        api.history(WINDOWS[win]),
+        api.clientHealth(Math.min(WINDOWS[win], 86_400_000)).catch(() => null),
+      ]);
+      return { stats, history, health };
+    },
+    placeholderData: keepPreviousData,
+  });
+  const data = query.data ?? null;
+  const error = query.error ? query.error.message : null;
 
   return (
     <section aria-labelledby="stats-title">

@@ -1,5 +1,6 @@
 /** One task: header, stage waterfall, live log, JSON, attempts, children, events, actions. */
 import type { LogLine, Task, TaskEvent } from '@taskpulse/protocol';
+import { useQuery } from '@tanstack/react-query';
 import { useTask, useTaskPulseClient } from '@taskpulse/react';
 import { type ReactNode, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type Api, type StageStat } from '../api.ts';
@@ -27,12 +28,12 @@ export function TaskPage({ id, api, staff }: { id: string; api: Api; staff: bool
 
 function TaskDetail({ task, api, staff, now }: { task: Task; api: Api; staff: boolean; now: number }) {
   const e = eta(task, now);
-  const [usual, setUsual] = useState<Map<string, StageStat> | null>(null);
-  useEffect(() => {
-    if (!staff) return;
-    // The usual duration of each stage of this type, from the history in the store.
-    api.stats(task.type).then((s) => setUsual(new Map((s.types.find((x) => x.type === task.type)?.stages ?? []).map((st) => [st.stage, st]))), () => {});
-  }, [api, staff, task.type]);
+  // The usual duration of each stage of this type, from the history in the store (staff only).
+  const stats = useQuery({ queryKey: ['stats', 'type', task.type], queryFn: () => api.stats(task.type), enabled: staff, staleTime: 60_000 });
+  const usual = useMemo(
+    () => (stats.data ? new Map((stats.data.types.find((x) => x.type === task.type)?.stages ?? []).map((st): [string, StageStat] => [st.stage, st])) : null),
+    [stats.data, task.type],
+  );
   return (
     <article className="task-page" aria-labelledby="task-title" data-testid="task-page" data-status={task.status}>
       <nav className="crumbs" aria-label="Breadcrumb">
