@@ -26,6 +26,23 @@ export interface TypeStats {
   canceled: number;
   queueWait: { medianMs: number; p90Ms: number } | null;
   stages: StageStat[];
+  /** How right the ETA was on this type's tasks that completed in the window; null before any. */
+  eta: EtaAccuracy | null;
+}
+
+/** Observed ETA accuracy (see docs/server.md, "How the ETA works"). Shares are 0–1. */
+export interface EtaAccuracy {
+  /** Completed tasks scored. */
+  tasks: number;
+  /** Median |shown − true remaining| / true remaining at 50 % of the run. */
+  medianErrorAt50: number | null;
+  /** How often the true remaining time was inside [lowMs, highMs], over every checkpoint. */
+  bandCoverage: number | null;
+  /** Median (highMs − lowMs) / true remaining, over every checkpoint. */
+  bandWidth: number | null;
+  /** How often there was no ETA to show, over every checkpoint. */
+  noEta: number | null;
+  checkpoints: { at: number; count: number; medianError: number | null; p90Error: number | null; bandCoverage: number | null; noEta: number | null }[];
 }
 
 export interface Bottleneck {

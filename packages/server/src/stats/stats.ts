@@ -2,58 +2,13 @@
  * `/v1/stats`: per type and stage, how long things take and where users wait, with the
  * bottlenecks named in plain words. Pure: stage runs and task counts in, report out.
  */
-import type { TaskStatus } from '@taskpulse/protocol';
+import type { Bottleneck, EtaAccuracy, StageStat, TaskStatus, TypeStats } from '@taskpulse/protocol';
+
 import type { EtaCheck, StageRun } from '../store/store.ts';
 import { QUEUE_WAIT, WHOLE_TASK, quantile } from '../eta/eta.ts';
 
-export interface StageStat {
-  stage: string;
-  count: number;
-  medianMs: number;
-  p90Ms: number;
-  /** This stage's share of a typical run (its median over the sum of stage medians). */
-  share: number | null;
-}
-
-export interface TypeStats {
-  type: string;
-  count: number;
-  medianMs: number | null;
-  p90Ms: number | null;
-  throughputPerMin: number;
-  queued: number;
-  running: number;
-  completed: number;
-  failed: number;
-  canceled: number;
-  queueWait: { medianMs: number; p90Ms: number } | null;
-  stages: StageStat[];
-  /** How right the ETA was on this type's tasks that completed in the window; null before any. */
-  eta: EtaAccuracy | null;
-}
-
-/** Observed ETA accuracy (see docs/server.md, "How the ETA works"). Shares are 0–1. */
-export interface EtaAccuracy {
-  /** Completed tasks scored. */
-  tasks: number;
-  /** Median |shown − true remaining| / true remaining at 50 % of the run. */
-  medianErrorAt50: number | null;
-  /** How often the true remaining time was inside [lowMs, highMs], over every checkpoint. */
-  bandCoverage: number | null;
-  /** Median (highMs − lowMs) / true remaining, over every checkpoint. */
-  bandWidth: number | null;
-  /** How often there was no ETA to show, over every checkpoint. */
-  noEta: number | null;
-  checkpoints: { at: number; count: number; medianError: number | null; p90Error: number | null; bandCoverage: number | null; noEta: number | null }[];
-}
-
-export interface Bottleneck {
-  type: string;
-  stage: string | null;
-  kind: 'stage' | 'queue' | 'variance';
-  share: number | null;
-  recommendation: string;
-}
+// The report shapes live in protocol (reports.ts): the server builds them, the dashboard reads them.
+export type { Bottleneck, EtaAccuracy, StageStat, TypeStats } from '@taskpulse/protocol';
 
 export function computeStats(
   runs: readonly StageRun[],
