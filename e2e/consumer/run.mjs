@@ -33,7 +33,7 @@ const PACKAGES = ['@taskpulse/protocol', '@taskpulse/client', '@taskpulse/react'
 /** Third-party packages the app installs beside the tarballs, at the repo's exact versions (deterministic). */
 const APP_DEPS = ['react', 'react-dom', '@tanstack/react-query', 'bullmq', '@types/node', '@types/react', '@types/react-dom'];
 /** Modules `taskpulse --help` must not load: the server's heavy dependencies. */
-const HEAVY = ['fastify', 'better-sqlite3', 'pg', 'ioredis', 'pino', 'prom-client', 'jose', '@taskpulse/server/dist/app.js'];
+const HEAVY = ['fastify', 'better-sqlite3', 'pg', 'ioredis', 'pino', 'prom-client', 'jose', 'zod', '@taskpulse/server/dist/app.js'];
 const ADMIN = 'tpk_consumer_admin_0123456789abcdef';
 
 const args = process.argv.slice(2);

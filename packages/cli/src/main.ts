@@ -3,7 +3,8 @@
  */
 import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
-import { SCOPES, type Scope } from '@taskpulse/protocol';
+import { SCOPES } from '@taskpulse/protocol/constants';
+import type { Scope } from '@taskpulse/protocol';
 // Only the light config module at start: `taskpulse --help` must answer fast, so the server
 // (Fastify, SQLite, PostgreSQL, Redis clients) is imported by the commands that run it.
 import { DEFAULTS } from '@taskpulse/server/config';

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { LIMITS } from './limits.ts';
-import { EVENT_TYPES, TASK_STATUSES, TERMINAL_STATUSES } from './constants.ts';
+import { EVENT_TYPES, SCOPES, TASK_STATUSES, TERMINAL_STATUSES } from './constants.ts';
 
 // ---------------------------------------------------------------- building blocks
 
@@ -311,9 +311,8 @@ export type Role = z.infer<typeof Role>;
  * What a worker key may do (least privilege: a queue worker's key need not mint viewer tokens).
  * `tasks:write` create, cancel and report on tasks (with a lease); `tasks:claim` claim queued
  * tasks and report on the claimed ones; `tokens:mint` mint viewer tokens; `read` read tasks,
- * events, streams, logs and stats. Admin keys may do everything.
+ * events, streams, logs and stats. Admin keys may do everything. (`SCOPES` lives in constants.ts.)
  */
-export const SCOPES = ['tasks:write', 'tasks:claim', 'tokens:mint', 'read'] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;
 /** A worker key created without `scopes` has all of them: the powers worker keys always had. */
