@@ -13,12 +13,13 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 /**
  * Starts `taskpulse serve` on a free port; `stop()` ends it and removes its data.
  * `BENCH_SERVER_NODE_ARGS` adds Node flags to the server process only, e.g.
- * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it.
+ * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile it. `root` runs the
+ * server of another checkout (an A/B against an older commit, see cpu.mjs).
  */
-export async function startServer(extraArgs = []) {
+export async function startServer(extraArgs = [], { root: serverRoot = root } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'taskpulse-bench-'));
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, join(root, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', ...extraArgs], {
+  const proc = spawn(process.execPath, [...nodeArgs, join(serverRoot, 'packages/cli/bin/taskpulse.mjs'), 'serve', '--port', '0', '--db', join(dir, 'bench.db'), '--log-level', 'warn', ...extraArgs], {
     env: { ...process.env, TASKPULSE_ADMIN_KEY: ADMIN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

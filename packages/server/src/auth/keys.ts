@@ -26,6 +26,8 @@ export class KeyService {
   readonly #adminHash: Buffer | null;
   readonly #cache = new Map<string, { role: Role; id: string; scopes: readonly Scope[]; revoked: boolean; at: number }>();
   readonly #revoked = new Set<(id: string) => void>();
+  /** Presented key → its hash (and whether it is the bootstrap admin key). */
+  readonly #hashes = new Map<string, { hash: string; admin: boolean }>();
 
   constructor(store: Store, config: KeyServiceConfig) {
     this.#store = store;
@@ -62,8 +64,16 @@ export class KeyService {
 
   /** The role and id of a presented key, or null when it is unknown or revoked. */
   async verify(key: string): Promise<{ role: Role; id: string | null; scopes: readonly Scope[] } | null> {
-    const hash = hashKey(key);
-    if (this.#adminHash && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex'))) return { role: 'admin', id: null, scopes: SCOPES };
+    let seen = this.#hashes.get(key);
+    if (seen === undefined) {
+      // Hashed once per key, not per request (a worker sends the same key thousands of times a second).
+      const hash = hashKey(key);
+      seen = { hash, admin: this.#adminHash !== null && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex')) };
+      if (this.#hashes.size >= 10_000) this.#hashes.clear();
+      this.#hashes.set(key, seen);
+    }
+    if (seen.admin) return { role: 'admin', id: null, scopes: SCOPES };
+    const hash = seen.hash;
     const now = Date.now();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;

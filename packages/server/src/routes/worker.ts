@@ -5,6 +5,7 @@ import {
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { TaskService } from '../tasks/service.ts';
+import { fastBatchProgress, fastProgress } from '../http/fast-body.ts';
 
 const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
 
@@ -25,7 +26,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/tasks/:id/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: ProgressRequest, response: ProgressResponse,
+      method: 'POST', url: '/v1/tasks/:id/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: ProgressRequest, fastBody: fastProgress, response: ProgressResponse,
       summary: 'Report progress, stage, message, metadata or a log line; renews the lease.',
     },
     async ({ params, body }) => tasks.progress(params.id!, body),
@@ -33,7 +34,7 @@ export function workerRoutes(r: Router, tasks: TaskService): void {
 
   r.route(
     {
-      method: 'POST', url: '/v1/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: BatchProgressRequest,
+      method: 'POST', url: '/v1/progress', scopes: ['tasks:write', 'tasks:claim'], tag: 'worker', roles: BACKEND, body: BatchProgressRequest, fastBody: fastBatchProgress,
       summary: 'Many reports in one request, applied in order; one result per update.',
       response: BatchProgressResponse,
     },

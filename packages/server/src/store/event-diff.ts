@@ -32,13 +32,31 @@ export interface SplitEvent {
   fields: TaskVersion;
 }
 
+/**
+ * Task fields whose value is an object the state machine replaces and never changes in place
+ * (tasks/model.ts copies `stages`, `children`, `metadata`… before changing them): their JSON is
+ * kept by identity, so a progress event does not serialize a 10 KB `input` again.
+ */
+const STABLE_FIELDS = new Set(['input', 'result', 'metadata', 'error', 'stages', 'tags', 'children', 'attempts']);
+const PIECES = new WeakMap<object, string>();
+
+function pieceOf(k: string, v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || !STABLE_FIELDS.has(k)) return JSON.stringify(v) as string | undefined;
+  let piece = PIECES.get(v);
+  if (piece === undefined) {
+    piece = JSON.stringify(v);
+    PIECES.set(v, piece);
+  }
+  return piece;
+}
+
 /** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
 export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
   const keys: string[] = [];
   const pieces: string[] = [];
   let taskJson = '{';
   for (const k in task) {
-    const piece = JSON.stringify(task[k]) as string | undefined;
+    const piece = pieceOf(k, task[k]);
     if (piece === undefined) continue;
     if (keys.length > 0) taskJson += ',';
     taskJson += `${JSON.stringify(k)}:${piece}`;

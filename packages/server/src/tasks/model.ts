@@ -129,7 +129,6 @@ export function progress(prev: TaskRecord, u: ProgressUpdate, defaultLeaseMs: nu
   const now = iso(nowMs);
   const task: TaskRecord = {
     ...prev,
-    stages: prev.stages.map((s) => ({ ...s })),
     lease: renewLease(prev.lease!, u.leaseMs, defaultLeaseMs, nowMs),
     heartbeatAt: now,
   };
@@ -139,6 +138,8 @@ export function progress(prev: TaskRecord, u: ProgressUpdate, defaultLeaseMs: nu
   let moved = false;
 
   if (u.stage !== undefined && (task.stageIndex < 0 || task.stages[task.stageIndex]!.key !== u.stage)) {
+    // Copied only when they change: the stages of `prev` are never changed in place.
+    task.stages = prev.stages.map((s) => ({ ...s }));
     let index = task.stages.findIndex((s) => s.key === u.stage);
     if (index < 0) {
       if (task.stages.length >= LIMITS.stages) {

@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// Server CPU per progress report, the figure least disturbed by other load on the machine: a real
+// server process (SQLite, one SSE reader following every event) takes a fixed number of reports,
+// batched (`POST /v1/progress`) and per update (`POST /v1/tasks/:id/progress`), and its user +
+// system CPU time (from /proc) is divided by the reports. With `--against DIR` (another checkout
+// of the repository with its node_modules, e.g. `git worktree add /tmp/base main && ln -s …`) the
+// two servers run alternately, A B A B, so both see the same machine.
+//
+//   node bench/cpu.mjs [--reports 20000] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--against DIR]
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ADMIN, runningTasks, startServer } from './support.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    reports: { type: 'string', default: '20000' },
+    tasks: { type: 'string', default: '50' },
+    batch: { type: 'string', default: '25' },
+    concurrency: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '2' },
+    against: { type: 'string' },
+  },
+});
+const REPORTS = Number(args.reports);
+const TASKS = Number(args.tasks);
+const BATCH = Number(args.batch);
+const CONC = Number(args.concurrency);
+const here = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** User + system CPU of a process, µs (Linux). */
+function cpuUs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** An SSE reader counting progress events until `n` arrived. */
+function reader(server, type) {
+  let count = 0;
+  let want = Infinity;
+  let done;
+  const finished = new Promise((r) => (done = r));
+  const req = http.request({ host: server.host, port: server.port, path: `/v1/stream?type=${type}`, agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
+  const ready = new Promise((resolve) => {
+    req.on('response', (res) => {
+      res.setEncoding('utf8');
+      let buf = '';
+      res.on('data', (c) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          if (frame.includes('event: snapshot')) resolve();
+          else if (frame.includes('event: task.updated')) if (++count >= want) done();
+        }
+      });
+    });
+  });
+  req.end();
+  return { ready, expect: (n) => ((want = n), count >= n && done(), finished), close: () => req.destroy() };
+}
+
+async function phase(server, mode) {
+  const type = `cpu-${mode}`;
+  const tasks = await runningTasks(server.call, TASKS, type);
+  const r = reader(server, type);
+  await r.ready;
+  let next = 0;
+  const step = mode === 'batched' ? BATCH : 1;
+  const cpu0 = cpuUs(server.proc.pid);
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONC }, async () => {
+      while (next < REPORTS) {
+        const from = next;
+        next += step;
+        if (mode === 'batched') {
+          const updates = [];
+          for (let k = from; k < from + step; k++) {
+            const t = tasks[k % TASKS];
+            updates.push({ id: t.id, lease: t.lease, done: k + 1, total: REPORTS + step });
+          }
+          await server.call('POST', '/v1/progress', { updates });
+        } else {
+          const t = tasks[from % TASKS];
+          await server.call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: from + 1, total: REPORTS + 1 });
+        }
+      }
+    }),
+  );
+  await r.expect(Math.ceil(REPORTS / step) * step);
+  const ms = performance.now() - t0;
+  const cpu = cpuUs(server.proc.pid) - cpu0;
+  r.close();
+  return { cpuPerReport: cpu / next, rate: next / (ms / 1000) };
+}
+
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const roots = args.against ? [['this', here], ['against', args.against]] : [['this', here]];
+const results = [];
+for (let round = 0; round < Number(args.rounds); round++) {
+  for (const [name, root] of roots) {
+    const server = await startServer([], { root });
+    try {
+      for (const mode of ['batched', 'per-update']) {
+        const before = load();
+        const r = await phase(server, mode);
+        results.push({ name, mode, ...r });
+        console.log(
+          `${name.padEnd(8)} ${mode.padEnd(10)} ${r.cpuPerReport.toFixed(1).padStart(6)} µs CPU/report  ${Math.round(r.rate).toLocaleString('en').padStart(6)} reports/s  (load ${before})`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+console.log(`\nmedian server CPU per report (${REPORTS.toLocaleString('en')} reports, ${TASKS} tasks, batch ${BATCH}, ${CONC} concurrent, one SSE reader):`);
+const median = (xs) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+for (const [name] of roots) {
+  for (const mode of ['batched', 'per-update']) {
+    const xs = results.filter((r) => r.name === name && r.mode === mode).map((r) => r.cpuPerReport);
+    console.log(`  ${name.padEnd(8)} ${mode.padEnd(10)} ${median(xs).toFixed(1)} µs`);
+  }
+}
