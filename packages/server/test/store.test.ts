@@ -116,6 +116,43 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await reopened.close();
     });
 
+    it('undoes a failed `pure` unit (run without a savepoint) whether it failed before or after writing', async () => {
+      const { open } = engine();
+      const store = open();
+      await store.write((tx) => tx.insertTask(task('a')));
+      await store.write((tx) => tx.insertTask(task('b')));
+      const committed: number[] = [];
+      store.onCommit((events) => committed.push(...events.map((e) => e.seq)));
+      const runs = { a: 0 };
+      const bump = (id: string, message: string, fail?: 'before' | 'after') =>
+        store.write(
+          async (tx) => {
+            if (id === 'a') runs.a++;
+            const t = { ...(await tx.getTask(id))!, message };
+            if (fail === 'before') throw new Error('refused');
+            await tx.appendEvent(event(t));
+            await tx.updateTask(t);
+            if (fail === 'after') throw new Error('boom');
+          },
+          { pure: true },
+        );
+      const results = await Promise.allSettled([bump('a', 'one'), bump('b', 'refused', 'before'), bump('b', 'doomed', 'after'), bump('b', 'three')]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : null))).toEqual([null, 'refused', 'boom', null]);
+      expect(runs.a).toBe(name === 'sqlite' ? 2 : 1); // SQLite ran the batch again, with savepoints
+      expect(committed).toEqual([1, 2]);
+      expect((await store.getTask('a'))!.message).toBe('one');
+      expect((await store.getTask('b'))!.message).toBe('three');
+      const events = (await store.readEvents(0, {}, 10)).events;
+      expect(events.map((e) => [e.seq, (JSON.parse(e.json) as { task: { message: string } }).task.message])).toEqual([[1, 'one'], [2, 'three']]);
+      await store.close();
+
+      const reopened = open();
+      expect((await reopened.getTask('b'))!.message).toBe('three');
+      expect(await reopened.head()).toBe(2);
+      await reopened.close();
+    });
+
     it('claims oldest first and counts queue positions per type', async () => {
       const store = engine().open();
       for (const id of ['t1', 't2', 't3']) await store.write((tx) => tx.insertTask(task(id, id === 't2' ? 'other' : 'x')));

@@ -27,8 +27,8 @@ export interface TaskVersion {
 export interface SplitEvent {
   /** The event's wire JSON, as `JSON.stringify({seq, type, at, taskId, task})` would make it. */
   json: string;
-  /** The task's JSON alone. */
-  taskJson: string;
+  /** The task's JSON alone (a slice of `json`, made only when asked for). */
+  readonly taskJson: string;
   fields: TaskVersion;
 }
 
@@ -40,8 +40,10 @@ export interface SplitEvent {
 const STABLE_FIELDS = new Set(['input', 'result', 'metadata', 'error', 'stages', 'tags', 'children', 'attempts']);
 const PIECES = new WeakMap<object, string>();
 
-function pieceOf(k: string, v: unknown): string | undefined {
+/** The JSON of a task field's value (kept by identity for the fields that are never changed in place). */
+export function pieceOf(k: string, v: unknown): string | undefined {
   if (v === null || typeof v !== 'object' || !STABLE_FIELDS.has(k)) return JSON.stringify(v) as string | undefined;
+  if (Array.isArray(v) && v.length === 0) return '[]'; // `attempts ?? []` is a new array each time: not worth an entry
   let piece = PIECES.get(v);
   if (piece === undefined) {
     piece = JSON.stringify(v);
@@ -50,22 +52,54 @@ function pieceOf(k: string, v: unknown): string | undefined {
   return piece;
 }
 
+const KEYS = new Map<string, string>();
+function keyJson(k: string): string {
+  let j = KEYS.get(k);
+  if (j === undefined) {
+    j = JSON.stringify(k);
+    if (KEYS.size < 1000) KEYS.set(k, j);
+  }
+  return j;
+}
+
 /** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
 export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
   const keys: string[] = [];
   const pieces: string[] = [];
-  let taskJson = '{';
+  const head = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":`;
+  // One string for the wire JSON; the task's own JSON is a slice of it.
+  let json = head + '{';
   for (const k in task) {
     const piece = pieceOf(k, task[k]);
     if (piece === undefined) continue;
-    if (keys.length > 0) taskJson += ',';
-    taskJson += `${JSON.stringify(k)}:${piece}`;
+    if (keys.length > 0) json += ',';
+    json += `${keyJson(k)}:${piece}`;
     keys.push(k);
     pieces.push(piece);
   }
-  taskJson += '}';
-  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":${taskJson}}`;
-  return { json, taskJson, fields: { seq, keys, pieces } };
+  json += '}}';
+  return {
+    json,
+    get taskJson() {
+      return json.slice(head.length, -1);
+    },
+    fields: { seq, keys, pieces },
+  };
+}
+
+/**
+ * A stored task record's JSON, exactly `JSON.stringify(record)`, reusing the JSON of the fields
+ * kept by identity (see {@link STABLE_FIELDS}): writing a task row does not serialize its `input` again.
+ */
+export function recordJson(record: object): string {
+  let json = '{';
+  for (const k in record) {
+    const piece = pieceOf(k, (record as Record<string, unknown>)[k]);
+    if (piece === undefined) continue;
+    if (json.length > 1) json += ',';
+    json += `${keyJson(k)}:${piece}`;
+  }
+  return json + '}';
 }
 
 /**

@@ -9,6 +9,8 @@ export interface Unit {
   fn: (tx: WriteTx) => MaybePromise<unknown>;
   /** Task ids the unit will read (a hint: a store may load them for the whole batch at once). */
   tasks?: readonly string[];
+  /** See `WriteOptions.pure`. */
+  pure?: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -26,7 +28,7 @@ export class GroupCommit {
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tasks: options?.tasks });
+      this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject, tasks: options?.tasks, pure: options?.pure });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => void this.#flush());

@@ -184,6 +184,12 @@ export interface WriteOptions {
    * (PostgreSQL) loads every unit's tasks of a batch in one query. Only a hint.
    */
   tasks?: readonly string[];
+  /**
+   * The unit writes only through `tx` and may be run again from the start (its effects outside
+   * the store wait until it resolves). A store may then skip its per-unit savepoint: should the
+   * unit fail after writing, the store undoes the whole batch and runs it again with savepoints.
+   */
+  pure?: boolean;
 }
 
 export interface Store {

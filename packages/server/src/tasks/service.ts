@@ -172,7 +172,7 @@ export class TaskService {
       }
       const seq = await this.#apply(tx, change, nowMs, later);
       return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
-    }, { tasks: [id] });
+    }, { tasks: [id], pure: true });
   }
 
   /** Many reports in one request, applied in order; each succeeds or fails on its own. */

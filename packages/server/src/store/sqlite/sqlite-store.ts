@@ -15,11 +15,11 @@ import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
 import { decodeCursor, encodeCursor, keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
-import { diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
+import { diffFields, mergeTaskEvent, pieceOf, recordJson, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
-  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteTx,
+  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
 } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { SqliteWebhooks } from './sqlite-webhooks.ts';
@@ -48,6 +48,9 @@ export const SQLITE_DEFAULTS = Object.freeze({
   walLimitBytes: CHECKPOINT_DEFAULTS.truncateBytes,
 });
 
+/** A batch that must run again with a savepoint per unit (see `#runBatch`). */
+const RUN_AGAIN = Symbol('run again');
+
 /** Thrown inside the readiness probe's unit so the group commit rolls its allocation back. */
 const PROBE_DONE = Symbol('probe done');
 
@@ -73,6 +76,11 @@ export class SqliteStore implements Store {
   /** Cache entries a unit replaced, to put back if the unit is undone. */
   #journal: Map<string, TaskRecord | undefined> | null = null;
   #flushedInUnit: TaskRecord[] | null = null;
+  /** What the running batch replaced in the cache and versions (first change of each id), to undo it whole. */
+  #batchJournal: Map<string, TaskRecord | undefined> | null = null;
+  #batchVersionJournal: Map<string, TaskVersion | undefined> | null = null;
+  /** Whether the running unit wrote (a `pure` unit without a savepoint cannot fail after that). */
+  #wrote = false;
   /**
    * The version each task's events are stored against (event-diff.ts), and what a unit replaced
    * there, to put back if it is undone. Missing (after a restart, or trimmed): the next event of
@@ -171,11 +179,13 @@ export class SqliteStore implements Store {
         return rec;
       },
       insertTask: (t, idem) => {
-        s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t));
+        this.#wrote = true;
+        s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, recordJson(t));
         if (idem) s.insertIdem.run(idem.scope, idem.key, t.id, idem.fingerprint);
         this.#remember(t);
       },
       updateTask: (t) => {
+        this.#wrote = true;
         this.#remember(t);
         this.#dirty.set(t.id, t);
       },
@@ -192,6 +202,7 @@ export class SqliteStore implements Store {
         return queuePosition(db, t);
       },
       appendEvent: (e) => {
+        this.#wrote = true;
         const seq = ++this.#head;
         const body = e.body(seq);
         let stored: StoredEvent;
@@ -217,17 +228,20 @@ export class SqliteStore implements Store {
           stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
           row = stored.json;
         }
-        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, JSON.stringify(e.tags), e.milestone ? 1 : 0, row, base);
+        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, pieceOf('tags', e.tags), e.milestone ? 1 : 0, row, base);
         this.#pending.push(stored);
         return stored;
       },
       insertLog: (taskId, seq, at, level, message) => {
+        this.#wrote = true;
         s.insertLog.run(taskId, seq, at, level, message);
       },
       insertNotification: (n) => {
+        this.#wrote = true;
         s.insertNotification.run(n.id, n.seq, n.owner, n.taskId, n.kind, n.title, n.body, n.createdAt, n.readAt);
       },
       markNotificationsRead: (owner, sel, readAt) => {
+        this.#wrote = true;
         const where = ['owner = ?', 'read_at IS NULL'];
         const params: unknown[] = [owner];
         if (sel.ids) {
@@ -245,9 +259,11 @@ export class SqliteStore implements Store {
         return ids;
       },
       recordStageRun: (r) => {
+        this.#wrote = true;
         s.recordStageRun.run(r.type, r.stage, r.durationMs, r.size, r.endedAtMs);
       },
       recordEtaChecks: (checks) => {
+        this.#wrote = true;
         for (const c of checks) s.recordEtaCheck.run(c.type, c.endedAtMs, c.checkpoint, c.error, c.inside === null ? null : c.inside ? 1 : 0, c.width);
       },
     };
@@ -255,19 +271,21 @@ export class SqliteStore implements Store {
 
   #setVersion(taskId: string, v: TaskVersion): void {
     if (this.#versionJournal && !this.#versionJournal.has(taskId)) this.#versionJournal.set(taskId, this.#versions.get(taskId));
+    if (this.#batchVersionJournal && !this.#batchVersionJournal.has(taskId)) this.#batchVersionJournal.set(taskId, this.#versions.get(taskId));
     this.#versions.delete(taskId); // re-insert: Map order is then least recently versioned first
     this.#versions.set(taskId, v);
   }
 
   #remember(t: TaskRecord): void {
     if (this.#journal && !this.#journal.has(t.id)) this.#journal.set(t.id, this.#cache.get(t.id));
+    if (this.#batchJournal && !this.#batchJournal.has(t.id)) this.#batchJournal.set(t.id, this.#cache.get(t.id));
     this.#cache.delete(t.id); // re-insert: Map order is then least recently written first
     this.#cache.set(t.id, t);
   }
 
   #flushDirty(): undefined {
     for (const t of this.#dirty.values()) {
-      this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, JSON.stringify(t), t.id);
+      this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, recordJson(t), t.id);
       this.#flushedInUnit?.push(t);
     }
     this.#dirty.clear();
@@ -291,18 +309,58 @@ export class SqliteStore implements Store {
     }
   }
 
-  write<T>(fn: (tx: WriteTx) => MaybePromise<T>): Promise<T> {
+  write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
-    return this.#writes.write(fn);
+    return this.#writes.write(fn, options);
   }
 
   async #commitBatch(batch: Unit[]): Promise<void> {
+    if ((await this.#runBatch(batch, true)) === RUN_AGAIN) await this.#runBatch(batch, false);
+  }
+
+  /**
+   * One transaction for the batch. Each unit runs in a savepoint, so one failure undoes only
+   * itself — except, when `optimistic`, a `pure` unit (WriteOptions.pure): it runs without one
+   * (two statements and three allocations less per report). Should such a unit fail after it
+   * wrote, the whole transaction is rolled back and the caller runs the batch again with savepoints.
+   */
+  async #runBatch(batch: Unit[], optimistic: boolean): Promise<typeof RUN_AGAIN | void> {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     const batchHead = this.#head;
     this.#pending = [];
+    const batchCache = (this.#batchJournal = new Map());
+    const batchVersions = (this.#batchVersionJournal = new Map());
+    const undoBatch = () => {
+      for (const [id, prev] of batchCache) {
+        if (prev) this.#cache.set(id, prev);
+        else this.#cache.delete(id);
+      }
+      for (const [id, prev] of batchVersions) {
+        if (prev) this.#versions.set(id, prev);
+        else this.#versions.delete(id);
+      }
+      this.#dirty.clear();
+      this.#head = batchHead;
+      this.#pending = [];
+    };
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       for (const unit of batch) {
+        if (optimistic && unit.pure) {
+          this.#wrote = false;
+          try {
+            outcomes.push({ ok: true, value: await unit.fn(this.#tx) });
+          } catch (error) {
+            if (this.#wrote) {
+              // Nothing to return to: undo the batch; it runs again with savepoints.
+              if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+              undoBatch();
+              return RUN_AGAIN;
+            }
+            outcomes.push({ ok: false, value: error });
+          }
+          continue;
+        }
         const unitHead = this.#head;
         const unitEvents = this.#pending.length;
         const journal = (this.#journal = new Map());
@@ -359,11 +417,18 @@ export class SqliteStore implements Store {
       this.#pending = [];
       for (const unit of batch) unit.reject(error);
       return;
+    } finally {
+      this.#batchJournal = null;
+      this.#batchVersionJournal = null;
     }
     const committed = this.#pending;
     this.#pending = [];
     if (committed.length > 0) for (const l of this.#listeners) l(committed);
-    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve(o.value) : batch[i]!.reject(o.value)));
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      if (o.ok) batch[i]!.resolve(o.value);
+      else batch[i]!.reject(o.value);
+    }
   }
 
   onCommit(listener: (events: StoredEvent[]) => void): () => void {
