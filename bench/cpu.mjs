@@ -6,7 +6,8 @@
 // of the repository with its node_modules, e.g. `git worktree add /tmp/base main && ln -s …`) the
 // two servers run alternately, A B A B, so both see the same machine.
 //
-//   node bench/cpu.mjs [--reports 20000] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--against DIR]
+//   node bench/cpu.mjs [--reports 20000] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--modes batched,per-update] [--against DIR]
+//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/cpu.mjs --rounds 1 --modes batched   (then bench/profile-summary.mjs)
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,12 +23,14 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     rounds: { type: 'string', default: '2' },
     against: { type: 'string' },
+    modes: { type: 'string', default: 'batched,per-update' },
   },
 });
 const REPORTS = Number(args.reports);
 const TASKS = Number(args.tasks);
 const BATCH = Number(args.batch);
 const CONC = Number(args.concurrency);
+const MODES = args.modes.split(',');
 const here = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /** User + system CPU of a process, µs (Linux). */
@@ -105,7 +108,7 @@ for (let round = 0; round < Number(args.rounds); round++) {
   for (const [name, root] of roots) {
     const server = await startServer([], { root });
     try {
-      for (const mode of ['batched', 'per-update']) {
+      for (const mode of MODES) {
         const before = load();
         const r = await phase(server, mode);
         results.push({ name, mode, ...r });
@@ -121,7 +124,7 @@ for (let round = 0; round < Number(args.rounds); round++) {
 console.log(`\nmedian server CPU per report (${REPORTS.toLocaleString('en')} reports, ${TASKS} tasks, batch ${BATCH}, ${CONC} concurrent, one SSE reader):`);
 const median = (xs) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 for (const [name] of roots) {
-  for (const mode of ['batched', 'per-update']) {
+  for (const mode of MODES) {
     const xs = results.filter((r) => r.name === name && r.mode === mode).map((r) => r.cpuPerReport);
     console.log(`  ${name.padEnd(8)} ${mode.padEnd(10)} ${median(xs).toFixed(1)} µs`);
   }

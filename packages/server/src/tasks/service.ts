@@ -33,6 +33,9 @@ export interface TaskServiceDeps {
   now?: () => number;
 }
 
+/** One answer of a batch: applied, or refused with the error it would have had alone. */
+export type BatchResult = ({ id: string; ok: true } & ReportAnswer) | { id: string; ok: false; error: { code: string; message: string } };
+
 export interface ReportAnswer {
   seq: number;
   cancelRequested: boolean;
@@ -164,19 +167,58 @@ export class TaskService {
     return this.#write(async (tx, later) => {
       const r = await this.#mustGet(tx, id);
       const nowMs = this.#now();
-      const change = model.progress(r, u, this.#config.leaseMs, nowMs);
-      if (r.lastMoveAtMs !== null && change.task.lastMoveAtMs !== r.lastMoveAtMs) {
-        // A move: how long the quiet lasted, in the stage it lasted in (the usual gap, for `stuck`).
-        const gapMs = nowMs - r.lastMoveAtMs;
-        later.push(() => this.#history.gaps.observe(r.type, stageKey(r), gapMs));
-      }
-      const seq = await this.#apply(tx, change, nowMs, later);
-      return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
+      return this.#applyProgress(tx, later, r, model.progress(r, u, this.#config.leaseMs, nowMs), nowMs);
     }, { tasks: [id], pure: true });
   }
 
-  /** Many reports in one request, applied in order; each succeeds or fails on its own. */
-  async progressMany(updates: (ProgressUpdate & { id: string })[]) {
+  /** Applies a report's change (the model accepted it); only storage errors are thrown from here on. */
+  async #applyProgress(tx: WriteTx, later: (() => void)[], r: TaskRecord, change: Change, nowMs: number): Promise<ReportAnswer> {
+    if (r.lastMoveAtMs !== null && change.task.lastMoveAtMs !== r.lastMoveAtMs) {
+      // A move: how long the quiet lasted, in the stage it lasted in (the usual gap, for `stuck`).
+      const gapMs = nowMs - r.lastMoveAtMs;
+      later.push(() => this.#history.gaps.observe(r.type, stageKey(r), gapMs));
+    }
+    const seq = await this.#apply(tx, change, nowMs, later);
+    return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
+  }
+
+  /**
+   * Many reports in one request, applied in order; each succeeds or fails on its own. The whole
+   * request is one unit of work: a report the model refuses (lease lost, unknown task, done >
+   * total) is answered with its error before anything of it is written. Should the unit fail
+   * (storage), nothing of it was applied, and the reports are applied one unit each instead, so a
+   * partial fault fails only the reports it hits, as before.
+   */
+  async progressMany(updates: (ProgressUpdate & { id: string })[]): Promise<BatchResult[]> {
+    const ids = updates.map((u) => u.id);
+    try {
+      return await this.#write(async (tx, later) => {
+        const out: BatchResult[] = [];
+        for (const u of updates) {
+          let r: TaskRecord;
+          let change: Change;
+          let nowMs: number;
+          try {
+            r = await this.#mustGet(tx, u.id);
+            nowMs = this.#now();
+            change = model.progress(r, u, this.#config.leaseMs, nowMs);
+          } catch (error) {
+            if (!(error instanceof TaskPulseError)) throw error;
+            out.push({ id: u.id, ok: false, error: { code: error.code, message: error.message } });
+            continue;
+          }
+          const a = await this.#applyProgress(tx, later, r, change, nowMs);
+          out.push({ id: u.id, ok: true, seq: a.seq, cancelRequested: a.cancelRequested, lease: a.lease });
+        }
+        return out;
+      }, { tasks: ids, pure: true });
+    } catch {
+      return this.#progressEach(updates);
+    }
+  }
+
+  /** The reports of a batch applied one unit each (see {@link progressMany}). */
+  async #progressEach(updates: (ProgressUpdate & { id: string })[]): Promise<BatchResult[]> {
     const settled = await Promise.allSettled(updates.map(({ id, ...u }) => this.progress(id, u)));
     const errors = settled.map((s) =>
       s.status === 'fulfilled' ? null
