@@ -5,6 +5,7 @@
  */
 import type { Environment } from './environment.ts';
 import { clientError, TaskPulseClientError } from './errors.ts';
+import { listeners } from './listeners.ts';
 
 /** What the app hears about its credentials. */
 export type AuthEvent =
@@ -44,7 +45,7 @@ export class TokenSource {
   #expiredToken: string | undefined;
   #timer: unknown;
   #closed = false;
-  #changed = new Set<() => void>();
+  #changed = listeners();
 
   constructor(config: TokenSourceConfig, env: Environment, emit: (event: AuthEvent) => void) {
     this.#config = config;
@@ -55,8 +56,7 @@ export class TokenSource {
 
   /** Calls `listener` whenever a refresh replaced the token on a timer (the stream must reopen). */
   onProactiveRefresh(listener: () => void): () => void {
-    this.#changed.add(listener);
-    return () => this.#changed.delete(listener);
+    return this.#changed.add(listener);
   }
 
   /** The token to send now, fetching the first one when only `getToken` was given. */
@@ -144,6 +144,6 @@ export class TokenSource {
     } catch {
       return; // the next 401 retries and reports
     }
-    if (!this.#closed) for (const listener of this.#changed) listener();
+    if (!this.#closed) this.#changed.emit();
   }
 }

@@ -5,12 +5,13 @@
  */
 import type { ListTasksResponse, Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
 import { type AuthEvent, TokenSource } from './auth.ts';
-import { Connection, type ConnectionDiagnostics } from './connection.ts';
+import { type Connection, type ConnectionDiagnostics, createConnection } from './connection.ts';
 import { type ConnectionStatus, ConnectionStatusHolder } from './connection-status.ts';
 import { DeliveryHealth } from './delivery-health.ts';
 import { defaultEnvironment, type Environment } from './environment.ts';
 import { clientError } from './errors.ts';
 import { type CallOptions, Http } from './http.ts';
+import { listeners } from './listeners.ts';
 import { type LogSource, LogReader } from './log-reader.ts';
 import { Notifications, type NotificationsApi } from './notifications.ts';
 import { type ClientConfig, type ClientOptions, resolveOptions } from './options.ts';
@@ -113,8 +114,8 @@ class Client implements TaskPulseClient {
   readonly #notifications: Notifications;
   readonly #tabs: TabSession | null = null;
   #connection: Connection | null = null;
-  #authListeners = new Set<(event: AuthEvent) => void>();
-  #eventListeners = new Set<(event: TaskEvent) => void>();
+  #authListeners = listeners<AuthEvent>();
+  #eventListeners = listeners<TaskEvent>();
   #closing: Promise<void> | null = null;
   #lastError: string | null = null;
   #inflight = new Map<string, Promise<Task>>();
@@ -122,8 +123,8 @@ class Client implements TaskPulseClient {
   constructor(options: ClientOptions) {
     const config = (this.#config = resolveOptions(options));
     const env = (this.#env = { ...defaultEnvironment(), ...options.environment, ...(options.fetch ? { fetch: options.fetch } : {}) });
-    const onError = (error: unknown) => this.#recordError(error);
-    this.#tokens = new TokenSource(config, env, (e) => this.#emitAuth(e));
+    const onError = this.#onError;
+    this.#tokens = new TokenSource(config, env, (e) => this.#authListeners.emit(e));
     this.#http = new Http(config.url, env, this.#tokens, config.requestTimeoutMs);
     this.#health = new DeliveryHealth('connecting', env.now());
     this.#status = new ConnectionStatusHolder(this.#health, env.now, onError);
@@ -179,10 +180,7 @@ class Client implements TaskPulseClient {
   }
 
   readonly auth: AuthApi = {
-    subscribe: (listener) => {
-      this.#authListeners.add(listener);
-      return () => this.#authListeners.delete(listener);
-    },
+    subscribe: (listener) => this.#authListeners.add(listener),
   };
 
   /** @internal for {@link createConnectionApi} */
@@ -242,8 +240,7 @@ class Client implements TaskPulseClient {
   }
 
   onEvent(listener: (event: TaskEvent) => void): Unsubscribe {
-    this.#eventListeners.add(listener);
-    return () => this.#eventListeners.delete(listener);
+    return this.#eventListeners.add(listener);
   }
 
   diagnostics(): Diagnostics {
@@ -280,7 +277,7 @@ class Client implements TaskPulseClient {
         try {
           step();
         } catch (error) {
-          this.#recordError(error);
+          this.#onError(error);
         }
       }
       this.#status.set('closed', 'closed');
@@ -294,13 +291,10 @@ class Client implements TaskPulseClient {
     if (this.#closing !== null) throw clientError('closed');
   }
 
-  #recordError(error: unknown): void {
+  /** Errors of background work (a failed listener, a failed mark-read), for diagnostics. */
+  readonly #onError = (error: unknown): void => {
     this.#lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  }
-
-  #emitAuth(event: AuthEvent): void {
-    for (const listener of [...this.#authListeners]) listener(event);
-  }
+  };
 
   /** New events from the log reader (deduplicated, in order), whoever read them. */
   #onEvents(events: TaskEvent[], source: LogSource): void {
@@ -311,13 +305,7 @@ class Client implements TaskPulseClient {
     for (const e of events) {
       if (e.task) this.#views.apply(e.task);
       if (e.type.startsWith('notification.')) this.#notifications.handleEvent(e);
-      for (const listener of [...this.#eventListeners]) {
-        try {
-          listener(e);
-        } catch (error) {
-          this.#recordError(error);
-        }
-      }
+      this.#eventListeners.emit(e, this.#onError);
     }
     this.#tabs?.broadcast({ t: 'events', events });
   }
@@ -330,7 +318,7 @@ class Client implements TaskPulseClient {
   }
 
   #startConnection(): void {
-    const connection = new Connection({
+    const connection = createConnection({
       config: this.#config,
       env: this.#tabs === null ? this.#env : { ...this.#env, visibility: this.#tabs.visibility },
       http: this.#http,

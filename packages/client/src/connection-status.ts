@@ -4,6 +4,7 @@
  * emitted once as `{previous, current, reason}` and accounted in the delivery health.
  */
 import type { DeliveryHealth } from './delivery-health.ts';
+import { listeners } from './listeners.ts';
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
 
 /** The connection's state, as a stable snapshot. */
@@ -14,7 +15,7 @@ export interface ConnectionStatus {
 
 export class ConnectionStatusHolder {
   #status: ConnectionStatus = { state: 'connecting', reason: 'start' };
-  #listeners = new Set<(change: StateChange) => void>();
+  #listeners = listeners<StateChange>();
   #health: DeliveryHealth;
   #now: () => number;
   #onError: (error: unknown) => void;
@@ -40,17 +41,10 @@ export class ConnectionStatusHolder {
     if (previous === state) return;
     this.#status = { state, reason };
     this.#health.state(state, this.#now());
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener({ previous, current: state, reason });
-      } catch (error) {
-        this.#onError(error);
-      }
-    }
+    this.#listeners.emit({ previous, current: state, reason }, this.#onError);
   }
 
   subscribe(listener: (change: StateChange) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 }

@@ -52,6 +52,23 @@ export interface ConnectionDiagnostics {
   delivery: DeliveryReport;
 }
 
+/** The connection, as the client drives it. */
+export interface Connection {
+  /**
+   * Starts reading. With a cursor (a tab taking over from another) it resumes from it; without,
+   * it first loads the snapshot of active tasks so the page shows them at once.
+   */
+  start(): void;
+  /** Reads `/v1/events` now (a tab became visible, a follower asked, the network came back). */
+  catchUp(): void;
+  /** Reopens the stream with the current token (after a proactive token refresh), from the cursor. */
+  restartStream(): void;
+  /** Stops everything; the state becomes `closed`. Safe to call more than once. */
+  close(): void;
+  /** The connection's own figures (the client adds state, cursor and delivery health). */
+  diagnostics(): Partial<ConnectionDiagnostics>;
+}
+
 export interface ConnectionDeps {
   config: ClientConfig;
   env: Environment;
@@ -63,336 +80,300 @@ export interface ConnectionDeps {
   activeTasks(): number;
 }
 
-export class Connection {
-  #config: ClientConfig;
-  #env: Environment;
-  #http: Http;
-  #reader: LogReader;
-  #status: ConnectionStatusHolder;
-  #health: DeliveryHealth;
-  #poller: Poller;
-  #gaps: GapDetector;
-  #metrics: MetricsReporter;
-  #heartbeat: HeartbeatInterval;
-  #transport: StreamTransport;
-  #closed = false;
-  #started = false;
-  #offs: Array<() => void> = [];
+// A closure rather than a class: the same one-owner shell, and the bundle carries plain locals
+// instead of a `this.#field` per use (docs/benchmarks.md, client bundle).
+export function createConnection(deps: ConnectionDeps): Connection {
+  const { config, env, http, reader, status, health } = deps;
+  const { timers } = env;
+  const polling = config.transport === 'polling';
+  const heartbeat = new HeartbeatInterval(config.heartbeatMs);
+  const gaps = new GapDetector(config.poll.liveSafetyMs);
+  const metrics = new MetricsReporter(config.metricsIntervalMs, http, env, health);
+  let transport: StreamTransport = new FetchStream(http, env);
+  let closed = false;
+  let started = false;
+  const offs: Array<() => void> = [];
 
   // the current stream
-  #streaming = false;
-  #openedAt: number | null = null;
-  #frames = 0;
-  #resetPending = false;
-  #serverRetryMs: number | undefined;
-  #streams = 0;
-  #watchdog: unknown;
-  #reconnectTimer: unknown;
-  #attempts = 0;
-  #bootstrapTimer: unknown;
-  #bootstrapAttempts = 0;
-  #lastFreshAt: number | null = null;
+  let streaming = false;
+  let openedAt: number | null = null;
+  let frames = 0;
+  let resetPending = false;
+  let serverRetryMs: number | undefined;
+  let streams = 0;
+  let watchdog: unknown;
+  let reconnectTimer: unknown;
+  let attempts = 0;
+  let bootstrapTimer: unknown;
+  let bootstrapAttempts = 0;
+  let lastFreshAt: number | null = null;
 
-  constructor(deps: ConnectionDeps) {
-    const { config, env, http, reader, health } = deps;
-    this.#config = config;
-    this.#env = env;
-    this.#http = http;
-    this.#reader = reader;
-    this.#status = deps.status;
-    this.#health = health;
-    this.#heartbeat = new HeartbeatInterval(config.heartbeatMs);
-    this.#gaps = new GapDetector(config.poll.liveSafetyMs);
-    this.#metrics = new MetricsReporter(config.metricsIntervalMs, http, env, health);
-    this.#transport = new FetchStream(http, env);
-    this.#poller = new Poller(config, env, http, reader, this.#gaps, {
-      closed: () => this.#closed,
-      state: () => this.#status.state,
-      visibleHidden: () => env.visibility.hidden(),
-      activeTasks: deps.activeTasks,
-      freshAt: () => this.#lastFreshAt,
-      ok: () => {
-        this.#markFresh();
-        this.#transition('poll_ok', 'poll_ok');
-      },
-      failed: () => this.#transition('poll_failed', 'poll_failed'),
-      unauthorized: () => this.#unauthorized(),
-      resetWithoutSnapshot: () => this.#bootstrap(true),
-    });
-  }
-
-  /**
-   * Starts reading. With a cursor (a tab taking over from another) it resumes from it; without,
-   * it first loads the snapshot of active tasks so the page shows them at once.
-   */
-  start(): void {
-    if (this.#started || this.#closed) return;
-    this.#started = true;
-    const { visibility, network } = this.#env;
-    this.#offs.push(
-      visibility.subscribe(() => this.#onVisibility()),
-      network.subscribe(() => this.#onNetwork()),
-    );
-    this.#metrics.start();
-    if (!network.online()) return this.#transition('offline', 'offline');
-    if (this.#reader.cursor === null) void this.#bootstrap();
-    else this.#afterBootstrap();
-  }
-
-  /** Reads `/v1/events` now (a tab became visible, a follower asked, the network came back). */
-  catchUp(): void {
-    if (this.#closed || this.#reader.cursor === null || !this.#env.network.online()) return;
-    void this.#poller.poll(false);
-    if (this.#config.transport !== 'polling' && this.#status.state !== 'live' && !this.#streaming) this.#reconnectNow();
-  }
-
-  /** Reopens the stream with the current token (after a proactive token refresh), from the cursor. */
-  restartStream(): void {
-    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online() || this.#reader.cursor === null) return;
-    this.#openStream();
-  }
-
-  /** Stops everything; the state becomes `closed`. Safe to call more than once. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stopStream();
-    const t = this.#env.timers;
-    t.clearTimeout(this.#reconnectTimer);
-    t.clearTimeout(this.#bootstrapTimer);
-    this.#poller.stop();
-    this.#metrics.stop();
-    for (const off of this.#offs.splice(0)) off();
-    this.#status.set('closed', 'closed');
-  }
-
-  /** The connection's own figures (the client adds state, cursor and delivery health). */
-  diagnostics(): Partial<ConnectionDiagnostics> {
-    return {
-      lastFreshAt: this.#lastFreshAt,
-      pollIntervalMs: this.#poller.interval(),
-      heartbeatMs: this.#heartbeat.ms,
-      reconnectAttempts: this.#attempts,
-      streamTransport: this.#config.transport === 'polling' ? 'none' : this.#transport.kind,
-      requests: { streams: this.#streams, ...this.#poller.requests },
-      gapsRepaired: this.#poller.gapsRepaired,
-    };
-  }
+  const poller = new Poller(config, env, http, reader, gaps, {
+    closed: () => closed,
+    state: () => status.state,
+    visibleHidden: () => env.visibility.hidden(),
+    activeTasks: deps.activeTasks,
+    freshAt: () => lastFreshAt,
+    ok: () => {
+      markFresh();
+      transition('poll_ok');
+    },
+    failed: () => transition('poll_failed'),
+    unauthorized: () => unauthorized(),
+    resetWithoutSnapshot: () => bootstrap(true),
+  });
 
   // ------------------------------------------------------------------ state
 
-  #transition(event: ConnectionEvent, reason: StateReason): void {
-    const before = this.#status.state;
-    this.#status.set(nextState(before, event, this.#config.transport), reason);
-    if (this.#status.state !== before) this.#poller.schedule();
+  /** Feeds `event` to the state machine; the reason is the event's own name unless given. */
+  function transition(event: ConnectionEvent, reason = event as StateReason): void {
+    const before = status.state;
+    status.set(nextState(before, event, config.transport), reason);
+    if (status.state !== before) poller.schedule();
   }
 
-  #markFresh(): void {
-    this.#lastFreshAt = this.#env.now();
+  function markFresh(): void {
+    lastFreshAt = env.now();
   }
+
+  /** The stream's reconnect backoff, also used for bootstrap retries. */
+  const backoffMs = (attempt: number) => fullJitterMs(attempt, { baseMs: config.reconnectBaseMs, maxMs: config.reconnectMaxMs }, env.random);
 
   // ------------------------------------------------------------------ bootstrap
 
-  async #bootstrap(reset = false): Promise<void> {
+  async function bootstrap(reset = false): Promise<void> {
     try {
-      const snapshot = await fetchSnapshot(this.#http);
-      if (this.#closed) return;
-      this.#bootstrapAttempts = 0;
-      this.#reader.snapshot(snapshot, reset, 'own');
-      this.#markFresh();
-      this.#poller.touch();
-      if (!reset) this.#afterBootstrap();
+      const snapshot = await fetchSnapshot(http);
+      if (closed) return;
+      bootstrapAttempts = 0;
+      reader.snapshot(snapshot, reset, 'own');
+      markFresh();
+      poller.touch();
+      if (!reset) afterBootstrap();
     } catch (error) {
-      if (this.#closed) return;
-      if (isUnauthorized(error)) this.#transition('offline', 'unauthorized');
+      if (closed) return;
+      if (isUnauthorized(error)) transition('offline', 'unauthorized');
       // Offline: the `online` signal bootstraps again; no point retrying before.
-      if (!this.#env.network.online()) return;
-      const delay = fullJitterMs(this.#bootstrapAttempts++, this.#backoff(), this.#env.random);
-      this.#bootstrapTimer = this.#env.timers.setTimeout(() => void this.#bootstrap(reset), delay);
+      if (!env.network.online()) return;
+      bootstrapTimer = timers.setTimeout(() => void bootstrap(reset), backoffMs(bootstrapAttempts++));
     }
   }
 
-  #afterBootstrap(): void {
+  function afterBootstrap(): void {
     // Credentials were refused during bootstrap and are usable again.
-    if (this.#status.state === 'offline') this.#status.set('connecting', 'start');
-    if (this.#config.transport === 'polling') void this.#poller.poll(false);
-    else this.#openStream();
-    this.#poller.schedule();
+    if (status.state === 'offline') status.set('connecting', 'start');
+    if (polling) void poller.poll(false);
+    else openStream();
+    poller.schedule();
   }
 
   // ------------------------------------------------------------------ stream
 
-  #stopStream(): void {
-    this.#streaming = false;
-    this.#transport.close();
-    this.#env.timers.clearTimeout(this.#watchdog);
+  function stopStream(): void {
+    streaming = false;
+    transport.close();
+    timers.clearTimeout(watchdog);
   }
 
-  #armWatchdog(): void {
-    const t = this.#env.timers;
-    t.clearTimeout(this.#watchdog);
-    this.#watchdog = t.setTimeout(() => this.#streamFailed('watchdog'), 2 * this.#heartbeat.ms);
+  function armWatchdog(): void {
+    timers.clearTimeout(watchdog);
+    watchdog = timers.setTimeout(() => streamFailed('watchdog'), 2 * heartbeat.ms);
   }
 
-  /** The stream's events, for the transport: bound once, so a stale stream's calls are the transport's to drop. */
-  #listener: StreamListener = {
-    bytes: () => this.#onBytes(),
+  /** The stream's events, for the transport: one object, so a stale stream's calls are the transport's to drop. */
+  const listener: StreamListener = {
+    bytes: () => onBytes(),
     retry: (ms) => {
-      this.#serverRetryMs = ms;
-      this.#onBytes();
+      serverRetryMs = ms;
+      onBytes();
     },
-    message: (m) => this.#onMessage(m),
+    message: (m) => onMessage(m),
     failed: (reason, error) => {
-      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) this.#serverRetryMs = error.retryAfterMs;
-      this.#streamFailed(reason);
+      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) serverRetryMs = error.retryAfterMs;
+      streamFailed(reason);
     },
-    unauthorized: () => this.#unauthorized(),
+    unauthorized: () => unauthorized(),
     unsupported: () => {
-      if (this.#env.EventSource === undefined) return this.#streamFailed('stream_http_error');
-      this.#transport.close();
-      this.#transport = new EventSourceStream(this.#config.url, this.#http, this.#env);
-      this.#transport.open(this.#query(), this.#listener);
+      if (env.EventSource === undefined) return streamFailed('stream_http_error');
+      transport.close();
+      transport = new EventSourceStream(config.url, http, env);
+      transport.open(query(), listener);
     },
   };
 
-  #query() {
+  function query() {
     // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
-    return { after: this.#reader.cursor ?? 0, coalesce: this.#config.coalesce ? 'true' : undefined, heartbeatMs: this.#config.heartbeatMs };
+    return { after: reader.cursor ?? 0, coalesce: config.coalesce ? 'true' : undefined, heartbeatMs: config.heartbeatMs };
   }
 
-  #openStream(): void {
+  function openStream(): void {
     // Not while the network is down; while credentials are refused, yes: that is the retry.
-    if (this.#closed || this.#config.transport === 'polling' || !this.#env.network.online()) return;
-    this.#stopStream();
-    this.#env.timers.clearTimeout(this.#reconnectTimer);
-    this.#streaming = true;
-    this.#openedAt = null;
-    this.#frames = 0;
-    this.#resetPending = false;
-    this.#heartbeat.streamOpened();
-    this.#gaps.streamOpened();
-    this.#streams++;
+    if (closed || polling || !env.network.online()) return;
+    stopStream();
+    timers.clearTimeout(reconnectTimer);
+    streaming = true;
+    openedAt = null;
+    frames = 0;
+    resetPending = false;
+    heartbeat.streamOpened();
+    gaps.streamOpened();
+    streams++;
     // The watchdog also covers a stream whose answer never comes (a proxy holding the socket).
-    this.#armWatchdog();
-    this.#transport.open(this.#query(), this.#listener);
+    armWatchdog();
+    transport.open(query(), listener);
   }
 
   /** Data arrived on the stream: the first bytes make it live; any bytes feed the watchdog. */
-  #onBytes(): void {
-    this.#armWatchdog();
-    if (this.#openedAt !== null) return;
-    this.#openedAt = this.#env.now();
-    this.#transition('stream_open', 'stream_open');
+  function onBytes(): void {
+    armWatchdog();
+    if (openedAt !== null) return;
+    openedAt = env.now();
+    transition('stream_open');
   }
 
-  #onMessage(message: SseMessage): void {
-    this.#onBytes();
-    this.#frames++;
+  function onMessage(message: SseMessage): void {
+    onBytes();
+    frames++;
     try {
-      this.#handleMessage(message);
+      handleMessage(message);
     } catch {
       // A frame we cannot read: drop the stream and resume from the cursor rather than guess.
-      this.#streamFailed('stream_error');
+      streamFailed('stream_error');
     }
   }
 
-  #handleMessage({ event, data }: SseMessage): void {
+  function handleMessage({ event, data }: SseMessage): void {
     switch (event) {
       case 'heartbeat': {
         const { head, last } = parseHeartbeat(data);
-        this.#heartbeat.heartbeat(this.#env.now());
-        if (this.#gaps.heartbeat(head, last, this.#reader.cursor, this.#env.now(), this.#poller.busy)) void this.#poller.poll(true);
-        else this.#reader.advance(head);
-        this.#markFresh();
-        this.#poller.schedule();
+        heartbeat.heartbeat(env.now());
+        if (gaps.heartbeat(head, last, reader.cursor, env.now(), poller.busy)) void poller.poll(true);
+        else reader.advance(head);
+        markFresh();
+        poller.schedule();
         return;
       }
       case 'reset':
-        this.#resetPending = true;
+        resetPending = true;
         return;
       case 'snapshot':
-        this.#reader.snapshot(parseSnapshot(data), this.#resetPending, 'stream');
-        this.#resetPending = false;
-        this.#markFresh();
+        reader.snapshot(parseSnapshot(data), resetPending, 'stream');
+        resetPending = false;
+        markFresh();
         return;
       default: {
         if (!isEventFrame(event)) return; // future event types
         const e = parseEvent(data);
-        this.#gaps.event();
-        this.#markFresh();
-        this.#reader.events([e], 'stream');
+        gaps.event();
+        markFresh();
+        reader.events([e], 'stream');
       }
     }
   }
 
-  #streamFailed(reason: StreamFailure | 'watchdog'): void {
-    if (this.#closed) return;
-    const hadFrames = this.#frames > 0;
-    const openedAt = this.#openedAt;
-    const wasPolling = this.#status.state === 'polling';
-    this.#stopStream();
-    if (openedAt !== null && this.#env.now() - openedAt >= this.#config.stableAfterMs) this.#attempts = 0;
-    this.#transition(reason === 'watchdog' ? 'watchdog' : 'stream_failed', reason);
-    this.#scheduleReconnect(hadFrames ? 0 : (this.#serverRetryMs ?? 0));
+  function streamFailed(reason: StreamFailure | 'watchdog'): void {
+    if (closed) return;
+    const hadFrames = frames > 0;
+    const wasPolling = status.state === 'polling';
+    stopStream();
+    if (openedAt !== null && env.now() - openedAt >= config.stableAfterMs) attempts = 0;
+    transition(reason === 'watchdog' ? 'watchdog' : 'stream_failed', reason);
+    scheduleReconnect(hadFrames ? 0 : (serverRetryMs ?? 0));
     // Entering polling: bridge the gap at once, whatever the stream did not deliver a poll reads.
     // (Already polling: the poll timer runs; a failed retry of the stream changes nothing.)
-    if (this.#status.state === 'polling' && !wasPolling) void this.#poller.poll(false);
+    if (status.state === 'polling' && !wasPolling) void poller.poll(false);
   }
 
-  #backoff() {
-    return { baseMs: this.#config.reconnectBaseMs, maxMs: this.#config.reconnectMaxMs };
+  function scheduleReconnect(minimumMs: number): void {
+    timers.clearTimeout(reconnectTimer);
+    if (closed || (status.state === 'offline' && status.current.reason === 'offline')) return;
+    const delay = Math.max(minimumMs, backoffMs(attempts));
+    attempts++;
+    health.reconnected();
+    reconnectTimer = timers.setTimeout(openStream, delay);
   }
 
-  #scheduleReconnect(minimumMs: number): void {
-    const t = this.#env.timers;
-    t.clearTimeout(this.#reconnectTimer);
-    if (this.#closed || (this.#status.state === 'offline' && this.#status.current.reason === 'offline')) return;
-    const delay = Math.max(minimumMs, fullJitterMs(this.#attempts, this.#backoff(), this.#env.random));
-    this.#attempts++;
-    this.#health.reconnected();
-    this.#reconnectTimer = t.setTimeout(() => this.#openStream(), delay);
+  function reconnectNow(): void {
+    attempts = 0;
+    openStream();
   }
 
-  #reconnectNow(): void {
-    this.#attempts = 0;
-    this.#openStream();
-  }
-
-  #unauthorized(): void {
-    if (this.#closed) return;
-    this.#stopStream();
-    this.#transition('offline', 'unauthorized');
+  function unauthorized(): void {
+    if (closed) return;
+    stopStream();
+    transition('offline', 'unauthorized');
     // Keep trying: every attempt asks getToken() again, and the app may have signed in meanwhile.
-    const t = this.#env.timers;
-    t.clearTimeout(this.#reconnectTimer);
-    const delay = fullJitterMs(this.#attempts++, this.#backoff(), this.#env.random);
-    this.#reconnectTimer = t.setTimeout(() => {
-      if (this.#config.transport === 'polling') void this.#poller.poll(false);
-      else this.#openStream();
-    }, delay);
+    timers.clearTimeout(reconnectTimer);
+    reconnectTimer = timers.setTimeout(() => {
+      if (polling) void poller.poll(false);
+      else openStream();
+    }, backoffMs(attempts++));
   }
 
   // ------------------------------------------------------------------ host signals
 
-  #onVisibility(): void {
-    if (this.#env.visibility.hidden()) return this.#poller.schedule();
+  function onVisibility(): void {
+    if (env.visibility.hidden()) return poller.schedule();
     // Visible again: catch up at once, and if push is down try it now rather than at the backoff.
-    this.catchUp();
+    catchUp();
   }
 
-  #onNetwork(): void {
-    if (this.#closed) return;
-    if (!this.#env.network.online()) {
-      this.#stopStream();
-      this.#env.timers.clearTimeout(this.#reconnectTimer);
-      this.#transition('offline', 'offline');
+  function onNetwork(): void {
+    if (closed) return;
+    if (!env.network.online()) {
+      stopStream();
+      timers.clearTimeout(reconnectTimer);
+      transition('offline');
       return;
     }
-    if (this.#status.state !== 'offline') return;
-    this.#transition('online', 'online');
-    if (this.#reader.cursor === null) return void this.#bootstrap();
-    this.#attempts = 0;
-    void this.#poller.poll(false);
-    if (this.#config.transport !== 'polling') this.#reconnectNow();
+    if (status.state !== 'offline') return;
+    transition('online');
+    if (reader.cursor === null) return void bootstrap();
+    attempts = 0;
+    void poller.poll(false);
+    if (!polling) reconnectNow();
   }
+
+  function catchUp(): void {
+    if (closed || reader.cursor === null || !env.network.online()) return;
+    void poller.poll(false);
+    if (!polling && status.state !== 'live' && !streaming) reconnectNow();
+  }
+
+  return {
+    start() {
+      if (started || closed) return;
+      started = true;
+      offs.push(env.visibility.subscribe(onVisibility), env.network.subscribe(onNetwork));
+      metrics.start();
+      if (!env.network.online()) return transition('offline');
+      if (reader.cursor === null) void bootstrap();
+      else afterBootstrap();
+    },
+    catchUp,
+    restartStream() {
+      if (closed || polling || !env.network.online() || reader.cursor === null) return;
+      openStream();
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      stopStream();
+      timers.clearTimeout(reconnectTimer);
+      timers.clearTimeout(bootstrapTimer);
+      poller.stop();
+      metrics.stop();
+      for (const off of offs.splice(0)) off();
+      status.set('closed', 'closed');
+    },
+    diagnostics: () => ({
+      lastFreshAt,
+      pollIntervalMs: poller.interval(),
+      heartbeatMs: heartbeat.ms,
+      reconnectAttempts: attempts,
+      streamTransport: polling ? 'none' : transport.kind,
+      requests: { streams, ...poller.requests },
+      gapsRepaired: poller.gapsRepaired,
+    }),
+  };
 }

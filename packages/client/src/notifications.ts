@@ -7,6 +7,7 @@
 import type { MarkReadResponse, Notification, NotificationsResponse, TaskEvent } from '@taskpulse/protocol';
 import type { BrowserNotificationApi, Environment, LockManagerLike } from './environment.ts';
 import type { CallOptions, Http } from './http.ts';
+import { listeners } from './listeners.ts';
 import { type ConnectionSource, InboxWatch, type InboxWatchOptions, type NotificationChange, type NotificationListView } from './inbox-watch.ts';
 import type { Watch } from './watch.ts';
 
@@ -62,13 +63,8 @@ export interface NotificationsDeps {
 
 export class Notifications implements NotificationsApi {
   #deps: NotificationsDeps;
-  #changes = new Set<(change: NotificationChange) => void>();
-  #byKind: Record<Kind | 'any', Set<(n: Notification) => void>> = {
-    completed: new Set(),
-    failed: new Set(),
-    canceled: new Set(),
-    any: new Set(),
-  };
+  #changes = listeners<NotificationChange>();
+  #byKind = { completed: listeners<Notification>(), failed: listeners<Notification>(), canceled: listeners<Notification>(), any: listeners<Notification>() };
   #delivered = new Set<string>();
   #draining = false;
   #drainAgain = false;
@@ -96,8 +92,7 @@ export class Notifications implements NotificationsApi {
   }
 
   subscribe(listener: (change: NotificationChange) => void): Unsubscribe {
-    this.#changes.add(listener);
-    return () => this.#changes.delete(listener);
+    return this.#changes.add(listener);
   }
 
   watch(options: InboxWatchOptions = {}): Watch<NotificationListView> {
@@ -192,10 +187,9 @@ export class Notifications implements NotificationsApi {
   }
 
   #on(kind: Kind | 'any', listener: (n: Notification) => void): Unsubscribe {
-    this.#byKind[kind].add(listener);
     // Listeners usually register right after createClient: let them all register, then drain.
     queueMicrotask(() => this.drain());
-    return () => this.#byKind[kind].delete(listener);
+    return this.#byKind[kind].add(listener);
   }
 
   #browserApi(): BrowserNotificationApi | undefined {
@@ -212,13 +206,8 @@ export class Notifications implements NotificationsApi {
   }
 
   #deliver(n: Notification): void {
-    for (const listener of [...this.#byKind[n.kind], ...this.#byKind.any]) {
-      try {
-        listener(n);
-      } catch (error) {
-        this.#deps.onError(error);
-      }
-    }
+    this.#byKind[n.kind].emit(n, this.#deps.onError);
+    this.#byKind.any.emit(n, this.#deps.onError);
     const api = this.#browserApi();
     if (api === undefined) return;
     try {
@@ -231,12 +220,6 @@ export class Notifications implements NotificationsApi {
   }
 
   #emit(change: NotificationChange): void {
-    for (const listener of this.#changes) {
-      try {
-        listener(change);
-      } catch (error) {
-        this.#deps.onError(error);
-      }
-    }
+    this.#changes.emit(change, this.#deps.onError);
   }
 }

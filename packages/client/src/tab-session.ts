@@ -13,6 +13,7 @@ import type { ConnectionStatusHolder } from './connection-status.ts';
 import type { ChannelLike, Environment, LockManagerLike, VisibilitySource } from './environment.ts';
 import { TaskPulseClientError } from './errors.ts';
 import type { Http } from './http.ts';
+import { listeners } from './listeners.ts';
 import type { LogReader } from './log-reader.ts';
 import type { ClientConfig } from './options.ts';
 import { fetchSnapshot } from './snapshot.ts';
@@ -61,7 +62,7 @@ export class TabSession {
   readonly #id = Math.random().toString(36).slice(2);
   /** Followers' visibility, as the leader last heard it. */
   #hidden = new Map<string, boolean>();
-  #visibilityListeners = new Set<() => void>();
+  #visibilityListeners = listeners();
   #browserHidden: boolean | null = null;
   #offs: Array<() => void>;
 
@@ -109,10 +110,7 @@ export class TabSession {
    */
   readonly visibility: VisibilitySource = {
     hidden: () => this.#deps.env.visibility.hidden() && [...this.#hidden.values()].every(Boolean),
-    subscribe: (listener) => {
-      this.#visibilityListeners.add(listener);
-      return () => this.#visibilityListeners.delete(listener);
-    },
+    subscribe: (listener) => this.#visibilityListeners.add(listener),
   };
 
   /** The leader forwards what it read. */
@@ -147,7 +145,7 @@ export class TabSession {
     const hidden = this.visibility.hidden();
     if (hidden === this.#browserHidden) return; // one tab more or less visible: nothing changed
     this.#browserHidden = hidden;
-    for (const listener of [...this.#visibilityListeners]) listener();
+    this.#visibilityListeners.emit();
   }
 
   #becomeLeader(): void {

@@ -4,6 +4,7 @@
  */
 import type { Task } from '@taskpulse/protocol';
 import type { TaskPulseClientError } from './errors.ts';
+import { listeners } from './listeners.ts';
 import { compareNewestFirst, matchesFilter, type TaskFilter } from './task-filter.ts';
 import type { TaskStore } from './task-store.ts';
 
@@ -49,7 +50,7 @@ export interface WatchHost {
 export abstract class BaseWatch<T> implements Watch<T> {
   protected value: T;
   #unregister: (watch: BaseWatch<unknown>) => void;
-  #listeners = new Set<(value: T) => void>();
+  #listeners = listeners<T>();
   #closed = false;
   #onClose = new Set<() => void>();
 
@@ -69,10 +70,7 @@ export abstract class BaseWatch<T> implements Watch<T> {
 
   getSnapshot = (): T => this.value;
 
-  subscribe = (listener: (value: T) => void): Unsubscribe => {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  };
+  subscribe = (listener: (value: T) => void): Unsubscribe => this.#listeners.add(listener);
 
   close(): void {
     if (this.#closed) return;
@@ -88,7 +86,7 @@ export abstract class BaseWatch<T> implements Watch<T> {
   protected set(next: T): void {
     if (this.#closed || next === this.value) return;
     this.value = next;
-    for (const listener of [...this.#listeners]) listener(next);
+    this.#listeners.emit(next);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
