@@ -3,7 +3,7 @@
  * reader (the only cursor), the connection (leader or solo tab) or the tab session's forwarded
  * reads (follower tab), the view registry, notifications and credentials.
  */
-import type { ListTasksResponse, Snapshot, Task, TaskEvent } from '@taskpulse/protocol';
+import type { ListTasksResponse, Task, TaskEvent } from '@taskpulse/protocol';
 import { type AuthEvent, TokenSource } from './auth.ts';
 import { type Connection, type ConnectionDiagnostics, createConnection } from './connection.ts';
 import { type ConnectionStatus, ConnectionStatusHolder } from './connection-status.ts';
@@ -12,9 +12,9 @@ import { defaultEnvironment, type Environment } from './environment.ts';
 import { clientError } from './errors.ts';
 import { type CallOptions, Http } from './http.ts';
 import { listeners } from './listeners.ts';
-import { type LogSource, LogReader } from './log-reader.ts';
+import { LogReader } from './log-reader.ts';
 import { Notifications, type NotificationsApi } from './notifications.ts';
-import { type ClientConfig, type ClientOptions, resolveOptions } from './options.ts';
+import { type ClientOptions, resolveOptions } from './options.ts';
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
 import { TabSession } from './tab-session.ts';
 import { filterToQuery, type TaskFilter } from './task-filter.ts';
@@ -99,255 +99,208 @@ export interface TaskPulseClient {
  * ```
  */
 export function createClient(options: ClientOptions): TaskPulseClient {
-  return new Client(options);
-}
-
-class Client implements TaskPulseClient {
-  readonly #config: ClientConfig;
-  readonly #env: Environment;
-  readonly #tokens: TokenSource;
-  readonly #http: Http;
-  readonly #health: DeliveryHealth;
-  readonly #status: ConnectionStatusHolder;
-  readonly #views: ViewRegistry;
-  readonly #reader: LogReader;
-  readonly #notifications: Notifications;
-  readonly #tabs: TabSession | null = null;
-  #connection: Connection | null = null;
-  #authListeners = listeners<AuthEvent>();
-  #eventListeners = listeners<TaskEvent>();
-  #closing: Promise<void> | null = null;
-  #lastError: string | null = null;
-  #inflight = new Map<string, Promise<Task>>();
-
-  constructor(options: ClientOptions) {
-    const config = (this.#config = resolveOptions(options));
-    const env = (this.#env = { ...defaultEnvironment(), ...options.environment, ...(options.fetch ? { fetch: options.fetch } : {}) });
-    const onError = this.#onError;
-    this.#tokens = new TokenSource(config, env, (e) => this.#authListeners.emit(e));
-    this.#http = new Http(config.url, env, this.#tokens, config.requestTimeoutMs);
-    this.#health = new DeliveryHealth('connecting', env.now());
-    this.#status = new ConnectionStatusHolder(this.#health, env.now, onError);
-    this.#views = new ViewRegistry(env);
-    this.#reader = new LogReader(
-      {
-        events: (events, source) => this.#onEvents(events, source),
-        snapshot: (snapshot, reset, source) => this.#onSnapshot(snapshot, reset, source),
-        cursorAdvanced: (cursor) => this.#tabs?.broadcast({ t: 'cursor', cursor }),
-      },
-      env.now,
-    );
-    const { locks, createChannel } = env;
-    const shared = config.multiTab !== false && locks !== undefined && createChannel !== undefined;
-    this.#notifications = new Notifications({
-      http: this.#http,
-      env,
-      connection: this.connection,
-      locks: shared ? locks : undefined,
-      lockName: `${config.multiTab}:notify`,
-      browserNotifications: config.browserNotifications,
-      autoCloseMs: config.notificationAutoCloseMs,
-      onError,
-    });
-    this.#status.subscribe(({ current }) => {
-      // The server answers again: views whose first load failed try once more.
-      if (current === 'live' || current === 'polling') this.#views.reloadFailed();
-    });
-    this.#tokens.onProactiveRefresh(() => this.#connection?.restartStream());
-    if (shared) {
-      this.#tabs = new TabSession({
-        config,
-        env: { ...env, locks, createChannel },
-        http: this.#http,
-        reader: this.#reader,
-        status: this.#status,
-        lead: () => this.#startConnection(),
-        catchUp: () => this.#connection?.catchUp(),
-        onError,
-      });
-    } else {
-      this.#startConnection();
-    }
-  }
-
-  // ------------------------------------------------------------------ public API
-
-  /** Built once, so its functions are stable (React's `useSyncExternalStore` resubscribes on a new one). */
-  readonly connection: ConnectionApi = createConnectionApi(this);
-
-  get notifications(): NotificationsApi {
-    return this.#notifications;
-  }
-
-  readonly auth: AuthApi = {
-    subscribe: (listener) => this.#authListeners.add(listener),
-  };
-
-  /** @internal for {@link createConnectionApi} */
-  _status(): ConnectionStatusHolder {
-    return this.#status;
-  }
-
-  /** @internal */
-  _catchUp(): void {
-    if (this.#connection) this.#connection.catchUp();
-    else this.#tabs?.catchUp();
-  }
-
-  watchTask(id: string): Watch<TaskView> {
-    this.#assertOpen();
-    if (typeof id !== 'string' || id === '') throw new TypeError('watchTask needs a task id');
-    return this.#views.watchTask(id, (taskId) => this.#getShared(taskId));
-  }
-
-  watchTasks(filter: TaskFilter & { limit?: number } = {}): Watch<TaskListView> {
-    this.#assertOpen();
-    return this.#views.watchTasks(filter, async (f) => (await this.listTasks({ ...f, limit: filter.limit ?? 100 })).tasks);
-  }
-
-  async getTask(id: string, options: CallOptions = {}): Promise<Task> {
-    this.#assertOpen();
-    const task = await this.#http.json<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`, options);
-    this.#views.apply(task);
-    return task;
-  }
-
-  /** One request per task id at a time, however many views ask. */
-  #getShared(id: string): Promise<Task> {
-    let pending = this.#inflight.get(id);
-    if (pending === undefined) {
-      pending = this.getTask(id).finally(() => this.#inflight.delete(id));
-      this.#inflight.set(id, pending);
-    }
-    return pending;
-  }
-
-  async listTasks(filter: TaskFilter & { limit?: number; cursor?: string } = {}, options: CallOptions = {}): Promise<TaskPage> {
-    this.#assertOpen();
-    const query = filterToQuery(filter);
-    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
-    if (filter.cursor !== undefined) query.set('cursor', filter.cursor);
-    const page = await this.#http.json<ListTasksResponse>('GET', '/v1/tasks', { ...options, query });
-    for (const task of page.tasks) this.#views.apply(task);
-    return { tasks: page.tasks, nextCursor: page.nextCursor ?? null };
-  }
-
-  async cancel(id: string, options: CallOptions = {}): Promise<Task> {
-    this.#assertOpen();
-    const task = await this.#http.json<Task>('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`, { ...options, body: {} });
-    this.#views.apply(task);
-    return task;
-  }
-
-  onEvent(listener: (event: TaskEvent) => void): Unsubscribe {
-    return this.#eventListeners.add(listener);
-  }
-
-  diagnostics(): Diagnostics {
-    const role = this.#tabs === null ? 'solo' : this.#tabs.leader ? 'leader' : 'follower';
-    // A follower reads nothing itself: the connection's figures are the idle ones.
-    const base: ConnectionDiagnostics = {
-      ...this.#status.current,
-      cursor: this.#reader.cursor,
-      lastEventAt: this.#reader.lastEventAt,
-      lastFreshAt: null,
-      pollIntervalMs: null,
-      heartbeatMs: this.#config.heartbeatMs,
-      reconnectAttempts: 0,
-      streamTransport: 'none',
-      requests: { streams: 0, polls: 0, catchUps: 0 },
-      gapsRepaired: 0,
-      delivery: this.#health.totals(this.#env.now()),
-      ...this.#connection?.diagnostics(),
-    };
-    return { ...base, role, tasksKnown: this.#views.store.size, lastError: this.#lastError };
-  }
-
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      // Every step runs even if one throws.
-      const steps: Array<() => void> = [
-        () => this.#connection?.close(),
-        () => this.#tabs?.close(),
-        () => this.#tokens.close(),
-        () => this.#notifications.close(),
-        () => this.#views.closeAll(),
-      ];
-      for (const step of steps) {
-        try {
-          step();
-        } catch (error) {
-          this.#onError(error);
-        }
-      }
-      this.#status.set('closed', 'closed');
-    })();
-    return this.#closing;
-  }
-
-  // ------------------------------------------------------------------ internals
-
-  #assertOpen(): void {
-    if (this.#closing !== null) throw clientError('closed');
-  }
+  // A closure rather than a class: the owners below are plain locals (a smaller bundle), and
+  // every method is bound (`const { watchTask } = client` works).
+  const config = resolveOptions(options);
+  const env: Environment = { ...defaultEnvironment(), ...options.environment, ...(options.fetch ? { fetch: options.fetch } : {}) };
+  const authListeners = listeners<AuthEvent>();
+  const eventListeners = listeners<TaskEvent>();
+  const inflight = new Map<string, Promise<Task>>();
+  let tabs: TabSession | null = null;
+  let connection: Connection | null = null;
+  let closing: Promise<void> | null = null;
+  let lastError: string | null = null;
 
   /** Errors of background work (a failed listener, a failed mark-read), for diagnostics. */
-  readonly #onError = (error: unknown): void => {
-    this.#lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const onError = (error: unknown): void => {
+    lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  };
+  const assertOpen = (): void => {
+    if (closing !== null) throw clientError('closed');
   };
 
-  /** New events from the log reader (deduplicated, in order), whoever read them. */
-  #onEvents(events: TaskEvent[], source: LogSource): void {
-    if (source !== 'tab') {
-      const now = this.#env.now();
-      for (const e of events) this.#health.delivered(Date.parse(e.at), now);
-    }
-    for (const e of events) {
-      if (e.task) this.#views.apply(e.task);
-      if (e.type.startsWith('notification.')) this.#notifications.handleEvent(e);
-      this.#eventListeners.emit(e, this.#onError);
-    }
-    this.#tabs?.broadcast({ t: 'events', events });
-  }
+  const tokens = new TokenSource(config, env, (e) => authListeners.emit(e));
+  const http = new Http(config.url, env, tokens, config.requestTimeoutMs);
+  const health = new DeliveryHealth('connecting', env.now());
+  const status = new ConnectionStatusHolder(health, env.now, onError);
+  const views = new ViewRegistry(env);
+  const reader = new LogReader(
+    {
+      /** New events (deduplicated, in order), whoever read them. */
+      events(events, source) {
+        if (source !== 'tab') {
+          const now = env.now();
+          for (const e of events) health.delivered(Date.parse(e.at), now);
+        }
+        for (const e of events) {
+          if (e.task) views.apply(e.task);
+          if (e.type.startsWith('notification.')) notifications.handleEvent(e);
+          eventListeners.emit(e, onError);
+        }
+        tabs?.broadcast({ t: 'events', events });
+      },
+      snapshot(snapshot, reset, source) {
+        views.snapshot(snapshot, reset);
+        if (source === 'tab') return;
+        tabs?.broadcast({ t: 'snapshot', snapshot, reset });
+        notifications.start();
+      },
+      cursorAdvanced: (cursor) => tabs?.broadcast({ t: 'cursor', cursor }),
+    },
+    env.now,
+  );
 
-  #onSnapshot(snapshot: Snapshot, reset: boolean, source: LogSource): void {
-    this.#views.snapshot(snapshot, reset);
-    if (source === 'tab') return;
-    this.#tabs?.broadcast({ t: 'snapshot', snapshot, reset });
-    this.#notifications.start();
-  }
+  /** Built once, so its functions are stable (React's `useSyncExternalStore` resubscribes on a new one). */
+  const connectionApi: ConnectionApi = {
+    get state() {
+      return status.state;
+    },
+    get reason() {
+      return status.current.reason;
+    },
+    getSnapshot: () => status.current,
+    subscribe: (listener) => status.subscribe(listener),
+    catchUp: () => (connection ? connection.catchUp() : tabs?.catchUp()),
+  };
 
-  #startConnection(): void {
-    const connection = createConnection({
-      config: this.#config,
-      env: this.#tabs === null ? this.#env : { ...this.#env, visibility: this.#tabs.visibility },
-      http: this.#http,
-      reader: this.#reader,
-      status: this.#status,
-      health: this.#health,
-      activeTasks: () => this.#views.store.activeCount(),
+  const { locks, createChannel } = env;
+  const shared = config.multiTab !== false && locks !== undefined && createChannel !== undefined;
+  const notifications = new Notifications({
+    http,
+    env,
+    connection: connectionApi,
+    locks: shared ? locks : undefined,
+    lockName: `${config.multiTab}:notify`,
+    browserNotifications: config.browserNotifications,
+    autoCloseMs: config.notificationAutoCloseMs,
+    onError,
+  });
+
+  const startConnection = (): void => {
+    const started = createConnection({
+      config,
+      env: tabs === null ? env : { ...env, visibility: tabs.visibility },
+      http,
+      reader,
+      status,
+      health,
+      activeTasks: () => views.store.activeCount(),
     });
-    this.#connection = connection;
+    connection = started;
     // Let the caller subscribe before the first state change.
     queueMicrotask(() => {
-      if (this.#closing === null) connection.start();
+      if (closing === null) started.start();
     });
     // A tab that read its snapshot (and inbox) as a follower does not read the inbox again:
     // notifications after its cursor reach it as events.
-    if (this.#reader.cursor !== null && !this.#notifications.started) this.#notifications.start();
-  }
-}
-
-function createConnectionApi(client: Client): ConnectionApi {
-  return {
-    get state() {
-      return client._status().state;
-    },
-    get reason() {
-      return client._status().current.reason;
-    },
-    getSnapshot: () => client._status().current,
-    subscribe: (listener) => client._status().subscribe(listener),
-    catchUp: () => client._catchUp(),
+    if (reader.cursor !== null && !notifications.started) notifications.start();
   };
+
+  status.subscribe(({ current }) => {
+    // The server answers again: views whose first load failed try once more.
+    if (current === 'live' || current === 'polling') views.reloadFailed();
+  });
+  tokens.onProactiveRefresh(() => connection?.restartStream());
+  if (shared) {
+    tabs = new TabSession({
+      config,
+      env: { ...env, locks, createChannel },
+      http,
+      reader,
+      status,
+      lead: startConnection,
+      catchUp: () => connection?.catchUp(),
+      onError,
+    });
+  } else {
+    startConnection();
+  }
+
+  const client: TaskPulseClient = {
+    connection: connectionApi,
+    notifications,
+    auth: { subscribe: (listener) => authListeners.add(listener) },
+
+    watchTask(id) {
+      assertOpen();
+      if (typeof id !== 'string' || id === '') throw new TypeError('watchTask needs a task id');
+      // One request per task id at a time, however many views ask.
+      return views.watchTask(id, (taskId) => {
+        let pending = inflight.get(taskId);
+        if (pending === undefined) {
+          pending = client.getTask(taskId).finally(() => inflight.delete(taskId));
+          inflight.set(taskId, pending);
+        }
+        return pending;
+      });
+    },
+
+    watchTasks(filter = {}) {
+      assertOpen();
+      return views.watchTasks(filter, async (f) => (await client.listTasks({ ...f, limit: filter.limit ?? 100 })).tasks);
+    },
+
+    async getTask(id, options = {}) {
+      assertOpen();
+      const task = await http.json<Task>('GET', `/v1/tasks/${encodeURIComponent(id)}`, options);
+      views.apply(task);
+      return task;
+    },
+
+    async listTasks(filter = {}, options = {}) {
+      assertOpen();
+      const query = filterToQuery(filter);
+      if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+      if (filter.cursor !== undefined) query.set('cursor', filter.cursor);
+      const page = await http.json<ListTasksResponse>('GET', '/v1/tasks', { ...options, query });
+      for (const task of page.tasks) views.apply(task);
+      return { tasks: page.tasks, nextCursor: page.nextCursor ?? null };
+    },
+
+    async cancel(id, options = {}) {
+      assertOpen();
+      const task = await http.json<Task>('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`, { ...options, body: {} });
+      views.apply(task);
+      return task;
+    },
+
+    onEvent: (listener) => eventListeners.add(listener),
+
+    diagnostics() {
+      const role = tabs === null ? 'solo' : tabs.leader ? 'leader' : 'follower';
+      // A follower reads nothing itself: the connection's figures are the idle ones.
+      const base: ConnectionDiagnostics = {
+        ...status.current,
+        cursor: reader.cursor,
+        lastEventAt: reader.lastEventAt,
+        lastFreshAt: null,
+        pollIntervalMs: null,
+        heartbeatMs: config.heartbeatMs,
+        reconnectAttempts: 0,
+        streamTransport: 'none',
+        requests: { streams: 0, polls: 0, catchUps: 0 },
+        gapsRepaired: 0,
+        delivery: health.totals(env.now()),
+        ...connection?.diagnostics(),
+      };
+      return { ...base, role, tasksKnown: views.store.size, lastError };
+    },
+
+    close() {
+      closing ??= (async () => {
+        // Every step runs even if one throws.
+        const steps: Array<() => void> = [() => connection?.close(), () => tabs?.close(), () => tokens.close(), () => notifications.close(), () => views.closeAll()];
+        for (const step of steps) {
+          try {
+            step();
+          } catch (error) {
+            onError(error);
+          }
+        }
+        status.set('closed', 'closed');
+      })();
+      return closing;
+    },
+  };
+  return client;
 }
