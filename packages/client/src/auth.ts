@@ -123,22 +123,14 @@ export class TokenSource {
     const exp = jwtExpiresAt(token);
     if (exp === undefined || this.#closed) return;
     const now = this.#env.now();
-    const lead = Math.min(this.#config.tokenRefreshLeadMs, Math.max(0, (exp - now) / 10));
-    this.#timer = this.#env.timers.setTimeout(() => void this.#onTimer(token, exp), Math.max(0, exp - lead - now));
+    // Refresh ahead of `exp`; with nothing to refresh with, say so at the moment of expiry, explicitly.
+    const lead = this.#config.getToken ? Math.min(this.#config.tokenRefreshLeadMs, Math.max(0, (exp - now) / 10)) : 0;
+    this.#timer = this.#env.timers.setTimeout(() => void this.#onTimer(token), Math.max(0, exp - lead - now));
   }
 
-  async #onTimer(token: string, exp: number): Promise<void> {
+  async #onTimer(token: string): Promise<void> {
     if (this.#closed || this.#token !== token) return;
-    if (this.#config.getToken === undefined) {
-      // Nothing to refresh with: say so at the moment of expiry, explicitly.
-      const wait = exp - this.#env.now();
-      if (wait > 0) {
-        this.#timer = this.#env.timers.setTimeout(() => void this.#onTimer(token, exp), wait);
-        return;
-      }
-      this.#emit({ type: 'token_expired', at: this.#env.now() });
-      return;
-    }
+    if (this.#config.getToken === undefined) return this.#emit({ type: 'token_expired', at: this.#env.now() });
     try {
       await this.#refresh();
     } catch {

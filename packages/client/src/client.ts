@@ -13,7 +13,7 @@ import { clientError } from './errors.ts';
 import { type CallOptions, Http } from './http.ts';
 import { listeners } from './listeners.ts';
 import { LogReader } from './log-reader.ts';
-import { Notifications, type NotificationsApi } from './notifications.ts';
+import { createNotifications, type NotificationsApi } from './notifications.ts';
 import { type ClientOptions, resolveOptions } from './options.ts';
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
 import { TabSession } from './tab-session.ts';
@@ -165,7 +165,7 @@ export function createClient(options: ClientOptions): TaskPulseClient {
 
   const { locks, createChannel } = env;
   const shared = config.multiTab !== false && locks !== undefined && createChannel !== undefined;
-  const notifications = new Notifications({
+  const notifications = createNotifications({
     http,
     env,
     connection: connectionApi,
@@ -249,9 +249,7 @@ export function createClient(options: ClientOptions): TaskPulseClient {
 
     async listTasks(filter = {}, options = {}) {
       assertOpen();
-      const query = filterToQuery(filter);
-      if (filter.limit !== undefined) query.set('limit', String(filter.limit));
-      if (filter.cursor !== undefined) query.set('cursor', filter.cursor);
+      const query = { ...filterToQuery(filter), limit: filter.limit, cursor: filter.cursor };
       const page = await http.json<ListTasksResponse>('GET', '/v1/tasks', { ...options, query });
       for (const task of page.tasks) views.apply(task);
       return { tasks: page.tasks, nextCursor: page.nextCursor ?? null };

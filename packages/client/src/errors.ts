@@ -44,7 +44,7 @@ export class TaskPulseClientError extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(code: ClientErrorCode | (string & {}), message: string, options: ClientErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options); // Error reads `cause` from it (ES2022)
     this.name = 'TaskPulseClientError';
     this.code = code;
     this.status = options.status;

@@ -15,7 +15,7 @@ export interface CallOptions {
 }
 
 export interface RequestOptions extends CallOptions {
-  query?: URLSearchParams | Record<string, string | number | undefined>;
+  query?: Record<string, string | number | undefined>;
   body?: unknown;
   /** No timeout (the stream: the watchdog guards it). */
   noTimeout?: boolean;
@@ -43,17 +43,13 @@ export class Http {
   /** Sends a request and returns the raw response; a 401 refreshes the token and retries once. */
   async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     let token = await this.#tokens.current();
-    let response = await this.#fetch(method, path, token, options);
-    if (response.status === 401) {
-      const code = await errorCode(response);
-      token = await this.#tokens.replace(token, code);
-      response = await this.#fetch(method, path, token, options);
-      if (response.status === 401) {
-        const again = await errorCode(response);
-        await this.#tokens.replace(token, again); // throws: a fresh token was refused too
-      }
+    for (let retried = false; ; retried = true) {
+      const response = await this.#fetch(method, path, token, options);
+      if (response.status !== 401) return response;
+      // The second 401 (a fresh token refused too) throws here unless getToken() has yet another.
+      token = await this.#tokens.replace(token, await errorCode(response));
+      if (retried) return response;
     }
-    return response;
   }
 
   /** Sends a request and parses the JSON answer; a non-2xx answer throws its error. */
@@ -99,14 +95,11 @@ export class Http {
 }
 
 /** `?a=1&b=2` (undefined values left out), or `''`. */
-export function queryString(query: RequestOptions['query']): string {
-  if (query === undefined) return '';
-  const params = query instanceof URLSearchParams ? query : new URLSearchParams();
-  if (!(query instanceof URLSearchParams)) {
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
-  }
+export function queryString(query: RequestOptions['query'] = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
   const s = params.toString();
-  return s === '' ? '' : `?${s}`;
+  return s && `?${s}`;
 }
 
 async function errorCode(response: Response): Promise<string | undefined> {

@@ -59,13 +59,11 @@ export class LogReader {
     return fresh.length;
   }
 
-  /** Moves the cursor to a head the server promised (never back); true when it moved. */
-  advance(head: number, announce = true): boolean {
+  /** Moves the cursor to a head the server promised (never back); `announce`: tell the other tabs. */
+  advance(head: number, announce = true): void {
     const before = this.#cursor.value;
     this.#cursor.advanceTo(head);
-    const moved = before !== this.#cursor.value;
-    if (moved && announce && before !== null) this.#sink.cursorAdvanced(head);
-    return moved;
+    if (announce && before !== null && before !== this.#cursor.value) this.#sink.cursorAdvanced(head);
   }
 
   /**

@@ -61,165 +61,145 @@ export interface NotificationsDeps {
   onError(error: unknown): void;
 }
 
-export class Notifications implements NotificationsApi {
-  #deps: NotificationsDeps;
-  #changes = listeners<NotificationChange>();
-  #byKind = { completed: listeners<Notification>(), failed: listeners<Notification>(), canceled: listeners<Notification>(), any: listeners<Notification>() };
-  #delivered = new Set<string>();
-  #draining = false;
-  #drainAgain = false;
-  #ready = false;
-  #closed = false;
-
-  constructor(deps: NotificationsDeps) {
-    this.#deps = deps;
-    // Bound, so `const { onComplete } = client.notifications` and hook bindings work.
-    for (const name of ['list', 'markRead', 'subscribe', 'watch', 'onComplete', 'onFail', 'onNotification', 'requestPermission'] as const) {
-      (this as Record<string, unknown>)[name] = (this[name] as (...args: never[]) => unknown).bind(this);
-    }
-  }
-
-  async list(options: { unread?: boolean; limit?: number } & CallOptions = {}): Promise<Notification[]> {
-    const res = await this.#deps.http.json<NotificationsResponse>('GET', '/v1/notifications', {
-      query: { unread: options.unread === undefined ? undefined : String(options.unread), limit: options.limit },
-      signal: options.signal,
-    });
-    return res.notifications;
-  }
-
-  async markRead(selection: { ids?: string[]; upToSeq?: number }, options: CallOptions = {}): Promise<void> {
-    await this.#deps.http.json<MarkReadResponse>('POST', '/v1/notifications/read', { body: selection, signal: options.signal });
-  }
-
-  subscribe(listener: (change: NotificationChange) => void): Unsubscribe {
-    return this.#changes.add(listener);
-  }
-
-  watch(options: InboxWatchOptions = {}): Watch<NotificationListView> {
-    return new InboxWatch(this, this.#deps.connection, options);
-  }
-
-  onComplete(listener: (n: Notification) => void): Unsubscribe {
-    return this.#on('completed', listener);
-  }
-
-  onFail(listener: (n: Notification) => void): Unsubscribe {
-    return this.#on('failed', listener);
-  }
-
-  onNotification(listener: (n: Notification) => void): Unsubscribe {
-    return this.#on('any', listener);
-  }
-
-  async requestPermission(): Promise<string> {
-    const api = this.#deps.env.Notification;
-    if (api === undefined) return 'denied';
-    const permission = await api.requestPermission();
-    if (permission === 'granted') this.drain();
-    return permission;
-  }
-
-  /** The connection is up: deliver what the inbox holds, and from now on what arrives. */
+/** The inbox as the client drives it: the public API plus the connection's hooks. */
+export interface Notifications extends NotificationsApi {
   /** True once `start()` has run: the inbox has been (or is being) read. */
-  get started(): boolean {
-    return this.#ready;
-  }
-
-  start(): void {
-    this.#ready = true;
-    this.drain();
-  }
-
-  close(): void {
-    this.#closed = true;
-  }
-
+  readonly started: boolean;
+  /** The connection is up: deliver what the inbox holds, and from now on what arrives. */
+  start(): void;
+  close(): void;
   /** Feeds a `notification.*` event (from the stream, a poll, or the leader tab). */
-  handleEvent(event: TaskEvent): void {
-    if (event.type === 'notification.created' && event.notification) {
-      this.#emit({ type: 'created', notification: event.notification });
-      this.drain();
-    } else if (event.type === 'notification.read') {
-      const read = event.read ?? (event.notification ? { ids: [event.notification.id], readAt: event.notification.readAt ?? event.at } : undefined);
-      if (read) this.#emit({ type: 'read', ids: read.ids, readAt: read.readAt });
-    }
-  }
+  handleEvent(event: TaskEvent): void;
+}
+
+// A closure rather than a class: every method is bound without a `bind` per name
+// (`const { onComplete } = client.notifications` and hook bindings work), and the bundle is smaller.
+export function createNotifications(deps: NotificationsDeps): Notifications {
+  const { http, env, onError } = deps;
+  const changes = listeners<NotificationChange>();
+  const byKind = { completed: listeners<Notification>(), failed: listeners<Notification>(), canceled: listeners<Notification>(), any: listeners<Notification>() };
+  const delivered = new Set<string>();
+  let draining = false;
+  let drainAgain = false;
+  let ready = false;
+  let closed = false;
+
+  const on = (kind: Kind | 'any') => (listener: (n: Notification) => void): Unsubscribe => {
+    // Listeners usually register right after createClient: let them all register, then drain.
+    queueMicrotask(drain);
+    return byKind[kind].add(listener);
+  };
+
+  const browserApi = (): BrowserNotificationApi | undefined => {
+    const api = env.Notification;
+    return deps.browserNotifications && api !== undefined && api.permission === 'granted' ? api : undefined;
+  };
+
+  const consumes = (kind: Kind): boolean => byKind[kind].size > 0 || byKind.any.size > 0 || browserApi() !== undefined;
 
   /** Delivers unread notifications that have a listener; one drain at a time. */
-  drain(): void {
-    if (!this.#ready || this.#closed || !this.#hasConsumers()) return;
-    if (this.#draining) {
-      this.#drainAgain = true;
+  function drain(): void {
+    if (!ready || closed || !(['completed', 'failed', 'canceled'] as const).some(consumes)) return;
+    if (draining) {
+      drainAgain = true;
       return;
     }
-    this.#draining = true;
-    const { locks, lockName } = this.#deps;
-    const run = () => this.#drainOnce();
-    const done = locks ? locks.request(lockName, {}, run) : run();
+    draining = true;
+    const { locks, lockName } = deps;
+    const done = locks ? locks.request(lockName, {}, drainOnce) : drainOnce();
     void Promise.resolve(done)
-      .catch((error: unknown) => this.#deps.onError(error))
+      .catch(onError)
       .finally(() => {
-        this.#draining = false;
-        if (this.#drainAgain) {
-          this.#drainAgain = false;
-          this.drain();
+        draining = false;
+        if (drainAgain) {
+          drainAgain = false;
+          drain();
         }
       });
   }
 
-  async #drainOnce(): Promise<void> {
+  async function drainOnce(): Promise<void> {
     // Read the inbox inside the lock: another tab may have delivered and marked read a moment ago.
-    const unread = await this.list({ unread: true, limit: 100 });
+    const unread = await api.list({ unread: true, limit: 100 });
     unread.sort((a, b) => a.seq - b.seq);
     const ids: string[] = [];
     for (const n of unread) {
-      if (this.#closed) return;
-      if (this.#delivered.has(n.id)) {
+      if (closed) return;
+      if (delivered.has(n.id)) {
         ids.push(n.id); // delivered earlier, but marking read failed: try again
         continue;
       }
-      if (!this.#consumes(n.kind)) continue;
-      this.#delivered.add(n.id);
-      this.#deliver(n);
+      if (!consumes(n.kind)) continue;
+      delivered.add(n.id);
+      deliver(n);
       ids.push(n.id);
     }
-    if (ids.length > 0) await this.markRead({ ids });
+    if (ids.length > 0) await api.markRead({ ids });
   }
 
-  #on(kind: Kind | 'any', listener: (n: Notification) => void): Unsubscribe {
-    // Listeners usually register right after createClient: let them all register, then drain.
-    queueMicrotask(() => this.drain());
-    return this.#byKind[kind].add(listener);
-  }
-
-  #browserApi(): BrowserNotificationApi | undefined {
-    const api = this.#deps.env.Notification;
-    return this.#deps.browserNotifications && api !== undefined && api.permission === 'granted' ? api : undefined;
-  }
-
-  #consumes(kind: Kind): boolean {
-    return this.#byKind[kind].size > 0 || this.#byKind.any.size > 0 || this.#browserApi() !== undefined;
-  }
-
-  #hasConsumers(): boolean {
-    return (['completed', 'failed', 'canceled'] as const).some((k) => this.#consumes(k));
-  }
-
-  #deliver(n: Notification): void {
-    this.#byKind[n.kind].emit(n, this.#deps.onError);
-    this.#byKind.any.emit(n, this.#deps.onError);
-    const api = this.#browserApi();
-    if (api === undefined) return;
+  function deliver(n: Notification): void {
+    byKind[n.kind].emit(n, onError);
+    byKind.any.emit(n, onError);
+    const browser = browserApi();
+    if (browser === undefined) return;
     try {
       // Failures stay until the user dismisses them; successes close themselves.
-      const shown = new api(n.title, { body: n.body, tag: n.taskId, requireInteraction: n.kind !== 'completed' });
-      if (n.kind === 'completed') this.#deps.env.timers.setTimeout(() => shown.close(), this.#deps.autoCloseMs);
+      const shown = new browser(n.title, { body: n.body, tag: n.taskId, requireInteraction: n.kind !== 'completed' });
+      if (n.kind === 'completed') env.timers.setTimeout(() => shown.close(), deps.autoCloseMs);
     } catch (error) {
-      this.#deps.onError(error);
+      onError(error);
     }
   }
 
-  #emit(change: NotificationChange): void {
-    this.#changes.emit(change, this.#deps.onError);
-  }
+  const api: Notifications = {
+    async list(options = {}) {
+      const res = await http.json<NotificationsResponse>('GET', '/v1/notifications', {
+        query: { unread: options.unread === undefined ? undefined : String(options.unread), limit: options.limit },
+        signal: options.signal,
+      });
+      return res.notifications;
+    },
+
+    async markRead(selection, options = {}) {
+      await http.json<MarkReadResponse>('POST', '/v1/notifications/read', { body: selection, signal: options.signal });
+    },
+
+    subscribe: (listener) => changes.add(listener),
+    watch: (options = {}) => new InboxWatch(api, deps.connection, options),
+    onComplete: on('completed'),
+    onFail: on('failed'),
+    onNotification: on('any'),
+
+    async requestPermission() {
+      const browser = env.Notification;
+      if (browser === undefined) return 'denied';
+      const permission = await browser.requestPermission();
+      if (permission === 'granted') drain();
+      return permission;
+    },
+
+    get started() {
+      return ready;
+    },
+
+    start() {
+      ready = true;
+      drain();
+    },
+
+    close() {
+      closed = true;
+    },
+
+    handleEvent(event) {
+      if (event.type === 'notification.created' && event.notification) {
+        changes.emit({ type: 'created', notification: event.notification }, onError);
+        drain();
+      } else if (event.type === 'notification.read') {
+        const read = event.read ?? (event.notification ? { ids: [event.notification.id], readAt: event.notification.readAt ?? event.at } : undefined);
+        if (read) changes.emit({ type: 'read', ids: read.ids, readAt: read.readAt }, onError);
+      }
+    },
+  };
+  return api;
 }

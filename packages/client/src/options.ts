@@ -155,24 +155,24 @@ export function resolveOptions(options: ClientOptions): ClientConfig {
   const poll = options.poll ?? {};
   const multiTab = options.multiTab ?? DEFAULTS.multiTab;
   const base = url.replace(/\/+$/, '');
+  /** The option `name`, or its default, checked to be a number of milliseconds. */
+  const ms = (name: 'reconnectBaseMs' | 'reconnectMaxMs' | 'requestTimeoutMs' | 'metricsIntervalMs', allowZero?: boolean) => positive(name, options[name] ?? DEFAULTS[name], allowZero);
   return {
+    // Tunables that are not options (stableAfterMs, pollLimit, tokenRefreshLeadMs, notificationAutoCloseMs) keep their default.
+    ...DEFAULTS,
     url: base,
     token,
     getToken,
     transport,
     heartbeatMs: heartbeatInterval(options.heartbeatMs ?? DEFAULTS.heartbeatMs),
-    reconnectBaseMs: positive('reconnectBaseMs', options.reconnectBaseMs ?? DEFAULTS.reconnectBaseMs),
-    reconnectMaxMs: positive('reconnectMaxMs', options.reconnectMaxMs ?? DEFAULTS.reconnectMaxMs),
-    stableAfterMs: DEFAULTS.stableAfterMs,
-    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs),
+    reconnectBaseMs: ms('reconnectBaseMs'),
+    reconnectMaxMs: ms('reconnectMaxMs'),
+    requestTimeoutMs: ms('requestTimeoutMs'),
     // Checked in this order, so the first bad one is named.
     poll: Object.fromEntries(POLL_KEYS.map((key) => [key, positive(`poll.${key}`, poll[key] ?? DEFAULTS[key])])) as Record<(typeof POLL_KEYS)[number], number>,
-    pollLimit: DEFAULTS.pollLimit,
-    metricsIntervalMs: positive('metricsIntervalMs', options.metricsIntervalMs ?? DEFAULTS.metricsIntervalMs, true),
-    tokenRefreshLeadMs: DEFAULTS.tokenRefreshLeadMs,
+    metricsIntervalMs: ms('metricsIntervalMs', true),
     multiTab: multiTab === false ? false : typeof multiTab === 'string' ? multiTab : `taskpulse:${base}`,
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
     browserNotifications: options.browserNotifications ?? false,
-    notificationAutoCloseMs: DEFAULTS.notificationAutoCloseMs,
   };
 }

@@ -42,15 +42,9 @@ export function matchesFilter(task: Task, filter: TaskFilter): boolean {
   return EXACT_FIELDS.every((field) => filter[field] === undefined || task[field] === filter[field]);
 }
 
-/** The query string of `GET /v1/tasks` for this filter. */
-export function filterToQuery(filter: TaskFilter): URLSearchParams {
-  const q = new URLSearchParams();
-  if (filter.status !== undefined) q.set('status', typeof filter.status === 'string' ? filter.status : filter.status.join(','));
-  for (const field of ['type', 'tag', 'parentId', 'owner'] as const) {
-    const value = filter[field];
-    if (value !== undefined) q.set(field, value);
-  }
-  return q;
+/** The query of `GET /v1/tasks` for this filter (fields left `undefined` are not sent). */
+export function filterToQuery({ status, type, tag, parentId, owner }: TaskFilter): Record<string, string | undefined> {
+  return { status: typeof status === 'string' ? status : status?.join(','), type, tag, parentId, owner };
 }
 
 /** Newest first, as the server lists them. */

@@ -5,6 +5,7 @@ import { FrameBatcher } from '../src/frame-batcher.ts';
 import { HeartbeatInterval } from '../src/heartbeat-interval.ts';
 import { pollIntervalMs, type PollInput } from '../src/poll-policy.ts';
 import { compareNewestFirst, filterToQuery, matchesFilter } from '../src/task-filter.ts';
+import { queryString } from '../src/http.ts';
 import { TaskStore } from '../src/task-store.ts';
 import { DEFAULTS } from '../src/options.ts';
 import { makeTask } from './support/fake-server.ts';
@@ -108,7 +109,7 @@ describe('task filter', () => {
     expect(matchesFilter(t, { parentId: 'other' })).toBe(false);
   });
   it('builds the list query and sorts newest first', () => {
-    expect(filterToQuery({ status: ['queued', 'running'], tag: 'x' }).toString()).toBe('status=queued%2Crunning&tag=x');
+    expect(queryString(filterToQuery({ status: ['queued', 'running'], tag: 'x' }))).toBe('?status=queued%2Crunning&tag=x');
     const older = makeTask('o', { createdAt: '2026-01-01T00:00:00.000Z' });
     expect([older, t].sort(compareNewestFirst)[0]!.id).toBe('a');
   });
