@@ -27,115 +27,109 @@ export function jwtExpiresAt(token: string): number | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   try {
-    const b64 = parts[1]!.replace(/-/g, '+').replace(/_/g, '/');
-    const json = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4))) as { exp?: unknown };
-    return typeof json.exp === 'number' ? json.exp * 1000 : undefined;
+    // base64url without padding: `atob` (forgiving-base64) needs no `=`.
+    const { exp } = JSON.parse(atob(parts[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
+    return typeof exp === 'number' ? exp * 1000 : undefined;
   } catch {
     return undefined;
   }
 }
 
-export class TokenSource {
-  #config: TokenSourceConfig;
-  #env: Environment;
-  #emit: (event: AuthEvent) => void;
-  #token: string | undefined;
-  #inflight: Promise<string> | null = null;
-  /** The last token whose expiry was announced. */
-  #expiredToken: string | undefined;
-  #timer: unknown;
-  #closed = false;
-  #changed = listeners();
-
-  constructor(config: TokenSourceConfig, env: Environment, emit: (event: AuthEvent) => void) {
-    this.#config = config;
-    this.#env = env;
-    this.#emit = emit;
-    if (config.token !== undefined) this.#adopt(config.token);
-  }
-
+/** The credential, as `Http` and the client use it. */
+export interface TokenSource {
   /** Calls `listener` whenever a refresh replaced the token on a timer (the stream must reopen). */
-  onProactiveRefresh(listener: () => void): () => void {
-    return this.#changed.add(listener);
-  }
-
+  onProactiveRefresh(listener: () => void): () => void;
   /** The token to send now, fetching the first one when only `getToken` was given. */
-  async current(): Promise<string> {
-    if (this.#token !== undefined) return this.#token;
-    return this.#refresh();
-  }
-
+  current(): Promise<string>;
   /**
    * Called after a 401 answered to `failed`. Returns a token worth retrying with, or throws
    * `unauthorized` (after emitting `auth_failed`) when there is none.
    */
-  async replace(failed: string, serverCode: string | undefined): Promise<string> {
-    if (this.#token !== undefined && this.#token !== failed) return this.#token; // someone refreshed already
-    // Several requests refused with the same token (a stream the server ended at `exp` and a poll)
-    // are one expiry: the app hears it once.
-    if (serverCode === 'token_expired' && this.#expiredToken !== failed) {
-      this.#expiredToken = failed;
-      this.#emit({ type: 'token_expired', at: this.#env.now() });
-    }
-    const error = clientError('unauthorized', { status: 401 });
-    if (this.#config.getToken === undefined) return this.#fail(error);
-    let next: string;
-    try {
-      next = await this.#refresh();
-    } catch (cause) {
-      return this.#fail(cause instanceof TaskPulseClientError ? cause : clientError('unauthorized', { status: 401, cause }));
-    }
-    if (next === failed) return this.#fail(error);
-    return next;
-  }
+  replace(failed: string, serverCode: string | undefined): Promise<string>;
+  close(): void;
+}
 
-  close(): void {
-    this.#closed = true;
-    this.#env.timers.clearTimeout(this.#timer);
-  }
+export function createTokenSource(config: TokenSourceConfig, env: Environment, emit: (event: AuthEvent) => void): TokenSource {
+  const { getToken } = config;
+  const { timers } = env;
+  const changed = listeners();
+  let token: string | undefined;
+  let inflight: Promise<string> | null = null;
+  /** The last token whose expiry was announced. */
+  let expiredToken: string | undefined;
+  let timer: unknown;
+  let closed = false;
 
-  #fail(error: TaskPulseClientError): never {
-    this.#emit({ type: 'auth_failed', at: this.#env.now(), error });
+  const fail = (error: TaskPulseClientError): never => {
+    emit({ type: 'auth_failed', at: env.now(), error });
     throw error;
-  }
+  };
 
-  #refresh(): Promise<string> {
-    const getToken = this.#config.getToken;
+  function refresh(): Promise<string> {
     if (getToken === undefined) return Promise.reject(clientError('unauthorized'));
-    this.#inflight ??= (async () => {
+    inflight ??= (async () => {
       try {
-        const token = await getToken();
-        if (typeof token !== 'string' || token === '') throw clientError('unauthorized', {}, '`getToken` returned no token');
-        const first = this.#token === undefined;
-        this.#adopt(token);
-        if (!first) this.#emit({ type: 'token_refreshed', at: this.#env.now(), expiresAt: jwtExpiresAt(token) });
-        return token;
+        const next = await getToken();
+        if (typeof next !== 'string' || next === '') throw clientError('unauthorized', {}, '`getToken` returned no token');
+        const first = token === undefined;
+        adopt(next);
+        if (!first) emit({ type: 'token_refreshed', at: env.now(), expiresAt: jwtExpiresAt(next) });
+        return next;
       } finally {
-        this.#inflight = null;
+        inflight = null;
       }
     })();
-    return this.#inflight;
+    return inflight;
   }
 
-  #adopt(token: string): void {
-    this.#token = token;
-    this.#env.timers.clearTimeout(this.#timer);
-    const exp = jwtExpiresAt(token);
-    if (exp === undefined || this.#closed) return;
-    const now = this.#env.now();
+  function adopt(next: string): void {
+    token = next;
+    timers.clearTimeout(timer);
+    const exp = jwtExpiresAt(next);
+    if (exp === undefined || closed) return;
+    const now = env.now();
     // Refresh ahead of `exp`; with nothing to refresh with, say so at the moment of expiry, explicitly.
-    const lead = this.#config.getToken ? Math.min(this.#config.tokenRefreshLeadMs, Math.max(0, (exp - now) / 10)) : 0;
-    this.#timer = this.#env.timers.setTimeout(() => void this.#onTimer(token), Math.max(0, exp - lead - now));
+    const lead = getToken ? Math.min(config.tokenRefreshLeadMs, Math.max(0, (exp - now) / 10)) : 0;
+    timer = timers.setTimeout(() => void onTimer(next), Math.max(0, exp - lead - now));
   }
 
-  async #onTimer(token: string): Promise<void> {
-    if (this.#closed || this.#token !== token) return;
-    if (this.#config.getToken === undefined) return this.#emit({ type: 'token_expired', at: this.#env.now() });
+  async function onTimer(timed: string): Promise<void> {
+    if (closed || token !== timed) return;
+    if (getToken === undefined) return emit({ type: 'token_expired', at: env.now() });
     try {
-      await this.#refresh();
+      await refresh();
     } catch {
       return; // the next 401 retries and reports
     }
-    if (!this.#closed) this.#changed.emit();
+    if (!closed) changed.emit();
   }
+
+  if (config.token !== undefined) adopt(config.token);
+
+  return {
+    onProactiveRefresh: (listener) => changed.add(listener),
+    current: async () => token ?? refresh(),
+    async replace(failed, serverCode) {
+      if (token !== undefined && token !== failed) return token; // someone refreshed already
+      // Several requests refused with the same token (a stream the server ended at `exp` and a poll)
+      // are one expiry: the app hears it once.
+      if (serverCode === 'token_expired' && expiredToken !== failed) {
+        expiredToken = failed;
+        emit({ type: 'token_expired', at: env.now() });
+      }
+      const error = clientError('unauthorized', { status: 401 });
+      if (getToken === undefined) return fail(error);
+      let next: string;
+      try {
+        next = await refresh();
+      } catch (cause) {
+        return fail(cause instanceof TaskPulseClientError ? cause : clientError('unauthorized', { status: 401, cause }));
+      }
+      return next === failed ? fail(error) : next;
+    },
+    close() {
+      closed = true;
+      timers.clearTimeout(timer);
+    },
+  };
 }

@@ -4,7 +4,7 @@
  * reads (follower tab), the view registry, notifications and credentials.
  */
 import type { ListTasksResponse, Task, TaskEvent } from '@taskpulse/protocol';
-import { type AuthEvent, TokenSource } from './auth.ts';
+import { type AuthEvent, createTokenSource } from './auth.ts';
 import { type Connection, type ConnectionDiagnostics, createConnection } from './connection.ts';
 import { type ConnectionStatus, ConnectionStatusHolder } from './connection-status.ts';
 import { DeliveryHealth } from './delivery-health.ts';
@@ -119,7 +119,7 @@ export function createClient(options: ClientOptions): TaskPulseClient {
     if (closing !== null) throw clientError('closed');
   };
 
-  const tokens = new TokenSource(config, env, (e) => authListeners.emit(e));
+  const tokens = createTokenSource(config, env, (e) => authListeners.emit(e));
   const http = new Http(config.url, env, tokens, config.requestTimeoutMs);
   const health = new DeliveryHealth('connecting', env.now());
   const status = new ConnectionStatusHolder(health, env.now, onError);

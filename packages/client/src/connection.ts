@@ -20,7 +20,7 @@ import type { Http } from './http.ts';
 import type { LogReader } from './log-reader.ts';
 import { MetricsReporter } from './metrics-reporter.ts';
 import type { ClientConfig } from './options.ts';
-import { Poller } from './poller.ts';
+import { createPoller } from './poller.ts';
 import { fetchSnapshot } from './snapshot.ts';
 import type { SseMessage } from './sse-parser.ts';
 import { type ConnectionEvent, type ConnectionState, nextState, type StateReason } from './state-machine.ts';
@@ -108,7 +108,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
   let bootstrapAttempts = 0;
   let lastFreshAt: number | null = null;
 
-  const poller = new Poller(config, env, http, reader, gaps, {
+  const poller = createPoller(config, env, http, reader, gaps, {
     closed: () => closed,
     state: () => status.state,
     visibleHidden: () => env.visibility.hidden(),

@@ -29,134 +29,134 @@ export interface PollerHost {
   resetWithoutSnapshot(): Promise<void>;
 }
 
-export class Poller {
-  readonly requests = { polls: 0, catchUps: 0 };
+/** The poll loop, as the connection drives it. */
+export interface Poller {
+  readonly requests: { polls: number; catchUps: number };
   /** Catch-up reads that found events the stream had not delivered. */
-  gapsRepaired = 0;
-  #config: ClientConfig;
-  #env: Environment;
-  #http: Http;
-  #reader: LogReader;
-  #gaps: GapDetector;
-  #host: PollerHost;
-  #busy = false;
-  #again = false;
-  #timer: unknown;
-  #lastAt = 0;
-  #failures = 0;
-  /** No read before this time: the server's `Retry-After`. */
-  #notBefore = 0;
-
-  constructor(config: ClientConfig, env: Environment, http: Http, reader: LogReader, gaps: GapDetector, host: PollerHost) {
-    this.#config = config;
-    this.#env = env;
-    this.#http = http;
-    this.#reader = reader;
-    this.#gaps = gaps;
-    this.#host = host;
-  }
-
+  readonly gapsRepaired: number;
   /** A read is in flight. */
-  get busy(): boolean {
-    return this.#busy;
-  }
-
+  readonly busy: boolean;
   /** The log was just read some other way (a snapshot): the next poll waits a full interval. */
-  touch(): void {
-    this.#lastAt = this.#env.now();
-  }
-
+  touch(): void;
   /** The current interval between polls, `null` while polling is paused. */
-  interval(): number | null {
-    if (this.#config.transport === 'sse' || this.#host.closed()) return null;
-    const freshAt = this.#host.freshAt();
-    return pollIntervalMs(
-      {
-        state: this.#host.state(),
-        hidden: this.#host.visibleHidden(),
-        activeTasks: this.#host.activeTasks(),
-        msSinceFresh: freshAt === null ? Infinity : this.#env.now() - freshAt,
-        failures: this.#failures,
-      },
-      this.#config.poll,
-    );
-  }
-
+  interval(): number | null;
   /** (Re)plans the next poll from the policy. */
-  schedule(): void {
-    const t = this.#env.timers;
-    t.clearTimeout(this.#timer);
-    if (this.#host.closed() || this.#busy || this.#reader.cursor === null) return;
-    const interval = this.interval();
-    if (interval === null) return;
-    const now = this.#env.now();
-    const delay = Math.max(0, this.#lastAt + interval - now, this.#notBefore - now);
-    this.#timer = t.setTimeout(() => void this.poll(false), delay);
-  }
-
-  stop(): void {
-    this.#env.timers.clearTimeout(this.#timer);
-  }
-
+  schedule(): void;
+  stop(): void;
   /**
    * Reads the log from the cursor until it is exhausted.
    * @param gapCheck - a catch-up read asked for by a heartbeat: stream events wait for it.
    */
-  async poll(gapCheck: boolean): Promise<void> {
-    if (this.#busy) {
-      this.#again = true;
+  poll(gapCheck: boolean): Promise<void>;
+}
+
+export function createPoller(config: ClientConfig, env: Environment, http: Http, reader: LogReader, gaps: GapDetector, host: PollerHost): Poller {
+  const { timers } = env;
+  const requests = { polls: 0, catchUps: 0 };
+  let gapsRepaired = 0;
+  let busy = false;
+  let again = false;
+  let timer: unknown;
+  let lastAt = 0;
+  let failures = 0;
+  /** No read before this time: the server's `Retry-After`. */
+  let notBefore = 0;
+
+  function interval(): number | null {
+    if (config.transport === 'sse' || host.closed()) return null;
+    const freshAt = host.freshAt();
+    return pollIntervalMs(
+      {
+        state: host.state(),
+        hidden: host.visibleHidden(),
+        activeTasks: host.activeTasks(),
+        msSinceFresh: freshAt === null ? Infinity : env.now() - freshAt,
+        failures,
+      },
+      config.poll,
+    );
+  }
+
+  function schedule(): void {
+    timers.clearTimeout(timer);
+    if (host.closed() || busy || reader.cursor === null) return;
+    const wait = interval();
+    if (wait === null) return;
+    const now = env.now();
+    timer = timers.setTimeout(() => void poll(false), Math.max(0, lastAt + wait - now, notBefore - now));
+  }
+
+  async function poll(gapCheck: boolean): Promise<void> {
+    if (busy) {
+      again = true;
       return;
     }
-    if (this.#host.closed() || this.#reader.cursor === null || !this.#env.network.online()) return;
-    this.#busy = true;
-    this.#env.timers.clearTimeout(this.#timer);
-    if (gapCheck) this.#reader.hold();
+    if (host.closed() || reader.cursor === null || !env.network.online()) return;
+    busy = true;
+    timers.clearTimeout(timer);
+    if (gapCheck) reader.hold();
     let found = 0;
     try {
       for (;;) {
-        if (gapCheck) this.requests.catchUps++;
-        else this.requests.polls++;
-        const res = await this.#http.json<EventsResponse>('GET', '/v1/events', { query: { after: this.#reader.cursor, limit: this.#config.pollLimit } });
-        if (this.#host.closed()) return;
+        requests[gapCheck ? 'catchUps' : 'polls']++;
+        const res = await http.json<EventsResponse>('GET', '/v1/events', { query: { after: reader.cursor, limit: config.pollLimit } });
+        if (host.closed()) return;
         if (res.reset) {
-          if (res.tasks) this.#reader.snapshot({ head: res.head, tasks: res.tasks }, true, 'poll');
-          else await this.#host.resetWithoutSnapshot();
+          if (res.tasks) reader.snapshot({ head: res.head, tasks: res.tasks }, true, 'poll');
+          else await host.resetWithoutSnapshot();
           break;
         }
-        const accepted = this.#reader.events(res.events, 'poll');
+        const accepted = reader.events(res.events, 'poll');
         found += accepted;
-        if (res.events.length < this.#config.pollLimit) {
-          this.#reader.advance(res.head, accepted === 0);
+        if (res.events.length < config.pollLimit) {
+          reader.advance(res.head, accepted === 0);
           break;
         }
       }
-      this.#failures = 0;
-      this.#lastAt = this.#env.now();
+      failures = 0;
+      lastAt = env.now();
       if (gapCheck) {
-        this.#gaps.checked(found > 0);
-        if (found > 0) this.gapsRepaired++;
+        gaps.checked(found > 0);
+        if (found > 0) gapsRepaired++;
       }
-      this.#host.ok();
+      host.ok();
     } catch (error) {
-      if (this.#host.closed()) return;
-      this.#failures++;
-      this.#lastAt = this.#env.now();
+      if (host.closed()) return;
+      failures++;
+      lastAt = env.now();
       // 429/503 with Retry-After: that is the minimum wait (STYLE: errors and retries).
-      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) this.#notBefore = this.#lastAt + error.retryAfterMs;
+      if (error instanceof TaskPulseClientError && error.retryAfterMs !== undefined) notBefore = lastAt + error.retryAfterMs;
       if (isUnauthorized(error)) {
-        this.#busy = false;
-        return this.#host.unauthorized();
+        busy = false;
+        return host.unauthorized();
       }
-      this.#host.failed();
+      host.failed();
     } finally {
-      this.#busy = false;
-      if (gapCheck) this.#reader.release();
+      busy = false;
+      if (gapCheck) reader.release();
     }
-    if (this.#again) {
-      this.#again = false;
-      void this.poll(false);
+    if (again) {
+      again = false;
+      void poll(false);
     } else {
-      this.schedule();
+      schedule();
     }
   }
+
+  return {
+    requests,
+    get gapsRepaired() {
+      return gapsRepaired;
+    },
+    get busy() {
+      return busy;
+    },
+    touch() {
+      lastAt = env.now();
+    },
+    interval,
+    schedule,
+    stop: () => timers.clearTimeout(timer),
+    poll,
+  };
 }
