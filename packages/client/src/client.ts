@@ -16,7 +16,7 @@ import { LogReader } from './log-reader.ts';
 import { createNotifications, type NotificationsApi } from './notifications.ts';
 import { type ClientOptions, resolveOptions } from './options.ts';
 import type { ConnectionState, StateChange, StateReason } from './state-machine.ts';
-import { TabSession } from './tab-session.ts';
+import { createTabSession, type TabSession } from './tab-session.ts';
 import { filterToQuery, type TaskFilter } from './task-filter.ts';
 import { ViewRegistry } from './view-registry.ts';
 import type { TaskListView, TaskView, Watch } from './watch.ts';
@@ -202,7 +202,7 @@ export function createClient(options: ClientOptions): TaskPulseClient {
   });
   tokens.onProactiveRefresh(() => connection?.restartStream());
   if (shared) {
-    tabs = new TabSession({
+    tabs = createTabSession({
       config,
       env: { ...env, locks, createChannel },
       http,

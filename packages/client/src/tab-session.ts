@@ -47,171 +47,168 @@ export interface TabSessionDeps {
   onError(error: unknown): void;
 }
 
-export class TabSession {
-  #deps: TabSessionDeps;
-  #channel: ChannelLike;
-  #abort = new AbortController();
-  #release: (() => void) | null = null;
-  #leader = false;
-  #leading = false;
-  #closed = false;
-  #ready = false;
-  #buffer: TabMessage[] = [];
-  /** The follower's snapshot read while it is in flight. */
-  #pending: Promise<unknown> | null = null;
-  readonly #id = Math.random().toString(36).slice(2);
-  /** Followers' visibility, as the leader last heard it. */
-  #hidden = new Map<string, boolean>();
-  #visibilityListeners = listeners();
-  #browserHidden: boolean | null = null;
-  #offs: Array<() => void>;
-
-  constructor(deps: TabSessionDeps) {
-    this.#deps = deps;
-    const { env, config, status } = deps;
-    const name = config.multiTab as string;
-    this.#channel = env.createChannel(name);
-    this.#channel.addEventListener('message', (event) => {
-      const m = event.data as TabMessage | null;
-      if (!this.#closed && typeof m?.t === 'string') this.#onMessage(m);
-    });
-    env.locks
-      .request(`${name}:leader`, { signal: this.#abort.signal }, () => {
-        if (this.#closed) return Promise.resolve();
-        this.#leader = true;
-        this.#becomeLeader();
-        // Held until close(): the promise resolves only then.
-        return new Promise<void>((resolve) => (this.#release = resolve));
-      })
-      .catch(() => {
-        // AbortError when closed while waiting: nothing to do.
-      });
-    this.#post({ t: 'hello' });
-    this.#announce();
-    this.#offs = [
-      env.visibility.subscribe(() => {
-        if (!this.#leader) this.#announce();
-        this.#visibilityChanged();
-      }),
-      status.subscribe((change) => {
-        if (this.#leader && change.current !== 'closed') this.#post({ t: 'state', change });
-      }),
-    ];
-    void this.#followerBootstrap();
-  }
-
-  get leader(): boolean {
-    return this.#leader;
-  }
-
+/** The tab's part in the browser's one connection, as the client uses it. */
+export interface TabSession {
+  readonly leader: boolean;
   /**
    * The browser's visibility for the leader's connection: visible when any tab is, so a hidden
    * leader tab does not slow the polls a visible follower depends on.
    */
-  readonly visibility: VisibilitySource = {
-    hidden: () => this.#deps.env.visibility.hidden() && [...this.#hidden.values()].every(Boolean),
-    subscribe: (listener) => this.#visibilityListeners.add(listener),
+  readonly visibility: VisibilitySource;
+  /** The leader forwards what it read. */
+  broadcast(message: TabMessage): void;
+  /** A follower asks the leader to read the log now. */
+  catchUp(): void;
+  close(): void;
+}
+
+export function createTabSession(deps: TabSessionDeps): TabSession {
+  const { env, config, status, reader, http } = deps;
+  const name = config.multiTab as string;
+  const channel = env.createChannel(name);
+  const abort = new AbortController();
+  let release: (() => void) | null = null;
+  let leader = false;
+  let leading = false;
+  let closed = false;
+  let ready = false;
+  let buffer: TabMessage[] = [];
+  /** The follower's snapshot read while it is in flight. */
+  let pending: Promise<unknown> | null = null;
+  const id = Math.random().toString(36).slice(2);
+  /** Followers' visibility, as the leader last heard it. */
+  const hiddenTabs = new Map<string, boolean>();
+  const visibilityListeners = listeners();
+  let browserHidden: boolean | null = null;
+
+  const post = (message: TabMessage): void => {
+    if (!closed) channel.postMessage(message);
   };
 
-  /** The leader forwards what it read. */
-  broadcast(message: TabMessage): void {
-    if (this.#leader) this.#post(message);
+  const announce = (hidden = env.visibility.hidden()): void => post({ t: 'visibility', tab: id, hidden });
+
+  const visibility: VisibilitySource = {
+    hidden: () => env.visibility.hidden() && [...hiddenTabs.values()].every(Boolean),
+    subscribe: (listener) => visibilityListeners.add(listener),
+  };
+
+  function visibilityChanged(): void {
+    const hidden = visibility.hidden();
+    if (hidden === browserHidden) return; // one tab more or less visible: nothing changed
+    browserHidden = hidden;
+    visibilityListeners.emit();
   }
 
-  /** A follower asks the leader to read the log now. */
-  catchUp(): void {
-    this.#post({ t: 'catchup' });
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#announce(true); // a closing tab no longer needs fresh polls
-    this.#closed = true;
-    for (const off of this.#offs) off();
-    this.#abort.abort();
-    this.#release?.();
-    this.#channel.close();
-  }
-
-  #post(message: TabMessage): void {
-    if (!this.#closed) this.#channel.postMessage(message);
-  }
-
-  #announce(hidden = this.#deps.env.visibility.hidden()): void {
-    this.#post({ t: 'visibility', tab: this.#id, hidden });
-  }
-
-  #visibilityChanged(): void {
-    const hidden = this.visibility.hidden();
-    if (hidden === this.#browserHidden) return; // one tab more or less visible: nothing changed
-    this.#browserHidden = hidden;
-    this.#visibilityListeners.emit();
-  }
-
-  #becomeLeader(): void {
+  function becomeLeader(): void {
     const lead = () => {
-      if (this.#closed || this.#leading) return;
+      if (closed || leading) return;
       // Resume from this tab's cursor; without one (its own snapshot is not in yet) the connection bootstraps.
-      this.#leading = true;
-      this.#buffer = [];
-      this.#ready = true;
-      this.#deps.lead();
-      this.#post({ t: 'who' });
+      leading = true;
+      buffer = [];
+      ready = true;
+      deps.lead();
+      post({ t: 'who' });
     };
     // A lone tab usually wins the lock while its follower snapshot is still loading: let that
     // read finish (it sets the cursor) rather than have the connection read the snapshot again.
-    const pending = this.#deps.reader.cursor === null ? this.#pending : null;
-    if (pending) void pending.then(lead, lead);
+    const wait = reader.cursor === null ? pending : null;
+    if (wait) void wait.then(lead, lead);
     else lead();
   }
 
   /** A follower shows its own snapshot at once, then applies what the leader forwards. */
-  async #followerBootstrap(): Promise<void> {
-    const { http, reader, env, config } = this.#deps;
+  async function followerBootstrap(): Promise<void> {
     let attempt = 0;
-    while (!this.#closed && !this.#leading) {
+    while (!closed && !leading) {
       try {
         // Read and apply as one step: a tab that wins the leader lock meanwhile waits for it
-        // (see #becomeLeader), so its connection resumes from this snapshot's head.
+        // (see becomeLeader), so its connection resumes from this snapshot's head.
         const step = (async () => {
           const snapshot = await fetchSnapshot(http);
-          if (this.#leading || this.#closed) return; // became leader meanwhile
+          if (leading || closed) return; // became leader meanwhile
           reader.snapshot(snapshot, false, 'own');
-          this.#ready = true;
-          for (const m of this.#buffer.splice(0)) this.#onMessage(m);
+          ready = true;
+          for (const m of buffer.splice(0)) onMessage(m);
         })();
-        this.#pending = step;
-        await step.finally(() => (this.#pending = null));
+        pending = step;
+        await step.finally(() => (pending = null));
         return;
       } catch (error) {
-        if (error instanceof TaskPulseClientError && !error.retryable && error.code !== 'unauthorized') this.#deps.onError(error);
+        if (error instanceof TaskPulseClientError && !error.retryable && error.code !== 'unauthorized') deps.onError(error);
         const delay = fullJitterMs(attempt++, { baseMs: config.reconnectBaseMs, maxMs: config.reconnectMaxMs }, env.random);
         await new Promise<void>((r) => env.timers.setTimeout(r, delay));
       }
     }
   }
 
-  #onMessage(message: TabMessage): void {
-    const { reader, status } = this.#deps;
-    if (this.#leader) {
+  function onMessage(message: TabMessage): void {
+    if (leader) {
       if (message.t === 'hello') {
         const { state, reason } = status.current;
-        this.#post({ t: 'state', change: { previous: state, current: state, reason } });
-      } else if (message.t === 'catchup') this.#deps.catchUp();
+        post({ t: 'state', change: { previous: state, current: state, reason } });
+      } else if (message.t === 'catchup') deps.catchUp();
       else if (message.t === 'visibility') {
-        this.#hidden.set(message.tab, message.hidden);
-        this.#visibilityChanged();
+        hiddenTabs.set(message.tab, message.hidden);
+        visibilityChanged();
       }
       return;
     }
-    if (message.t === 'who') return this.#announce();
+    if (message.t === 'who') return announce();
     if (message.t === 'state') return status.set(message.change.current, message.change.reason);
-    if (!this.#ready) {
-      if (message.t === 'events' || message.t === 'snapshot' || message.t === 'cursor') this.#buffer.push(message);
+    if (!ready) {
+      if (message.t === 'events' || message.t === 'snapshot' || message.t === 'cursor') buffer.push(message);
       return;
     }
     if (message.t === 'events') reader.events(message.events, 'tab');
     else if (message.t === 'snapshot') reader.snapshot(message.snapshot, message.reset, 'tab');
     else if (message.t === 'cursor') reader.advance(message.cursor, false);
   }
+
+  channel.addEventListener('message', (event) => {
+    const m = event.data as TabMessage | null;
+    if (!closed && typeof m?.t === 'string') onMessage(m);
+  });
+  env.locks
+    .request(`${name}:leader`, { signal: abort.signal }, () => {
+      if (closed) return Promise.resolve();
+      leader = true;
+      becomeLeader();
+      // Held until close(): the promise resolves only then.
+      return new Promise<void>((resolve) => (release = resolve));
+    })
+    .catch(() => {
+      // AbortError when closed while waiting: nothing to do.
+    });
+  post({ t: 'hello' });
+  announce();
+  const offs = [
+    env.visibility.subscribe(() => {
+      if (!leader) announce();
+      visibilityChanged();
+    }),
+    status.subscribe((change) => {
+      if (leader && change.current !== 'closed') post({ t: 'state', change });
+    }),
+  ];
+  void followerBootstrap();
+
+  return {
+    get leader() {
+      return leader;
+    },
+    visibility,
+    broadcast(message) {
+      if (leader) post(message);
+    },
+    catchUp: () => post({ t: 'catchup' }),
+    close() {
+      if (closed) return;
+      announce(true); // a closing tab no longer needs fresh polls
+      closed = true;
+      for (const off of offs) off();
+      abort.abort();
+      release?.();
+      channel.close();
+    },
+  };
 }
