@@ -5,7 +5,8 @@
  * the local wall clock, which may be minutes off (docs/client.md, "Remaining time").
  */
 import type { Eta, Task } from '@taskpulse/protocol';
-import type { Timers } from './environment.ts';
+import { defaultTimers, type Timers } from './environment.ts';
+import { listeners } from './listeners.ts';
 
 /** The ETA as of now. All ms, never below 0. */
 export interface RemainingTime {
@@ -49,8 +50,8 @@ export function createCountdown(options: CountdownOptions = {}): Countdown {
   const tickMs = options.tickMs ?? 1000;
   if (!Number.isFinite(tickMs) || tickMs <= 0) throw new RangeError(`tickMs must be a positive number, got ${tickMs}`);
   const now = options.now ?? (() => performance.now());
-  const timers: Timers = options.timers ?? { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as never) };
-  const listeners = new Set<() => void>();
+  const timers = options.timers ?? defaultTimers;
+  const subscribers = listeners();
   let eta: Eta | null = null;
   let receivedAt = 0;
   let snapshot: RemainingTime | null = null;
@@ -65,13 +66,12 @@ export function createCountdown(options: CountdownOptions = {}): Countdown {
   };
   const emit = () => {
     const next = compute();
-    const same = next === snapshot || (next && snapshot && next.remainingMs === snapshot.remainingMs && next.lowMs === snapshot.lowMs && next.highMs === snapshot.highMs && next.basis === snapshot.basis);
-    if (same) return;
+    if (same(next, snapshot, ['remainingMs', 'lowMs', 'highMs', 'basis'])) return;
     snapshot = next;
-    for (const l of [...listeners]) l();
+    subscribers.emit();
   };
   const schedule = () => {
-    if (timer !== null || closed || listeners.size === 0 || !snapshot || snapshot.remainingMs === 0) return;
+    if (timer !== null || closed || subscribers.size === 0 || !snapshot || snapshot.remainingMs === 0) return;
     timer = timers.setTimeout(() => {
       timer = null;
       emit();
@@ -87,7 +87,7 @@ export function createCountdown(options: CountdownOptions = {}): Countdown {
     update(task) {
       const next = task && task.status === 'running' ? task.eta : null;
       // The same ETA (a re-render, an event that changed something else) keeps its count.
-      if (next === eta || (next && eta && next.at === eta.at && next.remainingMs === eta.remainingMs && next.lowMs === eta.lowMs && next.highMs === eta.highMs)) return;
+      if (same(next, eta, ['at', 'remainingMs', 'lowMs', 'highMs'])) return;
       eta = next;
       receivedAt = now();
       stop();
@@ -96,17 +96,22 @@ export function createCountdown(options: CountdownOptions = {}): Countdown {
     },
     getSnapshot: () => snapshot,
     subscribe(listener) {
-      listeners.add(listener);
+      const off = subscribers.add(listener);
       schedule();
       return () => {
-        listeners.delete(listener);
-        if (listeners.size === 0) stop();
+        off();
+        if (subscribers.size === 0) stop();
       };
     },
     close() {
       closed = true;
       stop();
-      listeners.clear();
+      subscribers.clear();
     },
   };
+}
+
+/** Both absent, the same object, or equal in every one of `keys`. */
+function same<T extends object>(a: T | null | undefined, b: T | null | undefined, keys: Array<keyof T>): boolean {
+  return a === b || (!!a && !!b && keys.every((k) => a[k] === b[k]));
 }

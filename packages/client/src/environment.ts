@@ -82,6 +82,12 @@ type Globals = typeof globalThis & {
 
 const NEVER = () => () => {};
 
+/** The host's timers (`setTimeout`/`clearTimeout`), called unbound as browsers require. */
+export const defaultTimers: Timers = {
+  setTimeout: (cb, ms) => setTimeout(cb, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
 /** The host's facilities, read from `globalThis`; anything absent gets an inert stand-in. */
 export function defaultEnvironment(): Environment {
   const g = globalThis as Globals;
@@ -114,7 +120,7 @@ export function defaultEnvironment(): Environment {
   const BC = g.BroadcastChannel;
   return {
     fetch: (input, init) => g.fetch(input, init),
-    timers: { setTimeout: (cb, ms) => setTimeout(cb, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) },
+    timers: defaultTimers,
     now: () => Date.now(),
     random: Math.random,
     scheduleFrame: typeof raf === 'function' ? frameOrTimeout(raf.bind(g)) : (cb) => queueMicrotask(cb),
