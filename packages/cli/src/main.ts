@@ -80,6 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
     .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
+    .addOption(new Option('--stream-stall-ms <ms>', 'close a stream whose reader takes nothing for this long while bytes wait').env('TASKPULSE_STREAM_STALL_MS').default(DEFAULTS.streamStallMs).argParser(int('stream-stall-ms')))
     .addOption(common.dashboardDir())
     .addOption(common.logLevel('info'))
     .action(async (o) => {
@@ -91,7 +92,7 @@ export async function main(argv: string[]): Promise<void> {
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null, redisChannel: o.redisChannel,
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
-        sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, logLevel: o.logLevel,
+        sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, streamStallMs: o.streamStallMs, logLevel: o.logLevel,
       });
       let stopping = false;
       const stop = (signal: string) => {

@@ -99,6 +99,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       lagBytes: 64 * 1024,
       maxStreamMs: config.streamMaxMs,
       pageSize: 500,
+      stallMs: config.streamStallMs,
       // With a bus between instances a lost message is only noticed when the next one shows the
       // gap; checking the store's head every second bounds the lag when no further event comes.
       headCheckMs: bus instanceof MemoryBus ? 0 : 1000,

@@ -44,6 +44,11 @@ export interface ServerOptions {
   streamBufferBytes?: number;
   /** Streams are closed after this long with a `retry:` hint; 0 = never. @defaultValue 0 */
   streamMaxMs?: number;
+  /**
+   * A stream whose reader takes no bytes for this long while bytes wait for it is closed (it
+   * stopped reading; live, catching up or coalescing alike). @defaultValue 30000
+   */
+  streamStallMs?: number;
   /** Request body limit. @defaultValue 1 MiB */
   bodyLimitBytes?: number;
   /** Default lifetime of minted viewer tokens. @defaultValue 3600 */
@@ -79,6 +84,7 @@ export const DEFAULTS = Object.freeze({
   streamRetryMs: 1000,
   streamBufferBytes: 4 * 1024 * 1024,
   streamMaxMs: 0,
+  streamStallMs: 30_000,
   bodyLimitBytes: 1024 * 1024,
   tokenTtlSeconds: 3600,
   webhookRetryBaseMs: 1000,
@@ -115,7 +121,7 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
   const ints: [keyof ServerConfig, number, number][] = [
     ['port', 0, 65535], ['heartbeatMs', 100, 600_000], ['leaseMs', 1000, 3_600_000], ['reaperIntervalMs', 10, 600_000],
     ['healthIntervalMs', 10, 3_600_000], ['retentionMs', 1000, Number.MAX_SAFE_INTEGER], ['streamRetryMs', 0, 600_000],
-    ['streamBufferBytes', 1024, 1 << 30], ['streamMaxMs', 0, 7 * 24 * 3600 * 1000], ['bodyLimitBytes', 1024, 1 << 30],
+    ['streamBufferBytes', 1024, 1 << 30], ['streamMaxMs', 0, 7 * 24 * 3600 * 1000], ['streamStallMs', 100, 3_600_000], ['bodyLimitBytes', 1024, 1 << 30],
     ['tokenTtlSeconds', 1, 30 * 24 * 3600], ['webhookRetryBaseMs', 10, 3_600_000],
   ];
   for (const [k, min, max] of ints) {

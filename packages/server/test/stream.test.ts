@@ -181,9 +181,14 @@ describe('/v1/stream', () => {
       const { id, lease } = await runningTask(small);
       const big = 'y'.repeat(900);
       const updates = Array.from({ length: 1500 }, (_, i) => ({ id, lease, done: i + 1, total: 1500, message: `${i} ${big}` }));
-      for (let i = 0; i < updates.length; i += 500) await small.api('POST', '/v1/progress', { updates: updates.slice(i, i + 500) });
+      let last = 0;
+      for (let i = 0; i < updates.length; i += 500) {
+        const r = await small.api('POST', '/v1/progress', { updates: updates.slice(i, i + 500) });
+        last = Math.max(last, ...r.body.results.map((x: { seq: number }) => x.seq));
+      }
       const s = await SseReader.open(`${small.url}/v1/stream?taskId=${id}&after=0`, ADMIN);
-      await s.until((e) => e.some((x) => x.event === 'heartbeat'), 30_000);
+      // A heartbeat at or past the last report: a catch-up heartbeat (slow reader) promises less.
+      await s.until((e) => e.some((x) => x.event === 'heartbeat' && Number(x.id) >= last), 30_000);
       // Reports only: on a loaded machine the reader may arrive after the quiet task was flagged
       // `stuck` (3 s without progress), which is one more task.updated of its own.
       const reports = s.data().filter((e) => e.type === 'task.updated' && e.task.health !== 'stuck');

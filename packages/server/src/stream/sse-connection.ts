@@ -4,7 +4,10 @@
  *
  * Backpressure: a reader whose socket buffer passes `bufferBytes` is closed (it resumes from its
  * cursor). With `coalesce`, a lagging reader first stops receiving superseded `task.updated`
- * events of a task (only the newest is kept); milestones are always kept, in order.
+ * events of a task (only the newest is kept); milestones are always kept, in order. A reader that
+ * takes nothing for `stallMs` while bytes wait for it is closed too, whatever its state: a
+ * catching-up reader (which waits for its socket to drain, so never reaches `bufferBytes`) and a
+ * coalescing one (whose pending events are replaced, not added to) would otherwise be held forever.
  */
 import type { ServerResponse } from 'node:http';
 import { eventFrame, heartbeatFrame } from '@taskpulse/protocol/frames';
@@ -17,6 +20,8 @@ export interface ConnectionConfig {
   /** A reader with more than this many bytes unsent counts as lagging (coalescing starts). */
   lagBytes: number;
   coalesce: boolean;
+  /** A reader that takes no bytes for this long while bytes wait for it is closed. */
+  stallMs: number;
 }
 
 export type ConnectionState = 'catching-up' | 'live' | 'closed';
@@ -35,6 +40,11 @@ export class SseConnection {
   #onClose: (c: SseConnection) => void;
   readonly openedAt = Date.now();
   lastHeartbeatAt = Date.now();
+  /** The cursor is known (after the snapshot or reset): catch-up heartbeats may carry it. */
+  resumed = false;
+  /** Bytes the socket had handed to the kernel when it was last seen taking some, and when. */
+  #flushed = -1;
+  #progressAt = Date.now();
 
   get heartbeatMs(): number {
     return this.#config.heartbeatMs;
@@ -123,13 +133,41 @@ export class SseConnection {
   }
 
   heartbeat(head: number): void {
-    if (this.state !== 'live' || this.#pending.length > 0) return;
+    if (this.state === 'closed' || this.#pending.length > 0) return;
+    if (this.state === 'catching-up') {
+      // Still reading the backlog (paced, or waiting for the socket): the heartbeat promises only
+      // what has been written, so the client's cursor and gap check stay exact.
+      if (!this.resumed) return;
+      this.lastHeartbeatAt = Date.now();
+      this.writeRaw(heartbeatFrame(this.cursor, this.lastSent));
+      return;
+    }
     const h = Math.max(head, this.cursor);
     this.cursor = h;
     this.lastHeartbeatAt = Date.now();
     // `last` (an extension) lets a filtered reader tell "other owners' events moved the head" from
     // "an event of mine was lost": only the latter needs a catch-up read.
     this.writeRaw(heartbeatFrame(h, this.lastSent));
+  }
+
+  /**
+   * Closes the stream when bytes have been waiting for the reader and it has taken none for
+   * `stallMs` (it stopped reading). True when closed.
+   */
+  checkStall(now: number): boolean {
+    if (this.state === 'closed') return false;
+    const sock = this.res.socket;
+    const waiting = this.#pending.length > 0 || this.res.writableLength > 0;
+    // Bytes handed to the kernel so far: written, minus what is still buffered in the process.
+    const flushed = sock ? sock.bytesWritten - sock.writableLength : 0;
+    if (!waiting || flushed !== this.#flushed) {
+      this.#flushed = flushed;
+      this.#progressAt = now;
+      return false;
+    }
+    if (now - this.#progressAt < this.#config.stallMs) return false;
+    this.close();
+    return true;
   }
 
   #flushPending(): void {

@@ -5,6 +5,10 @@
  * live in the same turn of the event loop as its last read ends, so no event falls between the
  * two. Live events come from the bus; a gap (another instance's events, a lost message) is filled
  * from the store, which is the truth.
+ *
+ * Catch-up is paced (catch-up.ts): a page at a time, in slices of `catchUpSliceMs` per turn of the
+ * event loop, at the reader's pace (the socket must drain), with pages shared by readers at the
+ * same cursor; so a storm of resuming readers leaves other requests a turn every slice.
  */
 import type { ServerResponse } from 'node:http';
 import type { Task } from '@taskpulse/protocol';
@@ -13,6 +17,7 @@ import type { EventFilter, Store, StoredEvent } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
 import { matches } from './event-filter.ts';
+import { Pacer, PageCache } from './catch-up.ts';
 
 export interface HubConfig {
   heartbeatMs: number;
@@ -22,6 +27,10 @@ export interface HubConfig {
   /** Close streams after this long with a `retry:` hint (for proxies that cut long requests); 0 = never. */
   maxStreamMs: number;
   pageSize: number;
+  /** A reader that takes no bytes for this long while bytes wait for it is closed (live or catching up). */
+  stallMs: number;
+  /** Catch-up work per turn of the event loop, all readers together. @defaultValue 10 */
+  catchUpSliceMs?: number;
   /** Compare the store's head with the hub's this often and fill a gap (0 = never: in-process bus). */
   headCheckMs?: number;
   /**
@@ -70,10 +79,14 @@ export class StreamHub {
   #timer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
+  readonly #pacer: Pacer;
+  // 32 pages of 500 events: a few tens of MB at most, gone 5 s after the storm.
+  readonly #pages = new PageCache(32, 5000);
 
   constructor(config: HubConfig, deps: HubDeps) {
     this.#config = config;
     this.#deps = deps;
+    this.#pacer = new Pacer(config.catchUpSliceMs ?? 10);
   }
 
   get head(): number {
@@ -122,10 +135,20 @@ export class StreamHub {
         after = snap.head;
       }
       conn.cursor = after;
+      conn.resumed = true;
       // Catch up from the store page by page until we reach what the hub has dispatched.
+      const { pageSize } = this.#config;
+      // The first page starts at a multiple of the page size at or below the cursor, so readers
+      // resuming from nearby cursors share their reads from the start; the events at or below
+      // this reader's cursor are passed over (send ignores them).
+      let from = after - (after % pageSize);
       for (;;) {
+        // Each check of the pacer is followed by its work with no await between (catch-up.ts).
+        while (!this.#pacer.open) await this.#pacer.next();
         if (conn.isClosed) return;
-        const { events, head } = await this.#deps.store.readEvents(conn.cursor, opts.filter, this.#config.pageSize);
+        const at = from;
+        const { events, head } = await this.#pages.read(at, opts.filter, pageSize, () => this.#deps.store.readEvents(at, opts.filter, pageSize));
+        while (!this.#pacer.open) await this.#pacer.next();
         if (conn.isClosed) return;
         for (const e of events) {
           conn.send(e, frameOf(e));
@@ -133,8 +156,12 @@ export class StreamHub {
           if (conn.res.writableNeedDrain) await conn.drained();
           if (conn.isClosed) return;
         }
-        const full = events.length === this.#config.pageSize;
-        if (!full) conn.skip(head);
+        const full = events.length === pageSize;
+        // A full page holds every matching event up to its last: the cursor is there now (even
+        // when all of them were at or below it), and the next page starts after it.
+        if (full) conn.skip(events.at(-1)!.seq);
+        else conn.skip(head);
+        from = conn.cursor;
         // Synchronous from here: going live in the same turn as the check means no event is missed.
         if (!full && conn.cursor >= this.#head) {
           conn.state = 'live';
@@ -180,7 +207,7 @@ export class StreamHub {
   }
 
   #connConfig(coalesce: boolean, heartbeatMs = this.#config.heartbeatMs): ConnectionConfig {
-    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs };
+    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs, stallMs: this.#config.stallMs };
   }
 
   #onBus(events: StoredEvent[]): void {
@@ -297,6 +324,7 @@ export class StreamHub {
     for (const c of this.#all()) {
       const exp = this.#credentials.get(c)?.expiresAtMs;
       if (exp !== undefined && now >= exp) this.#endForCredential(c);
+      else if (c.checkStall(now)) continue;
       else if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
     }
   }
