@@ -81,6 +81,7 @@ if (values.cursors !== 'spread' && values.cursors !== 'same') throw new Error('-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const { proc, host, port, call, stop } = await startServer(['--heartbeat-ms', '1000']);
+process.on('exit', () => proc.kill('SIGKILL')); // also when this script fails
 // The server's CPU time so far (user + system, ms): the storm's cost, which load from other processes disturbs least.
 const cpuMs = () => {
   const f = readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -108,6 +109,8 @@ const cursorOf = (i) => head - backlog + (values.cursors === 'spread' ? i : 0);
 
 // ------------------------------------------------------------------ samplers
 
+// One kept-alive connection per sampler, so the figures are the server's, not connection setup's.
+const agents = new Map();
 const lagMax = [];
 const lagP99 = [];
 const healthz = [];
@@ -143,9 +146,10 @@ const writeLoop = (async () => {
   }
 })();
 function get(path) {
+  if (!agents.has(path)) agents.set(path, new http.Agent({ keepAlive: true, maxSockets: 1 }));
   return new Promise((resolve) => {
     http
-      .get({ host, port, path, agent: false, headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
+      .get({ host, port, path, agent: agents.get(path), headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (text += c));
@@ -178,6 +182,7 @@ await sleep(500);
 sampling = false;
 await Promise.all([metricsLoop, healthLoop, writeLoop]);
 await worker.terminate();
+for (const a of agents.values()) a.destroy();
 
 // ------------------------------------------------------------------ report
 
