@@ -267,7 +267,7 @@ export function createClient(options: ClientOptions): TaskPulseClient {
     diagnostics() {
       const role = tabs === null ? 'solo' : tabs.leader ? 'leader' : 'follower';
       // A follower reads nothing itself: the connection's figures are the idle ones.
-      const base: ConnectionDiagnostics = {
+      return {
         ...status.current,
         cursor: reader.cursor,
         lastEventAt: reader.lastEventAt,
@@ -280,8 +280,10 @@ export function createClient(options: ClientOptions): TaskPulseClient {
         gapsRepaired: 0,
         delivery: health.totals(env.now()),
         ...connection?.diagnostics(),
+        role,
+        tasksKnown: views.store.size,
+        lastError,
       };
-      return { ...base, role, tasksKnown: views.store.size, lastError };
     },
 
     close() {

@@ -352,8 +352,8 @@ export function createConnection(deps: ConnectionDeps): Connection {
     },
     catchUp,
     restartStream() {
-      if (closed || polling || !env.network.online() || reader.cursor === null) return;
-      openStream();
+      // openStream() checks closed, polling and the network itself.
+      if (reader.cursor !== null) openStream();
     },
     close() {
       if (closed) return;
