@@ -1,4 +1,4 @@
-/** A stream lives no longer than its credential: a revoked API key or an expired viewer token ends it. */
+/** A stream lives no longer than its credential: a revoked API key or an expired viewer or staff token ends it. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SseReader, startTestServer, type TestServer } from './support.ts';
 
@@ -52,6 +52,20 @@ it("ends a viewer's stream when its token expires; the token opens no new one", 
   try {
     await s.untilEnded();
     // Ended by the server because of the expiry (a heartbeat came before), not by an error.
+    expect(s.events.some((e) => e.event === 'heartbeat')).toBe(true);
+    const again = await t.api('GET', '/v1/stream', undefined, token);
+    expect(again.status).toBe(401);
+    expect(again.body.error.details.reason).toBe('token_expired');
+  } finally {
+    s.close();
+  }
+});
+
+it("ends a staff stream (the dashboard's) when its token expires; the token opens no new one", async () => {
+  const { token } = (await t.api('POST', '/v1/tokens', { role: 'staff', ttlSeconds: 2 })).body;
+  const s = await openLive(token);
+  try {
+    await s.untilEnded();
     expect(s.events.some((e) => e.event === 'heartbeat')).toBe(true);
     const again = await t.api('GET', '/v1/stream', undefined, token);
     expect(again.status).toBe(401);

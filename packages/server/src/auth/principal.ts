@@ -6,7 +6,7 @@ export type Principal =
   | { role: 'worker'; keyId: string; /** What this key may do (see `SCOPES`). */ scopes: ReadonlySet<Scope> }
   | { role: 'viewer'; owner: string; taskIds: ReadonlySet<string> | null; /** The token's `exp`, ms since epoch. */ expiresAtMs?: number }
   /** A staff token (the dashboard): reads everything, cancels and retries; nothing else. */
-  | { role: 'staff' };
+  | { role: 'staff'; /** The token's `exp`, ms since epoch: its streams end then. */ expiresAtMs?: number };
 
 export type Role = Principal['role'];
 

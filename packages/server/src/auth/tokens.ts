@@ -70,17 +70,17 @@ export class TokenService {
     let payload: JWTPayload;
     try {
       payload = (await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: this.#config.issuer, requiredClaims: ['sub', 'exp'] })).payload;
-      if (payload[STAFF_CLAIM] === 'staff') return { role: 'staff' };
+      if (payload[STAFF_CLAIM] === 'staff') return { role: 'staff', ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}) };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) {
-        throw new TaskPulseError('unauthorized', 'the viewer token has expired', { reason: 'token_expired' });
+        throw new TaskPulseError('unauthorized', 'the token has expired', { reason: 'token_expired' });
       }
       if (!this.#jwks) throw new TaskPulseError('unauthorized', 'the credential is not valid');
       try {
         payload = (await jwtVerify(token, this.#jwks, { algorithms: ['RS256', 'ES256', 'EdDSA', 'PS256'], requiredClaims: ['sub', 'exp'] })).payload;
       } catch (e2) {
         if (e2 instanceof joseErrors.JWTExpired) {
-          throw new TaskPulseError('unauthorized', 'the viewer token has expired', { reason: 'token_expired' });
+          throw new TaskPulseError('unauthorized', 'the token has expired', { reason: 'token_expired' });
         }
         throw new TaskPulseError('unauthorized', 'the credential is not valid');
       }

@@ -108,7 +108,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
         return reply;
       }
       const coalesce = query.coalesce === 'true' || query.coalesce === '1';
-      const expiresAtMs = principal.role === 'viewer' ? principal.expiresAtMs : undefined;
+      const expiresAtMs = principal.role === 'viewer' || principal.role === 'staff' ? principal.expiresAtMs : undefined;
       const check = credential === null ? undefined : async () => {
         try {
           return (await d.authenticate(credential)) !== null;
