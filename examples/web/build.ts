@@ -27,6 +27,9 @@ export interface BuildExamplesOptions {
   config?: Record<string, string | number>;
 }
 
+/** The logo as the pages' icon (inline: no /favicon.ico request, whoever serves the pages). */
+const ICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%234f46e5'/%3E%3Cpath d='M5 17h6l3-8 4 14 3-6h6' fill='none' stroke='white' stroke-width='2.5' stroke-linecap='round' stroke-linejoin='round'/%3E%3C/svg%3E";
+
 const PAGES = [
   { dir: 'vanilla', entry: 'vanilla/main.ts', title: 'TaskPulse — no framework' },
   { dir: 'react', entry: 'react/main.ts', title: 'TaskPulse — React' },
@@ -70,7 +73,7 @@ export async function buildExamples(outDir: string, options: BuildExamplesOption
   );
   await writeFile(
     join(out, 'index.html'),
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>TaskPulse examples</title><link rel="stylesheet" href="style.css"></head>` +
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>TaskPulse examples</title><link rel="icon" href="${ICON}"><link rel="stylesheet" href="style.css"></head>` +
       `<body><main><h1>TaskPulse examples</h1><ul>` +
       PAGES.map((p) => `<li><a href="${p.dir}/" onclick="this.href='${p.dir}/'+location.search">${p.title}</a></li>`).join('') +
       `</ul><p>Add <code>?token=&lt;viewer token&gt;</code> (and <code>&amp;task=&lt;id&gt;</code>) to the address, or set <code>window.TASKPULSE</code> in <code>config.js</code>.</p></main></body></html>\n`,

@@ -55,9 +55,15 @@ export function serveStatic(app: FastifyInstance, o: StaticOptions): void {
       if ((await stat(index).catch(() => null))?.isFile()) return send(reply, index, false);
       if (o.missingAppHint) return reply.code(503).type('text/html; charset=utf-8').header('retry-after', '60').send(hintPage(o.missingAppHint));
     }
+    // Browsers ask for /favicon.ico on any page without a <link rel="icon">: answer with the logo, not a 404.
+    if (rel === '/favicon.ico') return reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(FAVICON_SVG);
     throw new TaskPulseError('not_found', `no file ${rel}`);
   });
 }
+
+/** The TaskPulse logo (the dashboard's header mark), answered at /favicon.ico when no folder has one. */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="8" fill="#4f46e5"/><path d="M5 17h6l3-8 4 14 3-6h6" fill="none" stroke="white" stroke-width="2.5" stroke-linecap="round" stroke-linejoin="round"/></svg>\n';
 
 /** The file `rel` names inside `root` (a folder's index.html), or null; never a path outside `root`. */
 async function findFile(root: string, rel: string): Promise<string | null> {
