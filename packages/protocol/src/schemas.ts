@@ -200,6 +200,11 @@ export const CreateTaskRequest = z.strictObject({
 });
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 
+/** What `GET /v1/tasks` can sort by (`sort`), each with `order` asc or desc; `created` desc (newest first) is the default. */
+export const TASK_SORTS = ['created', 'updated', 'type', 'owner', 'status', 'progress', 'attempt'] as const;
+export const TaskSort = z.enum(TASK_SORTS);
+export type TaskSort = z.infer<typeof TaskSort>;
+
 const STATUS_FILTER = /^(active|queued|running|completed|failed|canceled)(,(active|queued|running|completed|failed|canceled))*$/;
 
 export const ListTasksQuery = z.object({
@@ -215,7 +220,15 @@ export const ListTasksQuery = z.object({
   /** Created before this instant (ISO 8601). */
   createdTo: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(300).optional(),
+  /**
+   * Sort key: `created` (default), `updated` (last change), `type`, `owner`, `status` (queued,
+   * running, completed, failed, canceled), `progress` (percent; none counts as lowest), `attempt`.
+   * Ties fall back to creation order. A cursor continues the sort it was handed out for.
+   */
+  sort: TaskSort.optional(),
+  /** `desc` (default) or `asc`. */
+  order: z.enum(['asc', 'desc']).optional(),
 });
 export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 

@@ -200,6 +200,56 @@ describe('search, counts and time range', () => {
   });
 });
 
+describe('sorting, server-side', () => {
+  // Four tasks of one owner: progress 50, 10, none, 90; owners differ by a suffix.
+  async function fixture(tag: string) {
+    const made: { id: string; lease: string }[] = [];
+    for (const [i, done] of [50, 10, null, 90].entries()) {
+      const r = await t.api('POST', '/v1/tasks', { type: `sort-${i % 2}`, owner: `sorter-${'dcba'[i]}`, tags: [tag], start: true });
+      made.push({ id: r.body.task.id, lease: r.body.lease.token });
+      if (done !== null) await t.api('POST', `/v1/tasks/${r.body.task.id}/progress`, { lease: r.body.lease.token, done, total: 100 });
+    }
+    return made;
+  }
+  /** Every page of a sorted list, two at a time, following the cursors. */
+  async function all(query: string): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const r: { status: number; body: any } = await t.api('GET', `/v1/tasks?${query}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, undefined, staff);
+      expect(r.status).toBe(200);
+      ids.push(...r.body.tasks.map((x: any) => x.id));
+      cursor = r.body.nextCursor;
+    } while (cursor);
+    return ids;
+  }
+
+  it('sorts the whole list (not a page) by progress, owner, status or creation, and pages through it in that order', async () => {
+    const made = await fixture('sort-1');
+    const [a, b, c, d] = made.map((m) => m.id);
+    expect(await all('tag=sort-1&sort=progress')).toEqual([d, a, b, c]);
+    expect(await all('tag=sort-1&sort=progress&order=asc')).toEqual([c, b, a, d]);
+    expect(await all('tag=sort-1&sort=owner&order=asc')).toEqual([d, c, b, a]);
+    expect(await all('tag=sort-1&sort=type&order=asc')).toEqual([a, c, b, d]); // ties: creation order, asc
+    expect(await all('tag=sort-1')).toEqual([d, c, b, a]);
+    expect(await all('tag=sort-1&sort=created&order=asc')).toEqual([a, b, c, d]);
+    await t.api('POST', `/v1/tasks/${b}/fail`, { lease: made[1]!.lease, error: { code: 'x', message: 'x' } });
+    expect(await all('tag=sort-1&sort=status&order=asc')).toEqual([a, c, d, b]);
+  });
+
+  it('answers 400 for an unknown sort or order, and for a cursor of another sort', async () => {
+    await fixture('sort-2');
+    expect((await t.api('GET', '/v1/tasks?sort=doc', undefined, staff)).status).toBe(400);
+    expect((await t.api('GET', '/v1/tasks?sort=progress&order=up', undefined, staff)).status).toBe(400);
+    const page = await t.api('GET', '/v1/tasks?tag=sort-2&sort=progress&limit=1', undefined, staff);
+    const other = await t.api('GET', `/v1/tasks?tag=sort-2&sort=owner&limit=1&cursor=${page.body.nextCursor}`, undefined, staff);
+    expect(other.status).toBe(400);
+    expect(other.body.error.code).toBe('invalid_request');
+    const plain = await t.api('GET', '/v1/tasks?tag=sort-2&limit=1', undefined, staff);
+    expect((await t.api('GET', `/v1/tasks?tag=sort-2&sort=progress&limit=1&cursor=${plain.body.nextCursor}`, undefined, staff)).status).toBe(400);
+  });
+});
+
 describe('stats history', () => {
   it('groups failures, buckets throughput per minute and gives stage distributions, and keeps them over a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'taskpulse-hist-'));
@@ -264,7 +314,12 @@ describe('the dashboard at /', () => {
     const nested = await fetch(`${t.url}/tasks/assets/index-AbCdEf12.js`);
     expect(nested.status).toBe(200);
     expect(await nested.text()).toBe('console.log(1)');
-    for (const p of ['/v1/nope', '/assets/missing-AbCdEf12.js', '/favicon.ico', '/..%2f..%2fetc%2fpasswd']) {
+    // Browsers ask every page's /favicon.ico: the logo, not a 404 in the console.
+    const icon = await fetch(`${t.url}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toContain('image/svg+xml');
+    expect(await icon.text()).toContain('<svg');
+    for (const p of ['/v1/nope', '/assets/missing-AbCdEf12.js', '/..%2f..%2fetc%2fpasswd']) {
       const r = await fetch(t.url + p);
       expect(r.status, p).toBe(404);
       expect(((await r.json()) as any).error.code).toBe('not_found');

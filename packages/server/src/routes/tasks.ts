@@ -44,17 +44,18 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
   r.route(
     {
       method: 'GET', url: '/v1/tasks', scopes: ['read'], tag: 'tasks', roles: READERS, query: ListTasksQuery, response: ListTasksResponse,
-      summary: 'List tasks, newest first. status: one, a comma list, or `active` (queued+running).',
+      summary: 'List tasks, newest first unless `sort`/`order` say otherwise (server-side, so paging follows the sort). status: one, a comma list, or `active` (queued+running).',
     },
     async ({ principal, query }) => {
       const statuses = query.status ? expandStatuses(query.status) : undefined;
-      return tasks.list(principal, { ...listFilter(query), statuses }, query.limit ?? 50, query.cursor ?? null);
+      const sort = { key: query.sort ?? 'created', order: query.order ?? 'desc' } as const;
+      return tasks.list(principal, { ...listFilter(query), statuses }, query.limit ?? 50, query.cursor ?? null, sort);
     },
   );
 
   r.route(
     {
-      method: 'GET', url: '/v1/tasks/counts', scopes: ['read'], tag: 'tasks', roles: READERS, query: ListTasksQuery.omit({ status: true, limit: true, cursor: true }),
+      method: 'GET', url: '/v1/tasks/counts', scopes: ['read'], tag: 'tasks', roles: READERS, query: ListTasksQuery.omit({ status: true, limit: true, cursor: true, sort: true, order: true }),
       response: z.object({ counts: z.record(TaskStatus, z.number()) }),
       summary: "How many tasks match the filters, per status (the dashboard's filter bar).",
     },

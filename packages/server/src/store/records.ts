@@ -28,16 +28,6 @@ export function toStored(seq: number, e: NewEvent, json = JSON.stringify({ seq, 
   };
 }
 
-/** Opaque list cursors: the row number to continue below. */
-export function encodeCursor(n: number): string {
-  return Buffer.from(`n:${n}`).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): number | null {
-  const m = /^n:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString());
-  return m ? Number(m[1]) : null;
-}
-
 /** `{queued: n, running: n, …}` with every status present, from grouped count rows. */
 export function statusCounts(rows: readonly { status: string; c: number | string }[]): Record<TaskStatus, number> {
   const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;

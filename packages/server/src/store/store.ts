@@ -8,6 +8,7 @@
  * many units into one commit (group commit), but a promise resolves only once its unit is durable.
  */
 import type { AttemptInfo, Children, EventType, LogLevel, Notification, Stage, TaskError, TaskStatus, Health, ApiKeyInfo, Role } from '@taskpulse/protocol';
+import type { SortSpec } from './task-sort.ts';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -199,7 +200,8 @@ export interface Store {
   onCommit(listener: (events: StoredEvent[]) => void): () => void;
 
   getTask(id: string): Promise<TaskRecord | null>;
-  listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>>;
+  /** A page of tasks in `sort` order (newest first by default); `cursor` continues the same sort. */
+  listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<Page<TaskRecord>>;
   queuePosition(task: TaskRecord): Promise<number>;
   /** Counts by status for one type (or all), for queue estimates and stats. */
   countByStatus(type?: string): Promise<Record<TaskStatus, number>>;

@@ -18,6 +18,7 @@ import { EtaRecorder } from '../eta/calibration.ts';
 import { WHOLE_TASK, assessHealth, estimate, stuckLimitMs, type HealthConfig } from '../eta/eta.ts';
 import * as model from './model.ts';
 import type { Change, ProgressUpdate } from './model.ts';
+import type { SortSpec } from '../store/task-sort.ts';
 
 export interface TaskServiceConfig {
   /** Lease length when a worker does not ask for one at claim (renewals keep the claimed length). */
@@ -78,8 +79,8 @@ export class TaskService {
     return r;
   }
 
-  async list(p: Principal, q: TaskFilter, limit: number, cursor: string | null): Promise<{ tasks: Task[]; nextCursor: string | null }> {
-    const page = await this.#store.listTasks(this.#scoped(p, q), limit, cursor);
+  async list(p: Principal, q: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const page = await this.#store.listTasks(this.#scoped(p, q), limit, cursor, sort);
     return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
   }
 

@@ -19,7 +19,8 @@
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
+import { keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
+import { DEFAULT_SORT, SORT_SQL, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from '../task-sort.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
 import type {
@@ -425,23 +426,22 @@ export class PostgresStore implements Store {
     return parseDoc((await this.#read('SELECT doc FROM tasks WHERE id = $1', [id]))[0]?.doc);
   }
 
-  async listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>> {
+  async listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
     const p = new Params();
     const where = taskWhere(filter, p);
-    const before = cursor === null ? null : decodeCursor(cursor);
-    if (cursor !== null && before === null) {
-      throw new TaskPulseError('invalid_request', 'cursor is not one this server handed out', { fields: ['cursor'] });
-    }
-    if (before !== null) where.push(`n < ${p.add(before)}`);
+    const after = cursor === null ? null : decodeSortCursor(sort, cursor);
+    const clauses = sortClauses(SORT_SQL.postgres[sort.key], sort, after, (v) => p.add(v));
+    if (clauses.where) where.push(clauses.where);
     const rows = await this.#read(
-      `SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ${p.add(limit + 1)}`,
+      `SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${clauses.orderBy} LIMIT ${p.add(limit + 1)}`,
       p.values,
     );
     const more = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = rows.slice(0, limit).map((r) => ({ n: Number(r.n), task: JSON.parse(r.doc as string) as TaskRecord }));
+    const last = page[page.length - 1];
     return {
-      items: page.map((r) => JSON.parse(r.doc as string) as TaskRecord),
-      nextCursor: more ? encodeCursor(page[page.length - 1]!.n as number) : null,
+      items: page.map((r) => r.task),
+      nextCursor: more && last ? encodeSortCursor(sort, { value: sortValue(sort.key, last.task, last.n), n: last.n }) : null,
     };
   }
 

@@ -14,7 +14,8 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { decodeCursor, encodeCursor, keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
+import { keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
+import { DEFAULT_SORT, SORT_SQL, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from '../task-sort.ts';
 import { diffFields, mergeTaskEvent, pieceOf, recordJson, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
 import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
 import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
@@ -440,24 +441,20 @@ export class SqliteStore implements Store {
     return parseDoc(this.#reader.prepare('SELECT doc FROM tasks WHERE id = ?').pluck().get(id));
   }
 
-  async listTasks(filter: TaskFilter, limit: number, cursor: string | null): Promise<Page<TaskRecord>> {
+  async listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
     const { where, params } = taskWhere(filter);
-    const before = cursor === null ? null : decodeCursor(cursor);
-    if (cursor !== null && before === null) {
-      throw new TaskPulseError('invalid_request', 'cursor is not one this server handed out', { fields: ['cursor'] });
-    }
-    if (before !== null) {
-      where.push('n < ?');
-      params.push(before);
-    }
+    const after = cursor === null ? null : decodeSortCursor(sort, cursor);
+    const clauses = sortClauses(SORT_SQL.sqlite[sort.key], sort, after, (v) => (params.push(v), '?'));
+    if (clauses.where) where.push(clauses.where);
     const rows = this.#reader
-      .prepare(`SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ?`)
+      .prepare(`SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${clauses.orderBy} LIMIT ?`)
       .all(...params, limit + 1) as { n: number; doc: string }[];
     const more = rows.length > limit;
-    const page = rows.slice(0, limit);
+    const page = rows.slice(0, limit).map((r) => ({ n: r.n, task: JSON.parse(r.doc) as TaskRecord }));
+    const last = page[page.length - 1];
     return {
-      items: page.map((r) => JSON.parse(r.doc) as TaskRecord),
-      nextCursor: more ? encodeCursor(page[page.length - 1]!.n) : null,
+      items: page.map((r) => r.task),
+      nextCursor: more && last ? encodeSortCursor(sort, { value: sortValue(sort.key, last.task, last.n), n: last.n }) : null,
     };
   }
 
