@@ -12,6 +12,7 @@ import { startServer } from '@taskpulse/server';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildDashboard } from '../packages/dashboard/build.ts';
+import { buildExamples } from '../examples/web/build.ts';
 import { launchChromium } from './support/browser.ts';
 import { ADMIN, HEARTBEAT_MS } from './support/taskpulse.ts';
 
@@ -32,7 +33,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'taskpulse-e2e-dash-'));
   // Development build: React's StrictMode runs effects twice and warns on mistakes (a test fails on any console error).
   await buildDashboard(join(dir, 'app'), { development: true });
-  const s = await startServer({ port: 0, db: join(dir, 'e2e.db'), adminKey: ADMIN, heartbeatMs: HEARTBEAT_MS, dashboardDir: join(dir, 'app'), logLevel: 'silent' });
+  // The example pages beside it, as `taskpulse demo` serves them (their console is checked too).
+  await buildExamples(join(dir, 'web'), { development: true });
+  const s = await startServer({ port: 0, db: join(dir, 'e2e.db'), adminKey: ADMIN, heartbeatMs: HEARTBEAT_MS, dashboardDir: join(dir, 'app'), staticDir: join(dir, 'web'), logLevel: 'silent' });
   url = s.url;
   close = s.close;
   browser = await launchChromium();
@@ -245,6 +248,36 @@ describe('staff console', { timeout: 90_000 }, () => {
     await page.waitForSelector('[data-testid="task-page"][data-status="completed"]');
   });
 
+  it('sorts by a column on the server, over the whole list (not within the page), and pages on in that order', async () => {
+    const type = `sort-${uid()}`;
+    // The oldest task has the most progress: newest first, it is not on the first page.
+    const oldest = await start(`sol-${uid()}`, type);
+    await progress(oldest, { stage: 'parse', done: 9, total: 10 });
+    for (let i = 0; i < 52; i++) await queued(`sol-${uid()}`, type);
+    const page = await open(`/?type=${type}`, staff);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="task"]').length === 50);
+    expect(await rowIds(page)).not.toContain(oldest.id);
+    await page.click('th button.sort:has-text("Progress")');
+    await page.waitForFunction((id) => document.querySelector('[data-testid="task"]')?.getAttribute('data-task-id') === id, oldest.id);
+    expect(new URL(page.url()).searchParams.get('sort')).toBe('progress');
+    expect(await page.getAttribute('th:has(button.sort:has-text("Progress"))', 'aria-sort')).toBe('descending');
+    expect(await page.textContent('.pager')).not.toContain('within this page');
+    await page.click('.pager button:has-text("Next page")');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="task"]').length === 3);
+    expect(await rowIds(page)).not.toContain(oldest.id);
+  });
+
+  it('says "session expired" when the staff token runs out, and forgets the token', async () => {
+    const short = (await call<{ token: string }>('POST', '/v1/tokens', { role: 'staff', ttlSeconds: 10 })).token;
+    const page = await open('/', short);
+    await page.waitForSelector('[data-testid="connection"][data-state="live"]');
+    await page.waitForSelector('[data-testid="gate-problem"][data-problem="session_expired"]', { timeout: 20_000 });
+    expect(await page.textContent('[data-testid="gate-problem"]')).toMatch(/session has expired.*new link/i);
+    expect(await page.evaluate(() => sessionStorage.getItem('taskpulse.token'))).toBeNull();
+    // The server ends the stream at the token's expiry: a request refused then (401) is expected here.
+    for (let i = pageErrors.length - 1; i >= 0; i--) if (/status of 401/.test(pageErrors[i]!)) pageErrors.splice(i, 1);
+  });
+
   it('cancels and retries from the task page', async () => {
     const id = await queued(`cat-${uid()}`, `actions-${uid()}`);
     const page = await open(`/tasks/${id}`, staff);
@@ -356,6 +389,30 @@ describe('customer portal', { timeout: 120_000 }, () => {
     await page.waitForSelector('[data-testid="task-page"][data-status="failed"]');
     expect(await page.$('[data-testid="retry"]')).toBeNull();
     expect(await page.$('a[href="/stats"]')).toBeNull();
+  });
+});
+
+describe('the example pages beside the dashboard', { timeout: 90_000 }, () => {
+  it('/react/ and /vanilla/ show live tasks with no console error (the icon included)', async () => {
+    const owner = `ex-${uid()}`;
+    const t = await start(owner, 'example');
+    const token = await viewerToken(owner);
+    for (const path of ['/react/', '/vanilla/', '/']) {
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error') pageErrors.push(`${path}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => pageErrors.push(`${path}: ${e.message}`));
+      await page.goto(`${url}${path}?token=${encodeURIComponent(token)}`);
+      if (path !== '/') {
+        await page.waitForSelector(`[data-task-id="${t.id}"]`);
+        await page.waitForSelector('[data-testid="connection"][data-state="live"]');
+      } else await page.waitForSelector('.gate-card');
+      // Every page names its icon, so the browser never asks for a missing /favicon.ico (a console 404).
+      expect(await page.evaluate(() => document.querySelector('link[rel~="icon"]')?.getAttribute('href') ?? null), path).toMatch(/^data:image\/svg\+xml,/);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /** Calls the dashboard makes beside the live client: lists with search and paging, counts, actions, stats. */
-import type { ClientHealthSummary, HistoryReport, LogLine, Notification, StatsReport, Task, TaskEvent } from '@taskpulse/protocol';
+import type { TaskSort, ClientHealthSummary, HistoryReport, LogLine, Notification, StatsReport, Task, TaskEvent } from '@taskpulse/protocol';
 
 export class ApiError extends Error {
   constructor(
@@ -21,6 +21,9 @@ export interface TaskQuery {
   parentId?: string;
   limit?: number;
   cursor?: string;
+  /** Server-side sort (absent: newest first). */
+  sort?: TaskSort;
+  order?: 'asc' | 'desc';
 }
 
 export type Counts = Record<'queued' | 'running' | 'completed' | 'failed' | 'canceled', number>;

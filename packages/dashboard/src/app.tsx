@@ -1,7 +1,7 @@
 /** The shell: header with navigation, connection and theme; the page the path names. */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
-import { TaskPulseProvider, useNotifications } from '@taskpulse/react';
-import { useMemo, useState } from 'react';
+import { TaskPulseProvider, useNotifications, useTaskPulseClient } from '@taskpulse/react';
+import { useEffect, useMemo, useState } from 'react';
 import { createApi } from './api.ts';
 import { ConnectionIndicator, ThemeToggle } from './components.tsx';
 import { Notices } from './components/notices.tsx';
@@ -14,7 +14,7 @@ import type { Session } from './session.ts';
 
 type Signed = Exclude<Session, { kind: 'none' }>;
 
-export function App({ session, onSignOut }: { session: Signed; onSignOut(): void }) {
+export function App({ session, onSignOut, onExpired }: { session: Signed; onSignOut(): void; onExpired(): void }) {
   const options = useMemo(
     () => ({
       url: location.origin,
@@ -30,6 +30,7 @@ export function App({ session, onSignOut }: { session: Signed; onSignOut(): void
   return (
     <QueryClientProvider client={queryClient}>
       <TaskPulseProvider options={options}>
+        <SessionExpiry expiresAt={session.expiresAt} onExpired={onExpired} />
         <Shell session={session} onSignOut={onSignOut} />
       </TaskPulseProvider>
     </QueryClientProvider>
@@ -87,6 +88,33 @@ function Shell({ session, onSignOut }: { session: Signed; onSignOut(): void }) {
       {!staff && <Notices />}
     </>
   );
+}
+
+/**
+ * Ends the session when its token runs out — at its `exp`, or as soon as the server refuses it
+ * (the server ends a stream at its token's `exp`; the reconnect gets a 401 `token_expired`) — so
+ * the page says "session expired" instead of sitting on stale data marked Offline.
+ */
+function SessionExpiry({ expiresAt, onExpired }: { expiresAt: number | null; onExpired(): void }) {
+  const client = useTaskPulseClient();
+  useEffect(() => {
+    const off = client.auth.subscribe((e) => {
+      if (e.type === 'token_expired' || e.type === 'auth_failed') onExpired();
+    });
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a longer token is checked again then.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (expiresAt === null) return;
+      const left = expiresAt - Date.now();
+      timer = setTimeout(() => (left <= 2 ** 31 - 1 ? onExpired() : arm()), Math.max(0, Math.min(left, 2 ** 31 - 1)));
+    };
+    arm();
+    return () => {
+      off();
+      clearTimeout(timer);
+    };
+  }, [client, expiresAt, onExpired]);
+  return null;
 }
 
 function InboxLink({ current }: { current: boolean }) {

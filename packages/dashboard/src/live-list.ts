@@ -9,6 +9,7 @@ import type { Task, TaskEvent } from '@taskpulse/protocol';
 import type { TaskPulseClient } from '@taskpulse/client';
 import { useEffect, useRef, useState } from 'react';
 import type { Api, Counts, TaskQuery } from './api.ts';
+import { compareTasks } from './sort.ts';
 
 export interface LivePage {
   tasks: Task[];
@@ -37,8 +38,12 @@ export function matchesQuery(t: Task, q: TaskQuery): boolean {
   return true;
 }
 
-/** Merges a frame's worth of changed tasks into the page (newest seq wins; new matches on top). */
-export function applyChanges(tasks: Task[], changed: ReadonlyMap<string, Task>, created: readonly Task[], limit: number): Task[] {
+/**
+ * Merges a frame's worth of changed tasks into the page (newest seq wins; new matches on top).
+ * With `compare` (a sort other than newest first) the page is kept in that order instead: a row
+ * whose value changed moves, and a new task goes where the order puts it (or off this page).
+ */
+export function applyChanges(tasks: Task[], changed: ReadonlyMap<string, Task>, created: readonly Task[], limit: number, compare?: (a: Task, b: Task) => number): Task[] {
   let out = tasks;
   if (changed.size > 0) {
     out = tasks.map((t) => {
@@ -49,9 +54,14 @@ export function applyChanges(tasks: Task[], changed: ReadonlyMap<string, Task>, 
   if (created.length > 0) {
     const have = new Set(out.map((t) => t.id));
     const fresh = created.filter((t) => !have.has(t.id)).reverse();
-    if (fresh.length > 0) out = [...fresh, ...out].slice(0, limit);
+    if (fresh.length > 0) out = [...fresh, ...out];
   }
-  return out;
+  if (compare && out !== tasks) {
+    const sorted = [...out].sort(compare);
+    // Unchanged order: keep the same array (no re-render of the table for nothing).
+    out = sorted.every((t, i) => t === out[i]) ? out : sorted;
+  }
+  return out.length > limit ? out.slice(0, limit) : out;
 }
 
 const COUNTS_EVERY_MS = 1000;
@@ -90,6 +100,7 @@ export function useLivePage(client: TaskPulseClient, api: Api, query: TaskQuery,
     };
     loadCounts();
 
+    const compare = q.sort && (q.sort !== 'created' || q.order === 'asc') ? compareTasks(q.sort, q.order ?? 'desc') : undefined;
     let shown = new Set<string>();
     let ready = false;
     const changed = new Map<string, Task>();
@@ -102,7 +113,7 @@ export function useLivePage(client: TaskPulseClient, api: Api, query: TaskQuery,
       const n = created.splice(0);
       changed.clear();
       setPage((p) => {
-        const tasks = applyChanges(p.tasks, c, n, q.limit ?? 50);
+        const tasks = applyChanges(p.tasks, c, n, q.limit ?? 50, compare);
         shown = new Set(tasks.map((t) => t.id));
         return tasks === p.tasks ? p : { ...p, tasks };
       });

@@ -17,6 +17,10 @@ function Root() {
         forgetSession();
         setSession({ kind: 'none', problem: 'missing' });
       }}
+      onExpired={() => {
+        forgetSession();
+        setSession({ kind: 'none', problem: 'session_expired' });
+      }}
     />
   );
 }

@@ -8,7 +8,7 @@ const KEY = 'taskpulse.token';
 export type Session =
   | { kind: 'staff'; token: string; expiresAt: number | null }
   | { kind: 'viewer'; token: string; owner: string; expiresAt: number | null }
-  | { kind: 'none'; problem: 'missing' | 'api_key' | 'malformed' | 'expired' };
+  | { kind: 'none'; problem: 'missing' | 'api_key' | 'malformed' | 'expired' | 'session_expired' };
 
 /** Reads the credential (moving it from the fragment to sessionStorage first). */
 export function loadSession(loc: Location = location, storage: Storage = sessionStorage): Session {

@@ -5,7 +5,8 @@ const PROBLEM = {
   missing: null,
   api_key: 'That link carried an API key. The dashboard never keeps API keys in a browser; use a staff or viewer token instead.',
   malformed: 'That link’s token could not be read.',
-  expired: 'That link has expired.',
+  expired: 'That link has expired — get a new one (below).',
+  session_expired: 'Your session has expired — get a new link (below) to carry on.',
 } as const;
 
 export function NoToken({ problem }: { problem: keyof typeof PROBLEM }) {
@@ -17,7 +18,7 @@ export function NoToken({ problem }: { problem: keyof typeof PROBLEM }) {
           <ThemeToggle />
         </div>
         {PROBLEM[problem] && (
-          <p className="alert" role="alert">
+          <p className="alert" role="alert" data-testid="gate-problem" data-problem={problem}>
             {PROBLEM[problem]}
           </p>
         )}

@@ -7,6 +7,7 @@ import { type BulkAction, bulkStatus, matchingIds, runBulk } from '../bulk.ts';
 import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, useNow } from '../components.tsx';
 import { ago, duration, eta, runTime, shortId, stageText } from '../format.ts';
 import { useLivePage } from '../live-list.ts';
+import { sortFromParams, type TaskSort } from '../sort.ts';
 import { Link, navigate, useLocation } from '../router.tsx';
 
 const STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled'] as const;
@@ -18,17 +19,7 @@ const RANGES: Record<string, { label: string; ms: number }> = {
 };
 const PAGE_SIZE = 50;
 
-type SortKey = 'created' | 'type' | 'owner' | 'status' | 'progress' | 'duration' | 'attempt';
-
-const SORTERS: Record<SortKey, (a: Task, b: Task, now: number) => number> = {
-  created: (a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0),
-  type: (a, b) => a.type.localeCompare(b.type),
-  owner: (a, b) => a.owner.localeCompare(b.owner),
-  status: (a, b) => STATUSES.indexOf(a.status) - STATUSES.indexOf(b.status),
-  progress: (a, b) => (a.progress.percent ?? -1) - (b.progress.percent ?? -1),
-  duration: (a, b, now) => (runTime(a, now) ?? -1) - (runTime(b, now) ?? -1),
-  attempt: (a, b) => a.attempt - b.attempt,
-};
+type SortKey = TaskSort;
 
 export function TasksPage({ api, staff }: { api: Api; staff: boolean }) {
   const client = useTaskPulseClient();
@@ -37,6 +28,9 @@ export function TasksPage({ api, staff }: { api: Api; staff: boolean }) {
   const range = params.get('range') ?? '';
   // The range's start is fixed when the filter is chosen (in the URL as `range`), per page load.
   const rangeStart = useMemo(() => (RANGES[range] ? new Date(Date.now() - RANGES[range]!.ms).toISOString() : undefined), [range]);
+  // Sorted by the server over the whole list (not within the page): `sort` and `dir` in the URL.
+  const { key: sort, order } = sortFromParams(params);
+  const dir = order === 'asc' ? 1 : -1;
   const query: TaskQuery = {
     status: params.get('status') ?? undefined,
     type: params.get('type') ?? undefined,
@@ -46,15 +40,10 @@ export function TasksPage({ api, staff }: { api: Api; staff: boolean }) {
     createdFrom: rangeStart,
     cursor: params.get('cursor') ?? undefined,
     limit: PAGE_SIZE,
+    ...(sort !== 'created' || order !== 'desc' ? { sort, order } : {}),
   };
   const page = useLivePage(client, api, query);
-  const sort = (params.get('sort') as SortKey | null) ?? 'created';
-  const dir = params.get('dir') === 'asc' ? 1 : -1;
-  const rows = useMemo(() => {
-    if (sort === 'created' && dir === -1) return page.tasks;
-    const by = SORTERS[sort] ?? SORTERS.created;
-    return [...page.tasks].sort((a, b) => by(a, b, Date.now()) * dir);
-  }, [page.tasks, sort, dir]);
+  const rows = page.tasks;
 
   const setParam = (changes: Record<string, string | null>, replace = false) => {
     const next = new URLSearchParams(params);
@@ -97,17 +86,16 @@ export function TasksPage({ api, staff }: { api: Api; staff: boolean }) {
       <div className="pager">
         <span className="subtle">
           {page.loading ? 'Loading…' : `${page.tasks.length} shown${page.nextCursor ? ', more below' : ''}`}
-          {sort !== 'created' || dir !== -1 ? ' · sorted within this page' : ''}
         </span>
         <div className="pager-buttons">
           {query.cursor && (
             <button type="button" className="button" onClick={() => setParam({ cursor: null })}>
-              ← Newest
+              ← First page
             </button>
           )}
           {page.nextCursor && (
             <button type="button" className="button" onClick={() => setParam({ cursor: page.nextCursor })}>
-              Older →
+              Next page →
             </button>
           )}
         </div>
@@ -361,7 +349,7 @@ function TaskTable({ rows, now, staff, loading, sort, dir, onSort, selected, set
             <SortTh sort={sort} dir={dir} onSort={onSort} k="created" className="col-age">
               Age
             </SortTh>
-            <SortTh sort={sort} dir={dir} onSort={onSort} k="duration" className="col-duration">
+            <SortTh sort={sort} dir={dir} onSort={onSort} className="col-duration">
               Duration
             </SortTh>
           </tr>
