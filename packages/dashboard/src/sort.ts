@@ -17,7 +17,6 @@ const KEY: Record<TaskSort, (t: Task) => string | number> = {
   owner: (t) => t.owner,
   status: (t) => RANK[t.status] ?? 4,
   progress: (t) => t.progress.percent ?? -1,
-  attempt: (t) => t.attempt,
 };
 
 const SORTS = new Set<string>(Object.keys(KEY));

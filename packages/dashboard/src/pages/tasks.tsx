@@ -343,7 +343,7 @@ function TaskTable({ rows, now, staff, loading, sort, dir, onSort, selected, set
             <SortTh sort={sort} dir={dir} onSort={onSort} className="col-stage">Stage · message</SortTh>
             <SortTh sort={sort} dir={dir} onSort={onSort} className="col-eta">ETA</SortTh>
             <SortTh sort={sort} dir={dir} onSort={onSort} className="col-health">Health</SortTh>
-            <SortTh sort={sort} dir={dir} onSort={onSort} k="attempt" className="col-attempt">
+            <SortTh sort={sort} dir={dir} onSort={onSort} className="col-attempt">
               Try
             </SortTh>
             <SortTh sort={sort} dir={dir} onSort={onSort} k="created" className="col-age">

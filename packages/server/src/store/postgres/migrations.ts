@@ -3,6 +3,7 @@
  * version; they are applied in one transaction under an advisory lock, so instances that start
  * together neither race nor apply a version twice.
  */
+import { SORT_SQL } from '../task-sort.ts';
 import type pg from 'pg';
 
 export const MIGRATIONS: readonly string[] = [
@@ -84,6 +85,13 @@ export const MIGRATIONS: readonly string[] = [
     width double precision
   );
   CREATE INDEX eta_checks_ended ON eta_checks(ended_at_ms);
+  `,
+  /* 4: lists that stay fast at 100,000 tasks: ordered indexes for the health scan, the type filter and each sort (task-sort.ts) */ `
+  CREATE INDEX tasks_status_n ON tasks(status, n);
+  CREATE INDEX tasks_type_n ON tasks(type, n);
+  CREATE INDEX tasks_sort_updated ON tasks((${SORT_SQL.postgres.updated}), n);
+  CREATE INDEX tasks_sort_status ON tasks((${SORT_SQL.postgres.status}), n);
+  CREATE INDEX tasks_sort_progress ON tasks((${SORT_SQL.postgres.progress}), n);
   `,
 ];
 
