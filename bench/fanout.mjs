@@ -197,7 +197,8 @@ async function saturate() {
   console.log(`Fan-out saturation: K streams all receiving every event, rate ×1.4 per ${stepSeconds} s step until < 90 % delivered (Node ${process.version})`);
   for (const k of ks) {
     // TaskPulse: K viewer streams of one owner (every report goes to all of them).
-    const server = await startServer();
+    // K streams of one viewer: past the default stream-open limit per credential (6,000 a minute).
+    const server = await startServer(['--rate-limit-streams-per-credential', '0']);
     const owner = 'user_0';
     const tasks = await runningTasks(server.call, 10, 'fanout', () => owner);
     const { token } = await server.call('POST', '/v1/tokens', { owner, ttlSeconds: 3600 });

@@ -18,7 +18,9 @@ const ENV_HELP = `
 Environment (a flag wins over its variable):
   TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL, TASKPULSE_REDIS_CHANNEL,
   TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
-  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_LOG_LEVEL,
+  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_STREAM_STALL_MS,
+  TASKPULSE_RATE_LIMIT_WINDOW_MS, TASKPULSE_RATE_LIMIT_PER_CREDENTIAL, TASKPULSE_RATE_LIMIT_PER_IP,
+  TASKPULSE_RATE_LIMIT_STREAMS_PER_CREDENTIAL, TASKPULSE_RATE_LIMIT_STREAMS_PER_IP, TASKPULSE_LOG_LEVEL,
   TASKPULSE_DASHBOARD_DIR, TASKPULSE_URL
 
 Examples:
@@ -81,6 +83,11 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
     .addOption(new Option('--stream-stall-ms <ms>', 'close a stream whose reader takes nothing for this long while bytes wait').env('TASKPULSE_STREAM_STALL_MS').default(DEFAULTS.streamStallMs).argParser(int('stream-stall-ms')))
+    .addOption(new Option('--rate-limit-window-ms <ms>', 'rate limits count requests in fixed windows of this length').env('TASKPULSE_RATE_LIMIT_WINDOW_MS').default(DEFAULTS.rateLimitWindowMs).argParser(int('rate-limit-window-ms')))
+    .addOption(new Option('--rate-limit-per-credential <n>', '/v1/ requests per window per API key, viewer or staff (0 = no limit)').env('TASKPULSE_RATE_LIMIT_PER_CREDENTIAL').default(DEFAULTS.rateLimitPerCredential).argParser(int('rate-limit-per-credential')))
+    .addOption(new Option('--rate-limit-per-ip <n>', '/v1/ requests per window per client IP (0 = no limit)').env('TASKPULSE_RATE_LIMIT_PER_IP').default(DEFAULTS.rateLimitPerIp).argParser(int('rate-limit-per-ip')))
+    .addOption(new Option('--rate-limit-streams-per-credential <n>', 'stream opens per window per credential (0 = no limit)').env('TASKPULSE_RATE_LIMIT_STREAMS_PER_CREDENTIAL').default(DEFAULTS.rateLimitStreamsPerCredential).argParser(int('rate-limit-streams-per-credential')))
+    .addOption(new Option('--rate-limit-streams-per-ip <n>', 'stream opens per window per client IP (0 = no limit)').env('TASKPULSE_RATE_LIMIT_STREAMS_PER_IP').default(DEFAULTS.rateLimitStreamsPerIp).argParser(int('rate-limit-streams-per-ip')))
     .addOption(common.dashboardDir())
     .addOption(common.logLevel('info'))
     .action(async (o) => {
@@ -93,6 +100,8 @@ export async function main(argv: string[]): Promise<void> {
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
         sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, streamStallMs: o.streamStallMs, logLevel: o.logLevel,
+        rateLimitWindowMs: o.rateLimitWindowMs, rateLimitPerCredential: o.rateLimitPerCredential, rateLimitPerIp: o.rateLimitPerIp,
+        rateLimitStreamsPerCredential: o.rateLimitStreamsPerCredential, rateLimitStreamsPerIp: o.rateLimitStreamsPerIp,
       });
       let stopping = false;
       const stop = (signal: string) => {

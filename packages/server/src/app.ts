@@ -23,6 +23,7 @@ import { TokenService } from './auth/tokens.ts';
 import type { Principal } from './auth/principal.ts';
 import { createRouter } from './http/route.ts';
 import { installErrorHandling } from './http/errors.ts';
+import { installRateLimits } from './http/rate-limit.ts';
 import { serveStatic } from './http/static.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerRoutes } from './routes/worker.ts';
@@ -179,6 +180,21 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     }
   });
 
+  const limits = await installRateLimits(
+    app,
+    {
+      windowMs: config.rateLimitWindowMs, perCredential: config.rateLimitPerCredential, perIp: config.rateLimitPerIp,
+      streamsPerCredential: config.rateLimitStreamsPerCredential, streamsPerIp: config.rateLimitStreamsPerIp,
+      redisUrl: config.redisUrl, redisPrefix: config.rateLimitRedisPrefix,
+    },
+    app.log,
+  );
+  const isStreamOpen = (url: string) => url === '/v1/stream' || url.startsWith('/v1/stream?');
+  app.addHook('onRequest', async (request, reply) => {
+    // Per IP before authentication (bad credentials count too); per credential in the router.
+    if (request.url.startsWith('/v1/')) await limits.checkIp(request, reply, isStreamOpen(request.url));
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label: a scanner must not grow the label set without bound.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -186,7 +202,9 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     metrics.httpRequest(request.method, route, reply.statusCode, stream ? null : reply.elapsedTime);
   });
 
-  const router = createRouter(app, authenticate);
+  const router = createRouter(app, authenticate, (principal, spec, request, reply) =>
+    limits.checkCredential(principal, request, reply, spec.url === '/v1/stream'),
+  );
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);
   eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders });
@@ -252,6 +270,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
         ],
         ['store', () => store.close()],
         ['bus', () => bus.close()],
+        ['rate limits', () => limits.close()],
       ];
       for (const [name, step] of steps) {
         try {

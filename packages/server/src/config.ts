@@ -49,6 +49,18 @@ export interface ServerOptions {
    * stopped reading; live, catching up or coalescing alike). @defaultValue 30000
    */
   streamStallMs?: number;
+  /** Rate limits count requests in fixed windows of this length. @defaultValue 60000 */
+  rateLimitWindowMs?: number;
+  /** `/v1/` requests per window per credential (API key, viewer, staff); 0 = no limit. @defaultValue 600000 */
+  rateLimitPerCredential?: number;
+  /** `/v1/` requests per window per client IP (the socket's address); 0 = no limit. @defaultValue 1200000 */
+  rateLimitPerIp?: number;
+  /** Stream opens per window per credential; 0 = no limit. @defaultValue 6000 */
+  rateLimitStreamsPerCredential?: number;
+  /** Stream opens per window per client IP; 0 = no limit. @defaultValue 30000 */
+  rateLimitStreamsPerIp?: number;
+  /** Prefix of the rate-limit counters' keys in Redis (with `redisUrl`). @defaultValue 'taskpulse:ratelimit:' */
+  rateLimitRedisPrefix?: string;
   /** Request body limit. @defaultValue 1 MiB */
   bodyLimitBytes?: number;
   /** Default lifetime of minted viewer tokens. @defaultValue 3600 */
@@ -86,6 +98,14 @@ export const DEFAULTS = Object.freeze({
   streamMaxMs: 0,
   streamStallMs: 30_000,
   bodyLimitBytes: 1024 * 1024,
+  // Generous: a runaway client is stopped, no real workload is (a benchmark's one key drives
+  // thousands of requests a second). Set real limits for your traffic.
+  rateLimitWindowMs: 60_000,
+  rateLimitPerCredential: 600_000,
+  rateLimitPerIp: 1_200_000,
+  rateLimitStreamsPerCredential: 6_000,
+  rateLimitStreamsPerIp: 30_000,
+  rateLimitRedisPrefix: 'taskpulse:ratelimit:' as string,
   tokenTtlSeconds: 3600,
   webhookRetryBaseMs: 1000,
   logLevel: 'info',
@@ -123,6 +143,8 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
     ['healthIntervalMs', 10, 3_600_000], ['retentionMs', 1000, Number.MAX_SAFE_INTEGER], ['streamRetryMs', 0, 600_000],
     ['streamBufferBytes', 1024, 1 << 30], ['streamMaxMs', 0, 7 * 24 * 3600 * 1000], ['streamStallMs', 100, 3_600_000], ['bodyLimitBytes', 1024, 1 << 30],
     ['tokenTtlSeconds', 1, 30 * 24 * 3600], ['webhookRetryBaseMs', 10, 3_600_000],
+    ['rateLimitWindowMs', 1000, 24 * 3600 * 1000], ['rateLimitPerCredential', 0, 1e12], ['rateLimitPerIp', 0, 1e12],
+    ['rateLimitStreamsPerCredential', 0, 1e12], ['rateLimitStreamsPerIp', 0, 1e12],
   ];
   for (const [k, min, max] of ints) {
     const v = c[k] as unknown;
@@ -133,6 +155,7 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
   if (c.sqliteSynchronous !== 'NORMAL' && c.sqliteSynchronous !== 'FULL') {
     throw new Error(`\`sqliteSynchronous\` must be NORMAL or FULL, got ${String(c.sqliteSynchronous)}`);
   }
+  if (typeof c.rateLimitRedisPrefix !== 'string') throw new Error(`\`rateLimitRedisPrefix\` must be a string, got ${String(c.rateLimitRedisPrefix)}`);
   if (typeof c.redisChannel !== 'string' || c.redisChannel === '') throw new Error(`\`redisChannel\` must be a non-empty string, got ${String(c.redisChannel)}`);
   if (c.adminKey !== null && c.adminKey.length < 16) throw new Error('`adminKey` must be at least 16 characters');
   return c;

@@ -7,6 +7,20 @@ function schema(s: ZodType, io: 'input' | 'output'): unknown {
   return z.toJSONSchema(s, { io, unrepresentable: 'any', target: 'openapi-3.0' });
 }
 
+/** Every `/v1/` route is rate limited per client IP and per credential (stream opens apart). */
+const RATE_LIMITED = {
+  description:
+    'rate_limited: too many requests from this IP or with this credential in the current window (or too many stream opens). ' +
+    'Retry after `retry-after` seconds; the SDKs do. `details`: `{limit, windowMs, scope: "ip" | "credential"}`.',
+  headers: {
+    'retry-after': { description: 'seconds until the window ends', schema: { type: 'integer', minimum: 1 } },
+    'x-ratelimit-limit': { description: 'the limit that was hit', schema: { type: 'integer' } },
+    'x-ratelimit-remaining': { schema: { type: 'integer' } },
+    'x-ratelimit-reset': { description: 'seconds until the window ends', schema: { type: 'integer' } },
+  },
+  content: { 'application/json': { schema: schema(ErrorResponse, 'output') } },
+};
+
 export function openApiDocument(router: Router, version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const spec of router.specs) {
@@ -31,6 +45,7 @@ export function openApiDocument(router: Router, version: string): Record<string,
       ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: schema(spec.body, 'input') } } } } : {}),
       responses: {
         [ok]: { description: 'success', ...(content ? { content } : {}) },
+        ...(spec.url.startsWith('/v1/') ? { '429': RATE_LIMITED } : {}),
         default: { description: 'error', content: { 'application/json': { schema: schema(ErrorResponse, 'output') } } },
       },
     };

@@ -62,7 +62,10 @@ export interface Router {
 
 const ID_PARAM = /^[^\u0000-\u001f\u007f]{1,128}$/;
 
-export function createRouter(app: FastifyInstance, authenticate: Authenticate): Router {
+/** Runs once the caller is known (rate limits per credential); throws to refuse. */
+export type AfterAuth = (principal: Principal, spec: RouteSpec<ZodType | undefined, ZodType | undefined>, request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+
+export function createRouter(app: FastifyInstance, authenticate: Authenticate, afterAuth?: AfterAuth): Router {
   const specs: RouteSpec<ZodType | undefined, ZodType | undefined>[] = [];
   return {
     specs,
@@ -92,6 +95,7 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate): 
               throw new TaskPulseError('forbidden', `this API key lacks the ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} scope needed for ${spec.method} ${spec.url}`);
             }
             principal = p;
+            await afterAuth?.(p, spec as RouteSpec<ZodType | undefined, ZodType | undefined>, request, reply);
           }
           const params = (request.params ?? {}) as Record<string, string>;
           for (const [k, v] of Object.entries(params)) {

@@ -1,0 +1,158 @@
+// Rate limits (issue 8, item 11): 429 `rate_limited` with retry-after, per credential and per IP,
+// on stream opens, shared across instances through Redis, never a 500 when Redis is down, and
+// the worker SDK rides through a 429.
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWorker } from '@taskpulse/worker';
+import type { ServerOptions } from '../src/index.ts';
+import { ADMIN, startTestServer, type TestServer } from './support.ts';
+import { startRedis } from './faults/support.ts';
+
+const REDIS_URL = process.env.TASKPULSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function server(options: ServerOptions): Promise<TestServer> {
+  const t = await startTestServer(options);
+  cleanups.push(() => t.close());
+  return t;
+}
+
+async function workerKey(t: TestServer, name: string): Promise<string> {
+  const r = await t.api('POST', '/v1/keys', { role: 'worker', name });
+  expect(r.status).toBe(201);
+  return r.body.key as string;
+}
+
+/** Calls until the first non-200; returns how many got through and the refusal. */
+async function untilRefused(call: () => Promise<{ status: number }>, max = 50) {
+  for (let ok = 0; ok < max; ok++) {
+    const r = await call();
+    if (r.status !== 200) return { ok, refusal: r as Awaited<ReturnType<TestServer['api']>> };
+  }
+  throw new Error(`never refused after ${max} calls`);
+}
+
+async function openStream(t: TestServer, credential: string): Promise<{ status: number; body: any; headers: Headers; close(): void }> {
+  const abort = new AbortController();
+  const res = await fetch(`${t.url}/v1/stream?after=0`, { headers: { authorization: `Bearer ${credential}` }, signal: abort.signal });
+  const body = res.status === 200 ? null : await res.json();
+  return { status: res.status, body, headers: res.headers, close: () => abort.abort() };
+}
+
+function expectRateLimited(r: { status: number; body: any; headers: Headers }, scope: 'ip' | 'credential', limit: number) {
+  expect(r.status).toBe(429);
+  expect(r.body).toEqual({ error: { code: 'rate_limited', message: expect.stringMatching(/too many/), details: { limit, windowMs: 60_000, scope } } });
+  const after = Number(r.headers.get('retry-after'));
+  expect(after).toBeGreaterThanOrEqual(1);
+  expect(after).toBeLessThanOrEqual(60);
+}
+
+describe('rate limits', () => {
+  it('answers 429 rate_limited with retry-after past the per-credential limit; each API key has its own count', async () => {
+    const t = await server({ rateLimitPerCredential: 5 });
+    const a = await workerKey(t, 'a');
+    const b = await workerKey(t, 'b');
+    const first = await untilRefused(() => t.api('GET', '/v1/tasks', undefined, a));
+    expect(first.ok).toBe(5);
+    expectRateLimited(first.refusal, 'credential', 5);
+    // Key b is counted apart: its five requests get through, then it is refused too.
+    const second = await untilRefused(() => t.api('GET', '/v1/tasks', undefined, b));
+    expect(second.ok).toBe(5);
+    // Public routes are not counted per credential; health checks are never limited.
+    expect((await t.api('GET', '/healthz', undefined, a)).status).toBe(200);
+  });
+
+  it('limits a client IP whatever credential it sends (bad ones included)', async () => {
+    const t = await server({ rateLimitPerIp: 6 });
+    const a = await workerKey(t, 'a'); // requests 1–2 (the admin's)
+    await workerKey(t, 'b');
+    expect((await t.api('GET', '/v1/tasks', undefined, 'tp_not_a_key')).status).toBe(401); // 3
+    const r = await untilRefused(() => t.api('GET', '/v1/tasks', undefined, a));
+    expect(r.ok).toBe(3);
+    expectRateLimited(r.refusal, 'ip', 6);
+    expect((await t.api('GET', '/healthz', undefined, '')).status).toBe(200);
+  });
+
+  it('limits stream opens per credential apart from other requests', async () => {
+    const t = await server({ rateLimitStreamsPerCredential: 2 });
+    const key = await workerKey(t, 's');
+    const open = [await openStream(t, key), await openStream(t, key)];
+    expect(open.map((s) => s.status)).toEqual([200, 200]);
+    const third = await openStream(t, key);
+    expectRateLimited(third, 'credential', 2);
+    expect(third.body.error.message).toMatch(/opening streams/);
+    expect((await t.api('GET', '/v1/tasks', undefined, key)).status).toBe(200); // other requests still pass
+    expect((await openStream(t, ADMIN)).status).toBe(200); // another credential still opens streams
+    for (const s of open) s.close();
+  });
+
+  it('limits stream opens per IP', async () => {
+    const t = await server({ rateLimitStreamsPerIp: 2 });
+    const a = await workerKey(t, 'a');
+    const open = [await openStream(t, a), await openStream(t, ADMIN)];
+    expect(open.map((s) => s.status)).toEqual([200, 200]);
+    expectRateLimited(await openStream(t, a), 'ip', 2);
+    for (const s of open) s.close();
+  });
+
+  it('shares the counts across instances through Redis', async () => {
+    const shared: ServerOptions = {
+      redisUrl: REDIS_URL,
+      redisChannel: `tp-test-${randomBytes(6).toString('hex')}`,
+      rateLimitRedisPrefix: `tp-test-rl-${randomBytes(6).toString('hex')}:`,
+      rateLimitPerCredential: 6,
+      secret: 'shared-secret-0123456789abcdef',
+    };
+    const a = await server(shared);
+    const b = await server(shared);
+    // The same admin key on both: 3 + 3 requests use the deployment's 6.
+    for (let i = 0; i < 3; i++) expect((await a.api('GET', '/v1/tasks')).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await b.api('GET', '/v1/tasks')).status).toBe(200);
+    expectRateLimited(await a.api('GET', '/v1/tasks'), 'credential', 6);
+    expectRateLimited(await b.api('GET', '/v1/tasks'), 'credential', 6);
+  });
+
+  it('counts in memory when Redis is down: limits still hold, nothing answers 500', async () => {
+    const redis = await startRedis();
+    cleanups.push(() => redis.stop());
+    const t = await server({ redisUrl: redis.url, rateLimitPerCredential: 8, rateLimitRedisPrefix: 'rl:' });
+    for (let i = 0; i < 3; i++) expect((await t.api('GET', '/v1/tasks')).status).toBe(200);
+    await redis.kill();
+    // The in-memory count starts afresh (it never saw the first three): 8 more, then 429.
+    const r = await untilRefused(() => t.api('GET', '/v1/tasks'));
+    expect(r.ok).toBe(8);
+    expectRateLimited(r.refusal, 'credential', 8);
+  });
+
+  it('the worker SDK waits out a 429 and goes on', async () => {
+    const t = await server({ rateLimitPerCredential: 4, rateLimitWindowMs: 1000 });
+    const key = await workerKey(t, 'w');
+    const statuses: number[] = [];
+    const created = await t.api('POST', '/v1/tasks', { type: 'limited', owner: 'u1' });
+    const worker = createWorker({
+      url: t.url, apiKey: key, types: ['limited'], claimWaitMs: 200, throttleMs: 0, retryBaseMs: 50, retryMaxMs: 2000, logger: {},
+      fetch: async (input, init) => {
+        const r = await fetch(input, init);
+        statuses.push(r.status);
+        return r as never;
+      },
+      handler: async (_task, ctx) => {
+        // More reports than the key may send in one window, each awaited.
+        for (let i = 1; i <= 8; i++) {
+          ctx.progress(i, 8, `step ${i}`);
+          await ctx.flush();
+        }
+        return { ok: true };
+      },
+    });
+    cleanups.push(() => worker.close());
+    while ((await t.api('GET', `/v1/tasks/${created.body.id}`)).body.status !== 'completed') await new Promise((r) => setTimeout(r, 50));
+    const done = (await t.api('GET', `/v1/tasks/${created.body.id}`)).body;
+    expect(done).toMatchObject({ status: 'completed', result: { ok: true }, attempt: 1, progress: { done: 8, total: 8 } });
+    expect(statuses).toContain(429);
+    expect(statuses).not.toContain(500);
+  });
+});
