@@ -3,7 +3,8 @@
  * `useTask`/`useTasks`, `useConnectionState`, `useNotifications` for the completion toast and the
  * inbox, and `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
  */
-import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type Task } from '@taskpulse/client';
+import type { Task } from '@taskpulse/client';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
 import { TaskPulseProvider, useConnectionState, useNotifications, useTask, useTaskPulseClient, useTasks } from '@taskpulse/react';
 import { useInvalidateOnEvents } from '@taskpulse/react/query';
 import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';

@@ -3,7 +3,8 @@
  * and a completion toast shown once (one tab, not again after F5). DOM only, on
  * `@taskpulse/client`.
  */
-import { addNotice, clearMore, createClient, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type NoticeState, type Task, type TaskPulseClient } from '@taskpulse/client';
+import { createClient, type Task, type TaskPulseClient } from '@taskpulse/client';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type NoticeState } from '@taskpulse/client/notices';
 import { clientOptions, ConfigError, type PageGlobals, readConfig } from '../shared/config.ts';
 import { CONNECTION_LABELS, formatEta, formatIdTime, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
 import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';

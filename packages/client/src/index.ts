@@ -14,8 +14,10 @@ export type {
   Unsubscribe,
 } from './client.ts';
 export type { AuthEvent } from './auth.ts';
-export { createCountdown } from './countdown.ts';
-export type { Countdown, CountdownOptions, RemainingTime } from './countdown.ts';
+// The countdown and the on-screen notice rule are UI helpers with subpaths of their own
+// (`@taskpulse/client/countdown`, `@taskpulse/client/notices`), so the client's entry stays in its
+// 12 KiB budget; `RemainingTime` stays here as a type (no bytes).
+export type { RemainingTime } from './countdown.ts';
 export type { ConnectionDiagnostics } from './connection.ts';
 export type { DeliveryReport } from './delivery-health.ts';
 export type {
@@ -36,8 +38,6 @@ export type { CallOptions } from './http.ts';
 export type { NotificationsApi } from './notifications.ts';
 export { InboxWatch } from './inbox-watch.ts';
 export type { ConnectionSource, InboxSource, InboxWatchOptions, NotificationChange, NotificationListView } from './inbox-watch.ts';
-export { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from './notice-queue.ts';
-export type { Notice, NoticeRules, NoticeState } from './notice-queue.ts';
 export { DEFAULTS } from './options.ts';
 export type { ClientOptions } from './options.ts';
 export type { PollPolicyConfig } from './poll-policy.ts';

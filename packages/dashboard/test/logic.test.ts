@@ -5,7 +5,7 @@ import { bulkStatus } from '../src/bulk.ts';
 import { duration, eta, stageText } from '../src/format.ts';
 import { applyChanges, matchesQuery } from '../src/live-list.ts';
 import { compareTasks, sortFromParams } from '../src/sort.ts';
-import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client';
+import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
 import { describe as describeToken } from '../src/session.ts';
 
 const task = (id: string, over: Partial<Task> = {}): Task =>

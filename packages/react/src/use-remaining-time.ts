@@ -1,5 +1,6 @@
 /** `useRemainingTime(task)`: the task's ETA, ticking down between events. */
-import { createCountdown, type CountdownOptions, type RemainingTime, type Task } from '@taskpulse/client';
+import type { Task } from '@taskpulse/client';
+import { createCountdown, type CountdownOptions, type RemainingTime } from '@taskpulse/client/countdown';
 import { useEffect, useState, useSyncExternalStore } from 'react';
 
 /**

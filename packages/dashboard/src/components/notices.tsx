@@ -6,7 +6,7 @@
 import type { Notification } from '@taskpulse/protocol';
 import { useNotifications } from '@taskpulse/react';
 import { useEffect, useState, useSyncExternalStore } from 'react';
-import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
 import { Link } from '../router.tsx';
 
 /** Phones: one compact line (the newest notice, the rest counted), so the table is never covered. */
