@@ -27,8 +27,8 @@ export interface TaskVersion {
 export interface SplitEvent {
   /** The event's wire JSON, as `JSON.stringify({seq, type, at, taskId, task})` would make it. */
   json: string;
-  /** The task's JSON alone (a slice of `json`, made only when asked for). */
-  readonly taskJson: string;
+  /** The task's JSON alone. */
+  taskJson: string;
   fields: TaskVersion;
 }
 
@@ -52,54 +52,48 @@ export function pieceOf(k: string, v: unknown): string | undefined {
   return piece;
 }
 
-const KEYS = new Map<string, string>();
-function keyJson(k: string): string {
-  let j = KEYS.get(k);
-  if (j === undefined) {
-    j = JSON.stringify(k);
-    if (KEYS.size < 1000) KEYS.set(k, j);
-  }
-  return j;
-}
-
 /** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
 export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
   const keys: string[] = [];
   const pieces: string[] = [];
-  const head = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":`;
-  // One string for the wire JSON; the task's own JSON is a slice of it.
-  let json = head + '{';
+  let taskJson = '{';
   for (const k in task) {
     const piece = pieceOf(k, task[k]);
     if (piece === undefined) continue;
-    if (keys.length > 0) json += ',';
-    json += `${keyJson(k)}:${piece}`;
+    if (keys.length > 0) taskJson += ',';
+    taskJson += `${JSON.stringify(k)}:${piece}`;
     keys.push(k);
     pieces.push(piece);
   }
-  json += '}}';
-  return {
-    json,
-    get taskJson() {
-      return json.slice(head.length, -1);
-    },
-    fields: { seq, keys, pieces },
-  };
+  taskJson += '}';
+  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":${taskJson}}`;
+  return { json, taskJson, fields: { seq, keys, pieces } };
 }
 
+/** Past this many characters of `input`, `result` or `metadata`, a task row reuses their JSON. */
+const BIG_FIELD_CHARS = 1024;
+
 /**
- * A stored task record's JSON, exactly `JSON.stringify(record)`, reusing the JSON of the fields
- * kept by identity (see {@link STABLE_FIELDS}): writing a task row does not serialize its `input` again.
+ * A stored task record's JSON, exactly `JSON.stringify(record)`. When its `input`, `result` or
+ * `metadata` is large, their JSON made for an event (kept by identity) is reused, so rewriting
+ * the row does not serialize a 10 KB `input` again; otherwise the native stringify is faster.
  */
-export function recordJson(record: object): string {
+export function recordJson(record: { input?: unknown; result?: unknown; metadata?: unknown }): string {
+  if (!bigPiece(record.input) && !bigPiece(record.result) && !bigPiece(record.metadata)) return JSON.stringify(record);
   let json = '{';
   for (const k in record) {
     const piece = pieceOf(k, (record as Record<string, unknown>)[k]);
     if (piece === undefined) continue;
     if (json.length > 1) json += ',';
-    json += `${keyJson(k)}:${piece}`;
+    json += `${JSON.stringify(k)}:${piece}`;
   }
   return json + '}';
+}
+
+function bigPiece(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  const piece = PIECES.get(v);
+  return piece !== undefined && piece.length > BIG_FIELD_CHARS;
 }
 
 /**
