@@ -28,7 +28,8 @@ const PG_FAULTS: [prefix: string, reason: string][] = [
   ['57014', 'statement timeout'], // query_canceled (statement_timeout)
   ['55P03', 'lock timeout'], // lock_not_available (lock_timeout)
   ['25P03', 'idle-in-transaction timeout'],
-  ['53', 'server out of resources'], // disk full (53100), out of memory, too many connections
+  ['53100', 'disk full'], // disk_full: a file could not be extended
+  ['53', 'server out of resources'], // out of memory, too many connections
   ['58', 'server I/O error'], // system error
   ['40001', 'serialization failure'],
   ['40P01', 'deadlock'],

@@ -626,8 +626,16 @@ export class PostgresStore implements Store {
     return (await this.getSetting(name))!;
   }
 
+  /**
+   * Rejects unless PostgreSQL answers and can allocate space. `SELECT 1` still answers on a full
+   * disk, so the probe writes: it creates a temporary table (a new file, in the database's
+   * tablespace) and inserts a row, which extends that file by a page — something no free space
+   * left in existing pages can satisfy, so a full volume fails it with 53100 — and then rolls
+   * back to a savepoint (a PL/pgSQL block that catches its own error: nothing is kept, nothing is
+   * logged, one round trip).
+   */
   async ping(): Promise<void> {
-    await this.#read('SELECT 1');
+    await this.#read(READINESS_PROBE);
   }
 
   #closing: Promise<void> | null = null;
@@ -641,6 +649,15 @@ export class PostgresStore implements Store {
     })());
   }
 }
+
+const READINESS_PROBE = `DO $probe$ BEGIN
+  BEGIN
+    CREATE TEMPORARY TABLE taskpulse_readiness_probe (b text);
+    INSERT INTO taskpulse_readiness_probe VALUES ('probe');
+    RAISE EXCEPTION USING ERRCODE = 'TPRB0';
+  EXCEPTION WHEN SQLSTATE 'TPRB0' THEN NULL;
+  END;
+END $probe$`;
 
 /** Numbered placeholders for a query built piece by piece. */
 class Params {
