@@ -48,7 +48,7 @@ describe('postgresql disk full', () => {
     expect(ready.headers.get('retry-after')).toBe('1');
     expect(ready.body).toMatchObject({ status: 'not_ready', storage: expect.stringMatching(/^down: disk full \(53100\)/), bus: 'ok' });
     // Writes that need space are refused honestly; reads go on.
-    let refusal: Awaited<ReturnType<typeof t.api>> | null = null;
+    let refusal: { status: number; body: any; headers: Headers } | null = null;
     for (let i = 0; i < 200 && !refusal; i++) {
       const r = await t.api('POST', '/v1/tasks', { type: 'fill', owner: 'u1', input: { blob: 'x'.repeat(8000) } });
       if (r.status !== 201) refusal = r;
