@@ -87,6 +87,9 @@ const OUTLIER_SHARE = 0.05;
 const DRIFT = 1.3;
 const THROTTLE_MS = 250;
 
+export function rngFor(seed: number) {
+  return rng(seed);
+}
 function rng(seed: number) {
   let a = seed >>> 0;
   const next = () => {
@@ -265,7 +268,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
   const tStart = clock.now;
   let active = 0;
 
-  // Health is re-assessed as the server does it: a full scan every 5 s, stuck deadlines every 1 s.
+  // Health is re-assessed as the server does it: a full scan every 5 s, health deadlines every 250 ms.
   let stopTicks = false;
   const tick = (every: number, fn: () => Promise<void>) => {
     const loop = async () => {
@@ -275,7 +278,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
     agenda.at(clock.now + every, loop);
   };
   tick(5000, () => service.checkHealth());
-  tick(1000, () => service.checkStuck());
+  tick(250, () => service.checkDeadlines());
 
   for (const spec of TYPES) {
     const wholeDurations: number[] = [];
@@ -460,6 +463,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       else {
         stuckDelays.push(at - (h.startAt + h.trace.stopAtMs!));
         if (h.usualGapMs) stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / h.usualGapMs);
+        if (process.env.ETA_DEBUG) console.error('stuck', h.type, h.usualGapMs, at - (h.startAt + h.trace.stopAtMs!));
       }
     } else if (h.kind === 'slow') {
       slowTotal++;
@@ -480,6 +484,12 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       if (seen && seen.size > 0) healthyFlagged++;
       if (seen?.has('slow')) healthySlow.push(h.type);
       if (seen?.has('stuck')) healthyStuck.push(h.type);
+      if (seen?.has('stuck') && process.env.ETA_DEBUG) {
+        const at = seen.get('stuck')! - h.startAt;
+        const before = h.trace.reports.filter((x) => x.t <= at).slice(-3);
+        const after = h.trace.reports.find((x) => x.t > at);
+        console.error('healthy stuck', h.type, h.index, at, JSON.stringify(before), JSON.stringify(after), JSON.stringify(h.trace.stageSpans));
+      }
     }
   }
   return {

@@ -263,8 +263,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       if (n > 0) metrics.leaseExpiries.inc(n);
     });
     every(config.healthIntervalMs, () => tasks.checkHealth());
-    // Stuck deadlines of the tasks this instance saw move live in memory: checking them is cheap.
-    every(Math.min(1000, config.healthIntervalMs), () => tasks.checkStuck());
+    // Health deadlines of the tasks this instance saw report live in memory: checking them is O(due).
+    every(Math.min(250, config.healthIntervalMs), () => tasks.checkDeadlines());
     every(Math.min(3_600_000, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
     every(Math.max(50, Math.min(1000, config.webhookRetryBaseMs)), () => webhooks.tick());
     accepting = true;

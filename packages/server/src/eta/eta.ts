@@ -23,6 +23,8 @@ export const QUEUE_WAIT = '~queue';
 
 /** A run's weight halves every this many newer runs of the same stage. */
 export const HALF_LIFE_RUNS = 8;
+/** The mean (queue waits) needs more runs than the median: a 10× outlier weighs in it. */
+const MEAN_HALF_LIFE_RUNS = 32;
 /** Runs per stage that still count (older ones weigh < 2^-25). */
 const MAX_RUNS = 200;
 /**
@@ -52,6 +54,8 @@ const PACE_PRIOR_SIGMA = 0.2;
  */
 const SLOW_Z = 4;
 const SLOW_MIN_RUNS = 20;
+/** Standard errors of the pace's projection that must clear the `slow` limit (it is re-read at every report). */
+const SLOW_PACE_Z = 2;
 
 /** A log-normal duration: ln(ms) ~ N(mu, sigma²). */
 export interface LogNormal {
@@ -64,6 +68,11 @@ export interface StageStats {
   /** Recency-weighted median and p90 of the duration (ms), whatever the size. */
   medianMs: number;
   p90Ms: number;
+  /**
+   * Mean duration (ms), outliers included, weights halving every {@link MEAN_HALF_LIFE_RUNS}
+   * runs: what runs add up to (queue waits).
+   */
+  meanMs: number;
   /** Median `total` of the runs that reported one. */
   medianSize: number | null;
   /** The duration, whatever the size (sigma already widened for few runs). */
@@ -106,12 +115,25 @@ export function summarize(runs: readonly StageRun[]): Map<string, StageStats> {
       count: list.length,
       medianMs: weightedQuantile(durations, weights, 0.5),
       p90Ms: weightedQuantile(durations, weights, 0.9),
+      meanMs: weightedMean(durations, MEAN_HALF_LIFE_RUNS),
       medianSize: sizes.length > 0 ? weightedQuantile(sizes, sizes.map(() => 1), 0.5) : null,
       whole,
       perUnit,
     });
   }
   return out;
+}
+
+/** Mean of `values` (newest first), weights halving every `halfLife` values. */
+function weightedMean(values: readonly number[], halfLife: number): number {
+  let sum = 0;
+  let total = 0;
+  for (let i = 0; i < values.length; i++) {
+    const w = 0.5 ** (i / halfLife);
+    sum += w * values[i]!;
+    total += w;
+  }
+  return total > 0 ? sum / total : 0;
 }
 
 function fit(logs: readonly number[], weights: readonly number[]): LogNormal {
@@ -327,26 +349,55 @@ export function stuckLimitMs(cfg: HealthConfig, usualGapMs: number | null): numb
   return usualGapMs !== null ? Math.max(cfg.stuckMinMs, cfg.stuckFactor * usualGapMs) : cfg.stuckDefaultMs;
 }
 
+/** Where the running stage stands against its healthy runs: null while they say too little. */
+function slowLimit(task: TaskRecord, history: TypeHistory): { sinceMs: number; limitMs: number } | null {
+  const key = task.stages.length > 0 && task.stageIndex >= 0 ? task.stages[task.stageIndex]!.key : WHOLE_TASK;
+  const stats = history.get(key);
+  const sinceMs = task.stageStartedAtMs ?? (task.startedAt ? Date.parse(task.startedAt) : null);
+  // Five runs make an ETA, not a verdict: the spread of so few is too uncertain for "unusual".
+  if (!stats || stats.count < SLOW_MIN_RUNS || sinceMs === null) return null;
+  // The stage's own distribution, per unit of its `total` where its durations grow with it.
+  const m = stageModel(stats, task.total)!;
+  return { sinceMs, limitMs: Math.exp(m.mu + SLOW_Z * Math.max(0.1, m.sigma)) };
+}
+
 /**
- * `ok`; `slow` when the current stage has run (or, by its own pace, will run) longer than all but
- * ~1 in 2,000 healthy runs of it; `stuck` when the worker heartbeats but progress has not moved
- * for `stuckFactor` × the usual gap between this type's reports in this stage (`usualGapMs`,
- * null while unknown).
+ * `ok`; `slow` when the current stage has run longer than all but ~1 in 30,000 healthy runs of
+ * it (e^(4σ) × its median, per unit of `total` where it scales) — or its own pace already says
+ * it will, with {@link SLOW_PACE_Z} standard errors to spare; `stuck` when the worker heartbeats
+ * but progress has not moved for `stuckFactor` × the usual gap between this type's reports in
+ * this stage (`usualGapMs`, null while unknown).
  */
 export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: number, cfg: HealthConfig, usualGapMs: number | null = null): Health | null {
   if (task.status !== 'running') return null;
   if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckLimitMs(cfg, usualGapMs)) return 'stuck';
-  const key = task.stages.length > 0 && task.stageIndex >= 0 ? task.stages[task.stageIndex]!.key : WHOLE_TASK;
-  const stats = history.get(key);
-  const since = task.stageStartedAtMs ?? (task.startedAt ? Date.parse(task.startedAt) : null);
-  // Five runs make an ETA, not a verdict: the spread of so few is too uncertain for "unusual".
-  if (!stats || stats.count < SLOW_MIN_RUNS || since === null) return 'ok';
-  const m = stageModel(stats, task.total)!;
-  const limitMs = Math.exp(m.mu + SLOW_Z * Math.max(0.1, m.sigma));
-  const elapsedMs = nowMs - since;
-  if (elapsedMs > limitMs) return 'slow';
-  // By its own pace: past the usual median, a third done, and heading well past the limit.
+  const lim = slowLimit(task, history);
+  if (!lim) return 'ok';
+  if (nowMs - lim.sinceMs > lim.limitMs) return 'slow';
+  // By its own pace: the stage's duration projected from `done/total` as of the last report,
+  // uncertain as the items are uneven (few done or few left: a wide margin). A quarter done at least.
   const fraction = task.done !== null && task.total ? task.done / task.total : null;
-  if (fraction !== null && fraction >= 0.3 && fraction < 1 && elapsedMs > Math.exp(m.mu) && elapsedMs / fraction > 1.3 * limitMs) return 'slow';
+  if (fraction !== null && fraction >= 0.25 && fraction < 1 && task.lastMoveAtMs !== null && task.lastMoveAtMs > lim.sinceMs) {
+    const items = Math.max(1, Math.min(task.total!, 50));
+    const projected = Math.log((task.lastMoveAtMs - lim.sinceMs) / fraction);
+    const se = RATE_NOISE * Math.sqrt((1 - fraction) / (fraction * items)) + 0.03;
+    if (projected - SLOW_PACE_Z * se > Math.log(lim.limitMs)) return 'slow';
+  }
   return 'ok';
+}
+
+/**
+ * The instant `health` would next change if no report came (the stage outlasting its healthy
+ * runs, or progress staying still past the stuck limit), or null when nothing is pending. With
+ * it the server re-assesses a task when that happens instead of scanning every task often.
+ */
+export function healthDeadline(task: TaskRecord, history: TypeHistory, cfg: HealthConfig, usualGapMs: number | null = null): number | null {
+  if (task.status !== 'running') return null;
+  let at = Infinity;
+  if (task.lastMoveAtMs !== null && task.health !== 'stuck') at = task.lastMoveAtMs + stuckLimitMs(cfg, usualGapMs) + 1;
+  if (task.health !== 'slow') {
+    const lim = slowLimit(task, history);
+    if (lim) at = Math.min(at, lim.sinceMs + lim.limitMs + 1);
+  }
+  return Number.isFinite(at) ? at : null;
 }

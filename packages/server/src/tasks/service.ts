@@ -15,7 +15,9 @@ import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
 import { HistoryCache } from '../eta/history.ts';
 import { EtaRecorder } from '../eta/calibration.ts';
-import { WHOLE_TASK, assessHealth, estimate, stuckLimitMs, type HealthConfig } from '../eta/eta.ts';
+import { WHOLE_TASK, assessHealth, estimate, healthDeadline, type HealthConfig } from '../eta/eta.ts';
+import { Deadlines } from './deadlines.ts';
+import { queueWaits } from '../eta/queue-wait.ts';
 import * as model from './model.ts';
 import type { Change, ProgressUpdate } from './model.ts';
 import type { SortSpec } from '../store/task-sort.ts';
@@ -49,9 +51,16 @@ export class TaskService {
   readonly #config: TaskServiceConfig;
   readonly #wait: TaskServiceDeps['waitForEvent'];
   readonly #now: () => number;
-  #runningByType = new Map<string, number>();
-  /** Running task id → when it becomes stuck unless it moves (see {@link checkStuck}). */
-  readonly #stuckAt = new Map<string, number>();
+  /**
+   * The running tasks per type as this instance knows them (its own changes at once, the others'
+   * with the 5 s scan), and how many ran at once lately: the workers a queued task waits for.
+   */
+  #running = new Map<string, Map<string, TaskRecord>>();
+  readonly #peak = new Map<string, { window: number; now: number; before: number }>();
+  /** Per type: the waits of queue positions 1..n, reused for a second (a list of queued tasks). */
+  readonly #waits = new Map<string, { atMs: number; waits: Float64Array }>();
+  /** Running task id → when its `health` changes unless it reports (see {@link checkDeadlines}). */
+  readonly #due = new Deadlines();
   /** What the ETA said along the way, scored when a task completes (calibration, `/v1/stats`). */
   readonly #etaSaid = new EtaRecorder();
   #closing = false;
@@ -322,24 +331,33 @@ export class TaskService {
   /** Re-assesses `health` of running tasks; a change appends a `task.updated` event. */
   async checkHealth(): Promise<void> {
     const { items } = await this.#store.listTasks({ statuses: ['running'] }, 5000, null);
-    const running = new Map<string, number>();
-    for (const r of items) running.set(r.type, (running.get(r.type) ?? 0) + 1);
-    this.#runningByType = running;
     const nowMs = this.#now();
-    const changed = items.filter((r) => this.#health(r, nowMs) !== (r.health ?? 'ok'));
+    const running = new Map<string, Map<string, TaskRecord>>();
+    for (const r of items) {
+      let m = running.get(r.type);
+      if (!m) running.set(r.type, (m = new Map()));
+      m.set(r.id, r);
+    }
+    this.#running = running;
+    this.#waits.clear();
+    for (const [type, m] of running) this.#notePeak(type, m.size, nowMs);
+    const changed: TaskRecord[] = [];
+    for (const r of items) {
+      if (this.#health(r, nowMs) !== (r.health ?? 'ok')) changed.push(r);
+      // Tasks that report to other instances get a deadline here too.
+      else this.#watch(r, nowMs);
+    }
     await Promise.all(changed.map((r) => this.#reassess(r.id)));
   }
 
   /**
-   * Re-assesses the tasks whose stuck deadline passed, from memory: this instance knows when each
-   * task it applied a report for last moved, so `stuck` is flagged within a second of the limit
-   * instead of waiting for the next full scan ({@link checkHealth}). Cheap enough to run every second.
+   * Re-assesses the tasks whose health deadline passed (they stopped moving, or their stage
+   * outlasted its healthy runs), from memory: this instance knows the deadline of each task it
+   * applied a change for, so `stuck` and `slow` show within one tick of the limit instead of at
+   * the next full scan ({@link checkHealth}). O(due): cheap enough to run every 250 ms.
    */
-  async checkStuck(): Promise<void> {
-    const nowMs = this.#now();
-    const due: string[] = [];
-    for (const [id, deadline] of this.#stuckAt) if (deadline < nowMs) due.push(id);
-    for (const id of due) this.#stuckAt.delete(id);
+  async checkDeadlines(): Promise<void> {
+    const due = this.#due.take(this.#now());
     await Promise.all(due.map((id) => this.#reassess(id)));
   }
 
@@ -357,16 +375,21 @@ export class TaskService {
       const now = this.#now();
       const health = this.#health(r, now);
       if (health !== (r.health ?? 'ok')) await this.#apply(tx, model.setHealth(r, health, now), now, later);
-      if (health !== 'stuck') later.push(() => this.#watchStuck(r));
+      else later.push(() => this.#watch({ ...r, health }, now));
     });
   }
 
-  /** Remembers when a running task becomes stuck unless it moves again (bounded: oldest first out). */
-  #watchStuck(t: TaskRecord): void {
-    this.#stuckAt.delete(t.id);
-    if (t.status !== 'running' || t.lastMoveAtMs === null) return;
-    if (this.#stuckAt.size >= 100_000) this.#stuckAt.delete(this.#stuckAt.keys().next().value!);
-    this.#stuckAt.set(t.id, t.lastMoveAtMs + stuckLimitMs(this.#config.health, this.#history.gaps.usual(t.type, stageKey(t))));
+  /**
+   * Remembers when a running task's health changes unless it reports again: now, when a report
+   * changed it (its pace, its stage), else the instant it would stop being `ok` by waiting.
+   */
+  #watch(t: TaskRecord, nowMs: number): void {
+    if (t.status !== 'running') return this.#due.delete(t.id);
+    const history = this.#history.get(t.type);
+    const usualGap = this.#history.gaps.usual(t.type, stageKey(t));
+    const at = assessHealth(t, history, nowMs, this.#config.health, usualGap) !== (t.health ?? 'ok') ? nowMs : healthDeadline(t, history, this.#config.health, usualGap);
+    if (at === null) this.#due.delete(t.id);
+    else this.#due.set(t.id, at);
   }
 
   /**
@@ -436,7 +459,8 @@ export class TaskService {
       await tx.recordStageRun(run);
       later.push(() => this.#history.add(run));
     }
-    if (ch.event && (ch.transition || t.lastMoveAtMs === nowMs)) later.push(() => this.#watchStuck(t));
+    if (ch.event) later.push(() => this.#watch(t, nowMs));
+    if (t.status === 'running' || ch.transition?.from === 'running') later.push(() => this.#track(t, nowMs));
     if (ch.transition && t.parentId) {
       const parent = await tx.getTask(t.parentId);
       if (parent) await this.#apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs, later);
@@ -477,25 +501,72 @@ export class TaskService {
     };
   }
 
-  #queueInfo(t: TaskRecord, position: number): Task['queue'] {
-    const stats = this.#history.get(t.type);
-    let typicalMs: number | null = stats.get(WHOLE_TASK)?.medianMs ?? null;
-    if (typicalMs === null && t.stages.length > 0) {
-      let sum = 0;
-      for (const s of t.stages) {
-        const st = stats.get(s.key);
-        if (!st) {
-          sum = NaN;
-          break;
-        }
-        sum += st.medianMs;
-      }
-      typicalMs = Number.isNaN(sum) ? null : sum;
+  /** Keeps the running set of `t`'s type current after a change this instance applied. */
+  #track(t: TaskRecord, nowMs: number): void {
+    let m = this.#running.get(t.type);
+    if (t.status === 'running') {
+      if (!m) this.#running.set(t.type, (m = new Map()));
+      const known = m.has(t.id);
+      m.set(t.id, t);
+      if (known) return; // a report: the waits computed within the last second stand
+    } else if (!m?.delete(t.id)) return;
+    this.#waits.delete(t.type);
+    this.#notePeak(t.type, m!.size, nowMs);
+  }
+
+  /** The most tasks of a type seen running at once over the last 5–10 minutes (two windows). */
+  #notePeak(type: string, count: number, nowMs: number): number {
+    const window = Math.floor(nowMs / PEAK_WINDOW_MS);
+    let p = this.#peak.get(type);
+    if (!p) {
+      if (this.#peak.size >= 10_000) this.#peak.delete(this.#peak.keys().next().value!);
+      this.#peak.set(type, (p = { window, now: 0, before: 0 }));
     }
-    const parallel = Math.max(1, this.#runningByType.get(t.type) ?? 1);
-    return { position, estimatedWaitMs: typicalMs === null ? null : Math.round((position * typicalMs) / parallel) };
+    if (p.window !== window) {
+      p.before = p.window === window - 1 ? p.now : 0;
+      p.now = 0;
+      p.window = window;
+    }
+    p.now = Math.max(p.now, count);
+    return Math.max(p.now, p.before);
+  }
+
+  /**
+   * Position and expected wait of a queued task: its type's workers free up when their running
+   * tasks end (by those tasks' ETAs) and then every mean run of the type; idle workers seen
+   * lately take it at once (eta/queue-wait.ts).
+   */
+  #queueInfo(t: TaskRecord, position: number): Task['queue'] {
+    const nowMs = this.#now();
+    const cached = this.#waits.get(t.type);
+    let waits = cached && nowMs - cached.atMs < 1000 && cached.waits.length >= position ? cached.waits : null;
+    if (!waits) {
+      const stats = this.#history.get(t.type);
+      let serviceMs: number | null = stats.get(WHOLE_TASK)?.meanMs ?? null;
+      if (serviceMs === null && t.stages.length > 0) {
+        let sum = 0;
+        for (const s of t.stages) sum += stats.get(s.key)?.meanMs ?? NaN;
+        serviceMs = Number.isNaN(sum) ? null : sum;
+      }
+      if (serviceMs === null) return { position, estimatedWaitMs: null };
+      const running = [...(this.#running.get(t.type)?.values() ?? [])];
+      const busyRemainingMs = running.map((r) => {
+        const eta = estimate(r, stats, nowMs)?.remainingMs;
+        const started = r.attemptStartedAtMs ?? r.stageStartedAtMs ?? nowMs;
+        return eta ?? Math.max(0, serviceMs! - (nowMs - started));
+      });
+      const idleWorkers = Math.max(0, this.#notePeak(t.type, running.length, nowMs) - running.length);
+      // Room for the positions near this one: a list of queued tasks reuses it.
+      waits = queueWaits({ busyRemainingMs, idleWorkers, serviceMs }, Math.max(64, 2 ** Math.ceil(Math.log2(position))));
+      if (this.#waits.size >= 10_000) this.#waits.delete(this.#waits.keys().next().value!);
+      this.#waits.set(t.type, { atMs: nowMs, waits });
+    }
+    return { position, estimatedWaitMs: Math.round(waits[position - 1]!) };
   }
 }
+
+/** Workers of a type are those seen running it at once within the last 5–10 minutes. */
+const PEAK_WINDOW_MS = 5 * 60_000;
 
 /** The key of the stage a task is in (or the whole task), as history and report gaps know it. */
 function stageKey(r: TaskRecord): string {
