@@ -2,7 +2,9 @@
 // through the REAL task service and SQLite store (in memory) on a SIMULATED clock: every report,
 // completion, health check and read happens at its simulated instant, so hours of tasks take
 // seconds and every run with the same seed gives the same figures.
-// Run: npx tsx bench/eta.ts [--tasks 400] [--warmup 60] [--seed 1]
+// Run: npx tsx --conditions=@taskpulse/source bench/eta.ts [--tasks 400] [--warmup 60] [--seed 1] [--health-tasks 2000] [--queue-tasks 300]
+// (--health-tasks: a second run per type, without ETA reads, for the health figures: false alarms
+// are rare, so they need thousands of tasks; 0 uses the accuracy run's tasks.)
 // Prints a table, then one JSON line.
 import { fileURLToPath } from 'node:url';
 import { computePercent, type Task } from '@taskpulse/protocol';
@@ -239,6 +241,7 @@ async function world() {
   return { clock, store, history, service, healthSeen };
 }
 
+const STUCK_FACTORS = [2, 2.5, 2.75, 3, 3.5, 4, 5];
 const ADMIN = { role: 'admin' as const, keyId: null };
 export const CHECKPOINTS = [0.1, 0.25, 0.5, 0.75, 0.9] as const;
 const METHODS = ['taskpulse', 'before', 'linear', 'median', 'ema'] as const;
@@ -257,12 +260,12 @@ interface Read {
 }
 
 /** Runs every type's tasks (a few at a time) and reads every ETA at the checkpoints. */
-async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }) {
+async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; reads?: boolean }) {
   const { clock, store, history, service, healthSeen } = await world();
   const agenda = new Agenda();
   const r = rng(opts.seed);
   const reads: Read[] = [];
-  const health: { type: string; kind: Kind; trace: Trace; startAt: number; id: string; index: number; usualGapMs?: number | null }[] = [];
+  const health: { type: string; kind: Kind; trace: Trace; startAt: number; id: string; index: number; usualGapMs?: number | null; quietPast: Set<number> }[] = [];
   const total = opts.warmup + opts.tasks;
   const driftAt = opts.warmup + Math.floor(opts.tasks / 2);
   const tStart = clock.now;
@@ -299,7 +302,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
       const lease = created.lease!.token;
       const t0 = clock.now;
       active++;
-      const h = { type: spec.type, kind, trace, startAt: t0, id, index, usualGapMs: null as number | null };
+      const h = { type: spec.type, kind, trace, startAt: t0, id, index, usualGapMs: null as number | null, quietPast: new Set<number>() };
       if (measured) health.push(h);
       if (kind === 'stuck') {
         // The usual gap the server knew in the stage where the worker stopped moving.
@@ -308,7 +311,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
           h.usualGapMs = history.gaps.usual(spec.type, rec.stageIndex >= 0 ? rec.stages[rec.stageIndex]!.key : '*');
         });
       }
-      if (legacyAge++ > 5) {
+      if (opts.reads !== false && legacyAge++ > 5) {
         legacyHistory = legacySummarize(await store.stageRuns(spec.type, 4000));
         legacyAge = 0;
       }
@@ -318,8 +321,18 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
       let ema: number | null = null;
       let lastP = 0;
       let lastT = t0;
+      // The longest quiet of this task in units of its stage's usual gap as the server knew it
+      // then: how often a healthy task would be flagged `stuck` at any factor (stuckMargins).
+      let lastMoveT = t0;
+      const quiet = () => {
+        const usual = history.gaps.usual(spec.type, spec.stages[st.stageIndex]?.key ?? '*');
+        if (usual !== null) for (const k of STUCK_FACTORS) if (clock.now - lastMoveT > Math.max(3000, k * usual)) h.quietPast.add(k);
+        lastMoveT = clock.now;
+      };
+      if (kind !== 'stuck') agenda.at(t0 + trace.durationMs, quiet);
       for (const rep of trace.reports) {
         agenda.at(t0 + rep.t, async () => {
+          quiet();
           if (rep.stage !== undefined) {
             st.stageIndex = spec.stages.findIndex((s) => s.key === rep.stage);
             st.done = st.total = null;
@@ -337,7 +350,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
           }
         });
       }
-      if (measured && kind !== 'stuck') {
+      if (measured && kind !== 'stuck' && opts.reads !== false) {
         for (const c of CHECKPOINTS) {
           agenda.at(t0 + c * trace.durationMs, async () => {
             const rec = (await store.getTask(id))!;
@@ -383,6 +396,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number }
     if (active === 0) stopTicks = true;
     if (stopTicks && agenda.size <= 2) break;
   }
+  if (process.env.ETA_DEBUG) for (const t of TYPES) for (const [k, v] of history.get(t.type)) console.error('model', t.type, k, v.count, JSON.stringify(v.whole), JSON.stringify(v.perUnit));
   await store.close();
   return { reads, health, healthSeen, simulatedMs: clock.now - tStart };
 }
@@ -426,7 +440,11 @@ function accuracyFigures(reads: Read[]) {
   const at50 = reads.filter((x) => x.checkpoint === 0.5 && x.pred.taskpulse !== null);
   const window = (lo: number, hi: number) =>
     round(q(at50.filter((x) => x.afterDrift !== null && x.afterDrift >= lo && x.afterDrift < hi).map((x) => err(x.pred.taskpulse!, x.truth)), 0.5));
+  // Signed: how far the ETA is short (< 0) of the truth, median, as the type gets slower.
+  const bias = (lo: number, hi: number) =>
+    round(q(at50.filter((x) => (lo < 0 ? x.afterDrift === null : x.afterDrift !== null && x.afterDrift >= lo && x.afterDrift < hi)).map((x) => (x.pred.taskpulse! - x.truth) / Math.max(1, x.truth)), 0.5));
   const drift = {
+    bias: { before: bias(-1, 0), runs1to5: bias(0, 5), runs6to10: bias(5, 10), runs11to20: bias(10, 20), runs21to40: bias(20, 40) },
     before: round(q(at50.filter((x) => x.afterDrift === null).map((x) => err(x.pred.taskpulse!, x.truth)), 0.5)),
     runs1to10: window(0, 10),
     runs11to20: window(10, 20),
@@ -444,6 +462,7 @@ function accuracyFigures(reads: Read[]) {
 function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
   const stuckDelays: number[] = [];
   const stuckInGaps: number[] = [];
+  const stuckAtFloor: number[] = [];
   let stuckMissed = 0;
   const slowDelays: number[] = [];
   let slowInStage = 0;
@@ -462,7 +481,9 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       if (at === undefined) stuckMissed++;
       else {
         stuckDelays.push(at - (h.startAt + h.trace.stopAtMs!));
-        if (h.usualGapMs) stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / h.usualGapMs);
+        // In usual gaps where 3× the gap is the limit; where the 3 s floor is, in ms apart.
+        if (h.usualGapMs && 3 * h.usualGapMs >= DEFAULT_HEALTH.stuckMinMs) stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / h.usualGapMs);
+        else if (h.usualGapMs) stuckAtFloor.push(at - (h.startAt + h.trace.stopAtMs!));
         if (process.env.ETA_DEBUG) console.error('stuck', h.type, h.usualGapMs, at - (h.startAt + h.trace.stopAtMs!));
       }
     } else if (h.kind === 'slow') {
@@ -471,6 +492,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       const at = seen?.get('slow');
       const t = (slowByType[h.type] ??= [0, 0]);
       t[1]++;
+      if (process.env.ETA_DEBUG) console.error('slow', h.type, h.trace.slowStage, Math.round(s), Math.round(e), at === undefined ? null : Math.round(at - h.startAt), [...(seen?.keys() ?? [])].join());
       if (at !== undefined && at >= h.startAt + s && at <= h.startAt + e) {
         slowInStage++;
         t[0]++;
@@ -484,6 +506,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       if (seen && seen.size > 0) healthyFlagged++;
       if (seen?.has('slow')) healthySlow.push(h.type);
       if (seen?.has('stuck')) healthyStuck.push(h.type);
+      if (seen?.has('slow') && process.env.ETA_DEBUG) console.error('healthy slow', h.type, h.index, Math.round(seen.get('slow')! - h.startAt), JSON.stringify(h.trace.stageSpans.map(([a, b]) => [Math.round(a), Math.round(b)])), JSON.stringify(h.trace.reports.filter((x) => x.total !== undefined)));
       if (seen?.has('stuck') && process.env.ETA_DEBUG) {
         const at = seen.get('stuck')! - h.startAt;
         const before = h.trace.reports.filter((x) => x.t <= at).slice(-3);
@@ -492,14 +515,19 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       }
     }
   }
+  // Healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s), for k around the one used.
+  const stuckMargins = Object.fromEntries(STUCK_FACTORS.map((k) => [k, run.health.filter((h) => h.kind === 'normal' && h.quietPast.has(k)).length]));
   return {
+    stuckMargins,
     stuck: {
       tasks: stuckDelays.length + stuckMissed, missed: stuckMissed, medianDelayMs: round(q(stuckDelays, 0.5)), maxDelayMs: round(q(stuckDelays, 1)),
       /** Delay in units of the usual (p99) gap between moves of that type and stage. */
-      medianDelayInUsualGaps: round(q(stuckInGaps, 0.5)), maxDelayInUsualGaps: round(q(stuckInGaps, 1)),
+      medianDelayInUsualGaps: round(q(stuckInGaps, 0.5)), maxDelayInUsualGaps: round(q(stuckInGaps, 1)), inUsualGapsOf: stuckInGaps.length,
+      /** Stages whose 3× usual gap is under the 3 s floor: delay in ms. */
+      atFloor: stuckAtFloor.length, atFloorMaxDelayMs: round(q(stuckAtFloor, 1)),
     },
     slow: { tasks: slowTotal, flaggedWhileSlowStageRuns: slowInStage, medianAtShareOfStage: round(q(slowDelays, 0.5)), byType: slowByType },
-    healthy: { tasks: healthy, flagged: healthyFlagged, rate: round(healthyFlagged / Math.max(1, healthy)), slow: healthySlow.length, stuck: healthyStuck.length, types: [...new Set([...healthySlow, ...healthyStuck])] },
+    healthy: { tasks: healthy, flagged: healthyFlagged, rate: round(healthyFlagged / Math.max(1, healthy)), rateUpper95: upper95(healthyFlagged, healthy), slow: healthySlow.length, stuck: healthyStuck.length, types: [...new Set([...healthySlow, ...healthyStuck])] },
     outliers: { tasks: outliers, flaggedSlow: outliersFlagged },
   };
 }
@@ -588,12 +616,24 @@ async function queueRun(workers: number, tasks: number, seed: number) {
 const round = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 1000);
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)}%`);
 
-export async function runEtaBench(opts: { tasks: number; warmup: number; seed: number; queueTasks: number; workers: number[] }) {
+/**
+ * Upper 95 % bound of a rate seen `k` times in `n` (Poisson, one-sided): with 0 of 3,000 the
+ * rate may still be 1 in 1,000.
+ */
+function upper95(k: number, n: number): number | null {
+  const table = [3.0, 4.74, 6.3, 7.75, 9.15, 10.51, 11.84, 13.15, 14.43, 15.71, 16.96];
+  if (n === 0) return null;
+  return round((k < table.length ? table[k]! : k + 1.645 * Math.sqrt(k) + 1) / n);
+}
+
+export async function runEtaBench(opts: { tasks: number; warmup: number; seed: number; queueTasks: number; workers: number[]; healthTasks?: number }) {
   const t0 = performance.now();
   const run = await accuracyRun(opts);
   const accuracy = accuracyFigures(run.reads);
   if (process.env.ETA_DUMP) (await import('node:fs')).writeFileSync(process.env.ETA_DUMP, JSON.stringify(run.reads));
-  const health = healthFigures(run);
+  // False alarms are rare: a second, larger run without ETA reads measures health alone.
+  const healthRun = opts.healthTasks ? await accuracyRun({ tasks: opts.healthTasks, warmup: opts.warmup, seed: opts.seed + 1000, reads: false }) : run;
+  const health = healthFigures(healthRun);
   const queue = [];
   for (const w of opts.workers) queue.push(await queueRun(w, opts.queueTasks, opts.seed + w));
   return {
@@ -601,6 +641,7 @@ export async function runEtaBench(opts: { tasks: number; warmup: number; seed: n
     clock: 'simulated',
     seed: opts.seed,
     tasksPerType: opts.tasks,
+    healthTasksPerType: opts.healthTasks ?? opts.tasks,
     warmupPerType: opts.warmup,
     simulatedHours: round(run.simulatedMs / 3_600_000),
     wallSeconds: round((performance.now() - t0) / 1000),
@@ -619,12 +660,13 @@ function printTable(out: Awaited<ReturnType<typeof runEtaBench>>) {
     lines.push(`${String(c.checkpoint * 100).padStart(3)} % | ${pct(c.noEta).padStart(6)} | ${m('taskpulse')} | ${m('before')} | ${m('linear')} | ${m('median')} | ${m('ema')} | ${pct(c.coverage).padStart(10)} | ${pct(c.below).padStart(5)} | ${pct(c.above).padStart(5)} | ${pct(c.bandWidth)}`);
   }
   const d = out.accuracy.drift;
-  lines.push(`drift (+30 %), median error at 50 %: before ${pct(d.before)}, runs 1-10 ${pct(d.runs1to10)}, 11-20 ${pct(d.runs11to20)}, 21-40 ${pct(d.runs21to40)}`);
+  lines.push(`drift (+30 %), median error at 50 %: before ${pct(d.before)}, runs 1-10 ${pct(d.runs1to10)}, 11-20 ${pct(d.runs11to20)}, 21-40 ${pct(d.runs21to40)}; median signed error: before ${pct(d.bias.before)}, runs 1-5 ${pct(d.bias.runs1to5)}, 6-10 ${pct(d.bias.runs6to10)}, 11-20 ${pct(d.bias.runs11to20)}, 21-40 ${pct(d.bias.runs21to40)}`);
   lines.push(`median error at 50 % by type: ${Object.entries(out.accuracy.medianErrorAt50ByType).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   const h = out.health;
-  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms (${h.stuck.medianDelayInUsualGaps}× the usual gap), max ${h.stuck.maxDelayMs} ms (${h.stuck.maxDelayInUsualGaps}×) after progress stopped`);
+  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
+  lines.push(`healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s): ${Object.entries(h.stuckMargins).map(([k, v]) => `${k}× ${v}`).join(', ')}`);
   lines.push(`slow (one stage 2×): ${h.slow.flaggedWhileSlowStageRuns}/${h.slow.tasks} flagged while that stage ran (median at ${pct(h.slow.medianAtShareOfStage)} of it); by type ${Object.entries(h.slow.byType).map(([k, [a, b]]) => `${k} ${a}/${b}`).join(', ')}`);
-  lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} (slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);
+  lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} = ${pct(h.healthy.rate)} (95 % upper bound ${pct(h.healthy.rateUpper95)}; slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);
   lines.push(`queue wait error (share of a typical run, median / p90): ${out.queue.map((x) => `${x.workers}w ${pct(x.taskpulse.median)}/${pct(x.taskpulse.p90)} (before ${pct(x.before.median)}/${pct(x.before.p90)})`).join('; ')}`);
   console.log(lines.join('\n'));
 }
@@ -636,7 +678,7 @@ function arg(name: string, dflt: number): number {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const out = await runEtaBench({
-    tasks: arg('tasks', 400), warmup: arg('warmup', 60), seed: arg('seed', 1), queueTasks: arg('queue-tasks', 300), workers: [1, 2, 4, 8],
+    tasks: arg('tasks', 400), warmup: arg('warmup', 60), seed: arg('seed', 1), queueTasks: arg('queue-tasks', 300), workers: [1, 2, 4, 8], healthTasks: arg('health-tasks', 2000),
   });
   printTable(out);
   console.log(JSON.stringify(out));

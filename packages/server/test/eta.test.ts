@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as model from '../src/tasks/model.ts';
-import { DEFAULT_HEALTH, assessHealth, estimate, summarize, stuckLimitMs } from '../src/eta/eta.ts';
+import { DEFAULT_HEALTH, assessHealth, estimate, healthDeadline, summarize, stuckLimitMs } from '../src/eta/eta.ts';
+import { queueWaits } from '../src/eta/queue-wait.ts';
+import { Deadlines } from '../src/tasks/deadlines.ts';
 import { ReportGaps } from '../src/eta/gaps.ts';
 import type { StageRun, TaskRecord } from '../src/store/store.ts';
 
@@ -147,10 +149,41 @@ describe('health', () => {
     expect(assessHealth(t, summarize(steady('fetch', 1000, 6)), T0 + 2500, DEFAULT_HEALTH)).toBe('ok');
   });
 
-  it('slow: by its own pace while the stage still runs', () => {
-    let t = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 10 });
-    t = report(t, T0 + 1000 + 7000, { done: 4 }); // 17.5 s projected against ~6 s
-    expect(assessHealth(t, history, T0 + 1000 + 7000, DEFAULT_HEALTH)).toBe('slow');
+  it('slow: by its own pace while the stage still runs, once enough items tell', () => {
+    // 17.5 s projected against ~6 s (limit e^(4·0.1) × 6 s ≈ 9 s): 4 of 10 items could be the
+    // slow ones (two standard errors reach below the limit), 16 of 40 cannot.
+    let few = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 10 });
+    few = report(few, T0 + 1000 + 7000, { done: 4 });
+    expect(assessHealth(few, history, T0 + 1000 + 7000, DEFAULT_HEALTH)).toBe('ok');
+    let many = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 40 });
+    many = report(many, T0 + 1000 + 7000, { done: 16 });
+    expect(assessHealth(many, history, T0 + 1000 + 7000, DEFAULT_HEALTH)).toBe('slow');
+  });
+
+  it('deadline: the instant health would change with no report (slow by elapsed, or stuck)', () => {
+    const t = report(running(), T0 + 100, { done: 1, total: 100 });
+    // fetch: ~1 s, limit e^(4σ) × median; stuck at 3× a 2 s usual gap = 6 s after the last move.
+    const at = healthDeadline(t, history, DEFAULT_HEALTH, 2000)!;
+    expect(at).toBeGreaterThan(T0 + 1000);
+    expect(at).toBeLessThan(T0 + 100 + 6000);
+    expect(assessHealth(t, history, at - 2, DEFAULT_HEALTH, 2000)).toBe('ok');
+    expect(assessHealth(t, history, at, DEFAULT_HEALTH, 2000)).toBe('slow');
+    // Already slow: only stuck is pending; nothing known: only stuck, at the default.
+    expect(healthDeadline({ ...t, health: 'slow' }, history, DEFAULT_HEALTH, 2000)).toBe(T0 + 100 + 6001);
+    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, null)).toBe(T0 + 100 + 60_001);
+  });
+
+  it('spread: a drift of the level is not counted as noise, outliers are not either', () => {
+    // 100 runs at σ ≈ 0.1 around 1 s, then 100 at 1.3 s (newest first), and a 10× outlier.
+    let seed = 7;
+    const uniform = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    const ms = Array.from({ length: 200 }, (_, i) => (i < 100 ? 1300 : 1000) * Math.exp(0.1 * normal()));
+    ms[50] = 13_000;
+    const s = summarize(runs('fetch', ms)).get('fetch')!;
+    expect(s.whole.sigma).toBeGreaterThan(0.06);
+    expect(s.whole.sigma).toBeLessThan(0.16);
+    expect(Math.exp(s.whole.mu)).toBeGreaterThan(1200);
   });
 
   it('stuck: after 3× the usual gap of the stage (at least 3 s), else the default', () => {
@@ -174,5 +207,43 @@ describe('health', () => {
     for (let i = 0; i < 128; i++) gaps.observe('pdf', 'parse', i < 125 ? 100 + (i % 10) : 900);
     expect(gaps.usual('pdf', 'parse')).toBe(900);
     expect(gaps.usual('pdf', 'fetch')).toBeNull();
+  });
+});
+
+describe('queue wait', () => {
+  it('position p is claimed when the p-th worker slot frees: running ETAs first, then every mean run', () => {
+    const w = queueWaits({ busyRemainingMs: [5000, 1000], idleWorkers: 0, serviceMs: 10_000 }, 5);
+    expect([...w]).toEqual([1000, 5000, 11_000, 15_000, 21_000]);
+  });
+
+  it('an idle worker takes the next task at once; none seen: one assumed', () => {
+    expect([...queueWaits({ busyRemainingMs: [4000], idleWorkers: 1, serviceMs: 10_000 }, 3)]).toEqual([0, 4000, 10_000]);
+    expect([...queueWaits({ busyRemainingMs: [], idleWorkers: 0, serviceMs: 10_000 }, 2)]).toEqual([0, 10_000]);
+  });
+
+  it('far positions drain at workers / mean run', () => {
+    const w = queueWaits({ busyRemainingMs: [0, 0], idleWorkers: 0, serviceMs: 1000 }, 3000);
+    expect(w[2999]! - w[1999]!).toBeCloseTo(1000 * 500, 0);
+  });
+});
+
+describe('health deadlines', () => {
+  it('takes what is due, in any order of setting, and forgets moved or deleted ids', () => {
+    const d = new Deadlines(250);
+    d.set('a', 1000);
+    d.set('b', 1100);
+    d.set('c', 5000);
+    d.set('b', 3000); // moved by a report
+    d.set('x', 900);
+    d.delete('x');
+    expect(d.take(999)).toEqual([]);
+    expect(d.take(1000)).toEqual(['a']);
+    d.set('late', 10); // already past: due at the next take
+    expect(d.take(1001)).toEqual(['late']);
+    expect(d.take(4999).sort()).toEqual(['b']);
+    expect(d.size).toBe(1);
+    // A long idle spell: only the slots that exist are walked.
+    expect(d.take(1e12)).toEqual(['c']);
+    expect(d.size).toBe(0);
   });
 });

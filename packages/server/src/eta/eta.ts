@@ -14,7 +14,7 @@
  */
 import type { Eta, Health } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
-import { normalCdf, normalQuantile, robustSigma, weightedQuantile } from './lognormal.ts';
+import { normalCdf, normalQuantile, robustSigma, successiveSigma, weightedQuantile } from './lognormal.ts';
 
 /** The stage key under which whole-attempt durations of completed tasks are recorded. */
 export const WHOLE_TASK = '*';
@@ -28,10 +28,10 @@ const MEAN_HALF_LIFE_RUNS = 32;
 /** Runs per stage that still count (older ones weigh < 2^-25). */
 const MAX_RUNS = 200;
 /**
- * The band is the central 92 % interval of the model (z of the 96th percentile): the model
- * leaves out some correlation, and at this width bench/eta.ts sees the truth inside 80–90 %.
+ * The band is the central 88 % interval of the model (z of the 94th percentile): at 92 %
+ * bench/eta.ts saw the truth inside 89–94 % of the time, a little wider than the 80–90 % aimed at.
  */
-const BAND_Z = normalQuantile(0.96);
+const BAND_Z = normalQuantile(0.94);
 /**
  * "Wild", and so no ETA: the band spans more than this factor (the truth could be 3× off
  * either way) and more than {@link WILD_SPAN_MS} (a band of 0.5–6 s near the end is no harm).
@@ -140,10 +140,10 @@ function fit(logs: readonly number[], weights: readonly number[]): LogNormal {
   const mu = weightedQuantile(logs, weights, 0.5);
   const n = logs.length;
   // The recent runs place the median (drift is followed); the spread of ~25 recent runs is too
-  // noisy alone (it came out at half the truth in bench/eta.ts), so the spread of all kept runs
-  // around the same median bounds it from below.
-  const even = logs.map(() => 1);
-  const sigma = Math.max(robustSigma(logs, weights, mu), robustSigma(logs, even, mu));
+  // noisy alone (it came out at half the truth in bench/eta.ts), and the spread of all kept runs
+  // around today's median counts a drift as noise (a 30 % slowdown tripled a σ of 0.1): the
+  // spread comes from successive differences of all kept runs (newest first), which neither moves.
+  const sigma = n >= 2 * MIN_TRUSTED ? successiveSigma(logs) : Math.max(robustSigma(logs, weights, mu), robustSigma(logs, logs.map(() => 1), mu));
   // Few runs say little about the spread; the median itself is uncertain by ~sigma/√n.
   const widened = n < MIN_TRUSTED ? Math.max(sigma, COLD_SIGMA) : Math.max(sigma, 0.05) * Math.sqrt(1 + 1 / Math.min(n, 3 * HALF_LIFE_RUNS));
   return { mu, sigma: widened };

@@ -52,3 +52,18 @@ export function weightedQuantile(values: readonly number[], weights: readonly nu
 export function robustSigma(values: readonly number[], weights: readonly number[], center: number): number {
   return 1.4826 * weightedQuantile(values.map((v) => Math.abs(v - center)), weights, 0.5);
 }
+
+/**
+ * Spread from successive differences of `values` in time order: σ = median |x_i − x_{i+1}| /
+ * (√2 · 0.6745). A level that drifts moves one difference, not the spread (the spread of all
+ * runs around today's median would count a 30 % slowdown as noise), and an outlier moves two.
+ */
+export function successiveSigma(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const d = new Float64Array(values.length - 1);
+  for (let i = 1; i < values.length; i++) d[i - 1] = Math.abs(values[i]! - values[i - 1]!);
+  d.sort();
+  const m = d.length;
+  const median = m % 2 ? d[(m - 1) / 2]! : (d[m / 2 - 1]! + d[m / 2]!) / 2;
+  return median / (Math.SQRT2 * 0.6744897501960817);
+}
