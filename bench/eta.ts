@@ -4,7 +4,8 @@
 // seconds and every run with the same seed gives the same figures.
 // Run: npx tsx --conditions=@taskpulse/source bench/eta.ts [--tasks 400] [--warmup 60] [--seed 1] [--health-tasks 2000] [--queue-tasks 300]
 // (--health-tasks: a second run per type, without ETA reads, for the health figures: false alarms
-// are rare, so they need thousands of tasks; 0 uses the accuracy run's tasks.)
+// are rare, so they need thousands of tasks; 0 uses the accuracy run's tasks. ETA_DEBUG=1 prints
+// each stuck and slow task, each healthy task flagged, and the fitted models to stderr.)
 // Prints a table, then one JSON line.
 import { fileURLToPath } from 'node:url';
 import { computePercent, type Task } from '@taskpulse/protocol';
