@@ -528,7 +528,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       atFloor: stuckAtFloor.length, atFloorMaxDelayMs: round(q(stuckAtFloor, 1)),
     },
     slow: { tasks: slowTotal, flaggedWhileSlowStageRuns: slowInStage, medianAtShareOfStage: round(q(slowDelays, 0.5)), byType: slowByType },
-    healthy: { tasks: healthy, flagged: healthyFlagged, rate: round(healthyFlagged / Math.max(1, healthy)), rateUpper95: upper95(healthyFlagged, healthy), slow: healthySlow.length, stuck: healthyStuck.length, types: [...new Set([...healthySlow, ...healthyStuck])] },
+    healthy: { tasks: healthy, flagged: healthyFlagged, rate: Math.round((healthyFlagged / Math.max(1, healthy)) * 1e5) / 1e5, rateUpper95: upper95(healthyFlagged, healthy), slow: healthySlow.length, stuck: healthyStuck.length, types: [...new Set([...healthySlow, ...healthyStuck])] },
     outliers: { tasks: outliers, flaggedSlow: outliersFlagged },
   };
 }
@@ -624,7 +624,7 @@ const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(1)}
 function upper95(k: number, n: number): number | null {
   const table = [3.0, 4.74, 6.3, 7.75, 9.15, 10.51, 11.84, 13.15, 14.43, 15.71, 16.96];
   if (n === 0) return null;
-  return round((k < table.length ? table[k]! : k + 1.645 * Math.sqrt(k) + 1) / n);
+  return Math.round(((k < table.length ? table[k]! : k + 1.645 * Math.sqrt(k) + 1) / n) * 1e5) / 1e5;
 }
 
 export async function runEtaBench(opts: { tasks: number; warmup: number; seed: number; queueTasks: number; workers: number[]; healthTasks?: number }) {
@@ -667,7 +667,7 @@ function printTable(out: Awaited<ReturnType<typeof runEtaBench>>) {
   lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
   lines.push(`healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s): ${Object.entries(h.stuckMargins).map(([k, v]) => `${k}× ${v}`).join(', ')}`);
   lines.push(`slow (one stage 2×): ${h.slow.flaggedWhileSlowStageRuns}/${h.slow.tasks} flagged while that stage ran (median at ${pct(h.slow.medianAtShareOfStage)} of it); by type ${Object.entries(h.slow.byType).map(([k, [a, b]]) => `${k} ${a}/${b}`).join(', ')}`);
-  lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} = ${pct(h.healthy.rate)} (95 % upper bound ${pct(h.healthy.rateUpper95)}; slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);
+  lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} = ${(h.healthy.rate * 100).toFixed(3)}% (95 % upper bound ${((h.healthy.rateUpper95 ?? 0) * 100).toFixed(3)}%; slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);
   lines.push(`queue wait error (share of a typical run, median / p90): ${out.queue.map((x) => `${x.workers}w ${pct(x.taskpulse.median)}/${pct(x.taskpulse.p90)} (before ${pct(x.before.median)}/${pct(x.before.p90)})`).join('; ')}`);
   console.log(lines.join('\n'));
 }
