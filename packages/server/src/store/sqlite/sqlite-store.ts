@@ -159,7 +159,6 @@ export class SqliteStore implements Store {
       ),
       recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
       recordEtaCheck: db.prepare('INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES (?, ?, ?, ?, ?, ?)'),
-      setHead: db.prepare("UPDATE meta SET v = ? WHERE k = 'head'"),
       // 64 KiB needs new pages: fails with SQLITE_FULL at a size cap or quota (rolled back at once).
       probe: db.prepare("INSERT OR REPLACE INTO settings (name, value) VALUES ('readiness_probe', zeroblob(65536))"),
       savepoint: db.prepare('SAVEPOINT unit'),
@@ -404,7 +403,6 @@ export class SqliteStore implements Store {
         }
       }
       this.#flushDirty();
-      if (this.#head !== batchHead) this.#s.setHead.run(this.#head);
       this.#db.exec('COMMIT');
       this.#trimCache();
     } catch (error) {
@@ -542,8 +540,13 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * The head is the newest event: seqs are dense and pruning always keeps the newest, so no commit
+   * writes a head row (one page less per commit). `meta.head` only covers a log that has no
+   * events (a new file) or one written before this.
+   */
   #readHead(): number {
-    return (this.#reader.prepare("SELECT v FROM meta WHERE k = 'head'").pluck().get() as number) ?? 0;
+    return (this.#reader.prepare("SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT v FROM meta WHERE k = 'head'))").pluck().get() as number) ?? 0;
   }
 
   async head(): Promise<number> {
