@@ -32,11 +32,24 @@ export function runTime(t: Task, nowMs: number): number | null {
 }
 
 /** `~15 s left` from the ETA's absolute time (so it counts down between events), with its band. */
+/** A queued task's expected wait, as a person would say it ("starts soon" rather than "~30 ms"). */
+export function startsIn(waitMs: number): string {
+  return waitMs < 1000 ? 'starts soon' : `starts in ~${duration(waitMs)}`;
+}
+
+/** What an ETA was worked out from, in words (the server's `basis`). */
+const BASIS: Record<string, string> = { history: 'from past runs', rate: 'from its pace', blend: 'from past runs and its pace' };
+
 export function eta(t: Task, nowMs: number): { text: string; band: string | null } | null {
   if (t.status !== 'running' || !t.eta || t.eta.at === null || t.eta.remainingMs === null) return null;
   const left = Math.max(0, Date.parse(t.eta.at) - nowMs);
-  const band = t.eta.lowMs !== null && t.eta.highMs !== null ? `${duration(t.eta.lowMs)} – ${duration(t.eta.highMs)} (${t.eta.basis})` : null;
-  return { text: left < 1000 ? 'almost done' : `~${duration(left)} left`, band };
+  if (left < 1000) return { text: 'almost done', band: null };
+  // A band under a second says nothing a person can use ("1 ms – 1 ms"): only the estimate then.
+  const band =
+    t.eta.lowMs !== null && t.eta.highMs !== null && t.eta.highMs >= 1000
+      ? `${duration(t.eta.lowMs)} – ${duration(t.eta.highMs)}${BASIS[t.eta.basis] ? ` ${BASIS[t.eta.basis]}` : ''}`
+      : null;
+  return { text: `~${duration(left)} left`, band };
 }
 
 export function percentText(p: number | null | undefined): string {

@@ -162,7 +162,7 @@ function Throughput({ history }: { history: History }) {
   if (total === 0) return <p className="muted">Nothing finished in this window yet.</p>;
   return (
     <figure className="chart">
-      <svg viewBox={`0 0 ${W} ${H + 18}`} role="img" aria-label={`${total} tasks finished in the window; at most ${max} in one bucket`} preserveAspectRatio="none">
+      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${total} tasks finished in the window; at most ${max} in one bucket`} preserveAspectRatio="none">
         {[0.5, 1].map((f) => (
           <line key={f} x1={0} x2={W} y1={H - H * f} y2={H - H * f} className="grid" />
         ))}
@@ -179,13 +179,12 @@ function Throughput({ history }: { history: History }) {
             </g>
           );
         })}
-        <text x={2} y={H + 14} className="axis">
-          {b[0]?.at.slice(11, 16)}
-        </text>
-        <text x={W - 2} y={H + 14} className="axis" textAnchor="end">
-          now
-        </text>
       </svg>
+      {/* Outside the SVG: it stretches to the width, text in it would stretch too. */}
+      <div className="axis-row" aria-hidden="true">
+        <span>{b[0]?.at.slice(11, 16)}</span>
+        <span>now</span>
+      </div>
       <figcaption className="legend">
         <span className="key c-completed" /> completed <span className="key c-failed" /> failed <span className="key c-canceled" /> canceled · peak {max}/bucket
       </figcaption>

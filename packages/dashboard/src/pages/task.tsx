@@ -6,7 +6,7 @@ import { type ReactNode, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type Api, type StageStat } from '../api.ts';
 import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, useNow } from '../components.tsx';
 import { JsonView } from '../components/json-view.tsx';
-import { ago, duration, eta, percentText, runTime, shortId, stageText } from '../format.ts';
+import { ago, duration, eta, percentText, runTime, shortId, stageText, startsIn } from '../format.ts';
 import { useLivePage } from '../live-list.ts';
 import { Link } from '../router.tsx';
 
@@ -56,7 +56,7 @@ function TaskDetail({ task, api, staff, now }: { task: Task; api: Api; staff: bo
           </h1>
           <p className="subtle">
             <CopyId id={task.id} />
-            {staff && <> · owner <strong>{task.owner}</strong></>}
+            {staff && <> · owner <strong className="nowrap">{task.owner}</strong></>}
             {task.tags.length > 0 && <> · {task.tags.map((t) => <span key={t} className="tag">{t}</span>)}</>}
           </p>
         </div>
@@ -67,7 +67,7 @@ function TaskDetail({ task, api, staff, now }: { task: Task; api: Api; staff: bo
         <div className="summary-grid">
           <Fact label="Stage" value={stageText(task)} />
           <Fact label="Message" value={task.message ?? '—'} />
-          <Fact label="ETA" value={e ? e.text : task.status === 'queued' && task.queue ? `#${task.queue.position} in queue${task.queue.estimatedWaitMs ? `, starts in ~${duration(task.queue.estimatedWaitMs)}` : ''}` : '—'} hint={e?.band ?? undefined} />
+          <Fact label="ETA" value={e ? e.text : task.status === 'queued' && task.queue ? `#${task.queue.position} in queue${task.queue.estimatedWaitMs ? `, ${startsIn(task.queue.estimatedWaitMs)}` : ''}` : '—'} hint={e?.band ?? undefined} />
           <Fact label="Health" value={<HealthBadge health={task.health} />} />
           <Fact label="Attempt" value={`${task.attempt} of ${task.maxAttempts}`} />
           <Fact label="Created" value={ago(task.createdAt, now)} hint={task.createdAt} />

@@ -5,7 +5,7 @@ import { type KeyboardEvent, memo, useEffect, useMemo, useRef, useState } from '
 import type { Api, Counts, TaskQuery } from '../api.ts';
 import { type BulkAction, bulkStatus, matchingIds, runBulk } from '../bulk.ts';
 import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, useNow } from '../components.tsx';
-import { ago, duration, eta, runTime, shortId, stageText } from '../format.ts';
+import { ago, duration, eta, runTime, shortId, stageText, startsIn } from '../format.ts';
 import { useLivePage } from '../live-list.ts';
 import { sortFromParams, type TaskSort } from '../sort.ts';
 import { Link, navigate, useLocation } from '../router.tsx';
@@ -128,6 +128,10 @@ function Filters(props: { query: TaskQuery; range: string; counts: Counts | null
   }, [text]);
   const total = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : null;
   const status = query.status ?? '';
+  // On a phone the field filters fold behind one button (the table starts on the first screen);
+  // they start unfolded when one is in use.
+  const active = [query.type, props.staff ? query.owner : undefined, query.tag, props.range].filter(Boolean).length;
+  const [unfolded, setUnfolded] = useState(active > 0);
   return (
     <div className="filters">
       <form
@@ -164,7 +168,10 @@ function Filters(props: { query: TaskQuery; range: string; counts: Counts | null
           </button>
         ))}
       </div>
-      <div className="filter-fields">
+      <button type="button" className="chip filters-toggle" aria-expanded={unfolded} aria-controls="filter-fields" onClick={() => setUnfolded(!unfolded)}>
+        Filters{active > 0 ? ` (${active})` : ''} {unfolded ? '▴' : '▾'}
+      </button>
+      <div className={`filter-fields${unfolded ? ' unfolded' : ''}`} id="filter-fields">
         <TextFilter label="Type" value={query.type} onChange={(v) => setParam({ type: v })} />
         {props.staff && <TextFilter label="Owner" value={query.owner} onChange={(v) => setParam({ owner: v })} />}
         <TextFilter label="Tag" value={query.tag} onChange={(v) => setParam({ tag: v })} />
@@ -434,7 +441,7 @@ const Row = memo(function Row(p: { task: Task; index: number; focusable: boolean
             {e.band && <div className="subtle small">{e.band}</div>}
           </>
         ) : t.status === 'queued' && t.queue?.estimatedWaitMs ? (
-          <span className="subtle">starts in ~{duration(t.queue.estimatedWaitMs)}</span>
+          <span className="subtle">{startsIn(t.queue.estimatedWaitMs)}</span>
         ) : (
           <span className="muted">—</span>
         )}
