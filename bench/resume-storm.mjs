@@ -9,7 +9,7 @@
 //        [--rate 100] [--message-bytes 200]
 //   --cursors spread  every stream resumes from its own cursor (no two share a read)
 //   --cursors same    every stream resumes from the same cursor (what a restart looks like)
-//   --nice -10        renice the server and this script (root; on a machine busy with other work)
+//   --nice=-10        renice the server and this script (root; on a machine busy with other work)
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -85,7 +85,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const { proc, host, port, call, stop } = await startServer(['--heartbeat-ms', '1000']);
 process.on('exit', () => proc.kill('SIGKILL')); // also when this script fails
-// --nice -10 (root): the server and this script get the cores ahead of other work on a busy
+// --nice=-10 (root): the server and this script get the cores ahead of other work on a busy
 // machine, so the delays measured are the server's own rather than the scheduler's.
 if (values.nice) for (const pid of [proc.pid, process.pid]) execFileSync('renice', ['-n', values.nice, '-p', String(pid)]);
 // The server's CPU time so far (user + system, ms): the storm's cost, which load from other processes disturbs least.
