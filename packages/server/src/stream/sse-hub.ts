@@ -19,6 +19,9 @@ import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.
 import { matches } from './event-filter.ts';
 import { Pacer, PageCache } from './catch-up.ts';
 
+/** Catch-up writes go out in pieces of about this size: one write per ~25 events, below the lag mark. */
+const CATCH_UP_WRITE_BYTES = 16 * 1024;
+
 export interface HubConfig {
   heartbeatMs: number;
   retryMs: number;
@@ -150,11 +153,17 @@ export class StreamHub {
         const { events, head } = await this.#pages.read(at, opts.filter, pageSize, () => this.#deps.store.readEvents(at, opts.filter, pageSize));
         while (!this.#pacer.open) await this.#pacer.next();
         if (conn.isClosed) return;
-        for (const e of events) {
-          conn.send(e, frameOf(e));
-          // A long backlog goes out no faster than the reader takes it, rather than piling up in memory.
-          if (conn.res.writableNeedDrain) await conn.drained();
+        for (let i = 0; i < events.length; ) {
+          i = conn.sendBatch(events, i, CATCH_UP_WRITE_BYTES);
           if (conn.isClosed) return;
+          // A long backlog goes out no faster than the reader takes it, rather than piling up in
+          // memory; and what follows a drain is catch-up work like any other (many streams
+          // drain in the same turn: unpaced, their writes would add up to one long stall).
+          if (conn.res.writableNeedDrain) {
+            await conn.drained();
+            while (!this.#pacer.open) await this.#pacer.next();
+            if (conn.isClosed) return;
+          }
         }
         const full = events.length === pageSize;
         // A full page holds every matching event up to its last: the cursor is there now (even
