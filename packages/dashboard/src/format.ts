@@ -40,16 +40,15 @@ export function startsIn(waitMs: number): string {
 /** What an ETA was worked out from, in words (the server's `basis`). */
 const BASIS: Record<string, string> = { history: 'from past runs', rate: 'from its pace', blend: 'from past runs and its pace' };
 
-export function eta(t: Task, nowMs: number): { text: string; band: string | null } | null {
+/** `text` to show, the likely range (`band`) under it, and what it was worked out from (`why`, for a hover). */
+export function eta(t: Task, nowMs: number): { text: string; band: string | null; why: string | null } | null {
   if (t.status !== 'running' || !t.eta || t.eta.at === null || t.eta.remainingMs === null) return null;
   const left = Math.max(0, Date.parse(t.eta.at) - nowMs);
-  if (left < 1000) return { text: 'almost done', band: null };
+  const why = BASIS[t.eta.basis] ?? null;
+  if (left < 1000) return { text: 'almost done', band: null, why };
   // A band under a second says nothing a person can use ("1 ms – 1 ms"): only the estimate then.
-  const band =
-    t.eta.lowMs !== null && t.eta.highMs !== null && t.eta.highMs >= 1000
-      ? `${duration(t.eta.lowMs)} – ${duration(t.eta.highMs)}${BASIS[t.eta.basis] ? ` ${BASIS[t.eta.basis]}` : ''}`
-      : null;
-  return { text: `~${duration(left)} left`, band };
+  const band = t.eta.lowMs !== null && t.eta.highMs !== null && t.eta.highMs >= 1000 ? `${duration(t.eta.lowMs)} – ${duration(t.eta.highMs)}` : null;
+  return { text: `~${duration(left)} left`, band, why };
 }
 
 export function percentText(p: number | null | undefined): string {

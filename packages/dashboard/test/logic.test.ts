@@ -103,10 +103,10 @@ describe('format', () => {
     expect(duration(200_000)).toBe('3 min 20 s');
     const now = Date.parse('2026-12-01T10:00:00.000Z');
     const t = task('x', { eta: { remainingMs: 15_000, lowMs: 11_000, highMs: 24_000, at: '2026-12-01T10:00:15.000Z', basis: 'history' } });
-    expect(eta(t, now)).toEqual({ text: '~15 s left', band: '11 s – 24 s from past runs' });
+    expect(eta(t, now)).toEqual({ text: '~15 s left', band: '11 s – 24 s', why: 'from past runs' });
     expect(eta(t, now + 5000)?.text).toBe('~10 s left');
     // Nearly done: no band of milliseconds.
-    expect(eta(t, now + 14_500)).toEqual({ text: 'almost done', band: null });
+    expect(eta(t, now + 14_500)).toEqual({ text: 'almost done', band: null, why: 'from past runs' });
     const staged = task('y', { stage: { key: 'parse', label: 'Parsing', index: 1, count: 3 } });
     expect(stageText(staged)).toBe('Parsing (2/3)');
     expect(stageText({ ...staged, status: 'failed' })).toBe('stopped in Parsing (2/3)');

@@ -186,7 +186,7 @@ function Throughput({ history }: { history: History }) {
         <span>now</span>
       </div>
       <figcaption className="legend">
-        <span className="key c-completed" /> completed <span className="key c-failed" /> failed <span className="key c-canceled" /> canceled · peak {max}/bucket
+        <span className="key c-completed" /> completed <span className="key c-failed" /> failed <span className="key c-canceled" /> canceled · at most {max} in one {history.bucketMs >= 120_000 ? duration(history.bucketMs) : 'minute'}
       </figcaption>
     </figure>
   );

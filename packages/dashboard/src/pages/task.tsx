@@ -67,7 +67,7 @@ function TaskDetail({ task, api, staff, now }: { task: Task; api: Api; staff: bo
         <div className="summary-grid">
           <Fact label="Stage" value={stageText(task)} />
           <Fact label="Message" value={task.message ?? '—'} />
-          <Fact label="ETA" value={e ? e.text : task.status === 'queued' && task.queue ? `#${task.queue.position} in queue${task.queue.estimatedWaitMs ? `, ${startsIn(task.queue.estimatedWaitMs)}` : ''}` : '—'} hint={e?.band ?? undefined} />
+          <Fact label="ETA" value={e ? e.text : task.status === 'queued' && task.queue ? `#${task.queue.position} in queue${task.queue.estimatedWaitMs ? `, ${startsIn(task.queue.estimatedWaitMs)}` : ''}` : '—'} hint={e ? [e.band, e.why].filter(Boolean).join(' ') || undefined : undefined} />
           <Fact label="Health" value={<HealthBadge health={task.health} />} />
           <Fact label="Attempt" value={`${task.attempt} of ${task.maxAttempts}`} />
           <Fact label="Created" value={ago(task.createdAt, now)} hint={task.createdAt} />

@@ -434,7 +434,7 @@ const Row = memo(function Row(p: { task: Task; index: number; focusable: boolean
           {t.status === 'failed' && t.error ? <span className="error-text">{t.error.message}</span> : (t.message ?? '')}
         </div>
       </td>
-      <td className="col-eta" title={e?.band ?? undefined}>
+      <td className="col-eta" title={e ? [e.band, e.why].filter(Boolean).join(' ') || undefined : undefined}>
         {e ? (
           <>
             <div>{e.text}</div>
