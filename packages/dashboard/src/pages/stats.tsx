@@ -186,7 +186,16 @@ function Throughput({ history }: { history: History }) {
         <span>now</span>
       </div>
       <figcaption className="legend">
-        <span className="key c-completed" /> completed <span className="key c-failed" /> failed <span className="key c-canceled" /> canceled · at most {max} in one {history.bucketMs >= 120_000 ? duration(history.bucketMs) : 'minute'}
+        <span className="nowrap">
+          <span className="key c-completed" /> completed
+        </span>{' '}
+        <span className="nowrap">
+          <span className="key c-failed" /> failed
+        </span>{' '}
+        <span className="nowrap">
+          <span className="key c-canceled" /> canceled
+        </span>{' '}
+        · <span className="nowrap">at most {max} in one {history.bucketMs >= 120_000 ? duration(history.bucketMs) : 'minute'}</span>
       </figcaption>
     </figure>
   );
