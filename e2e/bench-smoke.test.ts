@@ -32,3 +32,11 @@ it('fanout saturation mode compares TaskPulse with the bare node:http floor', as
   expect(code, out).toBe(0);
   expect(out).toMatch(/K=5: TaskPulse max [\d,]+ frames\/s .* % of the floor; TaskPulse RSS/);
 }, 120_000);
+
+it('resume-storm catches every stream up with no gap or duplicate and prints the delays', async () => {
+  const { code, out } = await run('resume-storm.mjs', ['--streams', '3', '--behind', '300', '--rate', '20']);
+  expect(code, out).toBe(0);
+  const report = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
+  expect(report, out).toMatchObject({ gaps: 0, dups: 0, 'streams closed before catching up': 0 });
+  expect(report['storm event-loop delay max ms'], out).toMatch(/^\d+\.\d$/);
+}, 120_000);
