@@ -40,3 +40,10 @@ it('resume-storm catches every stream up with no gap or duplicate and prints the
   expect(report, out).toMatchObject({ gaps: 0, dups: 0, 'streams closed before catching up': 0 });
   expect(report['storm event-loop delay max ms'], out).toMatch(/^\d+\.\d$/);
 }, 120_000);
+
+it('cpu prints server CPU per report for the batched and per-update paths', async () => {
+  const { code, out } = await run('cpu.mjs', ['--reports', '40', '--tasks', '5', '--batch', '5', '--concurrency', '2', '--rounds', '1']);
+  expect(code, out).toBe(0);
+  expect(out).toMatch(/this +batched +[\d.]+ µs\n/);
+  expect(out).toMatch(/this +per-update +[\d.]+ µs\n/);
+}, 120_000);
