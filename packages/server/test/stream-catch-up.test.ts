@@ -61,6 +61,50 @@ describe('stream catch-up', () => {
     }
   });
 
+  it('heartbeats a stream paused in catch-up, promising only what it has written', async () => {
+    const t = await startTestServer({ heartbeatMs: 100 });
+    try {
+      const { id, lease } = await runningTask(t);
+      const from = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
+      const last = await bigBacklog(t, id, lease, 12);
+      const res = await stalledReader(t, `/v1/stream?after=${from}`);
+      // The socket fills and catch-up waits for it: the server must heartbeat the stream there.
+      const before = t.server.hub.catchUpHeartbeats;
+      while (t.server.hub.catchUpHeartbeats < before + 2) await new Promise((r) => setTimeout(r, 20));
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.resume();
+      const text = () => Buffer.concat(chunks).toString();
+      while (!text().includes(`id: ${last}\n`)) await new Promise((r) => setTimeout(r, 20));
+      res.destroy();
+      let lastEvent = from;
+      let inCatchUp = 0;
+      for (const frame of text().split('\n\n')) {
+        const hb = /^event: heartbeat\nid: (\d+)\ndata: (.*)$/.exec(frame);
+        if (hb) {
+          const { head, last: lastSent } = JSON.parse(hb[2]!);
+          expect(head).toBe(Number(hb[1]));
+          if (head < last) {
+            // A catch-up heartbeat: exactly what was written, no more.
+            expect(head).toBe(lastEvent);
+            expect(lastSent).toBe(lastEvent === from ? 0 : lastEvent); // 0: none written yet
+            inCatchUp++;
+          } else expect(head).toBeGreaterThanOrEqual(lastEvent);
+          continue;
+        }
+        const ev = /^id: (\d+)\nevent: task\./.exec(frame);
+        if (ev) {
+          expect(Number(ev[1])).toBe(lastEvent + 1); // no gap, no repeat around the heartbeats
+          lastEvent = Number(ev[1]);
+        }
+      }
+      expect(lastEvent).toBeGreaterThanOrEqual(last);
+      expect(inCatchUp).toBeGreaterThan(0);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('closes a coalescing stream whose reader stops reading', async () => {
     const t = await startTestServer({ streamStallMs: 300, heartbeatMs: 100 });
     try {

@@ -163,15 +163,16 @@ export class SseConnection {
     if (seq > this.cursor) this.cursor = seq;
   }
 
-  heartbeat(head: number): void {
-    if (this.state === 'closed' || this.#pending.length > 0) return;
+  /** Writes a heartbeat (none while coalesced events wait, nor before the cursor is known); true when written. */
+  heartbeat(head: number): boolean {
+    if (this.state === 'closed' || this.#pending.length > 0) return false;
     if (this.state === 'catching-up') {
       // Still reading the backlog (paced, or waiting for the socket): the heartbeat promises only
       // what has been written, so the client's cursor and gap check stay exact.
-      if (!this.resumed) return;
+      if (!this.resumed) return false;
       this.lastHeartbeatAt = Date.now();
       this.writeRaw(heartbeatFrame(this.cursor, this.lastSent));
-      return;
+      return true;
     }
     const h = Math.max(head, this.cursor);
     this.cursor = h;
@@ -179,6 +180,7 @@ export class SseConnection {
     // `last` (an extension) lets a filtered reader tell "other owners' events moved the head" from
     // "an event of mine was lost": only the latter needs a catch-up read.
     this.writeRaw(heartbeatFrame(h, this.lastSent));
+    return true;
   }
 
   /**

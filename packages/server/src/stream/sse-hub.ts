@@ -96,6 +96,13 @@ export class StreamHub {
     return this.#head;
   }
 
+  /** Heartbeats written to streams still catching up, since start (diagnostics, tests). */
+  get catchUpHeartbeats(): number {
+    return this.#catchUpHeartbeats;
+  }
+
+  #catchUpHeartbeats = 0;
+
   get size(): number {
     let n = this.#staff.size;
     for (const s of this.#byOwner.values()) n += s.size;
@@ -334,7 +341,10 @@ export class StreamHub {
       const exp = this.#credentials.get(c)?.expiresAtMs;
       if (exp !== undefined && now >= exp) this.#endForCredential(c);
       else if (c.checkStall(now)) continue;
-      else if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) c.heartbeat(this.#head);
+      else if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) {
+        const catchingUp = c.state === 'catching-up';
+        if (c.heartbeat(this.#head) && catchingUp) this.#catchUpHeartbeats++;
+      }
     }
   }
 
