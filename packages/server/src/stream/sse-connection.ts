@@ -234,14 +234,20 @@ export class SseConnection {
 /** Corked frames are sent once this many bytes wait (well below `lagBytes`). */
 const CORK_BYTES = 16 * 1024;
 
-const FRAMES = new WeakMap<StoredEvent, Buffer>();
+/**
+ * Where an event keeps its frame: a symbol-keyed property of the event object (not a WeakMap: a
+ * WeakMap entry per event is an ephemeron the garbage collector must process at every scavenge).
+ * JSON and structured clones leave it out.
+ */
+const FRAME = Symbol('sse frame');
 
 /** The event's SSE frame, built once and shared by every stream (SSE spec: id, event, data lines). */
 export function frameOf(e: StoredEvent): Buffer {
-  let f = FRAMES.get(e);
-  if (!f) {
+  const holder = e as StoredEvent & { [FRAME]?: Buffer };
+  let f = holder[FRAME];
+  if (f === undefined) {
     f = Buffer.from(eventFrame(e.seq, e.type, e.json));
-    FRAMES.set(e, f);
+    Object.defineProperty(holder, FRAME, { value: f }); // not enumerable: deep equality never sees it
   }
   return f;
 }
