@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { computePercent, type Task } from '@taskpulse/protocol';
 import { SqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
 import { HistoryCache } from '../packages/server/src/eta/history.ts';
-import { DEFAULT_HEALTH } from '../packages/server/src/eta/eta.ts';
+import { DEFAULT_HEALTH, stagePace } from '../packages/server/src/eta/eta.ts';
 import { TaskService } from '../packages/server/src/tasks/service.ts';
 import { estimate as legacyEstimate, summarize as legacySummarize } from './eta-legacy.ts';
 
@@ -230,16 +230,29 @@ async function world() {
   );
   /** First simulated time each task was seen with each health. */
   const healthSeen = new Map<string, Map<string, number>>();
+  const usualAtStuck = new Map<string, number | null>();
+  const paceAtStuck = new Map<string, number>();
   store.onCommit((events) => {
     for (const e of events) {
       if (e.type !== 'task.updated' || !e.taskId || !(e.json.includes('"health":"slow"') || e.json.includes('"health":"stuck"'))) continue;
-      const h = (JSON.parse(e.json) as { task: Task }).task.health!;
+      const task = (JSON.parse(e.json) as { task: Task }).task;
+      const h = task.health!;
       const m = healthSeen.get(e.taskId) ?? new Map<string, number>();
       if (!m.has(h)) m.set(h, clock.now);
       healthSeen.set(e.taskId, m);
+      // The usual gap the server went by when it flagged `stuck` (it may have moved since the stop).
+      if (h === 'stuck' && !usualAtStuck.has(e.taskId)) {
+        const id = e.taskId;
+        usualAtStuck.set(id, history.gaps.usual(task.type, task.stage?.key ?? '*'));
+        // ...and how much slower than usual the task ran that stage (its gaps were that much longer).
+        queueMicrotask(async () => {
+          const rec = await store.getTask(id);
+          if (rec) paceAtStuck.set(id, stagePace(rec, history.get(rec.type)));
+        });
+      }
     }
   });
-  return { clock, store, history, service, healthSeen };
+  return { clock, store, history, service, healthSeen, usualAtStuck, paceAtStuck };
 }
 
 const STUCK_FACTORS = [2, 2.5, 2.75, 3, 3.5, 4, 5];
@@ -262,7 +275,7 @@ interface Read {
 
 /** Runs every type's tasks (a few at a time) and reads every ETA at the checkpoints. */
 async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; reads?: boolean }) {
-  const { clock, store, history, service, healthSeen } = await world();
+  const { clock, store, history, service, healthSeen, usualAtStuck, paceAtStuck } = await world();
   const agenda = new Agenda();
   const r = rng(opts.seed);
   const reads: Read[] = [];
@@ -399,7 +412,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
   }
   if (process.env.ETA_DEBUG) for (const t of TYPES) for (const [k, v] of history.get(t.type)) console.error('model', t.type, k, v.count, JSON.stringify(v.whole), JSON.stringify(v.perUnit));
   await store.close();
-  return { reads, health, healthSeen, simulatedMs: clock.now - tStart };
+  return { reads, health, healthSeen, usualAtStuck, paceAtStuck, simulatedMs: clock.now - tStart };
 }
 
 function sortedMedian(xs: number[]): number {
@@ -464,6 +477,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
   const stuckDelays: number[] = [];
   const stuckInGaps: number[] = [];
   const stuckAtFloor: number[] = [];
+  const stuckInOwnGaps: number[] = [];
   let stuckMissed = 0;
   const slowDelays: number[] = [];
   let slowInStage = 0;
@@ -482,10 +496,15 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       if (at === undefined) stuckMissed++;
       else {
         stuckDelays.push(at - (h.startAt + h.trace.stopAtMs!));
-        // In usual gaps where 3× the gap is the limit; where the 3 s floor is, in ms apart.
-        if (h.usualGapMs && 3 * h.usualGapMs >= DEFAULT_HEALTH.stuckMinMs) stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / h.usualGapMs);
-        else if (h.usualGapMs) stuckAtFloor.push(at - (h.startAt + h.trace.stopAtMs!));
-        if (process.env.ETA_DEBUG) console.error('stuck', h.type, h.usualGapMs, at - (h.startAt + h.trace.stopAtMs!));
+        // In usual gaps (as the server knew it when it flagged) where 3× the gap is the limit;
+        // where the 3 s floor is, in ms apart.
+        const usual = run.usualAtStuck.get(h.id) ?? h.usualGapMs;
+        if (usual && 3 * usual >= DEFAULT_HEALTH.stuckMinMs) {
+          stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / usual);
+          stuckInOwnGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / (usual * (run.paceAtStuck.get(h.id) ?? 1)));
+        }
+        else if (usual) stuckAtFloor.push(at - (h.startAt + h.trace.stopAtMs!));
+        if (process.env.ETA_DEBUG) console.error('stuck', h.type, h.usualGapMs, run.usualAtStuck.get(h.id), at - (h.startAt + h.trace.stopAtMs!));
       }
     } else if (h.kind === 'slow') {
       slowTotal++;
@@ -524,6 +543,8 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       tasks: stuckDelays.length + stuckMissed, missed: stuckMissed, medianDelayMs: round(q(stuckDelays, 0.5)), maxDelayMs: round(q(stuckDelays, 1)),
       /** Delay in units of the usual (p99) gap between moves of that type and stage. */
       medianDelayInUsualGaps: round(q(stuckInGaps, 0.5)), maxDelayInUsualGaps: round(q(stuckInGaps, 1)), inUsualGapsOf: stuckInGaps.length,
+      /** The same in the task's own usual gap: the type's × how much slower it ran the stage (1–2). */
+      medianDelayInOwnGaps: round(q(stuckInOwnGaps, 0.5)), maxDelayInOwnGaps: round(q(stuckInOwnGaps, 1)),
       /** Stages whose 3× usual gap is under the 3 s floor: delay in ms. */
       atFloor: stuckAtFloor.length, atFloorMaxDelayMs: round(q(stuckAtFloor, 1)),
     },
@@ -664,7 +685,7 @@ function printTable(out: Awaited<ReturnType<typeof runEtaBench>>) {
   lines.push(`drift (+30 %), median error at 50 %: before ${pct(d.before)}, runs 1-10 ${pct(d.runs1to10)}, 11-20 ${pct(d.runs11to20)}, 21-40 ${pct(d.runs21to40)}; median signed error: before ${pct(d.bias.before)}, runs 1-5 ${pct(d.bias.runs1to5)}, 6-10 ${pct(d.bias.runs6to10)}, 11-20 ${pct(d.bias.runs11to20)}, 21-40 ${pct(d.bias.runs21to40)}`);
   lines.push(`median error at 50 % by type: ${Object.entries(out.accuracy.medianErrorAt50ByType).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   const h = out.health;
-  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
+  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in the type's usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; in the task's own (× its pace) median ${h.stuck.medianDelayInOwnGaps}×, max ${h.stuck.maxDelayInOwnGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
   lines.push(`healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s): ${Object.entries(h.stuckMargins).map(([k, v]) => `${k}× ${v}`).join(', ')}`);
   lines.push(`slow (one stage 2×): ${h.slow.flaggedWhileSlowStageRuns}/${h.slow.tasks} flagged while that stage ran (median at ${pct(h.slow.medianAtShareOfStage)} of it); by type ${Object.entries(h.slow.byType).map(([k, [a, b]]) => `${k} ${a}/${b}`).join(', ')}`);
   lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} = ${(h.healthy.rate * 100).toFixed(3)}% (95 % upper bound ${((h.healthy.rateUpper95 ?? 0) * 100).toFixed(3)}%; slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as model from '../src/tasks/model.ts';
-import { DEFAULT_HEALTH, assessHealth, estimate, healthDeadline, summarize, stuckLimitMs } from '../src/eta/eta.ts';
+import { DEFAULT_HEALTH, assessHealth, estimate, healthDeadline, stagePace, summarize, stuckLimitMs } from '../src/eta/eta.ts';
 import { queueWaits } from '../src/eta/queue-wait.ts';
 import { Deadlines } from '../src/tasks/deadlines.ts';
 import { ReportGaps } from '../src/eta/gaps.ts';
@@ -195,6 +195,26 @@ describe('health', () => {
     expect(assessHealth(t, new Map(), T0 + 100 + 6001, DEFAULT_HEALTH, 2000)).toBe('stuck');
     expect(assessHealth(t, new Map(), T0 + 100 + 59_000, DEFAULT_HEALTH, null)).toBe('ok');
     expect(assessHealth(t, new Map(), T0 + 100 + 61_000, DEFAULT_HEALTH, null)).toBe('stuck');
+  });
+
+  it('stuck: a task slower than usual in its stage gets gaps that much longer (up to 2×)', () => {
+    // parse ~6 s for 10 items; this one did 5 in 4.8 s (projected 9.6 s: 1.6× slower).
+    let t = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 10 });
+    t = report(t, T0 + 1000 + 4800, { done: 5 });
+    const at = T0 + 1000 + 4800;
+    expect(stagePace(t, history)).toBeGreaterThan(1.5);
+    expect(stagePace(t, history)).toBeLessThan(1.7);
+    const limit = stuckLimitMs(DEFAULT_HEALTH, 2000, stagePace(t, history));
+    expect(assessHealth(t, history, at + limit - 1, DEFAULT_HEALTH, 2000)).not.toBe('stuck');
+    expect(assessHealth(t, history, at + limit + 1, DEFAULT_HEALTH, 2000)).toBe('stuck');
+    expect(limit).toBeGreaterThan(6000 * 1.5);
+    // Too little done to tell, or no history: the type's gap alone.
+    expect(stagePace(report(running(), T0 + 5000, { stage: 'parse', done: 1, total: 10 }), history)).toBe(1);
+    expect(stagePace(t, new Map())).toBe(1);
+    // Far slower: capped at 2.
+    let crawl = report(running(), T0 + 1000, { stage: 'parse', done: 0, total: 10 });
+    crawl = report(crawl, T0 + 1000 + 30_000, { done: 5 });
+    expect(stagePace(crawl, history)).toBe(2);
   });
 
   it('the usual gap is the p99 of the stage\'s recent gaps, known after 30', () => {

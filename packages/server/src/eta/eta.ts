@@ -344,10 +344,29 @@ export interface HealthConfig {
  */
 export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ stuckFactor: 3, stuckMinMs: 3000, stuckDefaultMs: 60_000 });
 
-/** How long progress may stay still before a task is `stuck`. */
-export function stuckLimitMs(cfg: HealthConfig, usualGapMs: number | null): number {
-  return usualGapMs !== null ? Math.max(cfg.stuckMinMs, cfg.stuckFactor * usualGapMs) : cfg.stuckDefaultMs;
+/**
+ * How long progress may stay still before a task is `stuck`; `pace` (≥ 1) is how much slower
+ * than its history this task runs the stage — its gaps are that much longer too.
+ */
+export function stuckLimitMs(cfg: HealthConfig, usualGapMs: number | null, pace = 1): number {
+  return usualGapMs !== null ? Math.max(cfg.stuckMinMs, cfg.stuckFactor * usualGapMs * pace) : cfg.stuckDefaultMs;
 }
+
+/**
+ * How much slower than its history the task runs its current stage, by its pace so far (1–2;
+ * 1 until a fifth is done or with no history): a task slow throughout reports at longer gaps,
+ * and measured against the type's usual gap alone it is the one healthy task flagged `stuck`.
+ */
+export function stagePace(task: TaskRecord, history: TypeHistory): number {
+  const fraction = task.done !== null && task.total ? task.done / task.total : null;
+  const since = task.stageStartedAtMs;
+  if (fraction === null || fraction < 0.2 || since === null || task.lastMoveAtMs === null || task.lastMoveAtMs <= since) return 1;
+  const key = task.stages.length > 0 && task.stageIndex >= 0 ? task.stages[task.stageIndex]!.key : WHOLE_TASK;
+  const m = stageModel(history.get(key), task.total);
+  if (!m) return 1;
+  return Math.min(PACE_MAX, Math.max(1, (task.lastMoveAtMs - since) / fraction / Math.exp(m.mu)));
+}
+const PACE_MAX = 2;
 
 /** Where the running stage stands against its healthy runs: null while they say too little. */
 function slowLimit(task: TaskRecord, history: TypeHistory): { sinceMs: number; limitMs: number } | null {
@@ -370,7 +389,7 @@ function slowLimit(task: TaskRecord, history: TypeHistory): { sinceMs: number; l
  */
 export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: number, cfg: HealthConfig, usualGapMs: number | null = null): Health | null {
   if (task.status !== 'running') return null;
-  if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckLimitMs(cfg, usualGapMs)) return 'stuck';
+  if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckLimitMs(cfg, usualGapMs, stagePace(task, history))) return 'stuck';
   const lim = slowLimit(task, history);
   if (!lim) return 'ok';
   if (nowMs - lim.sinceMs > lim.limitMs) return 'slow';
@@ -394,7 +413,7 @@ export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: numb
 export function healthDeadline(task: TaskRecord, history: TypeHistory, cfg: HealthConfig, usualGapMs: number | null = null): number | null {
   if (task.status !== 'running') return null;
   let at = Infinity;
-  if (task.lastMoveAtMs !== null && task.health !== 'stuck') at = task.lastMoveAtMs + stuckLimitMs(cfg, usualGapMs) + 1;
+  if (task.lastMoveAtMs !== null && task.health !== 'stuck') at = task.lastMoveAtMs + stuckLimitMs(cfg, usualGapMs, stagePace(task, history)) + 1;
   if (task.health !== 'slow') {
     const lim = slowLimit(task, history);
     if (lim) at = Math.min(at, lim.sinceMs + lim.limitMs + 1);

@@ -336,7 +336,7 @@ export class TaskService {
     for (const r of items) {
       let m = running.get(r.type);
       if (!m) running.set(r.type, (m = new Map()));
-      m.set(r.id, r);
+      m.set(r.id, slim(r));
     }
     this.#running = running;
     this.#waits.clear();
@@ -507,7 +507,7 @@ export class TaskService {
     if (t.status === 'running') {
       if (!m) this.#running.set(t.type, (m = new Map()));
       const known = m.has(t.id);
-      m.set(t.id, t);
+      m.set(t.id, slim(t));
       if (known) return; // a report: the waits computed within the last second stand
     } else if (!m?.delete(t.id)) return;
     this.#waits.delete(t.type);
@@ -567,6 +567,14 @@ export class TaskService {
 
 /** Workers of a type are those seen running it at once within the last 5–10 minutes. */
 const PEAK_WINDOW_MS = 5 * 60_000;
+
+/**
+ * A running task as the queue estimate keeps it: what its ETA needs, without `input`, `result`,
+ * `metadata` and the rest (up to 512 KiB each: thousands of running tasks must not pin them).
+ */
+function slim(t: TaskRecord): TaskRecord {
+  return { ...t, input: null, result: null, metadata: {}, message: null, error: null, tags: [], attempts: [] };
+}
 
 /** The key of the stage a task is in (or the whole task), as history and report gaps know it. */
 function stageKey(r: TaskRecord): string {
