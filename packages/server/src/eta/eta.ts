@@ -177,8 +177,11 @@ const fromLog = (median: number, sigma: number): Part => {
   return { mean, variance: mean * mean * (Math.exp(s2) - 1) };
 };
 
+/** What of a task its ETA reads. */
+export type EtaTask = Pick<TaskRecord, 'status' | 'stages' | 'stageIndex' | 'stageStartedAtMs' | 'done' | 'total' | 'lastMoveAtMs' | 'attemptStartedAtMs'>;
+
 /** The ETA of a running task; `null` for a task that is not running. */
-export function estimate(task: TaskRecord, history: TypeHistory, nowMs: number): Eta | null {
+export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Eta | null {
   if (task.status !== 'running') return null;
   const hasStages = task.stages.length > 0 && task.stageIndex >= 0;
   const current = hasStages ? task.stages[task.stageIndex]! : null;
@@ -277,7 +280,7 @@ function laterModel(stats: StageStats | undefined, current: StageStats | undefin
  * always varies a lot says little), shrunk towards "usual" by a prior spread of
  * {@link PACE_PRIOR_SIGMA}: one fast stage is weak evidence that the next one will be fast too.
  */
-function paceFactor(task: TaskRecord, history: TypeHistory, current: { ratio: number; weight: number } | null): number {
+function paceFactor(task: EtaTask, history: TypeHistory, current: { ratio: number; weight: number } | null): number {
   let sum = current ? current.ratio * current.weight : 0;
   let n = current ? current.weight : 0;
   for (let i = 0; i < task.stageIndex; i++) {
@@ -298,7 +301,7 @@ function paceFactor(task: TaskRecord, history: TypeHistory, current: { ratio: nu
 }
 
 /** ms per unit of stage weight in this attempt so far, or null when nothing tells. */
-function msPerWeight(task: TaskRecord, nowMs: number, fraction: number | null, model: LogNormal | null): number | null {
+function msPerWeight(task: EtaTask, nowMs: number, fraction: number | null, model: LogNormal | null): number | null {
   const current = task.stages[task.stageIndex]!;
   let doneWeight = 0;
   for (let i = 0; i < task.stageIndex; i++) if (task.stages[i]!.status === 'completed') doneWeight += task.stages[i]!.weight;
