@@ -63,6 +63,11 @@ describe('rate limits', () => {
     expect(second.ok).toBe(5);
     // Public routes are not counted per credential; health checks are never limited.
     expect((await t.api('GET', '/healthz', undefined, a)).status).toBe(200);
+    // The contract: every /v1/ route documents its 429 and retry-after.
+    const doc = (await t.api('GET', '/openapi.json', undefined, '')).body;
+    expect(doc.paths['/v1/tasks'].get.responses['429'].headers['retry-after']).toBeDefined();
+    expect(doc.paths['/v1/stream'].get.responses['429']).toBeDefined();
+    expect(doc.paths['/healthz'].get.responses['429']).toBeUndefined();
   });
 
   it('limits a client IP whatever credential it sends (bad ones included)', async () => {
