@@ -241,6 +241,15 @@ describe('queue wait', () => {
     expect([...queueWaits({ busyRemainingMs: [], idleWorkers: 0, serviceMs: 10_000 }, 2)]).toEqual([0, 10_000]);
   });
 
+  it('a wait of k runs: the median of their sum — one run\'s median, towards k × the mean', () => {
+    const w = queueWaits({ busyRemainingMs: [1000], idleWorkers: 0, serviceMs: 12_000, medianServiceMs: 10_000 }, 101);
+    expect(w[0]).toBe(1000);
+    expect(w[1]).toBeCloseTo(1000 + 10_000, 0);
+    const perRun = (w[100]! - 1000) / 100;
+    expect(perRun).toBeGreaterThan(11_900);
+    expect(perRun).toBeLessThan(12_000);
+  });
+
   it('far positions drain at workers / mean run', () => {
     const w = queueWaits({ busyRemainingMs: [0, 0], idleWorkers: 0, serviceMs: 1000 }, 3000);
     expect(w[2999]! - w[1999]!).toBeCloseTo(1000 * 500, 0);

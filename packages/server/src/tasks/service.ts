@@ -543,10 +543,12 @@ export class TaskService {
     if (!waits) {
       const stats = this.#history.get(t.type);
       let serviceMs: number | null = stats.get(WHOLE_TASK)?.meanMs ?? null;
+      let medianServiceMs = stats.get(WHOLE_TASK)?.medianMs;
       if (serviceMs === null && t.stages.length > 0) {
         let sum = 0;
         for (const s of t.stages) sum += stats.get(s.key)?.meanMs ?? NaN;
         serviceMs = Number.isNaN(sum) ? null : sum;
+        medianServiceMs = undefined;
       }
       if (serviceMs === null) return { position, estimatedWaitMs: null };
       const running = [...(this.#running.get(t.type)?.values() ?? [])];
@@ -557,7 +559,7 @@ export class TaskService {
       });
       const idleWorkers = Math.max(0, this.#notePeak(t.type, running.length, nowMs) - running.length);
       // Room for the positions near this one: a list of queued tasks reuses it.
-      waits = queueWaits({ busyRemainingMs, idleWorkers, serviceMs }, Math.max(64, 2 ** Math.ceil(Math.log2(position))));
+      waits = queueWaits({ busyRemainingMs, idleWorkers, serviceMs, ...(medianServiceMs ? { medianServiceMs } : {}) }, Math.max(64, 2 ** Math.ceil(Math.log2(position))));
       if (this.#waits.size >= 10_000) this.#waits.delete(this.#waits.keys().next().value!);
       this.#waits.set(t.type, { atMs: nowMs, waits });
     }
