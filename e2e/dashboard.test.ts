@@ -236,6 +236,14 @@ describe('staff console', { timeout: 90_000 }, () => {
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-task-id'))).toBe(other.id);
     await page.keyboard.press('ArrowDown');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('data-task-id'))).toBe(t.id);
+    // The row moved to by keyboard shows a focus ring.
+    expect(await page.evaluate(() => document.activeElement!.matches(':focus-visible') && getComputedStyle(document.activeElement!).outlineStyle)).toBe('solid');
+    // The table is one tab stop (the row, then its copy button): Shift+Tab leaves it for the sort buttons, each with its ring too.
+    await page.keyboard.press('Shift+Tab');
+    expect(await page.evaluate(() => document.activeElement?.closest('th') !== null && getComputedStyle(document.activeElement!).outlineStyle)).toBe('solid');
+    // …and Tab comes back to the row it left.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-task-id'))).toBe(t.id);
     await page.keyboard.press('Enter');
     await page.waitForSelector('[data-testid="task-page"]');
     expect(new URL(page.url()).pathname).toBe(`/tasks/${t.id}`);

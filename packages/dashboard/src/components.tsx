@@ -54,7 +54,8 @@ export function ProgressBar({ task, large = false }: { task: Task; large?: boole
 }
 
 /** The id, shortened, with a button that copies the whole id. */
-export function CopyId({ id, children }: { id: string; children?: ReactNode }) {
+/** `tabIndex` -1 keeps a table row's copy button out of the Tab order unless its row is the table's tab stop. */
+export function CopyId({ id, children, tabIndex }: { id: string; children?: ReactNode; tabIndex?: number }) {
   const [copied, setCopied] = useState(false);
   const copy = () => {
     void navigator.clipboard?.writeText(id).then(
@@ -68,7 +69,7 @@ export function CopyId({ id, children }: { id: string; children?: ReactNode }) {
   return (
     <span className="copy-id">
       {children ?? <code title={id}>{id}</code>}
-      <button type="button" className="icon-button" onClick={copy} aria-label={`Copy id ${id}`} title="Copy id">
+      <button type="button" className="icon-button" onClick={copy} aria-label={`Copy id ${id}`} title="Copy id" tabIndex={tabIndex}>
         {copied ? (
           <span aria-hidden="true">✓</span>
         ) : (

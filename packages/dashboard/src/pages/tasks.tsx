@@ -412,7 +412,7 @@ const Row = memo(function Row(p: { task: Task; index: number; focusable: boolean
         </td>
       )}
       <td className="col-id">
-        <CopyId id={t.id}>
+        <CopyId id={t.id} tabIndex={p.focusable ? 0 : -1}>
           <Link to={href} className="task-link" title={t.id} tabIndex={-1}>
             {shortId(t.id)}
           </Link>
