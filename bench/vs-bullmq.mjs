@@ -103,12 +103,18 @@ async function sseReader(d, onEvent, onReconnect) {
             if (m) onEvent(Number(m[1]), Number(m[2]), Number(m[3]));
           }
         });
-        res.on('end', () => {
-          if (!closed) {
-            onReconnect();
-            setTimeout(() => void open(), 10);
-          }
-        });
+        // Closed by the server — ended with a `retry:` frame, or cut off (a lagging or stalled
+        // reader) — the reader resumes from its cursor either way.
+        let resumed = false;
+        const resume = () => {
+          if (closed || resumed) return;
+          resumed = true;
+          onReconnect();
+          setTimeout(() => void open(), 10);
+        };
+        res.on('end', resume);
+        res.on('close', resume);
+        res.on('error', () => {});
       });
       req.on('error', () => {
         if (!closed) setTimeout(() => void open(), 50);
