@@ -258,17 +258,16 @@ describe('staff console', { timeout: 90_000 }, () => {
 
   it('sorts by a column on the server, over the whole list (not within the page), and pages on in that order', async () => {
     const type = `sort-${uid()}`;
-    // The oldest task has the most progress: newest first, it is not on the first page.
+    // The oldest task is the only one running: newest first, it is not on the first page.
     const oldest = await start(`sol-${uid()}`, type);
-    await progress(oldest, { stage: 'parse', done: 9, total: 10 });
     for (let i = 0; i < 52; i++) await queued(`sol-${uid()}`, type);
     const page = await open(`/?type=${type}`, staff);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="task"]').length === 50);
     expect(await rowIds(page)).not.toContain(oldest.id);
-    await page.click('th button.sort:has-text("Progress")');
+    await page.click('th button.sort:has-text("Status")');
     await page.waitForFunction((id) => document.querySelector('[data-testid="task"]')?.getAttribute('data-task-id') === id, oldest.id);
-    expect(new URL(page.url()).searchParams.get('sort')).toBe('progress');
-    expect(await page.getAttribute('th:has(button.sort:has-text("Progress"))', 'aria-sort')).toBe('descending');
+    expect(new URL(page.url()).searchParams.get('sort')).toBe('status');
+    expect(await page.getAttribute('th:has(button.sort:has-text("Status"))', 'aria-sort')).toBe('descending');
     expect(await page.textContent('.pager')).not.toContain('within this page');
     await page.click('.pager button:has-text("Next page")');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="task"]').length === 3);

@@ -12,11 +12,9 @@ const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, fail
 
 const KEY: Record<TaskSort, (t: Task) => string | number> = {
   created: (t) => t.createdAt,
-  updated: (t) => t.updatedAt,
   type: (t) => t.type,
   owner: (t) => t.owner,
   status: (t) => RANK[t.status] ?? 4,
-  progress: (t) => t.progress.percent ?? -1,
 };
 
 const SORTS = new Set<string>(Object.keys(KEY));

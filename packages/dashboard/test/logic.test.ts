@@ -44,22 +44,23 @@ describe('live page', () => {
 
   it('keeps a server-sorted page in the server\'s order as rows change and tasks appear', () => {
     const at = (m: number) => `2026-12-01T10:0${m}:00.000Z`;
-    const pct = (id: string, percent: number | null, m: number, seq = 1) => task(id, { seq, createdAt: at(m), progress: { done: null, total: null, percent } });
-    const byProgress = compareTasks('progress', 'desc');
-    const rows = [pct('a', 80, 1), pct('b', 50, 2), pct('c', null, 3)];
-    // b overtakes a; a new task with 60 % goes between them; the page keeps its size.
-    const out = applyChanges(rows, new Map([['b', pct('b', 90, 2, 2)]]), [pct('d', 60, 4)], 3, byProgress);
+    const st = (id: string, status: Task['status'], m: number, seq = 1) => task(id, { seq, createdAt: at(m), status });
+    const byStatus = compareTasks('status', 'desc');
+    const rows = [st('a', 'failed', 1), st('b', 'running', 2), st('c', 'queued', 3)];
+    // b finishes and overtakes a; a new completed task goes between them; the page keeps its size.
+    const out = applyChanges(rows, new Map([['b', st('b', 'canceled', 2, 2)]]), [st('d', 'completed', 4)], 3, byStatus);
     expect(out.map((t) => t.id)).toEqual(['b', 'a', 'd']);
     // Ties fall back to creation order, in the same direction (as the server's keyset does).
-    expect([pct('x', 10, 1), pct('y', 10, 2)].sort(compareTasks('progress', 'asc')).map((t) => t.id)).toEqual(['x', 'y']);
-    expect([pct('x', 10, 1), pct('y', 10, 2)].sort(byProgress).map((t) => t.id)).toEqual(['y', 'x']);
+    expect([st('x', 'running', 1), st('y', 'running', 2)].sort(compareTasks('status', 'asc')).map((t) => t.id)).toEqual(['x', 'y']);
+    expect([st('x', 'running', 1), st('y', 'running', 2)].sort(byStatus).map((t) => t.id)).toEqual(['y', 'x']);
     // Status by lifecycle, not by name.
     const s = [task('f', { status: 'failed' }), task('q', { status: 'queued' }), task('r', { status: 'running' })];
     expect(s.sort(compareTasks('status', 'asc')).map((t) => t.id)).toEqual(['q', 'r', 'f']);
   });
 
   it('reads the sort from the URL; anything unknown is newest first', () => {
-    expect(sortFromParams(new URLSearchParams('sort=progress&dir=asc'))).toEqual({ key: 'progress', order: 'asc' });
+    expect(sortFromParams(new URLSearchParams('sort=owner&dir=asc'))).toEqual({ key: 'owner', order: 'asc' });
+    expect(sortFromParams(new URLSearchParams('sort=progress'))).toEqual({ key: 'created', order: 'desc' });
     expect(sortFromParams(new URLSearchParams('sort=duration'))).toEqual({ key: 'created', order: 'desc' });
     expect(sortFromParams(new URLSearchParams(''))).toEqual({ key: 'created', order: 'desc' });
   });

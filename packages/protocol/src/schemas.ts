@@ -201,7 +201,7 @@ export const CreateTaskRequest = z.strictObject({
 export type CreateTaskRequest = z.infer<typeof CreateTaskRequest>;
 
 /** What `GET /v1/tasks` can sort by (`sort`), each with `order` asc or desc; `created` desc (newest first) is the default. */
-export const TASK_SORTS = ['created', 'updated', 'type', 'owner', 'status', 'progress'] as const;
+export const TASK_SORTS = ['created', 'type', 'owner', 'status'] as const;
 export const TaskSort = z.enum(TASK_SORTS);
 export type TaskSort = z.infer<typeof TaskSort>;
 
@@ -222,9 +222,9 @@ export const ListTasksQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().max(300).optional(),
   /**
-   * Sort key: `created` (default), `updated` (last change), `type`, `owner`, `status` (queued,
-   * running, completed, failed, canceled), `progress` (percent; none counts as lowest); each is indexed.
-   * Ties fall back to creation order. A cursor continues the sort it was handed out for.
+   * Sort key: `created` (default), `type`, `owner` or `status` (queued, running, completed,
+   * failed, canceled); each reads an index. Ties fall back to creation order. A cursor continues
+   * the sort it was handed out for.
    */
   sort: TaskSort.optional(),
   /** `desc` (default) or `asc`. */

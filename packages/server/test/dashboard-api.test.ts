@@ -224,11 +224,11 @@ describe('sorting, server-side', () => {
     return ids;
   }
 
-  it('sorts the whole list (not a page) by progress, owner, status or creation, and pages through it in that order', async () => {
+  it('sorts the whole list (not a page) by owner, type, status or creation, and pages through it in that order; not by progress', async () => {
     const made = await fixture('sort-1');
     const [a, b, c, d] = made.map((m) => m.id);
-    expect(await all('tag=sort-1&sort=progress')).toEqual([d, a, b, c]);
-    expect(await all('tag=sort-1&sort=progress&order=asc')).toEqual([c, b, a, d]);
+    // Progress changes with every report: an index on it would double the WAL per report, so it is no sort.
+    expect((await t.api('GET', '/v1/tasks?tag=sort-1&sort=progress', undefined, staff)).status).toBe(400);
     expect(await all('tag=sort-1&sort=owner&order=asc')).toEqual([d, c, b, a]);
     expect(await all('tag=sort-1&sort=type&order=asc')).toEqual([a, c, b, d]); // ties: creation order, asc
     expect(await all('tag=sort-1')).toEqual([d, c, b, a]);
@@ -240,13 +240,13 @@ describe('sorting, server-side', () => {
   it('answers 400 for an unknown sort or order, and for a cursor of another sort', async () => {
     await fixture('sort-2');
     expect((await t.api('GET', '/v1/tasks?sort=doc', undefined, staff)).status).toBe(400);
-    expect((await t.api('GET', '/v1/tasks?sort=progress&order=up', undefined, staff)).status).toBe(400);
-    const page = await t.api('GET', '/v1/tasks?tag=sort-2&sort=progress&limit=1', undefined, staff);
+    expect((await t.api('GET', '/v1/tasks?sort=owner&order=up', undefined, staff)).status).toBe(400);
+    const page = await t.api('GET', '/v1/tasks?tag=sort-2&sort=status&limit=1', undefined, staff);
     const other = await t.api('GET', `/v1/tasks?tag=sort-2&sort=owner&limit=1&cursor=${page.body.nextCursor}`, undefined, staff);
     expect(other.status).toBe(400);
     expect(other.body.error.code).toBe('invalid_request');
     const plain = await t.api('GET', '/v1/tasks?tag=sort-2&limit=1', undefined, staff);
-    expect((await t.api('GET', `/v1/tasks?tag=sort-2&sort=progress&limit=1&cursor=${plain.body.nextCursor}`, undefined, staff)).status).toBe(400);
+    expect((await t.api('GET', `/v1/tasks?tag=sort-2&sort=status&limit=1&cursor=${plain.body.nextCursor}`, undefined, staff)).status).toBe(400);
   });
 });
 

@@ -344,7 +344,7 @@ function TaskTable({ rows, now, staff, loading, sort, dir, onSort, selected, set
               </SortTh>
             )}
             <SortTh sort={sort} dir={dir} onSort={onSort} k="status">Status</SortTh>
-            <SortTh sort={sort} dir={dir} onSort={onSort} k="progress" className="col-progress">
+            <SortTh sort={sort} dir={dir} onSort={onSort} className="col-progress">
               Progress
             </SortTh>
             <SortTh sort={sort} dir={dir} onSort={onSort} className="col-stage">Stage · message</SortTh>

@@ -18,25 +18,23 @@ const STATUS_RANK = "CASE status WHEN 'queued' THEN 0 WHEN 'running' THEN 1 WHEN
 
 /**
  * The SQL expression of each key. `created` is the row number itself (rows are numbered as they
- * are created); `type` and `owner` are columns; the others have an index on exactly this
- * expression (migrations), so a sorted page reads an index in order instead of sorting the table.
+ * are created); `type` and `owner` are columns; `status` has an index on exactly this expression
+ * (migrations), so a sorted page reads an index in order instead of sorting the table. Only keys
+ * that rarely change are offered: an index on progress or last update changes with every report
+ * and doubled the WAL written per report (8.6 → 17.4 kB at 100,000 tasks), so those are not sorts.
  */
 export const SORT_SQL: Record<'sqlite' | 'postgres', Record<TaskSort, string>> = {
   sqlite: {
     created: 'n',
-    updated: "json_extract(doc, '$.updatedAt')",
     type: 'type',
     owner: 'owner',
     status: STATUS_RANK,
-    progress: "COALESCE(json_extract(doc, '$.percent'), -1)",
   },
   postgres: {
     created: 'n',
-    updated: "(doc::jsonb->>'updatedAt')",
     type: 'type',
     owner: 'owner',
     status: STATUS_RANK,
-    progress: "COALESCE((doc::jsonb->>'percent')::float8, -1)",
   },
 };
 
@@ -46,11 +44,9 @@ const RANK: Record<string, number> = { queued: 0, running: 1, completed: 2, fail
 export function sortValue(key: TaskSort, r: TaskRecord, n: number): string | number {
   switch (key) {
     case 'created': return n;
-    case 'updated': return r.updatedAt;
     case 'type': return r.type;
     case 'owner': return r.owner;
     case 'status': return RANK[r.status] ?? 4;
-    case 'progress': return r.percent ?? -1;
   }
 }
 

@@ -89,9 +89,11 @@ export const MIGRATIONS: readonly string[] = [
   /* 4: lists that stay fast at 100,000 tasks: ordered indexes for the health scan, the type filter and each sort (task-sort.ts) */ `
   CREATE INDEX tasks_status_n ON tasks(status, n);
   CREATE INDEX tasks_type_n ON tasks(type, n);
-  CREATE INDEX tasks_sort_updated ON tasks((${SORT_SQL.postgres.updated}), n);
   CREATE INDEX tasks_sort_status ON tasks((${SORT_SQL.postgres.status}), n);
-  CREATE INDEX tasks_sort_progress ON tasks((${SORT_SQL.postgres.progress}), n);
+  `,
+  /* 5: no index on progress or last update (made by an earlier version of 4): they change with every report */ `
+  DROP INDEX IF EXISTS tasks_sort_updated;
+  DROP INDEX IF EXISTS tasks_sort_progress;
   `,
 ];
 
