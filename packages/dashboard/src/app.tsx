@@ -1,7 +1,7 @@
 /** The shell: header with navigation, connection and theme; the page the path names. */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { TaskPulseProvider, useNotifications, useTaskPulseClient } from '@taskpulse/react';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { createApi } from './api.ts';
 import { ConnectionIndicator, ThemeToggle } from './components.tsx';
 import { Notices } from './components/notices.tsx';
@@ -97,7 +97,11 @@ function Shell({ session, onSignOut }: { session: Signed; onSignOut(): void }) {
  */
 function SessionExpiry({ expiresAt, onExpired }: { expiresAt: number | null; onExpired(): void }) {
   const client = useTaskPulseClient();
+  // The parent passes a new callback on each render; the timer follows the token, not the render.
+  const expired = useRef(onExpired);
+  expired.current = onExpired;
   useEffect(() => {
+    const onExpired = () => expired.current();
     const off = client.auth.subscribe((e) => {
       if (e.type === 'token_expired' || e.type === 'auth_failed') onExpired();
     });
@@ -113,7 +117,7 @@ function SessionExpiry({ expiresAt, onExpired }: { expiresAt: number | null; onE
       off();
       clearTimeout(timer);
     };
-  }, [client, expiresAt, onExpired]);
+  }, [client, expiresAt]);
   return null;
 }
 

@@ -63,6 +63,17 @@ export function stageText(t: Task): string {
   return t.status === 'running' ? where : `stopped in ${where}`;
 }
 
+/**
+ * The message line under the stage: the worker's latest message while the task runs; once it has
+ * ended, that message is stale ("Parsing page 5/6" under a completed task), so a finished task says
+ * how long it ran instead, and an ended one without a run time says nothing.
+ */
+export function rowMessage(t: Task): string {
+  if (t.status === 'queued' || t.status === 'running') return t.message ?? '';
+  const ran = t.status === 'completed' ? runTime(t, Date.now()) : null;
+  return ran === null ? '' : `finished in ${duration(ran)}`;
+}
+
 /** Short ids read better in tables; the full one is a click away. */
 export function shortId(id: string): string {
   return id.length > 14 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;

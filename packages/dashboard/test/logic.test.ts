@@ -2,7 +2,7 @@
 import type { Task } from '@taskpulse/protocol';
 import { describe, expect, it } from 'vitest';
 import { bulkStatus } from '../src/bulk.ts';
-import { duration, eta, stageText } from '../src/format.ts';
+import { duration, eta, rowMessage, stageText } from '../src/format.ts';
 import { applyChanges, matchesQuery } from '../src/live-list.ts';
 import { compareTasks, sortFromParams } from '../src/sort.ts';
 import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
@@ -111,5 +111,13 @@ describe('format', () => {
     const staged = task('y', { stage: { key: 'parse', label: 'Parsing', index: 1, count: 3 } });
     expect(stageText(staged)).toBe('Parsing (2/3)');
     expect(stageText({ ...staged, status: 'failed' })).toBe('stopped in Parsing (2/3)');
+  });
+
+  it('shows the worker\'s message only while the task runs, never a stale one under a finished task', () => {
+    const running = task('m', { status: 'running', message: 'Parsing page 5/6' });
+    expect(rowMessage(running)).toBe('Parsing page 5/6');
+    expect(rowMessage({ ...running, status: 'completed', endedAt: '2026-12-01T10:00:42.000Z' })).toBe('finished in 42 s');
+    expect(rowMessage({ ...running, status: 'canceled', endedAt: '2026-12-01T10:00:42.000Z' })).toBe('');
+    expect(rowMessage({ ...running, status: 'completed', startedAt: null })).toBe('');
   });
 });

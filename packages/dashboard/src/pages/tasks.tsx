@@ -5,7 +5,7 @@ import { type KeyboardEvent, memo, useEffect, useMemo, useRef, useState } from '
 import type { Api, Counts, TaskQuery } from '../api.ts';
 import { type BulkAction, bulkStatus, matchingIds, runBulk } from '../bulk.ts';
 import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, useNow } from '../components.tsx';
-import { ago, duration, eta, runTime, shortId, stageText, startsIn } from '../format.ts';
+import { ago, duration, eta, rowMessage, runTime, shortId, stageText, startsIn } from '../format.ts';
 import { useLivePage } from '../live-list.ts';
 import { sortFromParams, type TaskSort } from '../sort.ts';
 import { Link, navigate, useLocation } from '../router.tsx';
@@ -431,7 +431,7 @@ const Row = memo(function Row(p: { task: Task; index: number; focusable: boolean
           {stageText(t)}
         </div>
         <div className="message" data-testid="message" title={t.message ?? t.error?.message ?? ''}>
-          {t.status === 'failed' && t.error ? <span className="error-text">{t.error.message}</span> : (t.message ?? '')}
+          {t.status === 'failed' && t.error ? <span className="error-text">{t.error.message}</span> : rowMessage(t)}
         </div>
       </td>
       <td className="col-eta" title={e ? [e.band, e.why].filter(Boolean).join(' ') || undefined : undefined}>
