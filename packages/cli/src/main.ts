@@ -18,7 +18,7 @@ const ENV_HELP = `
 Environment (a flag wins over its variable):
   TASKPULSE_HOST, TASKPULSE_PORT, TASKPULSE_DB, TASKPULSE_DATABASE_URL, TASKPULSE_REDIS_URL, TASKPULSE_REDIS_CHANNEL,
   TASKPULSE_SECRET, TASKPULSE_ADMIN_KEY, TASKPULSE_HEARTBEAT_MS, TASKPULSE_LEASE_MS,
-  TASKPULSE_CORS_ORIGINS, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_STREAM_STALL_MS,
+  TASKPULSE_CORS_ORIGINS, TASKPULSE_TRUST_PROXY, TASKPULSE_JWKS_URL, TASKPULSE_SYNCHRONOUS, TASKPULSE_STREAM_MAX_MS, TASKPULSE_STREAM_STALL_MS,
   TASKPULSE_RATE_LIMIT_WINDOW_MS, TASKPULSE_RATE_LIMIT_PER_CREDENTIAL, TASKPULSE_RATE_LIMIT_PER_IP,
   TASKPULSE_RATE_LIMIT_STREAMS_PER_CREDENTIAL, TASKPULSE_RATE_LIMIT_STREAMS_PER_IP, TASKPULSE_LOG_LEVEL,
   TASKPULSE_DASHBOARD_DIR, TASKPULSE_URL
@@ -80,6 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--heartbeat-ms <ms>', 'stream heartbeat interval').env('TASKPULSE_HEARTBEAT_MS').default(DEFAULTS.heartbeatMs).argParser(int('heartbeat-ms')))
     .addOption(new Option('--lease-ms <ms>', 'default lease').env('TASKPULSE_LEASE_MS').default(DEFAULTS.leaseMs).argParser(int('lease-ms')))
     .addOption(new Option('--cors-origins <list>', 'comma list of browser origins allowed to call the API').env('TASKPULSE_CORS_ORIGINS'))
+    .addOption(new Option('--trust-proxy <list>', "comma list of your reverse proxies' addresses or CIDR ranges whose X-Forwarded-For is believed").env('TASKPULSE_TRUST_PROXY'))
     .addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL survives a killed process, FULL also power loss').env('TASKPULSE_SYNCHRONOUS').choices(['NORMAL', 'FULL']).default('NORMAL'))
     .addOption(new Option('--stream-max-ms <ms>', 'close streams after this long with a retry hint (0 = never)').env('TASKPULSE_STREAM_MAX_MS').default(0).argParser(int('stream-max-ms')))
     .addOption(new Option('--stream-stall-ms <ms>', 'close a stream whose reader takes nothing for this long while bytes wait').env('TASKPULSE_STREAM_STALL_MS').default(DEFAULTS.streamStallMs).argParser(int('stream-stall-ms')))
@@ -99,6 +100,7 @@ export async function main(argv: string[]): Promise<void> {
         host: o.host, port: o.port, db: o.db, databaseUrl: o.databaseUrl ?? null, redisUrl: o.redisUrl ?? null, redisChannel: o.redisChannel,
         secret: o.secret ?? null, adminKey: o.adminKey ?? null, jwksUrl: o.jwksUrl ?? null, heartbeatMs: o.heartbeatMs, leaseMs: o.leaseMs,
         corsOrigins: o.corsOrigins ? String(o.corsOrigins).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
+        trustProxy: o.trustProxy ? String(o.trustProxy).split(',').map((s: string) => s.trim()).filter(Boolean) : [],
         sqliteSynchronous: o.synchronous, streamMaxMs: o.streamMaxMs, streamStallMs: o.streamStallMs, logLevel: o.logLevel,
         rateLimitWindowMs: o.rateLimitWindowMs, rateLimitPerCredential: o.rateLimitPerCredential, rateLimitPerIp: o.rateLimitPerIp,
         rateLimitStreamsPerCredential: o.rateLimitStreamsPerCredential, rateLimitStreamsPerIp: o.rateLimitStreamsPerIp,

@@ -141,6 +141,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     logger: { level: config.logLevel, stream: process.stderr },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    // Only the listed proxies' X-Forwarded-For is believed (request.ip); by default none is.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     // Ids are up to 128 chars; longer path params get our 400 rather than the router's 414.

@@ -30,6 +30,12 @@ export interface ServerOptions {
   leaseMs?: number;
   /** Origins allowed to call the API from a browser. @defaultValue [] (same origin only) */
   corsOrigins?: string[];
+  /**
+   * Addresses or CIDR ranges of your reverse proxies: a request arriving from one of them is
+   * taken to come from the client its `X-Forwarded-For` names (per-IP rate limits, logs). Never
+   * list addresses that untrusted clients can connect from. @defaultValue [] (the socket's address)
+   */
+  trustProxy?: string[];
   /** `FULL` also survives power loss; `NORMAL` survives a killed process. @defaultValue 'NORMAL' */
   sqliteSynchronous?: 'NORMAL' | 'FULL';
   /** How often expired leases are looked for. @defaultValue 1000 */
@@ -119,6 +125,7 @@ export type ServerConfig = typeof DEFAULTS & {
   adminKey: string | null;
   jwksUrl: string | null;
   corsOrigins: string[];
+  trustProxy: string[];
   staticDir: string | null;
   dashboardDir: string | null;
   dashboardMissingHint: string | null;
@@ -134,6 +141,7 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
     adminKey: o.adminKey ?? null,
     jwksUrl: o.jwksUrl ?? null,
     corsOrigins: o.corsOrigins ?? [],
+    trustProxy: o.trustProxy ?? [],
     staticDir: o.staticDir ?? null,
     dashboardDir: o.dashboardDir ?? null,
     dashboardMissingHint: o.dashboardMissingHint ?? null,
@@ -154,6 +162,9 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
   }
   if (c.sqliteSynchronous !== 'NORMAL' && c.sqliteSynchronous !== 'FULL') {
     throw new Error(`\`sqliteSynchronous\` must be NORMAL or FULL, got ${String(c.sqliteSynchronous)}`);
+  }
+  if (!Array.isArray(c.trustProxy) || c.trustProxy.some((a) => typeof a !== 'string' || !/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(a))) {
+    throw new Error(`\`trustProxy\` must be a list of IP addresses or CIDR ranges, got ${JSON.stringify(c.trustProxy)}`);
   }
   if (typeof c.rateLimitRedisPrefix !== 'string') throw new Error(`\`rateLimitRedisPrefix\` must be a string, got ${String(c.rateLimitRedisPrefix)}`);
   if (typeof c.redisChannel !== 'string' || c.redisChannel === '') throw new Error(`\`redisChannel\` must be a non-empty string, got ${String(c.redisChannel)}`);

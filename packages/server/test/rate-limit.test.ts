@@ -81,6 +81,22 @@ describe('rate limits', () => {
     expect((await t.api('GET', '/healthz', undefined, '')).status).toBe(200);
   });
 
+  it('counts per client behind a trusted proxy (X-Forwarded-For), and ignores the header from anyone else', async () => {
+    const trusted = await server({ rateLimitPerIp: 3, trustProxy: ['127.0.0.1'] });
+    const from = (ip: string) => () => trusted.api('GET', '/v1/tasks', undefined, ADMIN, { 'x-forwarded-for': ip });
+    const first = await untilRefused(from('203.0.113.7'));
+    expect(first.ok).toBe(3);
+    expectRateLimited(first.refusal, 'ip', 3);
+    expect((await from('203.0.113.8')()).status).toBe(200); // another client behind the same proxy
+
+    const untrusted = await server({ rateLimitPerIp: 3 });
+    const spoof = (n: number) => () => untrusted.api('GET', '/v1/tasks', undefined, ADMIN, { 'x-forwarded-for': `198.51.100.${n}` });
+    expect((await spoof(1)()).status).toBe(200);
+    expect((await spoof(2)()).status).toBe(200);
+    expect((await spoof(3)()).status).toBe(200);
+    expectRateLimited(await spoof(4)(), 'ip', 3);
+  });
+
   it('limits stream opens per credential apart from other requests', async () => {
     const t = await server({ rateLimitStreamsPerCredential: 2 });
     const key = await workerKey(t, 's');
