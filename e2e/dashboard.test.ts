@@ -200,9 +200,11 @@ describe('staff console', { timeout: 90_000 }, () => {
     await page.keyboard.press('/');
     expect(await page.evaluate(() => document.activeElement?.getAttribute('role'))).toBe('searchbox');
     await page.keyboard.type(a.id);
+    // A prefix of the id may already leave one row; the URL follows the box a moment later, so
+    // wait for both (not one, then assert the other).
     await page.waitForFunction((id) => {
       const rows = [...document.querySelectorAll('[data-testid="task"]')];
-      return rows.length === 1 && rows[0]!.getAttribute('data-task-id') === id;
+      return rows.length === 1 && rows[0]!.getAttribute('data-task-id') === id && new URLSearchParams(location.search).get('q') === id;
     }, a.id);
     expect(new URL(page.url()).searchParams.get('q')).toBe(a.id);
 
