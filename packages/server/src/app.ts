@@ -35,9 +35,6 @@ import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 
-/** Announced bodies over the limit up to this size are drained before the 413 (see below). */
-const OVERSIZE_DRAIN_BYTES = 16 * 1024 * 1024;
-
 export const VERSION = '0.1.0';
 
 export interface TaskPulseServer {
@@ -100,14 +97,14 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       heartbeatMs: config.heartbeatMs,
       retryMs: config.streamRetryMs,
       bufferBytes: config.streamBufferBytes,
-      lagBytes: 64 * 1024,
+      lagBytes: config.streamLagBytes,
       maxStreamMs: config.streamMaxMs,
-      pageSize: 500,
+      pageSize: config.streamPageSize,
       stallMs: config.streamStallMs,
       // With a bus between instances a lost message is only noticed when the next one shows the
-      // gap; checking the store's head every second bounds the lag when no further event comes.
-      headCheckMs: bus instanceof MemoryBus ? 0 : 1000,
-      credentialCheckMs: 5000,
+      // gap; checking the store's head now and then bounds the lag when no further event comes.
+      headCheckMs: bus.crossInstance === false ? 0 : config.streamHeadCheckMs,
+      credentialCheckMs: config.credentialCheckMs,
     },
     { store, bus, snapshot: (f) => tasks.snapshot(f), onDelivered: (e) => metrics.delivered(e) },
   );
@@ -126,7 +123,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     wakeWebhooks();
   });
 
-  const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: 5000 });
+  const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs });
   const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds });
   const authenticate = async (credential: string): Promise<Principal | null> => {
     if (credential.startsWith(KEY_PREFIX) || (config.adminKey !== null && credential === config.adminKey)) {
@@ -159,7 +156,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   // An announced body over the limit is read and discarded before the 413, up to a cap: answering
   // while the client is still uploading makes some clients (undici's fetch, ~1 in 60 at 3 MB) fail
   // with EPIPE instead of seeing the 413. Bigger ones are refused at once (the socket may reset).
-  const drainCap = Math.max(OVERSIZE_DRAIN_BYTES, config.bodyLimitBytes * 4);
+  const drainCap = Math.max(config.oversizeDrainBytes, config.bodyLimitBytes * 4);
   app.addHook('onRequest', (request, _reply, done) => {
     const length = Number(request.headers['content-length']);
     if (!(length > config.bodyLimitBytes && length <= drainCap)) return done();
@@ -266,9 +263,9 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     });
     every(config.healthIntervalMs, () => tasks.checkHealth());
     // Health deadlines of the tasks this instance saw report live in memory: checking them is O(due).
-    every(Math.min(250, config.healthIntervalMs), () => tasks.checkDeadlines());
-    every(Math.min(3_600_000, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
-    every(Math.max(50, Math.min(1000, config.webhookRetryBaseMs)), () => webhooks.tick());
+    every(Math.min(config.deadlineCheckMs, config.healthIntervalMs), () => tasks.checkDeadlines());
+    every(Math.min(config.pruneIntervalMs, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
+    every(Math.max(50, Math.min(config.webhookTickMs, config.webhookRetryBaseMs)), () => webhooks.tick());
     accepting = true;
   };
 
@@ -284,7 +281,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
           'http',
           async () => {
             // In-flight requests get a grace period; then connections still open are cut.
-            const grace = setTimeout(() => app.server.closeAllConnections(), 5000);
+            const grace = setTimeout(() => app.server.closeAllConnections(), config.closeGraceMs);
             grace.unref();
             await app.close();
             clearTimeout(grace);

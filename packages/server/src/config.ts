@@ -116,6 +116,31 @@ export const DEFAULTS = Object.freeze({
   webhookRetryBaseMs: 1000,
   logLevel: 'info',
   sqliteSynchronous: 'NORMAL' as 'NORMAL' | 'FULL',
+
+  // Tunables that are not options: named here, with their units, rather than scattered as numbers.
+  /** A stream with more unsent bytes than this is lagging (a coalescing stream keeps only each task's latest change). */
+  streamLagBytes: 64 * 1024,
+  /** Events per store read while a stream catches up (readers at nearby cursors share pages of this size). */
+  streamPageSize: 500,
+  /**
+   * With a bus between instances, the hub compares the store's head with its own this often: a
+   * lost message is otherwise only noticed when the next one shows the gap (bus.crossInstance).
+   */
+  streamHeadCheckMs: 1000,
+  /** Every open stream's credential is checked again this often (a key revoked on another instance or by the CLI). */
+  credentialCheckMs: 5000,
+  /** How long a verified API key (or its revocation) is believed before the store is asked again. */
+  keyCacheMs: 5000,
+  /** Announced bodies over `bodyLimitBytes` up to this size (or 4× the limit) are drained before the 413. */
+  oversizeDrainBytes: 16 * 1024 * 1024,
+  /** Health deadlines are checked this often (at most; never less often than `healthIntervalMs`). */
+  deadlineCheckMs: 250,
+  /** Old events are pruned this often (at most; more often when `retentionMs` is shorter). */
+  pruneIntervalMs: 3_600_000,
+  /** The webhook outbox is looked at this often (at most: `webhookRetryBaseMs` if shorter, never under 50 ms). */
+  webhookTickMs: 1000,
+  /** On close, requests in flight get this long before the connections still open are cut. */
+  closeGraceMs: 5000,
 });
 
 export type ServerConfig = typeof DEFAULTS & {
@@ -153,6 +178,10 @@ export function resolveConfig(o: ServerOptions): ServerConfig {
     ['tokenTtlSeconds', 1, 30 * 24 * 3600], ['webhookRetryBaseMs', 10, 3_600_000],
     ['rateLimitWindowMs', 1000, 24 * 3600 * 1000], ['rateLimitPerCredential', 0, 1e12], ['rateLimitPerIp', 0, 1e12],
     ['rateLimitStreamsPerCredential', 0, 1e12], ['rateLimitStreamsPerIp', 0, 1e12],
+    ['streamLagBytes', 1024, 1 << 30], ['streamPageSize', 1, 100_000], ['streamHeadCheckMs', 10, 3_600_000],
+    ['credentialCheckMs', 0, 3_600_000], ['keyCacheMs', 0, 3_600_000], ['oversizeDrainBytes', 0, 1 << 30],
+    ['deadlineCheckMs', 10, 3_600_000], ['pruneIntervalMs', 1000, Number.MAX_SAFE_INTEGER], ['webhookTickMs', 50, 3_600_000],
+    ['closeGraceMs', 0, 3_600_000],
   ];
   for (const [k, min, max] of ints) {
     const v = c[k] as unknown;

@@ -7,6 +7,13 @@
 import type { StoredEvent } from '../store/store.ts';
 
 export interface Bus {
+  /**
+   * Whether other instances' events arrive over this bus. Pub/sub between instances can lose a
+   * message, noticed only when the next one shows the gap: the hub then also compares the store's
+   * head with its own now and then (`streamHeadCheckMs`). A bus that does not say is taken to be
+   * one. @defaultValue true
+   */
+  readonly crossInstance?: boolean;
   publish(events: StoredEvent[]): void;
   subscribe(listener: (events: StoredEvent[]) => void): () => void;
   ping(): Promise<void>;

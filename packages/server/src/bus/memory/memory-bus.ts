@@ -4,6 +4,8 @@ import type { Bus } from '../bus.ts';
 /** The single-process bus: delivers synchronously, in publish order. */
 export class MemoryBus implements Bus {
   readonly #listeners = new Set<(events: StoredEvent[]) => void>();
+  /** One instance: its own commits are all there is, delivered in-process, none lost. */
+  readonly crossInstance = false;
 
   publish(events: StoredEvent[]): void {
     for (const l of this.#listeners) l(events);

@@ -36,6 +36,8 @@ export class RedisBus implements Bus {
   readonly #pingTimeoutMs: number;
   readonly #id = randomUUID();
   readonly #listeners = new Set<(events: StoredEvent[]) => void>();
+  /** Other instances' events come over Redis pub/sub, which may lose a message. */
+  readonly crossInstance = true;
   #closing: Promise<void> | null = null;
 
   /** Connects and subscribes; rejects when Redis is unreachable. */
