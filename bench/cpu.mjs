@@ -12,24 +12,10 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ADMIN, runningTasks, startServer } from './support.mjs';
+import { ADMIN, benchArgs, onSseFrames, runningTasks, startServer } from './support.mjs';
 
-const { values: args } = parseArgs({
-  options: {
-    reports: { type: 'string', default: '20000' },
-    tasks: { type: 'string', default: '50' },
-    batch: { type: 'string', default: '25' },
-    concurrency: { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '2' },
-    against: { type: 'string' },
-    modes: { type: 'string', default: 'batched,per-update' },
-  },
-});
-const REPORTS = Number(args.reports);
-const TASKS = Number(args.tasks);
-const BATCH = Number(args.batch);
-const CONC = Number(args.concurrency);
+const args = benchArgs({ reports: 20000, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update' });
+const { reports: REPORTS, tasks: TASKS, batch: BATCH, concurrency: CONC } = args;
 const MODES = args.modes.split(',');
 const here = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -48,17 +34,9 @@ function reader(server, type) {
   const req = http.request({ host: server.host, port: server.port, path: `/v1/stream?type=${type}`, agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
   const ready = new Promise((resolve) => {
     req.on('response', (res) => {
-      res.setEncoding('utf8');
-      let buf = '';
-      res.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (frame.includes('event: snapshot')) resolve();
-          else if (frame.includes('event: task.updated')) if (++count >= want) done();
-        }
+      onSseFrames(res, (frame) => {
+        if (frame.includes('event: snapshot')) resolve();
+        else if (frame.includes('event: task.updated')) if (++count >= want) done();
       });
     });
   });
@@ -104,7 +82,7 @@ async function phase(server, mode) {
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const roots = args.against ? [['this', here], ['against', args.against]] : [['this', here]];
 const results = [];
-for (let round = 0; round < Number(args.rounds); round++) {
+for (let round = 0; round < args.rounds; round++) {
   for (const [name, root] of roots) {
     const server = await startServer([], { root });
     try {

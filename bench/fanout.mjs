@@ -16,26 +16,12 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ADMIN, percentile as pct, runningTasks, startServer } from './support.mjs';
+import { ADMIN, benchArgs, onSseFrames, percentile as pct, runningTasks, startServer } from './support.mjs';
 
-const { values: a } = parseArgs({
-  options: {
-    viewers: { type: 'string', default: '1000' },
-    owners: { type: 'string', default: '200' },
-    staff: { type: 'string', default: '5' },
-    rate: { type: 'string', default: '500' },
-    seconds: { type: 'string', default: '10' },
-    saturate: { type: 'boolean', default: false },
-    k: { type: 'string', default: '1000,5000,10000' },
-    'step-seconds': { type: 'string', default: '2' },
-    'max-steps': { type: 'string', default: '14' },
-    role: { type: 'string', default: 'bench' },
-  },
-});
+const a = benchArgs({ viewers: 1000, owners: 200, staff: 5, rate: 500, seconds: 10, saturate: false, k: '1000,5000,10000', 'step-seconds': 2, 'max-steps': 14, role: 'bench' });
 
 async function steady() {
-const VIEWERS = Number(a.viewers), OWNERS = Number(a.owners), STAFF = Number(a.staff), RATE = Number(a.rate), SECONDS = Number(a.seconds);
+const { viewers: VIEWERS, owners: OWNERS, staff: STAFF, rate: RATE, seconds: SECONDS } = a;
 let server;
 let call;
 
@@ -48,21 +34,13 @@ function openStream(token) {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: server.host, port: server.port, path: '/v1/stream', agent: false, headers: { authorization: `Bearer ${token}` } });
     req.on('response', (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (frame.includes('event: snapshot')) resolve(req);
-          const m = /"message":"m(\d+)"/.exec(frame);
-          if (m) {
-            frames++;
-            const t0 = sent.get(m[1]);
-            if (t0 !== undefined) latencies.push(performance.now() - t0);
-          }
+      onSseFrames(res, (frame) => {
+        if (frame.includes('event: snapshot')) resolve(req);
+        const m = /"message":"m(\d+)"/.exec(frame);
+        if (m) {
+          frames++;
+          const t0 = sent.get(m[1]);
+          if (t0 !== undefined) latencies.push(performance.now() - t0);
         }
       });
     });
@@ -192,8 +170,8 @@ async function ramp(k, report, counter, stepSeconds, maxSteps) {
 
 async function saturate() {
   const ks = a.k.split(',').map(Number);
-  const stepSeconds = Number(a['step-seconds']);
-  const maxSteps = Number(a['max-steps']);
+  const stepSeconds = a['step-seconds'];
+  const maxSteps = a['max-steps'];
   console.log(`Fan-out saturation: K streams all receiving every event, rate ×1.4 per ${stepSeconds} s step until < 90 % delivered (Node ${process.version})`);
   for (const k of ks) {
     // TaskPulse: K viewer streams of one owner (every report goes to all of them).

@@ -5,18 +5,10 @@
 //
 //   node bench/ingest.mjs [--seconds 5] [--rate 2000] [--synchronous NORMAL|FULL]
 import http from 'node:http';
-import { parseArgs } from 'node:util';
-import { ADMIN, percentile, runningTasks, startServer } from './support.mjs';
+import { ADMIN, benchArgs, onSseFrames, percentile, runningTasks, startServer } from './support.mjs';
 
-const { values: args } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '5' },
-    rate: { type: 'string', default: '2000' },
-    synchronous: { type: 'string', default: 'NORMAL' },
-  },
-});
-const SECONDS = Number(args.seconds);
-const RATE = Number(args.rate);
+const args = benchArgs({ seconds: 5, rate: 2000, synchronous: 'NORMAL' });
+const { seconds: SECONDS, rate: RATE } = args;
 let server;
 let call;
 const makeTasks = (n, type) => runningTasks(call, n, type);
@@ -62,20 +54,12 @@ async function latency() {
   const req = http.request({ host: server.host, port: server.port, path: '/v1/stream?type=bench-latency', agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
   const ready = new Promise((resolve) => {
     req.on('response', (res) => {
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const frame = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (frame.includes('event: snapshot')) resolve();
-          const m = /"message":"m(\d+)"/.exec(frame);
-          if (m && sent.has(m[1])) {
-            lat.push(performance.now() - sent.get(m[1]));
-            sent.delete(m[1]);
-          }
+      onSseFrames(res, (frame) => {
+        if (frame.includes('event: snapshot')) resolve();
+        const m = /"message":"m(\d+)"/.exec(frame);
+        if (m && sent.has(m[1])) {
+          lat.push(performance.now() - sent.get(m[1]));
+          sent.delete(m[1]);
         }
       });
     });

@@ -13,9 +13,8 @@
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ADMIN, percentile, runningTasks, startServer } from './support.mjs';
+import { ADMIN, benchArgs, percentile, runningTasks, startServer } from './support.mjs';
 
 if (!isMainThread) {
   // The reader thread: every stream at once; each is done once it has an event at `target`.
@@ -67,19 +66,8 @@ if (!isMainThread) {
   process.exit(0);
 }
 
-const { values } = parseArgs({
-  options: {
-    streams: { type: 'string', default: '100' },
-    behind: { type: 'string', default: '5000' },
-    cursors: { type: 'string', default: 'spread' },
-    rate: { type: 'string', default: '100' },
-    'message-bytes': { type: 'string', default: '200' },
-    nice: { type: 'string', default: '' },
-  },
-});
-const streams = Number(values.streams);
-const behind = Number(values.behind);
-const rate = Number(values.rate);
+const values = benchArgs({ streams: 100, behind: 5000, cursors: 'spread', rate: 100, 'message-bytes': 200, nice: '' });
+const { streams, behind, rate } = values;
 if (values.cursors !== 'spread' && values.cursors !== 'same') throw new Error('--cursors: spread or same');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -94,7 +82,7 @@ const cpuMs = () => {
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
 };
 const tasks = await runningTasks(call, 20, 'storm');
-const message = 'm'.repeat(Number(values['message-bytes']));
+const message = 'm'.repeat(values['message-bytes']);
 
 // The backlog: behind + streams events (spread cursors start up to `streams` further back).
 const backlog = behind + (values.cursors === 'spread' ? streams : 0);

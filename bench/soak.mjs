@@ -18,18 +18,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ADMIN, percentile } from './support.mjs';
+import { ADMIN, benchArgs, onSseFrames, percentile } from './support.mjs';
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '300' },
-    writers: { type: 'string', default: '16' },
-    readers: { type: 'string', default: '4' },
-    faults: { type: 'string', default: '' },
-  },
-});
-const durationMs = Number(values.duration) * 1000;
+const values = benchArgs({ duration: 300, writers: 16, readers: 4, faults: '' });
+const durationMs = values.duration * 1000;
 const faults = new Set(values.faults.split(',').filter(Boolean));
 for (const f of faults) if (f !== 'kill' && f !== 'freeze') throw new Error(`--faults: unknown fault ${f} (kill, freeze)`);
 
@@ -169,18 +161,10 @@ async function streamReader(i) {
           res.resume();
           return resolve();
         }
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => {
-          buf += chunk;
-          let k;
-          while ((k = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, k);
-            buf = buf.slice(k + 2);
-            const type = /^event: (.*)$/m.exec(block)?.[1];
-            const id = /^id: (\d+)$/m.exec(block)?.[1];
-            if (type && id && (type.startsWith('task.') || type.startsWith('notification.'))) r.take(Number(id));
-          }
+        onSseFrames(res, (block) => {
+          const type = /^event: (.*)$/m.exec(block)?.[1];
+          const id = /^id: (\d+)$/m.exec(block)?.[1];
+          if (type && id && (type.startsWith('task.') || type.startsWith('notification.'))) r.take(Number(id));
         });
         res.on('end', resolve);
         res.on('error', resolve);
@@ -255,8 +239,8 @@ if (faults.has('kill')) {
 
 const t0 = Date.now();
 const loops = [
-  ...Array.from({ length: Number(values.writers) }, (_, w) => writer(w)),
-  ...Array.from({ length: Number(values.readers) }, (_, i) => streamReader(i)),
+  ...Array.from({ length: values.writers }, (_, w) => writer(w)),
+  ...Array.from({ length: values.readers }, (_, i) => streamReader(i)),
 ];
 const pollLoop = poller();
 await sleep(durationMs);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const ADMIN = 'bench_admin_key_0123456789';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -72,3 +73,31 @@ export async function runningTasks(call, n, type, owner = (i) => `u${i % 10}`) {
 
 /** The value at quantile `p` of an ascending array. */
 export const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+
+/**
+ * Command-line flags from their defaults: `--name value` where the default is a number (read as a
+ * number) or a string, `--name` alone where it is a boolean; a `null` default is an optional string.
+ */
+export function benchArgs(defaults) {
+  const options = {};
+  for (const [name, d] of Object.entries(defaults)) {
+    options[name] = typeof d === 'boolean' ? { type: 'boolean', default: d } : d === null ? { type: 'string' } : { type: 'string', default: String(d) };
+  }
+  const { values } = parseArgs({ options });
+  return Object.fromEntries(Object.entries(values).map(([name, v]) => [name, typeof defaults[name] === 'number' ? Number(v) : v]));
+}
+
+/** Calls `onFrame(text)` for each SSE frame (the lines up to a blank line) an HTTP response carries. */
+export function onSseFrames(res, onFrame) {
+  let buf = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk) => {
+    buf += chunk;
+    let end;
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const frame = buf.slice(0, end);
+      buf = buf.slice(end + 2);
+      onFrame(frame);
+    }
+  });
+}

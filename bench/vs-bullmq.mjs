@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { benchArgs, onSseFrames } from './support.mjs';
 import { Worker as Thread, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
@@ -86,22 +86,14 @@ async function sseReader(d, onEvent, onReconnect) {
       if (cursor !== null) headers['last-event-id'] = String(cursor);
       req = http.request({ host: d.host, port: d.port, path: `/v1/stream?type=${d.type}&events=task.updated`, agent: false, headers });
       req.on('response', (res) => {
-        let buf = '';
-        res.setEncoding('utf8');
         if (cursor !== null) resolve();
-        res.on('data', (c) => {
-          buf += c;
-          let at;
-          while ((at = buf.indexOf('\n\n')) >= 0) {
-            const frame = buf.slice(0, at);
-            buf = buf.slice(at + 2);
-            const id = /^id: (\d+)$/m.exec(frame);
-            if (id) cursor = Number(id[1]);
-            if (frame.includes('event: snapshot')) resolve();
-            if (!frame.includes('event: task.updated')) continue;
-            const m = re.exec(frame);
-            if (m) onEvent(Number(m[1]), Number(m[2]), Number(m[3]));
-          }
+        onSseFrames(res, (frame) => {
+          const id = /^id: (\d+)$/m.exec(frame);
+          if (id) cursor = Number(id[1]);
+          if (frame.includes('event: snapshot')) resolve();
+          if (!frame.includes('event: task.updated')) return;
+          const m = re.exec(frame);
+          if (m) onEvent(Number(m[1]), Number(m[2]), Number(m[3]));
         });
         // Closed by the server — ended with a `retry:` frame, or cut off (a lagging or stalled
         // reader) — the reader resumes from its cursor either way.
@@ -131,19 +123,8 @@ async function sseReader(d, onEvent, onReconnect) {
 // ------------------------------------------------------------------ main thread
 
 async function main() {
-  const { values: a } = parseArgs({
-    options: {
-      jobs: { type: 'string', default: '200' },
-      updates: { type: 'string', default: '500' },
-      concurrency: { type: 'string', default: '50' },
-      rounds: { type: 'string', default: '2' },
-      modes: { type: 'string', default: 'per-update,batched,sdk,slow' },
-      'slow-us': { type: 'string', default: '100' },
-      'idle-ms': { type: 'string', default: '3000' },
-    },
-  });
-  const JOBS = Number(a.jobs), UPDATES = Number(a.updates), CONC = Number(a.concurrency), ROUNDS = Number(a.rounds);
-  const SLOW_US = Number(a['slow-us']), IDLE_MS = Number(a['idle-ms']);
+  const a = benchArgs({ jobs: 200, updates: 500, concurrency: 50, rounds: 2, modes: 'per-update,batched,sdk,slow', 'slow-us': 100, 'idle-ms': 3000 });
+  const { jobs: JOBS, updates: UPDATES, concurrency: CONC, rounds: ROUNDS, 'slow-us': SLOW_US, 'idle-ms': IDLE_MS } = a;
   const modes = a.modes.split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of modes) if (!['per-update', 'batched', 'sdk', 'slow'].includes(m)) throw new Error(`unknown mode ${m}`);
 

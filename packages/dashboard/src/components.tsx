@@ -178,6 +178,27 @@ export function useNow(ms = 1000): number {
   return now;
 }
 
+/** A table's column headers; a column named with a leading `#` is numeric (right-aligned): `'#Runs'`. */
+export function TableHead({ columns }: { columns: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) =>
+          c.length > 1 && c.startsWith('#') ? (
+            <th key={c} scope="col" className="num">
+              {c.slice(1)}
+            </th>
+          ) : (
+            <th key={c} scope="col">
+              {c}
+            </th>
+          ),
+        )}
+      </tr>
+    </thead>
+  );
+}
+
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
   return (
     <div className="empty">

@@ -3,7 +3,7 @@ import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useInvalidateOnEvents } from '@taskpulse/react/query';
 import { useState } from 'react';
 import type { Api, ClientHealth, History, Stats } from '../api.ts';
-import { Empty } from '../components.tsx';
+import { Empty, TableHead } from '../components.tsx';
 import { duration } from '../format.ts';
 
 const WINDOWS = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000 } as const;
@@ -92,15 +92,7 @@ export function StatsPage({ api }: { api: Api }) {
             ) : (
               <div className="table-wrap">
                 <table className="plain" data-testid="failures">
-                  <thead>
-                    <tr>
-                      <th scope="col">Count</th>
-                      <th scope="col">Type</th>
-                      <th scope="col">Code</th>
-                      <th scope="col">Message</th>
-                      <th scope="col">Last seen</th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={['Count', 'Type', 'Code', 'Message', 'Last seen']} />
                   <tbody>
                     {data.history.failures.map((f, i) => (
                       <tr key={i}>
@@ -210,22 +202,7 @@ function Distributions({ history }: { history: History }) {
   return (
     <div className="table-wrap">
       <table className="plain dist" data-testid="distributions">
-        <thead>
-          <tr>
-            <th scope="col">Type</th>
-            <th scope="col">Stage</th>
-            <th scope="col" className="num">
-              Runs
-            </th>
-            <th scope="col" className="num">
-              Median
-            </th>
-            <th scope="col" className="num">
-              p90
-            </th>
-            <th scope="col">Histogram</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Type', 'Stage', '#Runs', '#Median', '#p90', 'Histogram']} />
         <tbody>
           {history.distributions.map((d) => {
             const max = Math.max(1, ...d.histogram.map((h) => h.count));

@@ -4,7 +4,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useTask, useTaskPulseClient } from '@taskpulse/react';
 import { type ReactNode, useEffect, useMemo, useRef, useState } from 'react';
 import { ApiError, type Api, type StageStat } from '../api.ts';
-import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, useNow } from '../components.tsx';
+import { ConfirmDialog, CopyId, Empty, HealthBadge, ProgressBar, StatusBadge, TableHead, useNow } from '../components.tsx';
 import { JsonView } from '../components/json-view.tsx';
 import { ago, duration, eta, percentText, runTime, shortId, stageText, startsIn } from '../format.ts';
 import { useLivePage } from '../live-list.ts';
@@ -293,15 +293,7 @@ function Attempts({ task }: { task: Task }) {
     <section className="card" aria-labelledby="attempts-title">
       <h2 id="attempts-title">Attempts</h2>
       <table className="plain" data-testid="attempts">
-        <thead>
-          <tr>
-            <th scope="col">#</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Started</th>
-            <th scope="col">Took</th>
-            <th scope="col">Error</th>
-          </tr>
-        </thead>
+        <TableHead columns={['#', 'Outcome', 'Started', 'Took', 'Error']} />
         <tbody>
           {past.map((a, i) => (
             <tr key={`${a.attempt}-${i}`}>
@@ -401,14 +393,7 @@ function Events({ taskId, api }: { taskId: string; api: Api }) {
         Events <span className="subtle">({events.length})</span>
       </h2>
       <table className="plain events" data-testid="events">
-        <thead>
-          <tr>
-            <th scope="col">Seq</th>
-            <th scope="col">Event</th>
-            <th scope="col">At</th>
-            <th scope="col">What</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Seq', 'Event', 'At', 'What']} />
         <tbody>
           {shown.map((e) => (
             <tr key={e.seq}>
