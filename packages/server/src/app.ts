@@ -3,9 +3,6 @@
  * `buildServer()` builds without listening (for `app.inject()` tests); `startServer()` listens.
  */
 import { randomBytes } from 'node:crypto';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
-import cors from '@fastify/cors';
-import { TaskPulseError } from '@taskpulse/protocol';
 import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
 import type { Store } from './store/store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -18,13 +15,10 @@ import { StreamHub } from './stream/sse-hub.ts';
 import { TaskService } from './tasks/service.ts';
 import { HistoryCache } from './eta/history.ts';
 import { DEFAULT_HEALTH } from './eta/eta.ts';
-import { KeyService, KEY_PREFIX } from './auth/keys.ts';
+import { KeyService } from './auth/keys.ts';
 import { TokenService } from './auth/tokens.ts';
-import type { Principal } from './auth/principal.ts';
-import { createRouter } from './http/route.ts';
-import { installErrorHandling } from './http/errors.ts';
-import { installRateLimits } from './http/rate-limit.ts';
-import { serveStatic } from './http/static.ts';
+import { createAuthenticator } from './auth/authenticate.ts';
+import { createHttpServer } from './http/server.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { workerRoutes } from './routes/worker.ts';
 import { eventRoutes } from './routes/events.ts';
@@ -33,9 +27,10 @@ import { opsRoutes } from './routes/ops.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
-import { openApiDocument } from './openapi.ts';
+import type { FastifyInstance } from 'fastify';
+import { VERSION } from './version.ts';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 export interface TaskPulseServer {
   app: FastifyInstance;
@@ -125,118 +120,19 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
 
   const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs });
   const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds });
-  const authenticate = async (credential: string): Promise<Principal | null> => {
-    if (credential.startsWith(KEY_PREFIX) || (config.adminKey !== null && credential === config.adminKey)) {
-      const k = await keys.verify(credential);
-      if (!k) return null;
-      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id!, scopes: new Set(k.scopes) };
-    }
-    return tokens.verify(credential);
-  };
+  const authenticate = createAuthenticator({ keys, tokens, adminKey: config.adminKey });
 
-  const app = Fastify({
-    logger: { level: config.logLevel, stream: process.stderr },
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: config.bodyLimitBytes,
-    // Only the listed proxies' X-Forwarded-For is believed (request.ip); by default none is.
-    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
-    onProtoPoisoning: 'error',
-    onConstructorPoisoning: 'error',
-    // Ids are up to 128 chars; longer path params get our 400 rather than the router's 414.
-    routerOptions: { maxParamLength: 256 },
-    // While draining we answer 503 ourselves, in the API's error format (see the onRequest hook).
-    return503OnClosing: false,
-    // Bad URLs and over-long path params get the API's JSON error body like everything else.
-    frameworkErrors: (error, _request, reply) => {
-      const e = new TaskPulseError('invalid_request', `the URL is not valid: ${error.message}`);
-      void (reply as FastifyReply).code(e.status).type('application/json').send(e.toBody());
-    },
-  });
-  app.removeContentTypeParser('text/plain');
-  // An announced body over the limit is read and discarded before the 413, up to a cap: answering
-  // while the client is still uploading makes some clients (undici's fetch, ~1 in 60 at 3 MB) fail
-  // with EPIPE instead of seeing the 413. Bigger ones are refused at once (the socket may reset).
-  const drainCap = Math.max(config.oversizeDrainBytes, config.bodyLimitBytes * 4);
-  app.addHook('onRequest', (request, _reply, done) => {
-    const length = Number(request.headers['content-length']);
-    if (!(length > config.bodyLimitBytes && length <= drainCap)) return done();
-    const raw = request.raw;
-    const finish = () => {
-      raw.off('end', finish);
-      raw.off('error', finish);
-      done();
-    };
-    raw.on('end', finish);
-    raw.on('error', finish);
-    raw.resume();
-  });
-  // An empty JSON body (`POST …/cancel` with a content-type but nothing else) means "no body".
-  const jsonParser = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '' || (typeof body === 'string' && body.trim() === '')) return done(null, undefined);
-    jsonParser(request, body as string, done);
-  });
-  const allowed = new Set(config.corsOrigins);
-  const originAllowed = (o: string | undefined) => o !== undefined && (allowed.has('*') || allowed.has(o));
-  if (allowed.size > 0) {
-    await app.register(cors, {
-      origin: (origin, cb) => cb(null, originAllowed(origin)),
-      allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'last-event-id', 'if-none-match'],
-      exposedHeaders: ['etag', 'retry-after'],
-      methods: ['GET', 'POST', 'DELETE'],
-      maxAge: 600,
-    });
-  }
-  const corsHeaders = (origin: string | undefined): Record<string, string> =>
-    originAllowed(origin) ? { 'access-control-allow-origin': origin!, vary: 'origin' } : {};
-  installErrorHandling(app);
-  app.addHook('onRequest', async (request, reply) => {
-    // Draining: work is refused with a 503 (a stream still gets its 200 + `retry:`, see routes/events.ts).
-    if (closing && !request.url.startsWith('/v1/stream')) {
-      reply.header('retry-after', '1');
-      throw new TaskPulseError('unavailable', 'the server is shutting down; retry shortly');
-    }
-  });
-
-  const limits = await installRateLimits(
-    app,
-    {
-      windowMs: config.rateLimitWindowMs, perCredential: config.rateLimitPerCredential, perIp: config.rateLimitPerIp,
-      streamsPerCredential: config.rateLimitStreamsPerCredential, streamsPerIp: config.rateLimitStreamsPerIp,
-      redisUrl: config.redisUrl, redisPrefix: config.rateLimitRedisPrefix,
-    },
-    app.log,
-  );
-  const isStreamOpen = (url: string) => url === '/v1/stream' || url.startsWith('/v1/stream?');
-  app.addHook('onRequest', async (request, reply) => {
-    // Per IP before authentication (bad credentials count too); per credential in the router.
-    if (request.url.startsWith('/v1/')) await limits.checkIp(request, reply, isStreamOpen(request.url));
-  });
-
-  app.addHook('onResponse', async (request, reply) => {
-    // Unmatched URLs share one label: a scanner must not grow the label set without bound.
-    const route = request.routeOptions.url ?? 'unmatched';
-    const stream = String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream') || route === '/v1/stream';
-    metrics.httpRequest(request.method, route, reply.statusCode, stream ? null : reply.elapsedTime);
-  });
-
-  const router = createRouter(app, authenticate, (principal, spec, request, reply) =>
-    limits.checkCredential(principal, request, reply, spec.url === '/v1/stream'),
-  );
+  const http = await createHttpServer(config, { authenticate, metrics, closing: () => closing !== null });
+  const { app, router } = http;
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);
-  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders });
+  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders: http.corsHeaders });
   keys.onRevoke(() => void hub.recheckCredentials());
   accessRoutes(router, keys, tokens);
   webhookRoutes(router, store, () => webhooks.changed(), wakeWebhooks);
   notificationRoutes(router, tasks);
-  let openapi: unknown = null;
-  opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: () => (openapi ??= openApiDocument(router, VERSION)) });
-  if (config.staticDir || config.dashboardDir) {
-    serveStatic(app, { dirs: config.staticDir ? [config.staticDir] : [], app: config.dashboardDir, missingAppHint: config.dashboardMissingHint ?? undefined });
-  }
-  if (!config.staticDir && !config.dashboardDir) app.get('/', async () => ({ name: 'TaskPulse', version: VERSION, openapi: '/openapi.json' }));
+  opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: http.openapi });
+  http.serveFiles();
 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {
@@ -277,19 +173,10 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
         ['webhooks', () => webhooks.close()],
-        [
-          'http',
-          async () => {
-            // In-flight requests get a grace period; then connections still open are cut.
-            const grace = setTimeout(() => app.server.closeAllConnections(), config.closeGraceMs);
-            grace.unref();
-            await app.close();
-            clearTimeout(grace);
-          },
-        ],
+        ['http', () => http.close()],
         ['store', () => store.close()],
         ['bus', () => bus.close()],
-        ['rate limits', () => limits.close()],
+        ['rate limits', () => http.closeRateLimits()],
       ];
       for (const [name, step] of steps) {
         try {
@@ -304,11 +191,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     app, config, store, bus, hub, tasks, keys, tokens, start, close,
     listen: async () => {
       await start();
-      await app.listen({ host: config.host, port: config.port, listenTextResolver: (address) => `listening on ${address}` });
-      const addr = app.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.port;
-      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return `http://${host}:${port}`;
+      return http.listen();
     },
   };
 }

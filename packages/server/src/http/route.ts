@@ -8,6 +8,7 @@ import { z, type ZodType } from 'zod';
 import type { Principal, Role } from '../auth/principal.ts';
 import type { Scope } from '@taskpulse/protocol';
 import { fromZod } from './errors.ts';
+import type { Authenticate } from '../auth/authenticate.ts';
 
 export interface RouteSpec<B extends ZodType | undefined, Q extends ZodType | undefined> {
   method: 'GET' | 'POST' | 'DELETE';
@@ -50,7 +51,7 @@ export interface RouteContext<B, Q> {
 
 type Infer<T> = T extends ZodType ? z.output<T> : undefined;
 
-export type Authenticate = (credential: string) => Promise<Principal | null>;
+export type { Authenticate };
 
 export interface Router {
   route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined>(

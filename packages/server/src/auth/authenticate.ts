@@ -1,0 +1,30 @@
+/**
+ * Authentication: a presented credential → the {@link Principal} it stands for, or null. An API
+ * key (`tpk_…`, or the bootstrap admin key) is looked up by the key service; anything else is taken
+ * for a viewer or staff token (JWT). The router (http/route.ts) finds the credential in the request
+ * and turns null into a 401; streams call this again while open (a revoked key ends them).
+ */
+import type { Principal } from './principal.ts';
+import { KEY_PREFIX, type KeyService } from './keys.ts';
+import type { TokenService } from './tokens.ts';
+
+/** Resolves a credential to its principal; null when it is not accepted. */
+export type Authenticate = (credential: string) => Promise<Principal | null>;
+
+export interface AuthenticatorDeps {
+  keys: KeyService;
+  tokens: TokenService;
+  /** The bootstrap admin key (config `adminKey`), accepted though it has no `tpk_` prefix. */
+  adminKey: string | null;
+}
+
+export function createAuthenticator({ keys, tokens, adminKey }: AuthenticatorDeps): Authenticate {
+  return async (credential) => {
+    if (credential.startsWith(KEY_PREFIX) || (adminKey !== null && credential === adminKey)) {
+      const k = await keys.verify(credential);
+      if (!k) return null;
+      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id!, scopes: new Set(k.scopes) };
+    }
+    return tokens.verify(credential);
+  };
+}
