@@ -7,7 +7,6 @@ import { resolveConfig, type ServerConfig, type ServerOptions } from './config.t
 import type { Store } from './store/store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import { PostgresStore } from './store/postgres/postgres-store.ts';
-import { storageFault } from './store/faults.ts';
 import type { Bus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory/memory-bus.ts';
 import { RedisBus } from './bus/redis/redis-bus.ts';
@@ -27,6 +26,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
+import { Background } from './background.ts';
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from './version.ts';
 
@@ -108,22 +108,25 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     { ...WEBHOOK_DEFAULTS, baseDelayMs: config.webhookRetryBaseMs },
     { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
   );
-  let webhookWake: NodeJS.Immediate | null = null;
-  const wakeWebhooks = () => {
-    if (started && !webhookWake) webhookWake = setImmediate(() => ((webhookWake = null), void webhooks.tick()));
-  };
-  store.onCommit((events) => {
-    metrics.committed(events);
-    bus.publish(events);
-    wakeWebhooks();
-  });
-
   const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs });
   const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds });
   const authenticate = createAuthenticator({ keys, tokens, adminKey: config.adminKey });
 
   const http = await createHttpServer(config, { authenticate, metrics, closing: () => closing !== null });
   const { app, router } = http;
+  const background = new Background(config, {
+    store, webhooks, log: app.log,
+    reap: () => tasks.reap(),
+    checkHealth: () => tasks.checkHealth(),
+    checkDeadlines: () => tasks.checkDeadlines(),
+    onLeasesExpired: (n) => metrics.leaseExpiries.inc(n),
+  });
+  const wakeWebhooks = () => background.wakeWebhooks();
+  store.onCommit((events) => {
+    metrics.committed(events);
+    bus.publish(events);
+    wakeWebhooks();
+  });
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);
   eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders: http.corsHeaders });
@@ -134,34 +137,11 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: http.openapi });
   http.serveFiles();
 
-  const timers: NodeJS.Timeout[] = [];
-  const every = (ms: number, fn: () => Promise<unknown>) => {
-    let running = false;
-    const t = setInterval(() => {
-      if (running) return;
-      running = true;
-      fn()
-        // A dependency that is down is an operating condition (readyz says so), not a bug.
-        .catch((error: unknown) => app.log[storageFault(error) ? 'warn' : 'error']({ err: error }, 'background task failed'))
-        .finally(() => (running = false));
-    }, ms);
-    t.unref();
-    timers.push(t);
-  };
-
   const start = async () => {
     if (started) return;
     started = true;
     await hub.start();
-    every(config.reaperIntervalMs, async () => {
-      const n = await tasks.reap();
-      if (n > 0) metrics.leaseExpiries.inc(n);
-    });
-    every(config.healthIntervalMs, () => tasks.checkHealth());
-    // Health deadlines of the tasks this instance saw report live in memory: checking them is O(due).
-    every(Math.min(config.deadlineCheckMs, config.healthIntervalMs), () => tasks.checkDeadlines());
-    every(Math.min(config.pruneIntervalMs, config.retentionMs), () => store.pruneEvents(Date.now() - config.retentionMs));
-    every(Math.max(50, Math.min(config.webhookTickMs, config.webhookRetryBaseMs)), () => webhooks.tick());
+    background.start();
     accepting = true;
   };
 
@@ -169,7 +149,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     (closing ??= (async () => {
       accepting = false;
       tasks.close();
-      for (const t of timers) clearInterval(t);
+      background.stop();
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
         ['webhooks', () => webhooks.close()],
