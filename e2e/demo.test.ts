@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
-import { eventually } from '../packages/client/test/support/eventually.ts';
+import { eventually } from '../test-support/eventually.ts';
 
 const BIN = resolve(import.meta.dirname, '../packages/cli/bin/taskpulse.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'taskpulse-demo-e2e-'));

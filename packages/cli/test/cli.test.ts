@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect, it, vi } from 'vitest';
 import { startServer } from '@taskpulse/server';
 import { main } from '../src/main.ts';
-import { eventually } from '../../client/test/support/eventually.ts';
+import { eventually } from '../../../test-support/eventually.ts';
 
 const BIN = resolve(import.meta.dirname, '../bin/taskpulse.mjs');
 const run = promisify(execFile);

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type AuthEvent, type TaskPulseClient } from '../src/index.ts';
-import { eventually } from './support/eventually.ts';
+import { eventually } from '../../../test-support/eventually.ts';
 import { adminApi, removeDir, startRealServer, startStallingProxy } from './support/real-server.ts';
 
 const HEARTBEAT_MS = 500;

@@ -109,7 +109,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
   );
   const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs });
-  const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds });
+  const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds }, { now: options.now });
   const authenticate = createAuthenticator({ keys, tokens, adminKey: config.adminKey });
 
   const http = await createHttpServer(config, { authenticate, metrics, closing: () => closing !== null });

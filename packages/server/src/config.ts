@@ -87,6 +87,12 @@ export interface ServerOptions {
   /** Inject a store or bus (tests, embedding). */
   store?: Store;
   bus?: Bus;
+  /**
+   * Inject a clock (tests), in milliseconds since the epoch. Read by the token service (issue and
+   * expiry of viewer and staff tokens), so a test expires a token without waiting.
+   * @defaultValue Date.now
+   */
+  now?: () => number;
 }
 
 export const DEFAULTS = Object.freeze({

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, runningTask, type TestServer } from './support.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { buildTestServer, runningTask, type TestApp } from './support.ts';
 
-let t: TestServer;
+let t: TestApp;
 beforeAll(async () => {
-  t = await startTestServer({ reaperIntervalMs: 50 });
+  t = await buildTestServer({ reaperIntervalMs: 50 });
 });
 afterAll(async () => t.close());
 
@@ -104,7 +105,7 @@ describe('tasks', () => {
     const created = await t.api('POST', '/v1/tasks', { type, owner: 'o1', maxAttempts: 2 });
     const first = await t.api('POST', '/v1/tasks/claim', { types: [type], leaseMs: 1000 });
     // Let the lease run out: the reaper sends the task back to the queue, the next claim is attempt 2.
-    await waitFor(async () => (await t.api('GET', `/v1/tasks/${created.body.id}`)).body.status === 'queued');
+    await eventually('the reaper requeued the task', async () => (await t.api('GET', `/v1/tasks/${created.body.id}`)).body.status === 'queued');
     const second = await t.api('POST', '/v1/tasks/claim', { types: [type], leaseMs: 30_000 });
     expect(second.body.task.attempt).toBe(2);
     await t.api('POST', `/v1/tasks/${created.body.id}/progress`, { lease: second.body.lease.token, done: 5, total: 10 });
@@ -130,7 +131,7 @@ describe('tasks', () => {
     const type = 'stall';
     const created = await t.api('POST', '/v1/tasks', { type, owner: 'o1', maxAttempts: 1 });
     await t.api('POST', '/v1/tasks/claim', { types: [type], leaseMs: 1000 });
-    await waitFor(async () => (await t.api('GET', `/v1/tasks/${created.body.id}`)).body.status === 'failed');
+    await eventually('the reaper failed the task', async () => (await t.api('GET', `/v1/tasks/${created.body.id}`)).body.status === 'failed');
     const task = (await t.api('GET', `/v1/tasks/${created.body.id}`)).body;
     expect(task.error.code).toBe('stalled');
   });
@@ -298,23 +299,12 @@ describe('operations', () => {
   });
 });
 
-async function waitFor(pred: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe('conventions', () => {
   it('treats an empty JSON body as no body', async () => {
     const q = await t.api('POST', '/v1/tasks', { type: 'empty-body', owner: 'o1' });
-    const res = await fetch(`${t.url}/v1/tasks/${q.body.id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: 'Bearer test_admin_key_0123456789', 'content-type': 'application/json' },
-    });
+    const res = await t.api('POST', `/v1/tasks/${q.body.id}/cancel`, ''); // content-type: application/json, no bytes
     expect(res.status).toBe(200);
-    expect(((await res.json()) as any).status).toBe('canceled');
+    expect(res.body.status).toBe('canceled');
   });
 });
 

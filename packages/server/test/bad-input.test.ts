@@ -4,9 +4,10 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN, runningTask, startTestServer, type TestServer } from './support.ts';
+import { ADMIN, buildTestServer, runningTask, skippingClock, type TestApp } from './support.ts';
 
-let t: TestServer;
+let t: TestApp;
+const clock = skippingClock();
 let id: string;
 let lease: string;
 let viewer: string;
@@ -14,7 +15,7 @@ beforeAll(async () => {
   // No health checks and a long lease: on a loaded machine this file outlasts the 10 s after which
   // a silent task turns `stuck` and the default 30 s lease, and those (correct) changes would alter
   // the state this test compares.
-  t = await startTestServer({ healthIntervalMs: 3_600_000 });
+  t = await buildTestServer({ healthIntervalMs: 3_600_000, now: clock.now });
   ({ id, lease } = await runningTask(t, { type: 'bad', owner: 'victim', stages: [{ key: 'a' }], leaseMs: 3_600_000 }));
   await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 4, message: 'fine' });
   viewer = await t.viewerToken('victim');
@@ -76,7 +77,7 @@ const FORGED: [string, () => Promise<string> | string][] = [
   ['wrong secret', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('victim').setIssuer('taskpulse').setExpirationTime('1h').sign(new TextEncoder().encode('not-the-server-secret-at-all-000'))],
   ['expired', async () => {
     const r = await t.api('POST', '/v1/tokens', { owner: 'victim', ttlSeconds: 1 });
-    await new Promise((res) => setTimeout(res, 1100));
+    clock.advance(1100); // the token service's clock only: the token is a second past its exp
     return r.body.token;
   }],
   ['unknown api key', () => 'tpk_' + 'A'.repeat(43)],
@@ -183,30 +184,17 @@ it('answers every kind of bad input with a 4xx JSON error and changes nothing', 
     const credential = cred === 'WORKER' ? worker : cred;
     const body = typeof c.body === 'function' ? (c.body as () => unknown)() : c.body;
     const raw = c.raw ?? (body === undefined ? undefined : JSON.stringify(body));
-    const res = await fetch(t.url + c.path(), {
-      method: c.method,
-      headers: {
-        ...(credential ? { authorization: `Bearer ${credential}` } : {}),
-        ...(raw !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...c.headers,
-      },
-      body: raw,
-    });
-    const text = await res.text();
-    let parsed: any = null;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // checked below
-    }
+    const res = await t.api(c.method, c.path(), raw, credential, c.headers);
+    const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+    const parsed: any = res.body;
     const ok = res.status >= 400 && res.status < 500 && res.headers.get('content-type')?.includes('application/json') && typeof parsed?.error?.code === 'string' && typeof parsed?.error?.message === 'string';
     if (!ok) failures.push(`${c.name}: ${res.status} ${text.slice(0, 200)}`);
   }
   for (const [name, forge] of FORGED) {
     const token = await forge();
     for (const [ep, path] of [...GETS, ['cancel', () => `/v1/tasks/${id}/cancel`] as [string, () => string]]) {
-      const res = await fetch(t.url + path(), { method: ep === 'cancel' ? 'POST' : 'GET', headers: { authorization: `Bearer ${token}` } });
-      const parsed = (await res.json().catch(() => null)) as any;
+      const res = await t.api(ep === 'cancel' ? 'POST' : 'GET', path(), undefined, token);
+      const parsed = res.body;
       if (res.status !== 401 || parsed?.error?.code !== 'unauthorized') failures.push(`${name} → ${ep}: ${res.status} ${JSON.stringify(parsed)}`);
     }
   }
@@ -275,9 +263,10 @@ it('answers an oversized body with 413 JSON after reading it, never a connection
   const before = await state();
   const raw = JSON.stringify({ type: 'x', owner: 'y', input: 'x'.repeat(3 * 1024 * 1024) });
   const answers: string[] = [];
+  const url = await t.listen(); // the race is in a real upload over a socket
   for (let i = 0; i < 60; i++) {
     try {
-      const res = await fetch(`${t.url}/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: raw });
+      const res = await fetch(`${url}/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: raw });
       const body = (await res.json()) as any;
       answers.push(`${res.status} ${body?.error?.code}`);
     } catch (error) {
@@ -308,8 +297,8 @@ it('answers garbage on every path of the OpenAPI document with a 4xx JSON error,
           const sends = M === 'GET' || M === 'DELETE' ? queries.map((q) => ({ url: path + q, body: undefined })) : bodies.map((b) => ({ url: path, body: b }));
           for (const s of sends) {
             requests++;
-            const res = await fetch(t.url + s.url, { method: M, headers: { ...(cred ? { authorization: `Bearer ${cred}` } : {}), ...(s.body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: s.body });
-            const text = await res.text();
+            const res = await t.api(M, s.url, s.body, cred);
+            const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
             const isJson = res.headers.get('content-type')?.includes('application/json');
             // Public GETs (healthz, openapi.json) may answer 200; everything else must be a 4xx error body.
             const ok = res.status < 500 && (res.status < 400 || (isJson && /"code":"/.test(text)));

@@ -1,10 +1,14 @@
-/** Test support: a real server on a free port with a throwaway SQLite file, plus HTTP and SSE helpers. */
+/**
+ * Test support: a server with a throwaway SQLite file, either built and reached through
+ * `app.inject()` (REST tests: {@link buildTestServer}) or listening on a free port (streams, SDKs,
+ * real sockets: {@link startTestServer}), with the same `api` helper on both; plus an SSE reader.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startServer, type ServerOptions } from '../src/index.ts';
+import { buildServer, startServer, type ServerOptions, type TaskPulseServer } from '../src/index.ts';
 
 export const ADMIN = 'test_admin_key_0123456789';
 
@@ -32,47 +36,78 @@ export async function freshSchema(cleanups: (() => Promise<unknown>)[]): Promise
   return { schema, url: url.toString() };
 }
 
-export interface TestServer {
-  url: string;
-  dir: string;
-  db: string;
-  server: Awaited<ReturnType<typeof startServer>>['server'];
-  close(): Promise<void>;
-  api<T = any>(method: string, path: string, body?: unknown, credential?: string, headers?: Record<string, string>): Promise<{ status: number; body: T; headers: Headers }>;
-  /** Creates a worker key, a task, claims it: the common start of worker tests. */
-  viewerToken(owner: string, ttlSeconds?: number, taskIds?: string[]): Promise<string>;
+/** An answer as the tests read it: the status, the body parsed as JSON (else the text, or null when empty), the headers. */
+export interface ApiAnswer<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
 }
 
-export async function startTestServer(options: ServerOptions = {}, dir = mkdtempSync(join(tmpdir(), 'taskpulse-'))): Promise<TestServer> {
-  const db = join(dir, 'test.db');
-  const s = await startServer({ port: 0, db, adminKey: ADMIN, logLevel: 'silent', ...options });
-  const api: TestServer['api'] = async (method, path, body, credential = ADMIN, headers = {}) => {
-    const res = await fetch(s.url + path, {
+/**
+ * One request with the API's conventions: `credential` as the bearer (the admin key unless given;
+ * `''` or `null` sends none), a JSON body (a string is sent as it is), extra `headers` last.
+ */
+export type Api = <T = any>(method: string, path: string, body?: unknown, credential?: string | null, headers?: Record<string, string>) => Promise<ApiAnswer<T>>;
+
+/** What every test server offers, listening or not. */
+export interface TestHandle {
+  dir: string;
+  db: string;
+  server: TaskPulseServer;
+  api: Api;
+  /** Mints a viewer token for `owner` (optionally for some tasks only). */
+  viewerToken(owner: string, ttlSeconds?: number, taskIds?: string[]): Promise<string>;
+  /** Closes the server and removes its directory. */
+  close(): Promise<void>;
+}
+
+/** A server listening on a free port: for streams, the SDKs, and whatever needs a real socket. */
+export interface TestServer extends TestHandle {
+  url: string;
+}
+
+/**
+ * A server that is built but not listening: `api` goes through Fastify's `inject()` (no socket, no
+ * HTTP client), which is all a REST test needs. `listen()` opens a port for the odd test in the
+ * same file that needs one (an SSE stream, the body-drain race of a real upload).
+ */
+export interface TestApp extends TestHandle {
+  /** Listens on a free port (once) and returns the URL. */
+  listen(): Promise<string>;
+}
+
+type Send = (method: string, path: string, headers: Record<string, string>, body: string | undefined) => Promise<{ status: number; text: string; headers: Headers }>;
+
+function apiOver(send: Send): Api {
+  return async (method, path, body, credential = ADMIN, headers = {}) => {
+    const res = await send(
       method,
-      headers: {
+      path,
+      {
         ...(credential ? { authorization: `Bearer ${credential}` } : {}),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...headers,
       },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
+      body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    );
+    let parsed: unknown = res.text;
     try {
-      parsed = text ? JSON.parse(text) : null;
+      parsed = res.text ? JSON.parse(res.text) : null;
     } catch {
       // not JSON: keep the text
     }
     return { status: res.status, body: parsed as never, headers: res.headers };
   };
+}
+
+function handle(server: TaskPulseServer, dir: string, db: string, api: Api): TestHandle {
   return {
-    url: s.url,
     dir,
     db,
-    server: s.server,
+    server,
     api,
     close: async () => {
-      await s.close();
+      await server.close();
       rmSync(dir, { recursive: true, force: true });
     },
     viewerToken: async (owner, ttlSeconds, taskIds) => {
@@ -81,6 +116,46 @@ export async function startTestServer(options: ServerOptions = {}, dir = mkdtemp
       return (r.body as { token: string }).token;
     },
   };
+}
+
+const testOptions = (db: string, options: ServerOptions): ServerOptions => ({ port: 0, db, adminKey: ADMIN, logLevel: 'silent', ...options });
+
+export async function startTestServer(options: ServerOptions = {}, dir = mkdtempSync(join(tmpdir(), 'taskpulse-'))): Promise<TestServer> {
+  const db = join(dir, 'test.db');
+  const s = await startServer(testOptions(db, options));
+  const api = apiOver(async (method, path, headers, body) => {
+    const res = await fetch(s.url + path, { method, headers, body });
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  });
+  return { ...handle(s.server, dir, db, api), url: s.url };
+}
+
+/** Builds a server without listening, started (reaper, health checks, webhooks) as `listen()` would; see {@link TestApp}. */
+export async function buildTestServer(options: ServerOptions = {}, dir = mkdtempSync(join(tmpdir(), 'taskpulse-'))): Promise<TestApp> {
+  const db = join(dir, 'test.db');
+  const server = await buildServer(testOptions(db, options));
+  await server.start();
+  const api = apiOver(async (method, path, headers, body) => {
+    const res = await server.app.inject({ method: method as never, url: path, headers, payload: body });
+    const h = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      if (Array.isArray(value)) for (const v of value) h.append(name, v);
+      else if (value !== undefined) h.set(name, String(value));
+    }
+    return { status: res.statusCode, text: res.payload, headers: h };
+  });
+  let url: Promise<string> | null = null;
+  return { ...handle(server, dir, db, api), listen: () => (url ??= server.listen()) };
+}
+
+/**
+ * A clock for `ServerOptions.now`: real time plus whatever the test has skipped with `advance`,
+ * so what reads it (the token service) sees time pass without the test sleeping, and the rest
+ * of the server (timers, the store) keeps real time.
+ */
+export function skippingClock(): { now: () => number; advance(ms: number): void } {
+  let skipped = 0;
+  return { now: () => Date.now() + skipped, advance: (ms) => void (skipped += ms) };
 }
 
 export interface SseEvent {
@@ -199,7 +274,7 @@ export class SseReader {
 }
 
 /** Creates a task and claims it; returns the task id and lease token. */
-export async function runningTask(t: TestServer, body: Record<string, unknown> = {}): Promise<{ id: string; lease: string }> {
+export async function runningTask(t: Pick<TestHandle, 'api'>, body: Record<string, unknown> = {}): Promise<{ id: string; lease: string }> {
   const type = (body.type as string) ?? `t_${Math.random().toString(36).slice(2, 8)}`;
   const c = await t.api('POST', '/v1/tasks', { type, owner: 'u1', ...body, start: true });
   if (c.status !== 201) throw new Error(`create: ${c.status} ${JSON.stringify(c.body)}`);

@@ -1,13 +1,14 @@
 /** Viewer tokens with malformed claims are refused (401): a claim the server cannot read never widens access. */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support.ts';
+import { buildTestServer, skippingClock, type TestApp } from './support.ts';
 
 const SECRET = 'tokens-test-secret-0123456789abcdef';
-let t: TestServer;
+let t: TestApp;
+const clock = skippingClock();
 let mine: string;
 beforeAll(async () => {
-  t = await startTestServer({ secret: SECRET });
+  t = await buildTestServer({ secret: SECRET, now: clock.now });
   mine = (await t.api('POST', '/v1/tasks', { type: 'claims', owner: 'alice' })).body.id;
   await t.api('POST', '/v1/tasks', { type: 'claims', owner: 'alice' });
 });
@@ -38,11 +39,25 @@ it.each([
   const r = await t.api('GET', '/v1/tasks?type=claims', undefined, await sign(claims));
   expect(r.status).toBe(401);
   expect(r.body.error.code).toBe('unauthorized');
-  const s = await fetch(`${t.url}/v1/stream?access_token=${await sign(claims)}`);
+  const s = await t.api('GET', `/v1/stream?access_token=${await sign(claims)}`, undefined, null);
   expect(s.status).toBe(401);
-  await s.body?.cancel();
 });
 
 it('answers 401 to a subject that is not a string', async () => {
   expect((await t.api('GET', '/v1/tasks', undefined, await sign({ sub: 42 }, null))).status).toBe(401);
+});
+
+it('dates and expires tokens by the injected clock: refused once it passes their exp, without waiting', async () => {
+  clock.advance(86_400_000); // the token service runs a day ahead of real time from here on
+  const minted = await t.api('POST', '/v1/tokens', { owner: 'alice', ttlSeconds: 60 });
+  expect(minted.status).toBe(201);
+  const issued = JSON.parse(Buffer.from(minted.body.token.split('.')[1], 'base64url').toString());
+  expect(issued.iat * 1000).toBeGreaterThan(Date.now() + 3_600_000); // dated by the injected clock
+  expect(issued.exp - issued.iat).toBe(60);
+  expect(Date.parse(minted.body.expiresAt)).toBe(issued.exp * 1000);
+  expect((await t.api('GET', '/v1/tasks?type=claims', undefined, minted.body.token)).status).toBe(200);
+  clock.advance(61_000);
+  const r = await t.api('GET', '/v1/tasks?type=claims', undefined, minted.body.token);
+  expect(r.status).toBe(401);
+  expect(r.body.error.details.reason).toBe('token_expired');
 });

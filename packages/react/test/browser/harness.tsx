@@ -10,7 +10,7 @@ import { createRoot } from 'react-dom/client';
 import { TaskPulseProvider, useNotifications, useTask, useTasks } from '../../src/index.ts';
 import { useInvalidateOnEvents } from '../../src/query/index.ts';
 import { FakeWatch, event, notification, task } from '../support.ts';
-import { eventually } from '../../../client/test/support/eventually.ts';
+import { eventually } from '../../../../test-support/eventually.ts';
 
 function fake() {
   const watches: Array<{ key: string; watch: FakeWatch<unknown> }> = [];

@@ -27,27 +27,30 @@ export interface TokenConfig {
   defaultTtlSeconds: number;
 }
 
+export interface TokenDeps {
+  /**
+   * The clock, in milliseconds since the epoch: `iat` and `exp` of minted tokens, and the time
+   * `exp` is checked against (jose's `currentDate`), so a test expires a token by advancing it.
+   * @defaultValue Date.now
+   */
+  now?: () => number;
+}
+
 export class TokenService {
   readonly #key: Uint8Array;
   readonly #config: TokenConfig;
   readonly #jwks: ReturnType<typeof createRemoteJWKSet> | null;
+  readonly #now: () => number;
 
-  constructor(config: TokenConfig) {
+  constructor(config: TokenConfig, deps: TokenDeps = {}) {
     this.#config = config;
     this.#key = new TextEncoder().encode(config.secret);
     this.#jwks = config.jwksUrl ? createRemoteJWKSet(new URL(config.jwksUrl)) : null;
+    this.#now = deps.now ?? Date.now;
   }
 
   async mint(owner: string, ttlSeconds?: number, taskIds?: string[]): Promise<{ token: string; expiresAt: string }> {
-    const exp = Math.floor(Date.now() / 1000) + (ttlSeconds ?? this.#config.defaultTtlSeconds);
-    const token = await new SignJWT({ ...(taskIds ? { tids: taskIds } : {}) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(owner)
-      .setIssuer(this.#config.issuer)
-      .setIssuedAt()
-      .setExpirationTime(exp)
-      .sign(this.#key);
-    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+    return this.#sign({ ...(taskIds ? { tids: taskIds } : {}) }, owner, ttlSeconds);
   }
 
   /**
@@ -55,21 +58,28 @@ export class TokenService {
    * verified against a JWKS is always a viewer token, whatever claims it carries.
    */
   async mintStaff(ttlSeconds?: number): Promise<{ token: string; expiresAt: string }> {
-    const exp = Math.floor(Date.now() / 1000) + (ttlSeconds ?? this.#config.defaultTtlSeconds);
-    const token = await new SignJWT({ [STAFF_CLAIM]: 'staff' })
+    return this.#sign({ [STAFF_CLAIM]: 'staff' }, 'staff', ttlSeconds);
+  }
+
+  async #sign(claims: JWTPayload, subject: string, ttlSeconds: number | undefined): Promise<{ token: string; expiresAt: string }> {
+    const iat = Math.floor(this.#now() / 1000);
+    const exp = iat + (ttlSeconds ?? this.#config.defaultTtlSeconds);
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject('staff')
+      .setSubject(subject)
       .setIssuer(this.#config.issuer)
-      .setIssuedAt()
+      .setIssuedAt(iat)
       .setExpirationTime(exp)
       .sign(this.#key);
     return { token, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
   async verify(token: string): Promise<Principal> {
+    // jose checks `exp` (and `nbf`) against its own clock unless told the time.
+    const currentDate = new Date(this.#now());
     let payload: JWTPayload;
     try {
-      payload = (await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: this.#config.issuer, requiredClaims: ['sub', 'exp'] })).payload;
+      payload = (await jwtVerify(token, this.#key, { algorithms: ['HS256'], issuer: this.#config.issuer, requiredClaims: ['sub', 'exp'], currentDate })).payload;
       if (payload[STAFF_CLAIM] === 'staff') return { role: 'staff', ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}) };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) {
@@ -77,7 +87,7 @@ export class TokenService {
       }
       if (!this.#jwks) throw new TaskPulseError('unauthorized', 'the credential is not valid');
       try {
-        payload = (await jwtVerify(token, this.#jwks, { algorithms: ['RS256', 'ES256', 'EdDSA', 'PS256'], requiredClaims: ['sub', 'exp'] })).payload;
+        payload = (await jwtVerify(token, this.#jwks, { algorithms: ['RS256', 'ES256', 'EdDSA', 'PS256'], requiredClaims: ['sub', 'exp'], currentDate })).payload;
       } catch (e2) {
         if (e2 instanceof joseErrors.JWTExpired) {
           throw new TaskPulseError('unauthorized', 'the token has expired', { reason: 'token_expired' });

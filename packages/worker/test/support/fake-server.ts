@@ -3,7 +3,7 @@
  * unit tests of the SDK's behaviour (the integration tests use the real server).
  */
 import type { FetchLike } from '../../src/http.ts';
-import { eventually } from '../../../client/test/support/eventually.ts';
+import { eventually } from '../../../../test-support/eventually.ts';
 
 export interface FakeTask {
   id: string;
