@@ -9,21 +9,11 @@
 //   node bench/cpu.mjs [--reports 20000] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--modes batched,per-update] [--against DIR]
 //   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/cpu.mjs --rounds 1 --modes batched   (then bench/profile-summary.mjs)
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ADMIN, benchArgs, onSseFrames, runningTasks, startServer } from './support.mjs';
+import { ADMIN, alternate, benchArgs, cpuUs, loadAverage as load, median, onSseFrames, runningTasks } from './support.mjs';
 
 const args = benchArgs({ reports: 20000, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update' });
 const { reports: REPORTS, tasks: TASKS, batch: BATCH, concurrency: CONC } = args;
 const MODES = args.modes.split(',');
-const here = dirname(dirname(fileURLToPath(import.meta.url)));
-
-/** User + system CPU of a process, µs (Linux). */
-function cpuUs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
 
 /** An SSE reader counting progress events until `n` arrived. */
 function reader(server, type) {
@@ -79,29 +69,19 @@ async function phase(server, mode) {
   return { cpuPerReport: cpu / next, rate: next / (ms / 1000) };
 }
 
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const roots = args.against ? [['this', here], ['against', args.against]] : [['this', here]];
 const results = [];
-for (let round = 0; round < args.rounds; round++) {
-  for (const [name, root] of roots) {
-    const server = await startServer([], { root });
-    try {
-      for (const mode of MODES) {
-        const before = load();
-        const r = await phase(server, mode);
-        results.push({ name, mode, ...r });
-        console.log(
-          `${name.padEnd(8)} ${mode.padEnd(10)} ${r.cpuPerReport.toFixed(1).padStart(6)} µs CPU/report  ${Math.round(r.rate).toLocaleString('en').padStart(6)} reports/s  (load ${before})`,
-        );
-      }
-    } finally {
-      await server.stop();
-    }
+const names = await alternate(args, async (server, name) => {
+  for (const mode of MODES) {
+    const before = load();
+    const r = await phase(server, mode);
+    results.push({ name, mode, ...r });
+    console.log(
+      `${name.padEnd(8)} ${mode.padEnd(10)} ${r.cpuPerReport.toFixed(1).padStart(6)} µs CPU/report  ${Math.round(r.rate).toLocaleString('en').padStart(6)} reports/s  (load ${before})`,
+    );
   }
-}
+});
 console.log(`\nmedian server CPU per report (${REPORTS.toLocaleString('en')} reports, ${TASKS} tasks, batch ${BATCH}, ${CONC} concurrent, one SSE reader):`);
-const median = (xs) => xs.sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-for (const [name] of roots) {
+for (const name of names) {
   for (const mode of MODES) {
     const xs = results.filter((r) => r.name === name && r.mode === mode).map((r) => r.cpuPerReport);
     console.log(`  ${name.padEnd(8)} ${mode.padEnd(10)} ${median(xs).toFixed(1)} µs`);

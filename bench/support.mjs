@@ -2,7 +2,7 @@
 // JSON caller with the admin key.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,3 +101,35 @@ export function onSseFrames(res, onFrame) {
     }
   });
 }
+
+/** User + system CPU of a process, µs (Linux). */
+export function cpuUs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** The load average (1, 5, 15 min), to print beside a figure. */
+export const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+/**
+ * A/B on one machine: a fresh server of this checkout, then of `against` (another checkout,
+ * when given), alternately, `rounds` times; `run(server, name)` measures on each. Returns the
+ * names in order.
+ */
+export async function alternate({ against, rounds }, run) {
+  const roots = against ? [['this', root], ['against', against]] : [['this', root]];
+  for (let round = 0; round < Number(rounds); round++) {
+    for (const [name, serverRoot] of roots) {
+      const server = await startServer([], { root: serverRoot });
+      try {
+        await run(server, name);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  return roots.map(([name]) => name);
+}
+
+/** The median of numbers. */
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];

@@ -11,6 +11,7 @@ import type { Bus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory/memory-bus.ts';
 import { RedisBus } from './bus/redis/redis-bus.ts';
 import { StreamHub } from './stream/sse-hub.ts';
+import { EventReader } from './stream/event-reader.ts';
 import { TaskService } from './tasks/service.ts';
 import { HistoryCache } from './eta/history.ts';
 import { DEFAULT_HEALTH } from './eta/eta.ts';
@@ -87,6 +88,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     },
     { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
   );
+  // The log's one read path: polls, snapshots and streams' catch-up.
+  const reader = new EventReader({ log: store, snapshot: (f) => tasks.snapshot(f) });
   hub = new StreamHub(
     {
       heartbeatMs: config.heartbeatMs,
@@ -101,7 +104,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       headCheckMs: bus.crossInstance === false ? 0 : config.streamHeadCheckMs,
       credentialCheckMs: config.credentialCheckMs,
     },
-    { store, bus, snapshot: (f) => tasks.snapshot(f), onDelivered: (e) => metrics.delivered(e) },
+    { reader, bus, onDelivered: (e) => metrics.delivered(e) },
   );
   const webhooks = new WebhookDispatcher(
     store,
@@ -129,7 +132,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   });
   taskRoutes(router, tasks);
   workerRoutes(router, tasks);
-  eventRoutes(router, { store, hub, tasks, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders: http.corsHeaders });
+  eventRoutes(router, { reader, hub, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders: http.corsHeaders });
   keys.onRevoke(() => void hub.recheckCredentials());
   accessRoutes(router, keys, tokens);
   webhookRoutes(router, store, () => webhooks.changed(), wakeWebhooks);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, SseReader, runningTask, startTestServer, type TestServer } from './support.ts';
+import { EventsResponse } from '@taskpulse/protocol';
 
 let t: TestServer;
 beforeAll(async () => {
@@ -258,6 +259,20 @@ describe('/v1/events', () => {
     const r = await waiting;
     expect(r.body.events).toHaveLength(1);
     expect(r.body.events[0].task.progress.done).toBe(1);
+  });
+
+  it('answers with the stored wire JSON: the bytes serializing the parsed events would make, as JSON, per the schema', async () => {
+    const { id, lease } = await runningTask(t, { type: 'raw-page', tags: ['é', '"q"'] });
+    for (let i = 1; i <= 3; i++) await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 3, message: `ünïcode \u2028 "${i}"` });
+    const res = await fetch(`${t.url}/v1/events?taskId=${id}&after=0&limit=2`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const text = await res.text();
+    const body = JSON.parse(text);
+    expect(text).toBe(JSON.stringify(body));
+    expect(EventsResponse.safeParse(body).success).toBe(true);
+    expect(body.events).toHaveLength(2);
+    expect(body.head).toBe(body.events[1].seq);
   });
 
   it('answers a cursor beyond the head with reset and a snapshot', async () => {

@@ -1,18 +1,18 @@
 import { EventFilterQuery, EventsQuery, EventsResponse, Snapshot, StreamQuery, TaskPulseError, type EventType } from '@taskpulse/protocol';
 import type { z } from 'zod';
 import type { Router } from '../http/route.ts';
-import type { TaskService } from '../tasks/service.ts';
 import type { StreamHub } from '../stream/sse-hub.ts';
-import type { EventFilter, Store } from '../store/store.ts';
+import { eventsJson, type EventReader } from '../stream/event-reader.ts';
+import type { EventFilter } from '../store/store.ts';
 import { READERS, ownerScope, type Principal } from '../auth/principal.ts';
 
 
 const SnapshotQuery = EventFilterQuery.extend({ access_token: EventsQuery.shape.access_token });
 
 export interface EventRoutesDeps {
-  store: Store;
+  /** The log's one read path, shared with the stream hub. */
+  reader: EventReader;
   hub: StreamHub;
-  tasks: TaskService;
   /** False while starting or draining: streams get a 200 with `retry:` and are closed at once. */
   accepting: () => boolean;
   retryMs: number;
@@ -41,7 +41,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
     },
     async ({ principal, query, reply }) => {
       reply.header('cache-control', 'no-store');
-      return d.tasks.snapshot(readerFilter(principal, query));
+      return d.reader.snapshot(readerFilter(principal, query));
     },
   );
 
@@ -54,23 +54,23 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
       const filter = readerFilter(principal, query);
       const after = query.after ?? 0;
       const limit = query.limit ?? 100;
-      const floor = await d.store.floor();
-      const head = await d.store.head();
+      const cursor = await d.reader.cursor(after);
       reply.header('cache-control', 'no-store');
-      if (after < floor || after > head) {
-        const snap = await d.tasks.snapshot(filter);
+      if (cursor.status === 'reset') {
+        const snap = await d.reader.snapshot(filter);
         return { events: [], head: snap.head, reset: true, tasks: snap.tasks };
       }
       const abort = new AbortController();
       reply.raw.once('close', () => abort.abort());
       const deadline = Date.now() + (query.waitMs ?? 0);
       for (;;) {
-        const page = await d.store.readEvents(after, filter, limit);
+        const page = await d.reader.page(after, filter, limit);
         const left = deadline - Date.now();
         if (page.events.length > 0 || left <= 0 || abort.signal.aborted || !d.accepting()) {
-          // head has the heartbeat's meaning: every matching event ≤ head is in this answer or before it.
-          const full = page.events.length === limit;
-          return { events: page.events.map((e) => JSON.parse(e.json) as unknown), head: full ? page.events[limit - 1]!.seq : page.head };
+          // The stored wire JSON, concatenated: a string with a JSON content-type is sent as it
+          // is, past Fastify's serializer (the same bytes JSON.stringify of the parsed events made).
+          reply.type('application/json; charset=utf-8');
+          return eventsJson(page);
         }
         await d.hub.waitForEvent(page.head, left, abort.signal);
       }

@@ -9,7 +9,8 @@
  *   of them) share one read of each page. Only full pages are kept: the events of a full page
  *   are final, while a short page ends at the head, which moves on.
  */
-import type { EventFilter, StoredEvent } from '../store/store.ts';
+import type { EventFilter } from '../store/store.ts';
+import type { EventPage } from './event-reader.ts';
 
 export class Pacer {
   readonly #sliceMs: number;
@@ -42,22 +43,17 @@ export class Pacer {
   }
 }
 
-export interface Page {
-  events: StoredEvent[];
-  head: number;
-}
-
 export class PageCache {
   readonly #max: number;
   readonly #ttlMs: number;
-  readonly #pages = new Map<string, { at: number; page: Promise<Page> }>();
+  readonly #pages = new Map<string, { at: number; page: Promise<EventPage> }>();
 
   constructor(max: number, ttlMs: number) {
     this.#max = max;
     this.#ttlMs = ttlMs;
   }
 
-  read(after: number, filter: EventFilter, limit: number, load: () => Promise<Page>): Promise<Page> {
+  read(after: number, filter: EventFilter, limit: number, load: () => Promise<EventPage>): Promise<EventPage> {
     const now = Date.now();
     for (const [k, v] of this.#pages) {
       if (now - v.at < this.#ttlMs) break; // oldest first
@@ -71,7 +67,7 @@ export class PageCache {
     if (this.#pages.size > this.#max) this.#pages.delete(this.#pages.keys().next().value!);
     page.then(
       (p) => {
-        if (p.events.length < limit) this.#drop(key, page);
+        if (!p.full) this.#drop(key, page);
       },
       () => this.#drop(key, page),
     );
@@ -82,7 +78,7 @@ export class PageCache {
     return this.#pages.size;
   }
 
-  #drop(key: string, page: Promise<Page>): void {
+  #drop(key: string, page: Promise<EventPage>): void {
     if (this.#pages.get(key)?.page === page) this.#pages.delete(key);
   }
 }

@@ -6,15 +6,18 @@
  * two. Live events come from the bus; a gap (another instance's events, a lost message) is filled
  * from the store, which is the truth.
  *
+ * Every read of the log (cursor check, snapshot, pages) goes through the event reader
+ * (event-reader.ts), the same one `/v1/events` answers from.
+ *
  * Catch-up is paced (catch-up.ts): a page at a time, in slices of `catchUpSliceMs` per turn of the
  * event loop, at the reader's pace (the socket must drain), with pages shared by readers at the
  * same cursor; so a storm of resuming readers leaves other requests a turn every slice.
  */
 import type { ServerResponse } from 'node:http';
-import type { Task } from '@taskpulse/protocol';
 import { resetFrame, retryFrame, snapshotFrame } from '@taskpulse/protocol/frames';
-import type { EventFilter, Store, StoredEvent } from '../store/store.ts';
+import type { EventFilter, StoredEvent } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
+import type { EventReader } from './event-reader.ts';
 import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
 import { matches } from './event-filter.ts';
 import { Pacer, PageCache } from './catch-up.ts';
@@ -52,10 +55,11 @@ export interface StreamCredential {
 }
 
 export interface HubDeps {
-  store: Store;
+  /** The log's one read path (cursor checks, snapshots, catch-up pages, gap fills). */
+  reader: EventReader;
+  /** Wakes the hub with committed events (from this instance or others). */
   bus: Bus;
-  /** The active tasks a reader may see, consistent with `head`. */
-  snapshot: (filter: EventFilter) => Promise<{ head: number; tasks: Task[] }>;
+  /** Called once per event delivered to at least one stream (the delivery-lag metric). */
   onDelivered?: (e: StoredEvent) => void;
 }
 
@@ -110,7 +114,7 @@ export class StreamHub {
   }
 
   async start(): Promise<void> {
-    this.#head = await this.#deps.store.head();
+    this.#head = await this.#deps.reader.head();
     this.#unsubscribe = this.#deps.bus.subscribe((events) => this.#onBus(events));
     // Streams may ask for their own heartbeat interval, so the timer ticks finer than the default.
     this.#timer = setInterval(() => this.#heartbeat(), Math.min(250, this.#config.heartbeatMs));
@@ -132,15 +136,14 @@ export class StreamHub {
     try {
       let after = opts.after;
       if (after !== null) {
-        const floor = await this.#deps.store.floor();
-        const head = await this.#deps.store.head();
-        if (after < floor || after > head) {
-          conn.writeRaw(resetFrame(head, after > head ? 'cursor_ahead' : 'cursor_expired'));
+        const cursor = await this.#deps.reader.cursor(after);
+        if (cursor.status === 'reset') {
+          conn.writeRaw(resetFrame(cursor.head, cursor.reason));
           after = null;
         }
       }
       if (after === null) {
-        const snap = await this.#deps.snapshot(opts.filter);
+        const snap = await this.#deps.reader.snapshot(opts.filter);
         conn.writeRaw(snapshotFrame(snap));
         after = snap.head;
       }
@@ -157,7 +160,8 @@ export class StreamHub {
         while (!this.#pacer.open) await this.#pacer.next();
         if (conn.isClosed) return;
         const at = from;
-        const { events, head } = await this.#pages.read(at, opts.filter, pageSize, () => this.#deps.store.readEvents(at, opts.filter, pageSize));
+        const page = await this.#pages.read(at, opts.filter, pageSize, () => this.#deps.reader.page(at, opts.filter, pageSize));
+        const { events } = page;
         while (!this.#pacer.open) await this.#pacer.next();
         if (conn.isClosed) return;
         for (let i = 0; i < events.length; ) {
@@ -172,14 +176,12 @@ export class StreamHub {
             if (conn.isClosed) return;
           }
         }
-        const full = events.length === pageSize;
-        // A full page holds every matching event up to its last: the cursor is there now (even
+        // Every matching event up to the page's head is written: the cursor is there now (even
         // when all of them were at or below it), and the next page starts after it.
-        if (full) conn.skip(events.at(-1)!.seq);
-        else conn.skip(head);
+        conn.skip(page.head);
         from = conn.cursor;
         // Synchronous from here: going live in the same turn as the check means no event is missed.
-        if (!full && conn.cursor >= this.#head) {
+        if (!page.full && conn.cursor >= this.#head) {
           conn.state = 'live';
           conn.lastHeartbeatAt = Date.now();
           return;
@@ -246,9 +248,9 @@ export class StreamHub {
       do {
         this.#refill = false;
         for (;;) {
-          const { events } = await this.#deps.store.readEvents(this.#head, {}, 1000);
-          for (const e of events) if (e.seq === this.#head + 1) this.#dispatch(e);
-          if (events.length < 1000) break;
+          const page = await this.#deps.reader.page(this.#head, {}, 1000);
+          for (const e of page.events) if (e.seq === this.#head + 1) this.#dispatch(e);
+          if (!page.full) break;
         }
       } while (this.#refill);
     } catch {
@@ -327,7 +329,7 @@ export class StreamHub {
     const every = this.#config.headCheckMs ?? 0;
     if (every > 0 && !this.#filling && Date.now() - this.#lastHeadCheck >= every) {
       this.#lastHeadCheck = Date.now();
-      void this.#deps.store
+      void this.#deps.reader
         .head()
         .then((head) => {
           if (head > this.#head && !this.#filling) void this.#fill();
