@@ -4,17 +4,17 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ADMIN, buildTestServer, runningTask, skippingClock, type TestApp } from './support.ts';
+import { ADMIN, buildTestServer, manualClock, runningTask, type TestApp } from './support.ts';
 
 let t: TestApp;
-const clock = skippingClock();
+const clock = manualClock();
 let id: string;
 let lease: string;
 let viewer: string;
 beforeAll(async () => {
-  // No health checks and a long lease: on a loaded machine this file outlasts the 10 s after which
-  // a silent task turns `stuck` and the default 30 s lease, and those (correct) changes would alter
-  // the state this test compares.
+  // The server's clock stands still (but for `advance`) and the lease is long: on a loaded machine
+  // this file outlasts the time after which a silent task turns `stuck` (its health deadline) and
+  // the default 30 s lease, and those (correct) changes would alter the state this test compares.
   t = await buildTestServer({ healthIntervalMs: 3_600_000, now: clock.now });
   ({ id, lease } = await runningTask(t, { type: 'bad', owner: 'victim', stages: [{ key: 'a' }], leaseMs: 3_600_000 }));
   await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 4, message: 'fine' });

@@ -153,6 +153,15 @@ export async function buildTestServer(options: ServerOptions = {}, dir = mkdtemp
  * so what reads it (the token service) sees time pass without the test sleeping, and the rest
  * of the server (timers, the store) keeps real time.
  */
+/**
+ * A clock that stands still but for `advance`: nothing the server schedules by time (health
+ * deadlines, lease expiry) comes due on its own, however long a test runs on a loaded machine.
+ */
+export function manualClock(start = Date.now()): { now: () => number; advance(ms: number): void } {
+  let at = start;
+  return { now: () => at, advance: (ms) => void (at += ms) };
+}
+
 export function skippingClock(): { now: () => number; advance(ms: number): void } {
   let skipped = 0;
   return { now: () => Date.now() + skipped, advance: (ms) => void (skipped += ms) };

@@ -242,7 +242,7 @@ describe('worker SDK against the real server', () => {
     expect(listed.body.tasks).toHaveLength(100);
     await w.close();
     await reporter.close();
-  });
+  }, 90_000); // 100 real children through a real worker and server: ~10 s idle, 30 s and more on a loaded 2-core CI machine
 
   it('heartbeats keep a silent task past leaseMs; transient 503s on reports are retried and nothing is lost', async () => {
     const type = uniqueType('silent');
