@@ -9,7 +9,7 @@
 // Prints a table, then one JSON line.
 import { fileURLToPath } from 'node:url';
 import { computePercent, type Task } from '@taskpulse/protocol';
-import { SqliteStore } from '../packages/server/src/store/sqlite/sqlite-store.ts';
+import { SqliteStore } from '../packages/server/src/store/sqlite/index.ts';
 import { HistoryCache } from '../packages/server/src/eta/history.ts';
 import { DEFAULT_HEALTH, stagePace } from '../packages/server/src/eta/eta.ts';
 import { TaskService } from '../packages/server/src/tasks/service.ts';
@@ -246,7 +246,7 @@ async function world() {
         usualAtStuck.set(id, history.gaps.usual(task.type, task.stage?.key ?? '*'));
         // ...and how much slower than usual the task ran that stage (its gaps were that much longer).
         queueMicrotask(async () => {
-          const rec = await store.getTask(id);
+          const rec = await store.tasks.get(id);
           if (rec) paceAtStuck.set(id, stagePace(rec, history.get(rec.type)));
         });
       }
@@ -321,12 +321,12 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
       if (kind === 'stuck') {
         // The usual gap the server knew in the stage where the worker stopped moving.
         agenda.at(t0 + trace.stopAtMs!, async () => {
-          const rec = (await store.getTask(id))!;
+          const rec = (await store.tasks.get(id))!;
           h.usualGapMs = history.gaps.usual(spec.type, rec.stageIndex >= 0 ? rec.stages[rec.stageIndex]!.key : '*');
         });
       }
       if (opts.reads !== false && legacyAge++ > 5) {
-        legacyHistory = legacySummarize(await store.stageRuns(spec.type, 4000));
+        legacyHistory = legacySummarize(await store.history.stageRuns(spec.type, 4000));
         legacyAge = 0;
       }
       // Baselines' state, fed by the same reports.
@@ -367,7 +367,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
       if (measured && kind !== 'stuck' && opts.reads !== false) {
         for (const c of CHECKPOINTS) {
           agenda.at(t0 + c * trace.durationMs, async () => {
-            const rec = (await store.getTask(id))!;
+            const rec = (await store.tasks.get(id))!;
             const task = await service.present(rec);
             const elapsed = clock.now - t0;
             const p = (task.progress.percent ?? 0) / 100;

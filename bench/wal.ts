@@ -52,9 +52,9 @@ const creator = setInterval(() => {
 const reader = (async () => {
   let after = 0;
   while (!stop) {
-    const page = await s.store.readEvents(after, {}, 500);
+    const page = await s.store.events.read(after, {}, 500);
     after = page.events.at(-1)?.seq ?? after;
-    await s.store.snapshot({ owner: 'u1' }, 100);
+    await s.store.tasks.snapshot({ owner: 'u1' }, 100);
     await new Promise((r) => setTimeout(r, 5));
   }
 })();

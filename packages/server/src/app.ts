@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { resolveConfig, type ServerConfig, type ServerOptions } from './config.ts';
 import type { Store } from './store/store.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
-import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { SqliteStore } from './store/sqlite/index.ts';
+import { PostgresStore } from './store/postgres/index.ts';
 import type { Bus } from './bus/bus.ts';
 import { MemoryBus } from './bus/memory/memory-bus.ts';
 import { RedisBus } from './bus/redis/redis-bus.ts';
@@ -68,7 +68,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   let secret: string;
   try {
     bus = options.bus ?? (await openBus(config));
-    secret = config.secret ?? (await store.setSettingIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
+    secret = config.secret ?? (await store.settings.setIfAbsent('viewer_token_secret', randomBytes(32).toString('base64url')));
   } catch (error) {
     // Do not leave a database pool (or file) open behind a failed start.
     if (!options.store) await store.close().catch(() => {});
@@ -89,7 +89,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
   );
   // The log's one read path: polls, snapshots and streams' catch-up.
-  const reader = new EventReader({ log: store, snapshot: (f) => tasks.snapshot(f) });
+  const reader = new EventReader({ log: store.events, snapshot: (f) => tasks.snapshot(f) });
   hub = new StreamHub(
     {
       heartbeatMs: config.heartbeatMs,

@@ -48,7 +48,7 @@ export class Background {
     this.#every(c.healthIntervalMs, d.checkHealth);
     // Health deadlines of the tasks this instance saw report live in memory: checking them is O(due).
     this.#every(Math.min(c.deadlineCheckMs, c.healthIntervalMs), d.checkDeadlines);
-    this.#every(Math.min(c.pruneIntervalMs, c.retentionMs), () => d.store.pruneEvents(Date.now() - c.retentionMs));
+    this.#every(Math.min(c.pruneIntervalMs, c.retentionMs), () => d.store.events.prune(Date.now() - c.retentionMs));
     this.#every(Math.max(50, Math.min(c.webhookTickMs, c.webhookRetryBaseMs)), () => d.webhooks.tick());
   }
 

@@ -23,7 +23,7 @@ export class Metrics {
       name: 'taskpulse_tasks', help: 'Tasks by type and status', labelNames: ['type', 'status'], registers,
       async collect() {
         this.reset();
-        for (const r of await store.taskCounts()) this.set({ type: r.type, status: r.status }, r.count);
+        for (const r of await store.tasks.countByTypeAndStatus()) this.set({ type: r.type, status: r.status }, r.count);
       },
     });
     this.eventsAppended = new Counter({ name: 'taskpulse_events_appended_total', help: 'Events appended to the log', registers });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Task } from '@taskpulse/protocol';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { SqliteStore } from '../src/store/sqlite/index.ts';
 import { HistoryCache } from '../src/eta/history.ts';
 import { DEFAULT_HEALTH } from '../src/eta/eta.ts';
 import { TaskService } from '../src/tasks/service.ts';

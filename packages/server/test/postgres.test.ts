@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { PostgresStore } from '../src/store/postgres/index.ts';
 import { RedisBus } from '../src/bus/redis/redis-bus.ts';
 import type { NewEvent, StoredEvent, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
@@ -68,7 +68,7 @@ describe('postgres store', () => {
       let reads = 0;
       for (;;) {
         const done = !writing;
-        const { events, head } = await store.readEvents(cursor, {}, 37);
+        const { events, head } = await store.events.read(cursor, {}, 37);
         reads++;
         const expected = range(cursor + 1, cursor + events.length);
         if (seqs(events).join() !== expected.join()) violations.push(`${name}: after ${cursor} got ${seqs(events).join()}`);
@@ -84,7 +84,7 @@ describe('postgres store', () => {
       const got: number[] = [];
       for (;;) {
         const done = !writing;
-        const { events, head } = await store.readEvents(cursor, { taskId: 'parent' }, 50);
+        const { events, head } = await store.events.read(cursor, { taskId: 'parent' }, 50);
         got.push(...seqs(events));
         cursor = events.length > 0 ? events[events.length - 1]!.seq : head;
         if (done && events.length === 0) return got;
@@ -131,8 +131,8 @@ describe('postgres store', () => {
     expect(total).toBeGreaterThan(WRITERS * REPORTS); // most units committed (2 events each)
     expect(violations).toEqual([]);
     for (const r of results) expect(r.cursor).toBe(total);
-    expect(await stores[1]!.head()).toBe(total);
-    const log = await stores[0]!.readEvents(0, {}, 10_000);
+    expect(await stores[1]!.events.head()).toBe(total);
+    const log = await stores[0]!.events.read(0, {}, 10_000);
     expect(seqs(log.events)).toEqual(range(1, total));
     // Each instance announced exactly its own commits; together, every seq once.
     expect([...committed[0]!, ...committed[1]!].sort((a, b) => a - b)).toEqual(range(1, total));
@@ -141,7 +141,7 @@ describe('postgres store', () => {
     const parentLog = log.events.filter((e) => e.taskId === 'parent').map((e) => e.seq);
     expect(parentSeqs).toEqual(parentLog);
     // The parent row holds the last committed change.
-    const parent = (await stores[0]!.getTask('parent'))!;
+    const parent = (await stores[0]!.tasks.get('parent'))!;
     expect(parent.seq).toBe(parentLog[parentLog.length - 1]);
   }, 60_000);
 
@@ -151,48 +151,48 @@ describe('postgres store', () => {
     await a.write(async (tx) => {
       for (let i = 0; i < 5; i++) await tx.insertTask(task(`t${i}`, i % 2 ? 'odd' : 'even', { tags: i === 2 ? ['vip'] : [] }));
     });
-    const first = await a.listTasks({}, 2, null);
+    const first = await a.tasks.list({}, 2, null);
     expect(first.items.map((t) => t.id)).toEqual(['t4', 't3']);
-    const second = await b.listTasks({}, 2, first.nextCursor);
+    const second = await b.tasks.list({}, 2, first.nextCursor);
     expect(second.items.map((t) => t.id)).toEqual(['t2', 't1']);
-    expect((await b.listTasks({}, 2, second.nextCursor)).nextCursor).toBeNull();
-    await expect(a.listTasks({}, 2, 'bm90LWEtY3Vyc29y')).rejects.toMatchObject({ code: 'invalid_request' });
+    expect((await b.tasks.list({}, 2, second.nextCursor)).nextCursor).toBeNull();
+    await expect(a.tasks.list({}, 2, 'bm90LWEtY3Vyc29y')).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
     // Sorted server-side (here by type, ties in creation order), paged by a keyset cursor in that order.
     const byType: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { items: TaskRecord[]; nextCursor: string | null } = await b.listTasks({}, 2, cursor, { key: 'type', order: 'asc' });
+      const page: { items: TaskRecord[]; nextCursor: string | null } = await b.tasks.list({}, 2, cursor, { key: 'type', order: 'asc' });
       byType.push(...page.items.map((t) => t.id));
       cursor = page.nextCursor;
     } while (cursor);
     expect(byType).toEqual(['t0', 't2', 't4', 't1', 't3']);
-    await expect(a.listTasks({}, 2, first.nextCursor, { key: 'type', order: 'asc' })).rejects.toMatchObject({ code: 'invalid_request' });
-    expect((await a.listTasks({ tag: 'vip' }, 10, null)).items.map((t) => t.id)).toEqual(['t2']);
-    expect((await a.listTasks({ type: 'odd', statuses: ['queued'] }, 10, null)).items.map((t) => t.id)).toEqual(['t3', 't1']);
-    expect(await a.queuePosition((await a.getTask('t4'))!)).toBe(3);
-    expect((await a.countByStatus('even')).queued).toBe(3);
-    expect(await a.taskCounts()).toEqual(expect.arrayContaining([{ type: 'odd', status: 'queued', count: 2 }]));
+    await expect(a.tasks.list({}, 2, first.nextCursor, { key: 'type', order: 'asc' })).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
+    expect((await a.tasks.list({ tag: 'vip' }, 10, null)).items.map((t) => t.id)).toEqual(['t2']);
+    expect((await a.tasks.list({ type: 'odd', statuses: ['queued'] }, 10, null)).items.map((t) => t.id)).toEqual(['t3', 't1']);
+    expect(await a.tasks.queuePosition((await a.tasks.get('t4'))!)).toBe(3);
+    expect((await a.tasks.countByStatus('even')).queued).toBe(3);
+    expect(await a.tasks.countByTypeAndStatus()).toEqual(expect.arrayContaining([{ type: 'odd', status: 'queued', count: 2 }]));
 
-    const t2 = (await a.getTask('t2'))!;
+    const t2 = (await a.tasks.get('t2'))!;
     await a.write(async (tx) => {
       await tx.appendEvent(event(t2, 'alice'));
       await tx.appendEvent(event(t2, 'bob'));
     });
-    expect((await b.readEvents(0, { owner: 'bob' }, 10)).events.map((e) => [e.seq, e.owner])).toEqual([[2, 'bob']]);
-    expect((await b.readEvents(0, { tag: 'vip' }, 10)).events).toHaveLength(2);
-    const snap = await b.snapshot({ type: 'even' }, 10);
+    expect((await b.events.read(0, { owner: 'bob' }, 10)).events.map((e) => [e.seq, e.owner])).toEqual([[2, 'bob']]);
+    expect((await b.events.read(0, { tag: 'vip' }, 10)).events).toHaveLength(2);
+    const snap = await b.tasks.snapshot({ type: 'even' }, 10);
     expect(snap).toMatchObject({ head: 2 });
     expect(snap.tasks.map((t) => t.id)).toEqual(['t4', 't2', 't0']);
-    expect(await b.floor()).toBe(0);
+    expect(await b.events.floor()).toBe(0);
 
     // Two instances racing to store a generated secret agree on one value.
-    const values = await Promise.all([a.setSettingIfAbsent('secret', 'from-a'), b.setSettingIfAbsent('secret', 'from-b')]);
+    const values = await Promise.all([a.settings.setIfAbsent('secret', 'from-a'), b.settings.setIfAbsent('secret', 'from-b')]);
     expect(values[0]).toBe(values[1]);
 
-    await a.insertKey({ id: 'k1', name: 'w', role: 'worker', scopes: ['read'], prefix: 'tpk_ab', hash: 'h1', createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
-    expect(await b.findKeyByHash('h1')).toMatchObject({ id: 'k1', role: 'worker', scopes: ['read'] });
-    expect(await b.revokeKey('k1', new Date().toISOString())).toBe(true);
-    expect(await a.revokeKey('k1', new Date().toISOString())).toBe(false);
+    await a.keys.insert({ id: 'k1', name: 'w', role: 'worker', scopes: ['read'], prefix: 'tpk_ab', hash: 'h1', createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
+    expect(await b.keys.findByHash('h1')).toMatchObject({ id: 'k1', role: 'worker', scopes: ['read'] });
+    expect(await b.keys.revoke('k1', new Date().toISOString())).toBe(true);
+    expect(await a.keys.revoke('k1', new Date().toISOString())).toBe(false);
 
     const n = (id: string, seq: number) => ({
       id, seq, owner: 'alice', taskId: 't2', kind: 'completed' as const, title: 'x', body: 'y', createdAt: new Date().toISOString(), readAt: null,
@@ -203,7 +203,7 @@ describe('postgres store', () => {
     });
     const read = await b.write((tx) => tx.markNotificationsRead('alice', { upToSeq: 1 }, new Date().toISOString()));
     expect(read).toEqual(['n1']);
-    expect((await a.notifications('alice', true, 10)).map((x) => x.id)).toEqual(['n2']);
+    expect((await a.notifications.list('alice', true, 10)).map((x) => x.id)).toEqual(['n2']);
   });
 
   it('queues each webhook event once and hands each due delivery to one instance', async () => {

@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { SqliteStore } from '../src/store/sqlite/index.ts';
+import { PostgresStore } from '../src/store/postgres/index.ts';
 import pg from 'pg';
 import Database from 'better-sqlite3';
 import type { NewEvent, Store, TaskRecord } from '../src/store/store.ts';
@@ -70,10 +70,10 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       await store.close();
       store = open();
       try {
-        const pdf = (await store.etaChecksSince(0, 'pdf', 10)).sort((a, b) => a.checkpoint - b.checkpoint);
+        const pdf = (await store.history.etaChecksSince(0, 'pdf', 10)).sort((a, b) => a.checkpoint - b.checkpoint);
         expect(pdf).toEqual([check('pdf', 1000, 50, 0.12, true), check('pdf', 1000, 90, null, null)]);
-        expect((await store.etaChecksSince(1500, undefined, 10)).map((c) => c.type)).toEqual(['csv']);
-        expect(await store.etaChecksSince(0, undefined, 1)).toHaveLength(1);
+        expect((await store.history.etaChecksSince(1500, undefined, 10)).map((c) => c.type)).toEqual(['csv']);
+        expect(await store.history.etaChecksSince(0, undefined, 1)).toHaveLength(1);
       } finally {
         await store.close();
       }
@@ -105,14 +105,14 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       ]);
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect(committed).toEqual([1, 2]);
-      expect((await store.getTask('a'))!.message).toBe('one');
-      expect((await store.getTask('b'))!.message).toBe('three');
-      expect((await store.readEvents(0, {}, 10)).events.map((e) => e.seq)).toEqual([1, 2]);
+      expect((await store.tasks.get('a'))!.message).toBe('one');
+      expect((await store.tasks.get('b'))!.message).toBe('three');
+      expect((await store.events.read(0, {}, 10)).events.map((e) => e.seq)).toEqual([1, 2]);
       await store.close();
 
       const reopened = open();
-      expect((await reopened.getTask('a'))!.message).toBe('one');
-      expect(await reopened.head()).toBe(2);
+      expect((await reopened.tasks.get('a'))!.message).toBe('one');
+      expect(await reopened.events.head()).toBe(2);
       await reopened.close();
     });
 
@@ -141,15 +141,15 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : null))).toEqual([null, 'refused', 'boom', null]);
       expect(runs.a).toBe(name === 'sqlite' ? 2 : 1); // SQLite ran the batch again, with savepoints
       expect(committed).toEqual([1, 2]);
-      expect((await store.getTask('a'))!.message).toBe('one');
-      expect((await store.getTask('b'))!.message).toBe('three');
-      const events = (await store.readEvents(0, {}, 10)).events;
+      expect((await store.tasks.get('a'))!.message).toBe('one');
+      expect((await store.tasks.get('b'))!.message).toBe('three');
+      const events = (await store.events.read(0, {}, 10)).events;
       expect(events.map((e) => [e.seq, (JSON.parse(e.json) as { task: { message: string } }).task.message])).toEqual([[1, 'one'], [2, 'three']]);
       await store.close();
 
       const reopened = open();
-      expect((await reopened.getTask('b'))!.message).toBe('three');
-      expect(await reopened.head()).toBe(2);
+      expect((await reopened.tasks.get('b'))!.message).toBe('three');
+      expect(await reopened.events.head()).toBe(2);
       await reopened.close();
     });
 
@@ -158,8 +158,8 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       for (const id of ['t1', 't2', 't3']) await store.write((tx) => tx.insertTask(task(id, id === 't2' ? 'other' : 'x')));
       const first = await store.write((tx) => tx.nextQueued(['x']));
       expect(first!.id).toBe('t1');
-      expect(await store.queuePosition((await store.getTask('t3'))!)).toBe(2);
-      expect(await store.queuePosition((await store.getTask('t2'))!)).toBe(1);
+      expect(await store.tasks.queuePosition((await store.tasks.get('t3'))!)).toBe(2);
+      expect(await store.tasks.queuePosition((await store.tasks.get('t2'))!)).toBe(1);
       // A task moved out of the queue in the same batch is no longer found.
       await store.write(async (tx) => {
         const t = (await tx.getTask('t1'))!;
@@ -189,9 +189,9 @@ for (const [name, engine] of Object.entries(ENGINES)) {
       for (let n = 5; n <= 12; n++) await report(store, n, n === 8 ? { metadata: { note: 'z'.repeat(2000) } } : {}, { milestone: n === 10 });
       await report(store, 13, {}, {}, true).catch(() => {});
       await report(store, 14);
-      const readAll = async (s: Store) => new Map((await s.readEvents(0, {}, 100)).events.map((e) => [e.seq, JSON.parse(e.json) as unknown]));
+      const readAll = async (s: Store) => new Map((await s.events.read(0, {}, 100)).events.map((e) => [e.seq, JSON.parse(e.json) as unknown]));
       expect([...(await readAll(store)).entries()]).toEqual([...live.entries()]);
-      expect(await store.pruneEvents(Date.now() - 60_000)).toBe(4);
+      expect(await store.events.prune(Date.now() - 60_000)).toBe(4);
       for (let seq = 1; seq <= 4; seq++) live.delete(seq);
       expect([...(await readAll(store)).entries()]).toEqual([...live.entries()]);
       await store.close();
@@ -208,13 +208,13 @@ for (const [name, engine] of Object.entries(ENGINES)) {
     it('prunes old events but keeps the head, and reports the floor', async () => {
       const store = engine().open();
       await store.write((tx) => tx.insertTask(task('p')));
-      const t = (await store.getTask('p'))!;
+      const t = (await store.tasks.get('p'))!;
       const old = { ...event(t), at: new Date(Date.now() - 3600_000).toISOString() };
       for (let i = 0; i < 5; i++) await store.write((tx) => tx.appendEvent(old));
       await store.write((tx) => tx.appendEvent(event(t)));
-      expect(await store.pruneEvents(Date.now() - 60_000)).toBe(5);
-      expect(await store.floor()).toBe(5);
-      expect((await store.readEvents(0, {}, 10)).events.map((e) => e.seq)).toEqual([6]);
+      expect(await store.events.prune(Date.now() - 60_000)).toBe(5);
+      expect(await store.events.floor()).toBe(5);
+      expect((await store.events.read(0, {}, 10)).events.map((e) => e.seq)).toEqual([6]);
       await store.close();
     });
   });

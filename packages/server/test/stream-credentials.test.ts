@@ -39,7 +39,7 @@ it('ends the streams of a key revoked elsewhere (another instance, the CLI) at t
   const s = await openLive(key.key);
   try {
     // Straight in the store, as another instance or `taskpulse keys revoke` would: this instance's cache is not told.
-    expect(await t.server.store.revokeKey(key.id, new Date().toISOString())).toBe(true);
+    expect(await t.server.store.keys.revoke(key.id, new Date().toISOString())).toBe(true);
     await s.untilEnded(30_000);
   } finally {
     s.close();

@@ -41,16 +41,16 @@ export class KeyService {
     const info: ApiKeyInfo = {
       id: newId('key'), name, role, scopes: role === 'admin' ? [...SCOPES] : [...(scopes ?? DEFAULT_WORKER_SCOPES)], prefix: key.slice(0, 10), createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null,
     };
-    await this.#store.insertKey({ ...info, hash: hashKey(key) });
+    await this.#store.keys.insert({ ...info, hash: hashKey(key) });
     return { id: info.id, key, info };
   }
 
   list(): Promise<ApiKeyInfo[]> {
-    return this.#store.listKeys();
+    return this.#store.keys.list();
   }
 
   async revoke(id: string): Promise<void> {
-    const ok = await this.#store.revokeKey(id, new Date().toISOString());
+    const ok = await this.#store.keys.revoke(id, new Date().toISOString());
     if (!ok) throw new TaskPulseError('not_found', `no active key ${id}`);
     for (const [h, v] of this.#cache) if (v.id === id) this.#cache.delete(h);
     for (const listener of this.#revoked) listener(id);
@@ -77,12 +77,12 @@ export class KeyService {
     const now = Date.now();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;
-    const rec = await this.#store.findKeyByHash(hash);
+    const rec = await this.#store.keys.findByHash(hash);
     if (!rec) return null;
     const entry = { role: rec.role, id: rec.id, scopes: rec.scopes, revoked: rec.revokedAt !== null, at: now };
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(hash, entry);
-    if (!entry.revoked) void this.#store.touchKey(rec.id, new Date(now).toISOString()).catch(() => {});
+    if (!entry.revoked) void this.#store.keys.touch(rec.id, new Date(now).toISOString()).catch(() => {});
     return entry.revoked ? null : entry;
   }
 }

@@ -40,7 +40,7 @@ export class HistoryCache {
   async load(type: string): Promise<TypeHistory> {
     this.#loading.add(type);
     try {
-      const runs = await this.#store.stageRuns(type, this.#maxRuns * 20);
+      const runs = await this.#store.history.stageRuns(type, this.#maxRuns * 20);
       this.#runs.set(type, runs);
       this.#stats.set(type, summarize(runs));
       this.#dirty.delete(type);

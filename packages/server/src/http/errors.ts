@@ -5,7 +5,8 @@
 import { TaskPulseError, ERROR_STATUS, type ErrorCode } from '@taskpulse/protocol';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
-import { unavailableError } from '../store/faults.ts';
+import { storageFault } from '../store/faults.ts';
+import { StorageError } from '../store/errors.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
@@ -41,8 +42,23 @@ export function fromZod(error: ZodError, where: 'body' | 'query' | 'params' | 'h
   });
 }
 
+/** The API error for a storage fault (503 `unavailable`), or null when `error` is not one. */
+export function unavailableError(error: unknown): TaskPulseError | null {
+  const reason = storageFault(error);
+  if (reason === null) return null;
+  return new TaskPulseError('unavailable', `storage is unavailable (${reason}); retry shortly`, undefined, { cause: error });
+}
+
+/** The API error for what the store refused (`invalid_cursor` → 400 naming the field). */
+export function fromStorageError(error: StorageError): TaskPulseError {
+  switch (error.kind) {
+    case 'invalid_cursor': return new TaskPulseError('invalid_request', error.message, { fields: [error.field] });
+  }
+}
+
 export function toTaskPulseError(error: unknown): TaskPulseError {
   if (error instanceof TaskPulseError) return error;
+  if (error instanceof StorageError) return fromStorageError(error);
   if (error instanceof ZodError) return fromZod(error, 'body');
   const fe = error as Partial<FastifyError> & { type?: string };
   if (fe.code && FASTIFY_CODES[fe.code]) {

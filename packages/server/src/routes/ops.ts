@@ -83,7 +83,7 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
       const windowMs = query.windowMs ?? 24 * 3600 * 1000;
       const since = Date.now() - windowMs;
       const [runs, counts, checks] = await Promise.all([
-        d.store.stageRunsSince(since, query.type, 100_000), d.store.taskCounts(), d.store.etaChecksSince(since, query.type, 100_000),
+        d.store.history.stageRunsSince(since, query.type, 100_000), d.store.tasks.countByTypeAndStatus(), d.store.history.etaChecksSince(since, query.type, 100_000),
       ]);
       return computeStats(runs, query.type ? counts.filter((c) => c.type === query.type) : counts, windowMs, checks);
     },
@@ -100,8 +100,8 @@ export function opsRoutes(r: Router, d: { store: Store; bus: Bus; metrics: Metri
       const bucketMs = Math.max(query.bucketMs ?? 60_000, Math.ceil(windowMs / 1440 / 1000) * 1000);
       const now = Date.now();
       const [finished, runs] = await Promise.all([
-        d.store.finishedSince(now - windowMs, query.type, 100_000),
-        d.store.stageRunsSince(now - windowMs, query.type, 100_000),
+        d.store.history.finishedSince(now - windowMs, query.type, 100_000),
+        d.store.history.stageRunsSince(now - windowMs, query.type, 100_000),
       ]);
       return computeHistory(finished, runs, { nowMs: now, windowMs, bucketMs });
     },

@@ -13,7 +13,7 @@ export function webhookRoutes(r: Router, store: Store, changed: () => void, wake
       summary: 'Subscribe a URL to events from now on. Deliveries carry the event JSON, signed: x-taskpulse-signature = hex HMAC-SHA256(secret, body).',
     },
     async ({ body }) => {
-      const w: Webhook = { id: newId('whk'), url: body.url, events: body.events, secret: body.secret, createdAt: new Date().toISOString(), cursor: await store.head() };
+      const w: Webhook = { id: newId('whk'), url: body.url, events: body.events, secret: body.secret, createdAt: new Date().toISOString(), cursor: await store.events.head() };
       await store.webhooks.create(w);
       changed();
       return info(w);

@@ -1,10 +1,9 @@
 /**
  * Storage faults: errors that say the storage is unavailable for now (disk full, I/O error,
  * database down or unreachable, a connection cut, a lock or statement timeout), as opposed to a
- * bug. A request that meets one answers 503 `unavailable` with `retry-after` (API.md: "a
- * dependency that is down is a 503, never 500"), which every SDK retries.
+ * bug. The HTTP layer answers a request that meets one with 503 `unavailable` and `retry-after`
+ * (http/errors.ts; API.md: "a dependency that is down is a 503, never 500"), which every SDK retries.
  */
-import { TaskPulseError } from '@taskpulse/protocol';
 
 /** SQLite result codes (primary, `SQLITE_IOERR_*` etc. included by prefix) that are faults of the disk or the moment. */
 const SQLITE_FAULTS: [prefix: string, reason: string][] = [
@@ -84,11 +83,4 @@ export class StorageUnavailableError extends Error {
     this.name = 'StorageUnavailableError';
     this.reason = reason;
   }
-}
-
-/** The API error for a storage fault (503 `unavailable`), or null when `error` is not one. */
-export function unavailableError(error: unknown): TaskPulseError | null {
-  const reason = storageFault(error);
-  if (reason === null) return null;
-  return new TaskPulseError('unavailable', `storage is unavailable (${reason}); retry shortly`, undefined, { cause: error });
 }

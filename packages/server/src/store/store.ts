@@ -193,54 +193,95 @@ export interface WriteOptions {
   pure?: boolean;
 }
 
+/**
+ * The store: the write path (`write`, `onCommit`) and one sub-store per concern, as
+ * `store.tasks.get(id)`, `store.events.read(…)`. Every engine folder (`sqlite/`, `postgres/`)
+ * has one file per sub-store.
+ */
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T>;
   /** Called after each commit with the events it appended, in `seq` order. */
   onCommit(listener: (events: StoredEvent[]) => void): () => void;
 
-  getTask(id: string): Promise<TaskRecord | null>;
-  /** A page of tasks in `sort` order (newest first by default); `cursor` continues the same sort. */
-  listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<Page<TaskRecord>>;
-  queuePosition(task: TaskRecord): Promise<number>;
-  /** Counts by status for one type (or all), for queue estimates and stats. */
-  countByStatus(type?: string): Promise<Record<TaskStatus, number>>;
-  /** Counts by status of the tasks matching `filter` (the dashboard's filter bar). */
-  countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>>;
-  /** Tasks that finished since `sinceMs` (newest first, at most `limit`), for throughput and failure history. */
-  finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]>;
-  /** Task counts per type and status (metrics). */
-  taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]>;
-  /** Events after `after` matching `filter`, oldest first, at most `limit`; `head` is read in the same snapshot. */
-  readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }>;
-  /** Active tasks matching the filter and the head they are consistent with. */
-  snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }>;
-  head(): Promise<number>;
-  /** The smallest retained seq minus one: a cursor below it has missed pruned events. */
-  floor(): Promise<number>;
-  logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]>;
-  notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]>;
-  stageRuns(type: string, limit: number): Promise<StageRun[]>;
-  /** Stage runs of every type (or one) that ended since `sinceMs`, for /v1/stats. */
-  stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]>;
-  /** ETA scores of tasks of every type (or one) that completed since `sinceMs`, for /v1/stats. */
-  etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]>;
-  pruneEvents(beforeMs: number): Promise<number>;
-
-  insertKey(key: KeyRecord): Promise<void>;
-  listKeys(): Promise<ApiKeyInfo[]>;
-  findKeyByHash(hash: string): Promise<KeyRecord | null>;
-  revokeKey(id: string, at: string): Promise<boolean>;
-  touchKey(id: string, at: string): Promise<void>;
-
-  getSetting(name: string): Promise<string | null>;
-  setSettingIfAbsent(name: string, value: string): Promise<string>;
-
+  /** The event log: reading, its head and floor, pruning. */
+  readonly events: EventStore;
+  /** Tasks as stored: lookups, lists, counts, the stream's snapshot, task logs. */
+  readonly tasks: TaskStore;
+  /** API keys. */
+  readonly keys: KeyStore;
+  /** Server settings (e.g. the generated viewer-token secret). */
+  readonly settings: SettingStore;
+  /** The owners' notification inboxes. */
+  readonly notifications: NotificationStore;
+  /** What finished: stage runs, ETA scores and finished tasks, for ETAs and /v1/stats. */
+  readonly history: HistoryStore;
   /** Webhook subscriptions and their delivery outbox. */
   readonly webhooks: WebhookStore;
 
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface EventStore {
+  /** Events after `after` matching `filter`, oldest first, at most `limit`; `head` is read in the same snapshot. */
+  read(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }>;
+  head(): Promise<number>;
+  /** The smallest retained seq minus one: a cursor below it has missed pruned events. */
+  floor(): Promise<number>;
+  /** Deletes the events older than `beforeMs`, always keeping the head event; returns how many. */
+  prune(beforeMs: number): Promise<number>;
+}
+
+export interface TaskStore {
+  get(id: string): Promise<TaskRecord | null>;
+  /**
+   * A page of tasks in `sort` order (newest first by default); `cursor` continues the same sort.
+   * A cursor this store did not hand out for this sort rejects with `StorageError` `invalid_cursor`.
+   */
+  list(filter: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<Page<TaskRecord>>;
+  queuePosition(task: TaskRecord): Promise<number>;
+  /** Counts by status for one type (or all), for queue estimates and stats. */
+  countByStatus(type?: string): Promise<Record<TaskStatus, number>>;
+  /** Counts by status of the tasks matching `filter` (the dashboard's filter bar). */
+  count(filter: TaskFilter): Promise<Record<TaskStatus, number>>;
+  /** Task counts per type and status (metrics). */
+  countByTypeAndStatus(): Promise<{ type: string; status: TaskStatus; count: number }[]>;
+  /** Active tasks matching the filter and the head they are consistent with. */
+  snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }>;
+  /** A task's log lines after `after` (a seq), oldest first. */
+  logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]>;
+}
+
+export interface KeyStore {
+  insert(key: KeyRecord): Promise<void>;
+  list(): Promise<ApiKeyInfo[]>;
+  findByHash(hash: string): Promise<KeyRecord | null>;
+  /** Whether the key was live (and is now revoked). */
+  revoke(id: string, at: string): Promise<boolean>;
+  touch(id: string, at: string): Promise<void>;
+}
+
+export interface SettingStore {
+  get(name: string): Promise<string | null>;
+  /** Stores `value` unless a value is already there; returns the one stored (race-free across instances). */
+  setIfAbsent(name: string, value: string): Promise<string>;
+}
+
+export interface NotificationStore {
+  /** `owner`'s notifications, newest first. */
+  list(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]>;
+}
+
+export interface HistoryStore {
+  /** The latest stage runs of one type, newest first. */
+  stageRuns(type: string, limit: number): Promise<StageRun[]>;
+  /** Stage runs of every type (or one) that ended since `sinceMs`, for /v1/stats. */
+  stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]>;
+  /** ETA scores of tasks of every type (or one) that completed since `sinceMs`, for /v1/stats. */
+  etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]>;
+  /** Tasks that finished since `sinceMs` (newest first, at most `limit`), for throughput and failure history. */
+  finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]>;
 }
 
 export interface Webhook {

@@ -3,7 +3,8 @@
  * the keyset cursor that pages through a sorted list. Every order ends with the row number, so
  * ties are broken the same way on every page and a page never repeats or skips a row.
  */
-import { TaskPulseError, type TaskSort } from '@taskpulse/protocol';
+import type { TaskSort } from '@taskpulse/protocol';
+import { StorageError } from './errors.ts';
 import type { TaskRecord } from './store.ts';
 
 export interface SortSpec {
@@ -62,10 +63,10 @@ export function encodeSortCursor(sort: SortSpec, c: SortCursor): string {
   return Buffer.from(text).toString('base64url');
 }
 
-/** The cursor's position, or a 400 when it is not one this server handed out for this sort. */
+/** The cursor's position; a `StorageError` `invalid_cursor` when it is not one this server handed out for this sort. */
 export function decodeSortCursor(sort: SortSpec, cursor: string): SortCursor {
   const text = Buffer.from(cursor, 'base64url').toString();
-  const bad = (why: string) => new TaskPulseError('invalid_request', `cursor ${why}`, { fields: ['cursor'] });
+  const bad = (why: string) => new StorageError('invalid_cursor', `cursor ${why}`, 'cursor');
   const plain = /^n:(\d{1,15})$/.exec(text);
   if (plain) {
     if (sort.key !== 'created' || sort.order !== 'desc') throw bad('belongs to another sort order: start again without it');

@@ -11,16 +11,10 @@
  * - `eventsJson(page)`: a poll's answer built from the stored wire JSON, never parsed again.
  */
 import type { Snapshot } from '@taskpulse/protocol';
-import type { EventFilter, StoredEvent } from '../store/store.ts';
+import type { EventFilter, EventStore, StoredEvent } from '../store/store.ts';
 
-/** The event log as the reader needs it (the store's event reads). */
-export interface EventLog {
-  /** Events after `after` matching `filter`, oldest first, at most `limit`; `head` read in the same snapshot. */
-  readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }>;
-  head(): Promise<number>;
-  /** The smallest retained seq minus one. */
-  floor(): Promise<number>;
-}
+/** The event log as the reader needs it (the store's `events` sub-store). */
+export type EventLog = Pick<EventStore, 'read' | 'head' | 'floor'>;
 
 export interface EventReaderDeps {
   log: EventLog;
@@ -67,7 +61,7 @@ export class EventReader {
   }
 
   async page(after: number, filter: EventFilter, limit: number): Promise<EventPage> {
-    const { events, head } = await this.#deps.log.readEvents(after, filter, limit);
+    const { events, head } = await this.#deps.log.read(after, filter, limit);
     const full = events.length === limit;
     // A full page holds every matching event up to its last, and nothing is known past it.
     return { events, head: full ? events[limit - 1]!.seq : head, full };

@@ -9,7 +9,7 @@ import {
 } from '@taskpulse/protocol';
 import { createHash } from 'node:crypto';
 import type { EventFilter, Store, TaskFilter, TaskRecord, WriteOptions, WriteTx } from '../store/store.ts';
-import { unavailableError } from '../store/faults.ts';
+import { unavailableError } from '../http/errors.ts';
 import { canSee, type Principal } from '../auth/principal.ts';
 import { snapshotFilter } from '../stream/event-filter.ts';
 import { newId, randomToken } from '../ids.ts';
@@ -77,19 +77,19 @@ export class TaskService {
 
   /** The public task, with `eta` and `queue` computed now. */
   async present(r: TaskRecord): Promise<Task> {
-    const queue = r.status === 'queued' ? this.#queueInfo(r, await this.#store.queuePosition(r)) : null;
+    const queue = r.status === 'queued' ? this.#queueInfo(r, await this.#store.tasks.queuePosition(r)) : null;
     return model.toTask(r, { eta: estimate(r, this.#history.get(r.type), this.#now()), queue });
   }
 
   /** A task the principal may see, or 404 exactly as for a task that does not exist. */
   async getVisible(p: Principal, id: string): Promise<TaskRecord> {
-    const r = await this.#store.getTask(id);
+    const r = await this.#store.tasks.get(id);
     if (!r || !canSee(p, r)) throw new TaskPulseError('not_found', `no task ${id}`);
     return r;
   }
 
   async list(p: Principal, q: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<{ tasks: Task[]; nextCursor: string | null }> {
-    const page = await this.#store.listTasks(this.#scoped(p, q), limit, cursor, sort);
+    const page = await this.#store.tasks.list(this.#scoped(p, q), limit, cursor, sort);
     return { tasks: await Promise.all(page.items.map((r) => this.present(r))), nextCursor: page.nextCursor };
   }
 
@@ -106,13 +106,13 @@ export class TaskService {
 
   /** The active tasks matching a reader's filter, consistent with the head they are read at. */
   async snapshot(filter: EventFilter, limit = 1000): Promise<{ head: number; tasks: Task[] }> {
-    const snap = await this.#store.snapshot(snapshotFilter(filter), limit);
+    const snap = await this.#store.tasks.snapshot(snapshotFilter(filter), limit);
     return { head: snap.head, tasks: await Promise.all(snap.tasks.map((r) => this.present(r))) };
   }
 
   async logs(p: Principal, id: string, after: number, limit: number) {
     await this.getVisible(p, id);
-    return this.#store.logs(id, after, limit);
+    return this.#store.tasks.logs(id, after, limit);
   }
 
   // ------------------------------------------------------------ writes
@@ -157,7 +157,7 @@ export class TaskService {
   async claim(types: string[], leaseMs: number | undefined, waitMs: number, signal?: AbortSignal): Promise<{ task: Task; lease: Lease } | null> {
     const deadline = this.#now() + waitMs;
     for (;;) {
-      const headBefore = await this.#store.head();
+      const headBefore = await this.#store.events.head();
       const claimed = await this.#write(async (tx, later) => {
         const next = await tx.nextQueued(types);
         if (!next) return null;
@@ -291,7 +291,7 @@ export class TaskService {
 
   /** Counts by status of the tasks a principal may see that match `q`. */
   async counts(p: Principal, q: TaskFilter): Promise<Record<string, number>> {
-    return this.#store.countTasks(this.#scoped(p, q));
+    return this.#store.tasks.count(this.#scoped(p, q));
   }
 
   async markRead(owner: string, sel: { ids?: string[]; upToSeq?: number }): Promise<{ ids: string[]; seq: number | null }> {
@@ -308,7 +308,7 @@ export class TaskService {
   }
 
   notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
-    return this.#store.notifications(owner, unreadOnly, limit);
+    return this.#store.notifications.list(owner, unreadOnly, limit);
   }
 
   // ------------------------------------------------------------ background
@@ -330,7 +330,7 @@ export class TaskService {
 
   /** Re-assesses `health` of running tasks; a change appends a `task.updated` event. */
   async checkHealth(): Promise<void> {
-    const { items } = await this.#store.listTasks({ statuses: ['running'] }, 5000, null);
+    const { items } = await this.#store.tasks.list({ statuses: ['running'] }, 5000, null);
     const nowMs = this.#now();
     const running = new Map<string, Map<string, EtaTask>>();
     for (const r of items) {

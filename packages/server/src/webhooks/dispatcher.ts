@@ -91,7 +91,7 @@ export class WebhookDispatcher {
 
   async #enqueue(h: Webhook): Promise<void> {
     for (;;) {
-      const { events, head } = await this.#store.readEvents(h.cursor, { events: h.events }, 500);
+      const { events, head } = await this.#store.events.read(h.cursor, { events: h.events }, 500);
       const cursor = events.length === 500 ? events[events.length - 1]!.seq : head;
       if (cursor <= h.cursor) return;
       await this.#store.webhooks.enqueue(h.id, events.map((e) => ({ seq: e.seq, event: e.type, payload: e.json })), cursor, Date.now());

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createWorker } from '@taskpulse/worker';
-import { POSTGRES_DEFAULTS } from '../../src/store/postgres/postgres-store.ts';
+import { POSTGRES_DEFAULTS } from '../../src/store/postgres/index.ts';
 import { startTestServer, type TestServer } from '../support.ts';
 import { startPgCluster, until, type PgCluster } from './support.ts';
 

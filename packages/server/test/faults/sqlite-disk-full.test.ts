@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, statfsSync, unlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { startTestServer, type TestServer } from '../support.ts';
 import { canMount, mountTmpfs } from './support.ts';
 

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { startTestServer, type TestServer } from '../support.ts';
 import { until } from './support.ts';
 
@@ -32,7 +32,7 @@ it('checkpoints and truncates the WAL past its limit while writes and reads go o
   const reader = (async () => {
     let after = 0;
     while (reading) {
-      const page = await t!.server.store.readEvents(after, {}, 200).catch(() => null);
+      const page = await t!.server.store.events.read(after, {}, 200).catch(() => null);
       if (!page) break;
       after = page.events.at(-1)?.seq ?? after;
       await new Promise((r) => setTimeout(r, 2));

@@ -61,7 +61,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE settings (name text PRIMARY KEY, value text NOT NULL);
   -- One row: the head seq. Every write transaction locks it first (SELECT … FOR UPDATE), so
-  -- writers commit one after another, in seq order (see postgres-store.ts).
+  -- writers commit one after another, in seq order (see postgres/index.ts).
   CREATE TABLE taskpulse_meta (id int PRIMARY KEY CHECK (id = 1), head bigint NOT NULL);
   INSERT INTO taskpulse_meta (id, head) VALUES (1, 0);
   CREATE TABLE webhooks (

@@ -19,15 +19,18 @@
 import pg from 'pg';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
-import { DEFAULT_SORT, SORT_SQL, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from '../task-sort.ts';
-import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
-import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
-import type {
-  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
-} from '../store.ts';
+import { parseDoc, toStored } from '../records.ts';
+import { Params, type Row } from '../sql.ts';
+import type { MaybePromise, Store, StoredEvent, TaskRecord, WriteOptions, WriteTx } from '../store.ts';
 import { migrate, quoteIdent } from './migrations.ts';
-import { PostgresWebhooks } from './postgres-webhooks.ts';
+import { PostgresWebhooks } from './webhooks.ts';
+import { EVENT_COLUMNS, PostgresEvents } from './events.ts';
+import { PostgresTasks, queuePosition } from './tasks.ts';
+import { PostgresKeys } from './keys.ts';
+import { PostgresSettings } from './settings.ts';
+import { PostgresNotifications } from './notifications.ts';
+import { PostgresHistory } from './history.ts';
+import { POSTGRES } from './dialect.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:5432/db`; `?options=-c search_path=…` picks a schema. */
@@ -70,18 +73,20 @@ export const POSTGRES_DEFAULTS = Object.freeze({
   connectTimeoutMs: 5000,
 });
 
-type Row = Record<string, unknown>;
-
 /** bigint columns (seq, ms, counts) come back as numbers: they stay far below 2^53. */
 const TYPES = {
   getTypeParser: ((oid: number, format?: string) =>
     oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-const EVENT_COLUMNS = 'seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json';
-
 export class PostgresStore implements Store {
   readonly kind = 'postgres' as const;
+  readonly events: PostgresEvents;
+  readonly tasks: PostgresTasks;
+  readonly keys: PostgresKeys;
+  readonly settings: PostgresSettings;
+  readonly notifications: PostgresNotifications;
+  readonly history: PostgresHistory;
   readonly webhooks: PostgresWebhooks;
   readonly #pool: pg.Pool;
   readonly #ready: Promise<void>;
@@ -162,6 +167,17 @@ export class PostgresStore implements Store {
     })();
     this.#ready.catch(() => {}); // surfaced by open() and by every call
     this.webhooks = new PostgresWebhooks(this.#pool, this.#ready);
+    const query = async (sql: string, params?: unknown[]) => {
+      await this.#ready;
+      return this.#pool.query<Row>(sql, params);
+    };
+    const read = async (sql: string, params?: unknown[]) => (await query(sql, params)).rows;
+    this.events = new PostgresEvents(read, query);
+    this.tasks = new PostgresTasks(read);
+    this.keys = new PostgresKeys(query);
+    this.settings = new PostgresSettings(read);
+    this.notifications = new PostgresNotifications(read);
+    this.history = new PostgresHistory(read);
     this.#tx = this.#makeTx();
   }
 
@@ -215,7 +231,7 @@ export class PostgresStore implements Store {
       },
       queuePosition: async (t) => {
         await this.#flushDirty();
-        return queuePosition((sql, params) => this.#q(sql, params), t);
+        return queuePosition(async (sql, params) => (await this.#q(sql, params)).rows, t);
       },
       appendEvent: (e) => {
         // We hold the head lock: this number is ours, and commits happen in this order.
@@ -233,7 +249,7 @@ export class PostgresStore implements Store {
         );
       },
       markNotificationsRead: async (owner, sel, readAt) => {
-        const p = new Params();
+        const p = new Params(POSTGRES);
         const where = [`owner = ${p.add(owner)}`, 'read_at IS NULL'];
         if (sel.ids) where.push(`id = ANY(${p.add(sel.ids)})`);
         if (sel.upToSeq !== undefined) where.push(`seq <= ${p.add(sel.upToSeq)}`);
@@ -250,7 +266,7 @@ export class PostgresStore implements Store {
       },
       recordEtaChecks: async (checks) => {
         if (checks.length === 0) return;
-        const p = new Params();
+        const p = new Params(POSTGRES);
         const rows = checks.map((c) => `(${[c.type, c.endedAtMs, c.checkpoint, c.error, c.inside, c.width].map((v) => p.add(v)).join(', ')})`);
         await this.#change(`INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES ${rows.join(', ')}`, p.values);
       },
@@ -422,210 +438,6 @@ export class PostgresStore implements Store {
     return (await this.#pool.query<Row>(sql, params)).rows;
   }
 
-  async getTask(id: string): Promise<TaskRecord | null> {
-    return parseDoc((await this.#read('SELECT doc FROM tasks WHERE id = $1', [id]))[0]?.doc);
-  }
-
-  async listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
-    const p = new Params();
-    const where = taskWhere(filter, p);
-    const after = cursor === null ? null : decodeSortCursor(sort, cursor);
-    const clauses = sortClauses(SORT_SQL.postgres[sort.key], sort, after, (v) => p.add(v));
-    if (clauses.where) where.push(clauses.where);
-    const rows = await this.#read(
-      `SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${clauses.orderBy} LIMIT ${p.add(limit + 1)}`,
-      p.values,
-    );
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit).map((r) => ({ n: Number(r.n), task: JSON.parse(r.doc as string) as TaskRecord }));
-    const last = page[page.length - 1];
-    return {
-      items: page.map((r) => r.task),
-      nextCursor: more && last ? encodeSortCursor(sort, { value: sortValue(sort.key, last.task, last.n), n: last.n }) : null,
-    };
-  }
-
-  async queuePosition(task: TaskRecord): Promise<number> {
-    await this.#ready;
-    return queuePosition((sql, params) => this.#pool.query<Row>(sql, params), task);
-  }
-
-  async countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
-    const rows = await this.#read(
-      `SELECT status, count(*) AS c FROM tasks ${type !== undefined ? 'WHERE type = $1' : ''} GROUP BY status`,
-      type !== undefined ? [type] : [],
-    );
-    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const r of rows) out[r.status as TaskStatus] = r.c as number;
-    return out;
-  }
-
-  async countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
-    const p = new Params();
-    const where = taskWhere({ ...filter, statuses: undefined }, p);
-    const rows = await this.#read(`SELECT status, count(*) AS c FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} GROUP BY status`, p.values);
-    return statusCounts(rows as { status: string; c: number }[]);
-  }
-
-  async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {
-    const p = new Params();
-    const rows = await this.#read(
-      `SELECT type, status, d->>'endedAt' AS "endedAt", d->'error'->>'code' AS "errorCode", d->'error'->>'message' AS "errorMessage"
-       FROM (SELECT type, status, doc::jsonb AS d FROM tasks WHERE status IN ('completed', 'failed', 'canceled')
-             ${type !== undefined ? `AND type = ${p.add(type)}` : ''}) t
-       WHERE d->>'endedAt' >= ${p.add(new Date(sinceMs).toISOString())} ORDER BY d->>'endedAt' DESC LIMIT ${p.add(limit)}`,
-      p.values,
-    );
-    return rows as unknown as FinishedTask[];
-  }
-
-  async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
-    return (await this.#read('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')) as {
-      type: string; status: TaskStatus; count: number;
-    }[];
-  }
-
-  async readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
-    // One statement is one snapshot: the head and the events up to it are read together, and a
-    // committed head means every event up to it is committed (they commit in one transaction).
-    const p = new Params();
-    const where = [`seq > ${p.add(after)}`, 'seq <= m.head', ...eventWhere(filter, p)];
-    const rows = await this.#read(
-      `SELECT m.head, e.* FROM taskpulse_meta m LEFT JOIN LATERAL (
-         SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}
-       ) e ON true WHERE m.id = 1 ORDER BY e.seq`,
-      p.values,
-    );
-    const head = (rows[0]?.head as number | undefined) ?? 0;
-    return { events: rows.filter((r) => r.seq !== null).map(rowToEvent), head };
-  }
-
-  async snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }> {
-    const p = new Params();
-    const where = taskWhere({ ...filter, statuses: filter.statuses ?? ['queued', 'running'] }, p);
-    const rows = await this.#read(
-      `SELECT m.head, t.doc FROM taskpulse_meta m LEFT JOIN LATERAL (
-         SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY n DESC LIMIT ${p.add(limit)}
-       ) t ON true WHERE m.id = 1 ORDER BY t.n DESC`,
-      p.values,
-    );
-    return {
-      head: (rows[0]?.head as number | undefined) ?? 0,
-      tasks: rows.filter((r) => r.doc !== null).map((r) => JSON.parse(r.doc as string) as TaskRecord),
-    };
-  }
-
-  async head(): Promise<number> {
-    return ((await this.#read('SELECT head FROM taskpulse_meta WHERE id = 1'))[0]?.head as number | undefined) ?? 0;
-  }
-
-  async floor(): Promise<number> {
-    const rows = await this.#read('SELECT coalesce((SELECT min(seq) - 1 FROM events), head) AS floor FROM taskpulse_meta WHERE id = 1');
-    return (rows[0]?.floor as number | undefined) ?? 0;
-  }
-
-  async logs(taskId: string, after: number, limit: number) {
-    return (await this.#read('SELECT seq, at, level, message FROM logs WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [
-      taskId, after, limit,
-    ])) as { seq: number; at: string; level: 'info'; message: string }[];
-  }
-
-  async notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
-    return (await this.#read(
-      `SELECT id, seq, owner, task_id AS "taskId", kind, title, body, created_at AS "createdAt", read_at AS "readAt"
-       FROM notifications WHERE owner = $1 ${unreadOnly ? 'AND read_at IS NULL' : ''} ORDER BY seq DESC LIMIT $2`,
-      [owner, limit],
-    )) as unknown as Notification[];
-  }
-
-  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
-    return (await this.#read(
-      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
-       WHERE type = $1 ORDER BY ended_at_ms DESC LIMIT $2`,
-      [type, limit],
-    )) as unknown as StageRun[];
-  }
-
-  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
-    const p = new Params();
-    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
-    if (type !== undefined) where.push(`type = ${p.add(type)}`);
-    return (await this.#read(
-      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
-       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
-      p.values,
-    )) as unknown as StageRun[];
-  }
-
-  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
-    const p = new Params();
-    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
-    if (type !== undefined) where.push(`type = ${p.add(type)}`);
-    return (await this.#read(
-      `SELECT type, ended_at_ms AS "endedAtMs", checkpoint, error, inside, width FROM eta_checks
-       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
-      p.values,
-    )) as unknown as EtaCheck[];
-  }
-
-  async pruneEvents(beforeMs: number): Promise<number> {
-    await this.#ready;
-    // `at` grows with `seq`: cut the prefix up to the last event older than the cut-off, but always
-    // keep the head event so the log never looks empty to a reader. Appends are untouched (seq > head).
-    const r = await this.#pool.query(
-      `DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events WHERE at_ms < $1)
-         AND seq < (SELECT head FROM taskpulse_meta WHERE id = 1)`,
-      [beforeMs],
-    );
-    return r.rowCount ?? 0;
-  }
-
-  // ------------------------------------------------------------ keys and settings
-
-  async insertKey(k: KeyRecord): Promise<void> {
-    await this.#read(
-      'INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at, scopes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt, JSON.stringify(k.scopes)],
-    );
-  }
-
-  async listKeys(): Promise<ApiKeyInfo[]> {
-    return ((await this.#read(
-      `SELECT id, name, role, scopes, prefix, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
-       FROM api_keys ORDER BY created_at`,
-    )) as unknown as KeyRow<ApiKeyInfo>[]).map(keyFromRow);
-  }
-
-  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
-    const rows = await this.#read(
-      `SELECT id, name, role, scopes, prefix, hash, created_at AS "createdAt", last_used_at AS "lastUsedAt", revoked_at AS "revokedAt"
-       FROM api_keys WHERE hash = $1`,
-      [hash],
-    );
-    const row = rows[0] as unknown as KeyRow<KeyRecord> | undefined;
-    return row ? keyFromRow(row) : null;
-  }
-
-  async revokeKey(id: string, at: string): Promise<boolean> {
-    await this.#ready;
-    const r = await this.#pool.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id]);
-    return (r.rowCount ?? 0) > 0;
-  }
-
-  async touchKey(id: string, at: string): Promise<void> {
-    await this.#read('UPDATE api_keys SET last_used_at = $1 WHERE id = $2', [at, id]);
-  }
-
-  async getSetting(name: string): Promise<string | null> {
-    return ((await this.#read('SELECT value FROM settings WHERE name = $1', [name]))[0]?.value as string | undefined) ?? null;
-  }
-
-  async setSettingIfAbsent(name: string, value: string): Promise<string> {
-    // Race-free across instances: the first insert wins, everyone reads the winner.
-    await this.#read('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
-    return (await this.getSetting(name))!;
-  }
-
   /**
    * Rejects unless PostgreSQL answers and can allocate space. `SELECT 1` still answers on a full
    * disk, so the probe writes: it creates a temporary table (a new file, in the database's
@@ -659,74 +471,10 @@ const READINESS_PROBE = `DO $probe$ BEGIN
   END;
 END $probe$`;
 
-/** Numbered placeholders for a query built piece by piece. */
-class Params {
-  readonly values: unknown[] = [];
-  add(v: unknown): string {
-    this.values.push(v);
-    return `$${this.values.length}`;
-  }
-}
-
 function isConnectionError(e: Error): boolean {
   // SQLSTATE class 08 (connection exception), 57P0x (admin shutdown), 25P03 (idle-in-transaction
   // timeout: the server ended the session), or no SQLSTATE at all (a socket error, or this
   // process's query timeout, after which the connection's next answer would be the late one).
   const code = (e as { code?: unknown }).code;
   return typeof code !== 'string' || code.startsWith('08') || code.startsWith('57P') || code === '25P03' || code.startsWith('E');
-}
-
-function rowToEvent(r: Row): StoredEvent {
-  return {
-    seq: r.seq as number,
-    type: r.type as StoredEvent['type'],
-    at: new Date(r.at_ms as number).toISOString(),
-    taskId: (r.task_id as string | null) ?? null,
-    owner: r.owner as string,
-    taskType: (r.task_type as string | null) ?? null,
-    parentId: (r.parent_id as string | null) ?? null,
-    tags: r.tags as string[],
-    milestone: r.milestone === true,
-    json: r.json as string,
-  };
-}
-
-/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line). */
-async function queuePosition(query: (sql: string, params: unknown[]) => Promise<pg.QueryResult<Row>>, t: TaskRecord): Promise<number> {
-  const { rows } = await query(
-    `SELECT count(*) AS c FROM tasks WHERE status = 'queued' AND type = $1 AND id <> $2
-       AND n < coalesce((SELECT n FROM tasks WHERE id = $2), 9223372036854775807)`,
-    [t.type, t.id],
-  );
-  return (rows[0]!.c as number) + 1;
-}
-
-function taskWhere(f: TaskFilter, p: Params): string[] {
-  const where: string[] = [];
-  if (f.ids) where.push(`id = ANY(${p.add(f.ids)})`);
-  if (f.statuses) where.push(`status = ANY(${p.add(f.statuses)})`);
-  if (f.type !== undefined) where.push(`type = ${p.add(f.type)}`);
-  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
-  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
-  if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
-  if (f.q !== undefined) {
-    const q = p.add(f.q);
-    // strpos, not LIKE: the text is matched as it is, `%` and `_` included.
-    where.push(`(id = ${q} OR owner = ${q} OR type = ${q} OR strpos(lower(doc), lower(${q})) > 0)`);
-  }
-  if (f.createdFrom !== undefined) where.push(`doc::jsonb->>'createdAt' >= ${p.add(f.createdFrom)}`);
-  if (f.createdTo !== undefined) where.push(`doc::jsonb->>'createdAt' < ${p.add(f.createdTo)}`);
-  return where;
-}
-
-function eventWhere(f: EventFilter, p: Params): string[] {
-  const where: string[] = [];
-  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
-  if (f.taskIds) where.push(`task_id = ANY(${p.add(f.taskIds)})`);
-  if (f.taskId !== undefined) where.push(`task_id = ${p.add(f.taskId)}`);
-  if (f.type !== undefined) where.push(`task_type = ${p.add(f.type)}`);
-  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
-  if (f.tag !== undefined) where.push(`tags ? ${p.add(f.tag)}`);
-  if (f.events) where.push(`type = ANY(${p.add(f.events)})`);
-  return where;
 }

@@ -14,16 +14,17 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { GroupCommit, type Unit } from '../group-commit.ts';
 import { StorageUnavailableError } from '../faults.ts';
-import { keyFromRow, parseDoc, statusCounts, toStored, type KeyRow } from '../records.ts';
-import { DEFAULT_SORT, SORT_SQL, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from '../task-sort.ts';
-import { diffFields, mergeTaskEvent, pieceOf, recordJson, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
-import type { ApiKeyInfo, Notification, TaskStatus } from '@taskpulse/protocol';
-import { TASK_STATUSES, TaskPulseError } from '@taskpulse/protocol';
-import type {
-  EtaCheck, EventFilter, FinishedTask, KeyRecord, MaybePromise, Page, StageRun, Store, StoredEvent, TaskFilter, TaskRecord, WriteOptions, WriteTx,
-} from '../store.ts';
+import { parseDoc, toStored } from '../records.ts';
+import { diffFields, pieceOf, recordJson, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
+import type { MaybePromise, Store, StoredEvent, TaskRecord, WriteOptions, WriteTx } from '../store.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { SqliteWebhooks } from './sqlite-webhooks.ts';
+import { SqliteWebhooks } from './webhooks.ts';
+import { SqliteEvents } from './events.ts';
+import { SqliteTasks, queuePosition } from './tasks.ts';
+import { SqliteKeys } from './keys.ts';
+import { SqliteSettings } from './settings.ts';
+import { SqliteNotifications } from './notifications.ts';
+import { SqliteHistory } from './history.ts';
 import { CHECKPOINT_DEFAULTS, Checkpointer } from './checkpointer.ts';
 
 export interface SqliteStoreOptions {
@@ -55,10 +56,14 @@ const RUN_AGAIN = Symbol('run again');
 /** Thrown inside the readiness probe's unit so the group commit rolls its allocation back. */
 const PROBE_DONE = Symbol('probe done');
 
-type Row = Record<string, unknown>;
-
 export class SqliteStore implements Store {
   readonly kind = 'sqlite' as const;
+  readonly events: SqliteEvents;
+  readonly tasks: SqliteTasks;
+  readonly keys: SqliteKeys;
+  readonly settings: SqliteSettings;
+  readonly notifications: SqliteNotifications;
+  readonly history: SqliteHistory;
   readonly webhooks: SqliteWebhooks;
   readonly #db: Database.Database;
   readonly #reader: Database.Database;
@@ -131,7 +136,14 @@ export class SqliteStore implements Store {
     this.#head = Math.max(meta.v, max.m ?? 0);
     this.#s = this.prepareWrites();
     // Webhook bookkeeping is small and off the hot path: it uses the write connection directly.
-    this.webhooks = new SqliteWebhooks(this.#db, (fn) => this.write(fn));
+    const write = <T>(fn: () => T) => this.write(fn);
+    this.webhooks = new SqliteWebhooks(this.#db, write);
+    this.events = new SqliteEvents(this.#db, this.#reader, write, () => this.#head);
+    this.tasks = new SqliteTasks(this.#reader, () => this.events.readHead());
+    this.keys = new SqliteKeys(this.#db, this.#reader, write);
+    this.settings = new SqliteSettings(this.#db, write);
+    this.notifications = new SqliteNotifications(this.#reader);
+    this.history = new SqliteHistory(this.#reader);
     this.#tx = this.makeTx();
   }
 
@@ -435,245 +447,6 @@ export class SqliteStore implements Store {
     return () => this.#listeners.delete(listener);
   }
 
-  async getTask(id: string): Promise<TaskRecord | null> {
-    return parseDoc(this.#reader.prepare('SELECT doc FROM tasks WHERE id = ?').pluck().get(id));
-  }
-
-  async listTasks(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
-    const { where, params } = taskWhere(filter);
-    const after = cursor === null ? null : decodeSortCursor(sort, cursor);
-    const clauses = sortClauses(SORT_SQL.sqlite[sort.key], sort, after, (v) => (params.push(v), '?'));
-    if (clauses.where) where.push(clauses.where);
-    const rows = this.#reader
-      .prepare(`SELECT n, doc FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY ${clauses.orderBy} LIMIT ?`)
-      .all(...params, limit + 1) as { n: number; doc: string }[];
-    const more = rows.length > limit;
-    const page = rows.slice(0, limit).map((r) => ({ n: r.n, task: JSON.parse(r.doc) as TaskRecord }));
-    const last = page[page.length - 1];
-    return {
-      items: page.map((r) => r.task),
-      nextCursor: more && last ? encodeSortCursor(sort, { value: sortValue(sort.key, last.task, last.n), n: last.n }) : null,
-    };
-  }
-
-  async queuePosition(task: TaskRecord): Promise<number> {
-    return queuePosition(this.#reader, task);
-  }
-
-  async countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
-    const rows = this.#reader
-      .prepare(`SELECT status, count(*) AS c FROM tasks ${type ? 'WHERE type = ?' : ''} GROUP BY status`)
-      .all(...(type ? [type] : [])) as { status: TaskStatus; c: number }[];
-    const out = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
-    for (const r of rows) out[r.status] = r.c;
-    return out;
-  }
-
-  async countTasks(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
-    const { where, params } = taskWhere({ ...filter, statuses: undefined });
-    const rows = this.#reader
-      .prepare(`SELECT status, count(*) AS c FROM tasks ${where.length ? 'WHERE ' + where.join(' AND ') : ''} GROUP BY status`)
-      .all(...params) as { status: TaskStatus; c: number }[];
-    return statusCounts(rows);
-  }
-
-  async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {
-    // Finished tasks are found by status (indexed), then by the end time in their document.
-    return this.#reader
-      .prepare(
-        `SELECT type, status, json_extract(doc, '$.endedAt') AS endedAt, json_extract(doc, '$.error.code') AS errorCode,
-                json_extract(doc, '$.error.message') AS errorMessage
-         FROM tasks WHERE status IN ('completed', 'failed', 'canceled') ${type !== undefined ? 'AND type = ?' : ''}
-           AND json_extract(doc, '$.endedAt') >= ? ORDER BY endedAt DESC LIMIT ?`,
-      )
-      .all(...(type !== undefined ? [type] : []), new Date(sinceMs).toISOString(), limit) as FinishedTask[];
-  }
-
-  async taskCounts(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
-    return this.#reader.prepare('SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status').all() as {
-      type: string; status: TaskStatus; count: number;
-    }[];
-  }
-
-  async readEvents(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
-    return this.#reader.transaction(() => {
-      const head = this.#readHead();
-      const { where, params } = eventWhere(filter);
-      where.unshift('seq > ?', 'seq <= ?');
-      params.unshift(after, head);
-      const rows = this.#reader
-        .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`)
-        .all(...params, limit) as Row[];
-      return { events: this.#rowsToEvents(rows), head };
-    })();
-  }
-
-  async snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }> {
-    return this.#reader.transaction(() => {
-      const head = this.#readHead();
-      const { where, params } = taskWhere({ ...filter, statuses: filter.statuses ?? ['queued', 'running'] });
-      const docs = this.#reader
-        .prepare(`SELECT doc FROM tasks WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT ?`)
-        .pluck()
-        .all(...params, limit) as string[];
-      return { head, tasks: docs.map((d) => JSON.parse(d) as TaskRecord) };
-    })();
-  }
-
-  /** Stored rows → events, rebuilding compact task events from their versions. */
-  #rowsToEvents(rows: Row[]): StoredEvent[] {
-    const versions = new Map<string, string>();
-    const get = this.#reader.prepare('SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck();
-    return rows.map((r) => {
-      const e = rowToEvent(r);
-      if (r.base === null || r.base === undefined) return e;
-      const key = `${e.taskId}\u0000${r.base as number}`;
-      let version = versions.get(key);
-      if (version === undefined) {
-        version = get.get(e.taskId, r.base) as string | undefined;
-        // Pruning keeps every version a retained event refers to, so this is a broken file.
-        if (version === undefined) throw new Error(`event ${e.seq}: its task version ${r.base as number} is missing`);
-        versions.set(key, version);
-      }
-      e.json = mergeTaskEvent(e.seq, e.type, e.at, e.taskId!, version, r.json as string);
-      return e;
-    });
-  }
-
-  /**
-   * The head is the newest event: seqs are dense and pruning always keeps the newest, so no commit
-   * writes a head row (one page less per commit). `meta.head` only covers a log that has no
-   * events (a new file) or one written before this.
-   */
-  #readHead(): number {
-    return (this.#reader.prepare("SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT v FROM meta WHERE k = 'head'))").pluck().get() as number) ?? 0;
-  }
-
-  async head(): Promise<number> {
-    return this.#readHead();
-  }
-
-  async floor(): Promise<number> {
-    const min = this.#reader.prepare('SELECT min(seq) FROM events').pluck().get() as number | null;
-    return min === null ? this.#readHead() : min - 1;
-  }
-
-  async logs(taskId: string, after: number, limit: number) {
-    return this.#reader
-      .prepare('SELECT seq, at, level, message FROM logs WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?')
-      .all(taskId, after, limit) as { seq: number; at: string; level: 'info'; message: string }[];
-  }
-
-  async notifications(owner: string, unreadOnly: boolean, limit: number): Promise<Notification[]> {
-    return this.#reader
-      .prepare(
-        `SELECT id, seq, owner, task_id AS taskId, kind, title, body, created_at AS createdAt, read_at AS readAt
-         FROM notifications WHERE owner = ? ${unreadOnly ? 'AND read_at IS NULL' : ''} ORDER BY seq DESC LIMIT ?`,
-      )
-      .all(owner, limit) as Notification[];
-  }
-
-  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
-    return this.#reader
-      .prepare(
-        'SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs WHERE type = ? ORDER BY ended_at_ms DESC LIMIT ?',
-      )
-      .all(type, limit) as StageRun[];
-  }
-
-  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
-    return this.#reader
-      .prepare(
-        `SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs
-         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
-      )
-      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as StageRun[];
-  }
-
-  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
-    const rows = this.#reader
-      .prepare(
-        `SELECT type, ended_at_ms AS endedAtMs, checkpoint, error, inside, width FROM eta_checks
-         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
-      )
-      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as (Omit<EtaCheck, 'inside'> & { inside: number | null })[];
-    return rows.map((r) => ({ ...r, inside: r.inside === null ? null : r.inside === 1 }));
-  }
-
-  async pruneEvents(beforeMs: number): Promise<number> {
-    return this.write(() => {
-      // `at` grows with `seq`, so binary-search the last seq older than the cut-off (no index on at_ms needed).
-      const atOf = this.#db.prepare('SELECT at_ms FROM events WHERE seq >= ? ORDER BY seq LIMIT 1').pluck();
-      let lo = (this.#db.prepare('SELECT min(seq) FROM events').pluck().get() as number | null) ?? 0;
-      // Always keep the head event so the log never looks empty to a reader (the head row is the floor).
-      let hi = this.#head - 1;
-      let cut = lo - 1;
-      while (lo <= hi) {
-        const mid = Math.floor((lo + hi) / 2);
-        const at = atOf.get(mid) as number | undefined;
-        if (at !== undefined && at < beforeMs) {
-          cut = mid;
-          lo = mid + 1;
-        } else hi = mid - 1;
-      }
-      if (cut <= 0) return 0;
-      const n = this.#db.prepare('DELETE FROM events WHERE seq <= ?').run(cut).changes;
-      // A version is needed while a retained event may refer to it: until a later version of the
-      // same task is itself at or below the cut.
-      this.#db
-        .prepare(
-          `DELETE FROM task_versions WHERE seq <= ? AND EXISTS (
-             SELECT 1 FROM task_versions w WHERE w.task_id = task_versions.task_id AND w.seq > task_versions.seq AND w.seq <= ?)`,
-        )
-        .run(cut, cut);
-      return n;
-    });
-  }
-
-  // Small writes outside the task path still go through the group commit, so they never land
-  // inside another batch's transaction.
-  async insertKey(k: KeyRecord): Promise<void> {
-    await this.write(() =>
-      this.#db
-        .prepare('INSERT INTO api_keys (id, name, role, prefix, hash, created_at, last_used_at, revoked_at, scopes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(k.id, k.name, k.role, k.prefix, k.hash, k.createdAt, k.lastUsedAt, k.revokedAt, JSON.stringify(k.scopes)),
-    );
-  }
-
-  async listKeys(): Promise<ApiKeyInfo[]> {
-    return (this.#reader
-      .prepare(
-        'SELECT id, name, role, scopes, prefix, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys ORDER BY created_at',
-      )
-      .all() as KeyRow<ApiKeyInfo>[]).map(keyFromRow);
-  }
-
-  async findKeyByHash(hash: string): Promise<KeyRecord | null> {
-    const row = this.#reader
-      .prepare(
-        'SELECT id, name, role, scopes, prefix, hash, created_at AS createdAt, last_used_at AS lastUsedAt, revoked_at AS revokedAt FROM api_keys WHERE hash = ?',
-      )
-      .get(hash) as KeyRow<KeyRecord> | undefined;
-    return row ? keyFromRow(row) : null;
-  }
-
-  async revokeKey(id: string, at: string): Promise<boolean> {
-    return this.write(() => this.#db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes > 0);
-  }
-
-  async touchKey(id: string, at: string): Promise<void> {
-    await this.write(() => this.#db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, id));
-  }
-
-  async getSetting(name: string): Promise<string | null> {
-    return (this.#db.prepare('SELECT value FROM settings WHERE name = ?').pluck().get(name) as string | undefined) ?? null;
-  }
-
-  async setSettingIfAbsent(name: string, value: string): Promise<string> {
-    await this.write(() => this.#db.prepare('INSERT OR IGNORE INTO settings (name, value) VALUES (?, ?)').run(name, value));
-    return (await this.getSetting(name))!;
-  }
-
   /** Rejects unless the file is readable, its volume keeps `minFreeBytes` free and new pages can be allocated. */
   async ping(): Promise<void> {
     if (this.#closed) throw new StorageUnavailableError('the store is closed');
@@ -710,74 +483,4 @@ function migrate(db: Database.Database): void {
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
-}
-
-function rowToEvent(r: Row): StoredEvent {
-  return {
-    seq: r.seq as number,
-    type: r.type as StoredEvent['type'],
-    at: new Date(r.at_ms as number).toISOString(),
-    taskId: (r.task_id as string | null) ?? null,
-    owner: r.owner as string,
-    taskType: (r.task_type as string | null) ?? null,
-    parentId: (r.parent_id as string | null) ?? null,
-    tags: JSON.parse(r.tags as string) as string[],
-    milestone: r.milestone === 1,
-    json: r.json as string,
-  };
-}
-
-/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line). */
-function queuePosition(db: Database.Database, t: TaskRecord): number {
-  const ahead = db
-    .prepare(
-      "SELECT count(*) FROM tasks WHERE status = 'queued' AND type = ? AND id != ? AND n < coalesce((SELECT n FROM tasks WHERE id = ?), 9007199254740991)",
-    )
-    .pluck()
-    .get(t.type, t.id, t.id) as number;
-  return ahead + 1;
-}
-
-function taskWhere(f: TaskFilter): { where: string[]; params: unknown[] } {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (f.ids) {
-    where.push(`id IN (${f.ids.map(() => '?').join(',') || "''"})`);
-    params.push(...f.ids);
-  }
-  if (f.statuses) {
-    where.push(`status IN (${f.statuses.map(() => '?').join(',')})`);
-    params.push(...f.statuses);
-  }
-  if (f.type !== undefined) { where.push('type = ?'); params.push(f.type); }
-  if (f.owner !== undefined) { where.push('owner = ?'); params.push(f.owner); }
-  if (f.parentId !== undefined) { where.push('parent_id = ?'); params.push(f.parentId); }
-  if (f.tag !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE value = ?)'); params.push(f.tag); }
-  if (f.q !== undefined) {
-    // instr, not LIKE: the text is matched as it is, `%` and `_` included.
-    where.push('(id = ? OR owner = ? OR type = ? OR instr(lower(doc), lower(?)) > 0)');
-    params.push(f.q, f.q, f.q, f.q);
-  }
-  if (f.createdFrom !== undefined) { where.push("json_extract(doc, '$.createdAt') >= ?"); params.push(f.createdFrom); }
-  if (f.createdTo !== undefined) { where.push("json_extract(doc, '$.createdAt') < ?"); params.push(f.createdTo); }
-  return { where, params };
-}
-
-function eventWhere(f: EventFilter): { where: string[]; params: unknown[] } {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (f.owner !== undefined) { where.push('owner = ?'); params.push(f.owner); }
-  if (f.taskIds) {
-    where.push(`task_id IN (${f.taskIds.map(() => '?').join(',') || "''"})`);
-    params.push(...f.taskIds);
-  }
-  if (f.taskId !== undefined) { where.push('task_id = ?'); params.push(f.taskId); }
-  if (f.type !== undefined) { where.push('task_type = ?'); params.push(f.type); }
-  if (f.parentId !== undefined) { where.push('parent_id = ?'); params.push(f.parentId); }
-  if (f.tag !== undefined) { where.push('EXISTS (SELECT 1 FROM json_each(events.tags) WHERE value = ?)'); params.push(f.tag); }
-  if (f.events) {
-    where.push(`type IN (${f.events.map(() => '?').join(',')})`);
-    params.push(...f.events);
-  }
-  return { where, params };
 }

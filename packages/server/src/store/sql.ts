@@ -1,0 +1,132 @@
+/**
+ * The SQL both engines share, written once: the task and event filters, a page of tasks, counts by
+ * status, the queue position and the event row → `StoredEvent` mapping. What differs between
+ * SQLite and PostgreSQL (placeholders, lists, JSON) is the dialect each engine passes in
+ * (`sqlite/dialect.ts`, `postgres/dialect.ts`). A property test checks that the filters select
+ * exactly what the in-memory matcher (`stream/event-filter.ts`) does.
+ */
+import type { TaskStatus } from '@taskpulse/protocol';
+import type { EventFilter, Page, StoredEvent, TaskFilter, TaskRecord } from './store.ts';
+import { decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from './task-sort.ts';
+import { statusCounts } from './records.ts';
+
+export type Row = Record<string, unknown>;
+
+/** What one engine's SQL spells differently. */
+export interface SqlDialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** The placeholder of the `n`th (1-based) parameter. */
+  placeholder(n: number): string;
+  /** `column` equals one of `values` (none: false). */
+  oneOf(column: string, values: readonly unknown[], p: Params): string;
+  /** The JSON array column `tags` of `table` holds `tag`. */
+  hasTag(table: string, tag: string, p: Params): string;
+  /** The SQL text `text` contains `needle`, ignoring case, matched as it is (`%` and `_` included). */
+  contains(text: string, needle: string, p: Params): string;
+  /** A top-level text field of the task document (`doc`). */
+  docField(field: string): string;
+  /** A row number above any: a task not yet inserted is last in line. */
+  readonly lastRow: string;
+  /** The SQL expression each sort key orders by (task-sort.ts). */
+  readonly sort: Record<SortSpec['key'], string>;
+}
+
+/** A query's parameters, in the order their placeholders appear. */
+export class Params {
+  readonly values: unknown[] = [];
+  readonly dialect: SqlDialect;
+  constructor(dialect: SqlDialect) {
+    this.dialect = dialect;
+  }
+
+  add(v: unknown): string {
+    this.values.push(v);
+    return this.dialect.placeholder(this.values.length);
+  }
+}
+
+/** `WHERE a AND b`, or nothing. */
+export function whereSql(where: readonly string[]): string {
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+}
+
+export function taskWhere(f: TaskFilter, p: Params): string[] {
+  const d = p.dialect;
+  const where: string[] = [];
+  if (f.ids) where.push(d.oneOf('id', f.ids, p));
+  if (f.statuses) where.push(d.oneOf('status', f.statuses, p));
+  if (f.type !== undefined) where.push(`type = ${p.add(f.type)}`);
+  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
+  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
+  if (f.tag !== undefined) where.push(d.hasTag('tasks', f.tag, p));
+  if (f.q !== undefined) {
+    where.push(`(id = ${p.add(f.q)} OR owner = ${p.add(f.q)} OR type = ${p.add(f.q)} OR ${d.contains('doc', f.q, p)})`);
+  }
+  if (f.createdFrom !== undefined) where.push(`${d.docField('createdAt')} >= ${p.add(f.createdFrom)}`);
+  if (f.createdTo !== undefined) where.push(`${d.docField('createdAt')} < ${p.add(f.createdTo)}`);
+  return where;
+}
+
+export function eventWhere(f: EventFilter, p: Params): string[] {
+  const d = p.dialect;
+  const where: string[] = [];
+  if (f.owner !== undefined) where.push(`owner = ${p.add(f.owner)}`);
+  if (f.taskIds) where.push(d.oneOf('task_id', f.taskIds, p));
+  if (f.taskId !== undefined) where.push(`task_id = ${p.add(f.taskId)}`);
+  if (f.type !== undefined) where.push(`task_type = ${p.add(f.type)}`);
+  if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
+  if (f.tag !== undefined) where.push(d.hasTag('events', f.tag, p));
+  if (f.events) where.push(d.oneOf('type', f.events, p));
+  return where;
+}
+
+/** The query for a page of tasks (one row more than `limit`: whether there is a next page). */
+export function taskPageQuery(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec, p: Params): string {
+  const where = taskWhere(filter, p);
+  const after = cursor === null ? null : decodeSortCursor(sort, cursor);
+  const clauses = sortClauses(p.dialect.sort[sort.key], sort, after, (v) => p.add(v));
+  if (clauses.where) where.push(clauses.where);
+  return `SELECT n, doc FROM tasks ${whereSql(where)} ORDER BY ${clauses.orderBy} LIMIT ${p.add(limit + 1)}`;
+}
+
+/** The page from the rows of `taskPageQuery`. */
+export function taskPage(rows: readonly Row[], limit: number, sort: SortSpec): Page<TaskRecord> {
+  const page = rows.slice(0, limit).map((r) => ({ n: Number(r.n), task: JSON.parse(r.doc as string) as TaskRecord }));
+  const last = page[page.length - 1];
+  return {
+    items: page.map((r) => r.task),
+    nextCursor: rows.length > limit && last ? encodeSortCursor(sort, { value: sortValue(sort.key, last.task, last.n), n: last.n }) : null,
+  };
+}
+
+/** Counts by status of the tasks matching `filter` (rows for `statusCountsOf`). */
+export function countQuery(filter: TaskFilter, p: Params): string {
+  return `SELECT status, count(*) AS c FROM tasks ${whereSql(taskWhere(filter, p))} GROUP BY status`;
+}
+
+/** `{queued: n, …}` with every status, from the rows of `countQuery`. */
+export function statusCountsOf(rows: readonly Row[]): Record<TaskStatus, number> {
+  return statusCounts(rows as { status: string; c: number }[]);
+}
+
+/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line): the count as `c`. */
+export function queuePositionQuery(t: TaskRecord, p: Params): string {
+  return `SELECT count(*) AS c FROM tasks WHERE status = 'queued' AND type = ${p.add(t.type)} AND id <> ${p.add(t.id)}
+    AND n < coalesce((SELECT n FROM tasks WHERE id = ${p.add(t.id)}), ${p.dialect.lastRow})`;
+}
+
+/** An events row (either engine: tags as JSON text or jsonb, milestone as 0/1 or boolean). */
+export function rowToEvent(r: Row): StoredEvent {
+  return {
+    seq: r.seq as number,
+    type: r.type as StoredEvent['type'],
+    at: new Date(r.at_ms as number).toISOString(),
+    taskId: (r.task_id as string | null) ?? null,
+    owner: r.owner as string,
+    taskType: (r.task_type as string | null) ?? null,
+    parentId: (r.parent_id as string | null) ?? null,
+    tags: typeof r.tags === 'string' ? (JSON.parse(r.tags) as string[]) : (r.tags as string[]),
+    milestone: r.milestone === 1 || r.milestone === true,
+    json: r.json as string,
+  };
+}
