@@ -185,7 +185,7 @@ it('answers every kind of bad input with a 4xx JSON error and changes nothing', 
     const body = typeof c.body === 'function' ? (c.body as () => unknown)() : c.body;
     const raw = c.raw ?? (body === undefined ? undefined : JSON.stringify(body));
     const res = await t.api(c.method, c.path(), raw, credential, c.headers);
-    const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+    const text = res.text;
     const parsed: any = res.body;
     const ok = res.status >= 400 && res.status < 500 && res.headers.get('content-type')?.includes('application/json') && typeof parsed?.error?.code === 'string' && typeof parsed?.error?.message === 'string';
     if (!ok) failures.push(`${c.name}: ${res.status} ${text.slice(0, 200)}`);
@@ -298,7 +298,7 @@ it('answers garbage on every path of the OpenAPI document with a 4xx JSON error,
           for (const s of sends) {
             requests++;
             const res = await t.api(M, s.url, s.body, cred);
-            const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+            const text = res.text;
             const isJson = res.headers.get('content-type')?.includes('application/json');
             // Public GETs (healthz, openapi.json) may answer 200; everything else must be a 4xx error body.
             const ok = res.status < 500 && (res.status < 400 || (isJson && /"code":"/.test(text)));

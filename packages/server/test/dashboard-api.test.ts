@@ -7,19 +7,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer } from '../src/index.ts';
-import { ADMIN, SseReader, startTestServer, type TestServer } from './support.ts';
+import { SseReader, buildTestServer, type TestApp } from './support.ts';
 
-async function apiAt(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${ADMIN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
-
-let t: TestServer;
+let t: TestApp;
 let staff: string;
 let pages: string;
 beforeAll(async () => {
@@ -27,7 +17,7 @@ beforeAll(async () => {
   mkdirSync(join(pages, 'assets'));
   writeFileSync(join(pages, 'index.html'), '<!doctype html><title>app</title>');
   writeFileSync(join(pages, 'assets', 'index-AbCdEf12.js'), 'console.log(1)');
-  t = await startTestServer({ dashboardDir: pages, heartbeatMs: 200 });
+  t = await buildTestServer({ dashboardDir: pages, heartbeatMs: 200 });
   const r = await t.api('POST', '/v1/tokens', { role: 'staff', ttlSeconds: 600 });
   expect(r.status).toBe(201);
   staff = r.body.token;
@@ -74,7 +64,7 @@ describe('staff token', () => {
     expect((await t.api('GET', `/v1/events?after=0&taskId=${a.id}`, undefined, staff)).body.events.length).toBeGreaterThan(0);
     expect((await t.api('GET', '/v1/stats', undefined, staff)).status).toBe(200);
     expect((await t.api('GET', '/v1/notifications?owner=alice', undefined, staff)).status).toBe(200);
-    const stream = await SseReader.open(`${t.url}/v1/stream`, staff);
+    const stream = await SseReader.open(`${await t.listen()}/v1/stream`, staff); // a stream needs a socket
     await stream.until((e) => e.some((x) => x.event === 'snapshot'));
     const snap = JSON.parse(stream.events.find((x) => x.event === 'snapshot')!.data);
     expect(snap.tasks.map((x: any) => x.owner)).toEqual(expect.arrayContaining(['alice', 'bob']));
@@ -119,7 +109,7 @@ describe('staff token', () => {
   });
 
   it('a token signed with another secret is refused', async () => {
-    const other = await startTestServer({ secret: 'another-secret-0123456789' });
+    const other = await buildTestServer({ secret: 'another-secret-0123456789' });
     try {
       const forged = (await other.api('POST', '/v1/tokens', { role: 'staff' })).body.token;
       expect((await t.api('GET', '/v1/tasks', undefined, forged)).status).toBe(401);
@@ -253,8 +243,7 @@ describe('sorting, server-side', () => {
 describe('stats history', () => {
   it('groups failures, buckets throughput per minute and gives stage distributions, and keeps them over a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'taskpulse-hist-'));
-    const first = await startServer({ port: 0, db: join(dir, 'h.db'), adminKey: ADMIN, logLevel: 'silent' });
-    const s0 = { api: (m: string, p: string, b?: unknown) => apiAt(first.url, m, p, b) };
+    const s0 = await buildTestServer({ db: join(dir, 'h.db') }, dir);
     const mk = async () => {
       const r = await s0.api('POST', '/v1/tasks', { type: 'hist', owner: 'h', start: true, stages: [{ key: 'one' }, { key: 'two' }] });
       return { id: r.body.task.id, lease: r.body.lease.token };
@@ -268,9 +257,9 @@ describe('stats history', () => {
       const x = await mk();
       await s0.api('POST', `/v1/tasks/${x.id}/fail`, { lease: x.lease, error: { code: 'quota', message: 'quota exceeded' } });
     }
-    await first.close();
+    await s0.server.close(); // the file stays for the next one
     // A new process on the same file: the history comes from the store, not from memory.
-    const s = await startTestServer({ db: join(dir, 'h.db') }, dir);
+    const s = await buildTestServer({ db: join(dir, 'h.db') }, dir);
     try {
       const h = await s.api('GET', '/v1/stats/history?type=hist');
       expect(h.status).toBe(200);
@@ -303,36 +292,36 @@ describe('stats history', () => {
 describe('the dashboard at /', () => {
   it('answers the app for / and client-side routes, files as they are, and JSON 404s for the API', async () => {
     for (const p of ['/', '/tasks/tsk_123', '/stats?x=1', '/inbox']) {
-      const r = await fetch(t.url + p);
+      const r = await t.api('GET', p, undefined, null);
       expect(r.status, p).toBe(200);
       expect(r.headers.get('content-type'), p).toContain('text/html');
-      expect(await r.text()).toContain('<title>app</title>');
+      expect(r.text).toContain('<title>app</title>');
     }
-    const asset = await fetch(`${t.url}/assets/index-AbCdEf12.js`);
+    const asset = await t.api('GET', '/assets/index-AbCdEf12.js', undefined, null);
     expect(asset.headers.get('cache-control')).toContain('immutable');
     // Relative asset paths from a page opened at a client-side route.
-    const nested = await fetch(`${t.url}/tasks/assets/index-AbCdEf12.js`);
+    const nested = await t.api('GET', '/tasks/assets/index-AbCdEf12.js', undefined, null);
     expect(nested.status).toBe(200);
-    expect(await nested.text()).toBe('console.log(1)');
+    expect(nested.text).toBe('console.log(1)');
     // Browsers ask every page's /favicon.ico: the logo, not a 404 in the console.
-    const icon = await fetch(`${t.url}/favicon.ico`);
+    const icon = await t.api('GET', '/favicon.ico', undefined, null);
     expect(icon.status).toBe(200);
     expect(icon.headers.get('content-type')).toContain('image/svg+xml');
-    expect(await icon.text()).toContain('<svg');
+    expect(icon.text).toContain('<svg');
     for (const p of ['/v1/nope', '/assets/missing-AbCdEf12.js', '/..%2f..%2fetc%2fpasswd']) {
-      const r = await fetch(t.url + p);
+      const r = await t.api('GET', p, undefined, null);
       expect(r.status, p).toBe(404);
-      expect(((await r.json()) as any).error.code).toBe('not_found');
+      expect(r.body.error.code).toBe('not_found');
     }
   });
 
   it('says how to build the dashboard when it is missing', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'taskpulse-nodash-'));
-    const s = await startTestServer({ dashboardDir: empty, dashboardMissingHint: 'npm run build -w @taskpulse/dashboard' });
+    const s = await buildTestServer({ dashboardDir: empty, dashboardMissingHint: 'npm run build -w @taskpulse/dashboard' });
     try {
-      const r = await fetch(`${s.url}/tasks/x`);
+      const r = await s.api('GET', '/tasks/x', undefined, null);
       expect(r.status).toBe(503);
-      expect(await r.text()).toContain('npm run build -w @taskpulse/dashboard');
+      expect(r.text).toContain('npm run build -w @taskpulse/dashboard');
     } finally {
       await s.close();
       rmSync(empty, { recursive: true, force: true });

@@ -1,13 +1,13 @@
 /** Isolation: a viewer never receives another owner's task, in any answer or stream. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SseReader, startTestServer, type TestServer } from './support.ts';
+import { SseReader, buildTestServer, type TestApp } from './support.ts';
 
-let t: TestServer;
+let t: TestApp;
 let alice: string;
 let bobTask: { id: string; lease: string };
 let aliceTask: { id: string; lease: string };
 beforeAll(async () => {
-  t = await startTestServer({ heartbeatMs: 100 });
+  t = await buildTestServer({ heartbeatMs: 100 });
   alice = await t.viewerToken('alice');
   const mk = async (owner: string) => {
     const r = await t.api('POST', '/v1/tasks', { type: 'iso', owner, tags: ['shared'], start: true });
@@ -36,8 +36,9 @@ it('keeps every REST answer to the viewer\'s own tasks', async () => {
 });
 
 it('keeps streams, polls and notifications to the viewer\'s own events', async () => {
+  const url = await t.listen(); // streams need a socket
   const streams = await Promise.all(
-    ['', '?tag=shared', `?taskId=${bobTask.id}&after=0`, '?type=iso&after=0', '?after=0'].map((q) => SseReader.open(`${t.url}/v1/stream${q}`, alice)),
+    ['', '?tag=shared', `?taskId=${bobTask.id}&after=0`, '?type=iso&after=0', '?after=0'].map((q) => SseReader.open(`${url}/v1/stream${q}`, alice)),
   );
   for (const task of [bobTask, aliceTask]) {
     await t.api('POST', `/v1/tasks/${task.id}/progress`, { lease: task.lease, done: 1, total: 2, log: 'a line' });

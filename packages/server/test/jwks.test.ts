@@ -2,9 +2,9 @@
 import { createServer } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support.ts';
+import { buildTestServer, type TestApp } from './support.ts';
 
-let t: TestServer;
+let t: TestApp;
 let idp: ReturnType<typeof createServer>;
 let privateKey: CryptoKey;
 
@@ -15,7 +15,7 @@ beforeAll(async () => {
   idp = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
   await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
   const a = idp.address();
-  t = await startTestServer({ jwksUrl: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/.well-known/jwks.json` });
+  t = await buildTestServer({ jwksUrl: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/.well-known/jwks.json` });
 });
 afterAll(async () => {
   await t.close();

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshSchema, startTestServer, type TestServer } from './support.ts';
+import { buildTestServer, freshSchema, type TestApp } from './support.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -32,8 +32,8 @@ const remaining = (expiresAt: string) => Date.parse(expiresAt) - Date.now();
 describe.each(engines)('lease renewal (%s)', (_name, storage) => {
   it('keeps the claimed length across reports, heartbeats and a restart, unless a report sets leaseMs', async () => {
     const opts = await storage();
-    const open = async (): Promise<TestServer> => {
-      const s = await startTestServer({ ...opts(), leaseMs: 3_600_000 });
+    const open = async (): Promise<TestApp> => {
+      const s = await buildTestServer({ ...opts(), leaseMs: 3_600_000 });
       return s;
     };
     let s = await open();

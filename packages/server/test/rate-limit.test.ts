@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createWorker } from '@taskpulse/worker';
 import type { ServerOptions } from '../src/index.ts';
-import { ADMIN, startTestServer, type TestServer } from './support.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { ADMIN, buildTestServer, type ApiAnswer, type TestApp } from './support.ts';
 import { startRedis } from './faults/support.ts';
 
 const REDIS_URL = process.env.TASKPULSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -14,13 +15,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function server(options: ServerOptions): Promise<TestServer> {
-  const t = await startTestServer(options);
+async function server(options: ServerOptions): Promise<TestApp> {
+  const t = await buildTestServer(options);
   cleanups.push(() => t.close());
   return t;
 }
 
-async function workerKey(t: TestServer, name: string): Promise<string> {
+async function workerKey(t: TestApp, name: string): Promise<string> {
   const r = await t.api('POST', '/v1/keys', { role: 'worker', name });
   expect(r.status).toBe(201);
   return r.body.key as string;
@@ -30,14 +31,15 @@ async function workerKey(t: TestServer, name: string): Promise<string> {
 async function untilRefused(call: () => Promise<{ status: number }>, max = 50) {
   for (let ok = 0; ok < max; ok++) {
     const r = await call();
-    if (r.status !== 200) return { ok, refusal: r as Awaited<ReturnType<TestServer['api']>> };
+    if (r.status !== 200) return { ok, refusal: r as ApiAnswer };
   }
   throw new Error(`never refused after ${max} calls`);
 }
 
-async function openStream(t: TestServer, credential: string): Promise<{ status: number; body: any; headers: Headers; close(): void }> {
+/** Opens a stream over a real socket (an accepted stream never ends, so not through inject). */
+async function openStream(t: TestApp, credential: string): Promise<{ status: number; body: any; headers: Headers; close(): void }> {
   const abort = new AbortController();
-  const res = await fetch(`${t.url}/v1/stream?after=0`, { headers: { authorization: `Bearer ${credential}` }, signal: abort.signal });
+  const res = await fetch(`${await t.listen()}/v1/stream?after=0`, { headers: { authorization: `Bearer ${credential}` }, signal: abort.signal });
   const body = res.status === 200 ? null : await res.json();
   return { status: res.status, body, headers: res.headers, close: () => abort.abort() };
 }
@@ -154,7 +156,7 @@ describe('rate limits', () => {
     const statuses: number[] = [];
     const created = await t.api('POST', '/v1/tasks', { type: 'limited', owner: 'u1' });
     const worker = createWorker({
-      url: t.url, apiKey: key, types: ['limited'], claimWaitMs: 200, throttleMs: 0, retryBaseMs: 50, retryMaxMs: 2000, logger: {},
+      url: await t.listen(), apiKey: key, types: ['limited'], claimWaitMs: 200, throttleMs: 0, retryBaseMs: 50, retryMaxMs: 2000, logger: {},
       fetch: async (input, init) => {
         const r = await fetch(input, init);
         statuses.push(r.status);
@@ -172,14 +174,16 @@ describe('rate limits', () => {
     cleanups.push(() => worker.close());
     // The admin's reads count against the same tiny per-credential limit: a read may be a 429 too.
     let done: any;
-    for (;;) {
-      const r = await t.api('GET', `/v1/tasks/${created.body.id}`);
-      if (r.status === 200 && r.body.status === 'completed') {
-        done = r.body;
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await eventually(
+      'the task completed',
+      async () => {
+        const r = await t.api('GET', `/v1/tasks/${created.body.id}`);
+        if (r.status === 200 && r.body.status === 'completed') done = r.body;
+        return done !== undefined;
+      },
+      undefined,
+      50,
+    );
     expect(done).toMatchObject({ status: 'completed', result: { ok: true }, attempt: 1, progress: { done: 8, total: 8 } });
     expect(statuses).toContain(429);
     expect(statuses).not.toContain(500);

@@ -1,10 +1,10 @@
 /** API key scopes: least privilege for backends; a key without scopes keeps every worker power. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SseReader, startTestServer, type TestServer } from './support.ts';
+import { buildTestServer, type TestApp } from './support.ts';
 
-let t: TestServer;
+let t: TestApp;
 beforeAll(async () => {
-  t = await startTestServer();
+  t = await buildTestServer();
 });
 afterAll(async () => t.close());
 
@@ -37,7 +37,7 @@ it("a queue worker's key (tasks:claim) claims and reports, and can neither mint 
   expect(mint.body.error.message).toContain('tokens:mint');
   expect((await t.api('POST', '/v1/tasks', { type: 'x', owner: 'o' }, k.key)).status).toBe(403);
   expect((await t.api('GET', '/v1/tasks', undefined, k.key)).status).toBe(403);
-  expect((await SseReader.open(`${t.url}/v1/stream`, k.key)).status).toBe(403);
+  expect((await t.api('GET', '/v1/stream', undefined, k.key)).status).toBe(403); // refused before it streams
 });
 
 it('lists scopes and refuses bad ones: unknown, empty, duplicated, or on an admin key', async () => {

@@ -36,10 +36,11 @@ export async function freshSchema(cleanups: (() => Promise<unknown>)[]): Promise
   return { schema, url: url.toString() };
 }
 
-/** An answer as the tests read it: the status, the body parsed as JSON (else the text, or null when empty), the headers. */
+/** An answer as the tests read it: the status, the body parsed as JSON (else the text, or null when empty), the raw text, the headers. */
 export interface ApiAnswer<T = any> {
   status: number;
   body: T;
+  text: string;
   headers: Headers;
 }
 
@@ -96,7 +97,7 @@ function apiOver(send: Send): Api {
     } catch {
       // not JSON: keep the text
     }
-    return { status: res.status, body: parsed as never, headers: res.headers };
+    return { status: res.status, body: parsed as never, text: res.text, headers: res.headers };
   };
 }
 

@@ -2,10 +2,11 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { verify } from '../src/webhooks/signature.ts';
-import { runningTask, startTestServer, type TestServer } from './support.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { buildTestServer, runningTask, type TestApp } from './support.ts';
 
 const SECRET = 'whsec_test_0123456789abcdef';
-let t: TestServer;
+let t: TestApp;
 let receiver: ReturnType<typeof createServer>;
 let receiverUrl = '';
 const received: { event: string; body: string; signature: string; delivery: string }[] = [];
@@ -28,20 +29,12 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const a = receiver.address();
   receiverUrl = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/hook`;
-  t = await startTestServer({ webhookRetryBaseMs: 50 });
+  t = await buildTestServer({ webhookRetryBaseMs: 50 });
 });
 afterAll(async () => {
   await t.close();
   receiver.close();
 });
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 15_000) {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 it('delivers subscribed events signed with the secret, retries failures, and shows the history', async () => {
   const created = await t.api('POST', '/v1/webhooks', { url: receiverUrl, events: ['task.completed', 'task.failed'], secret: SECRET });
@@ -52,7 +45,7 @@ it('delivers subscribed events signed with the secret, retries failures, and sho
   const { id, lease } = await runningTask(t);
   await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 2 }); // not subscribed
   await t.api('POST', `/v1/tasks/${id}/complete`, { lease, result: { ok: true } });
-  await until(() => received.length === 1);
+  await eventually('the delivery received', () => received.length === 1);
   const d = received[0]!;
   expect(d.event).toBe('task.completed');
   expect(verify(SECRET, d.body, d.signature)).toBe(true);
@@ -62,7 +55,7 @@ it('delivers subscribed events signed with the secret, retries failures, and sho
 
   // The receiver has the body before the server has recorded its answer: wait for the record.
   const deliveries = async () => (await t.api('GET', `/v1/webhooks/${created.body.id}/deliveries`)).body.deliveries;
-  await until(async () => (await deliveries())[0]?.status === 'delivered');
+  await eventually('the delivery recorded', async () => (await deliveries())[0]?.status === 'delivered');
   expect(await deliveries()).toEqual([
     expect.objectContaining({ event: 'task.completed', status: 'delivered', attempts: 3, lastStatus: 204, seq: body.seq }),
   ]);
@@ -85,21 +78,21 @@ it('refuses bad subscriptions', async () => {
 
 it('keeps undelivered events in the outbox across a restart', async () => {
   const dir = (await import('node:fs')).mkdtempSync((await import('node:path')).join((await import('node:os')).tmpdir(), 'taskpulse-wh-'));
-  const first = await startTestServer({ webhookRetryBaseMs: 60_000 }, dir);
+  const first = await buildTestServer({ webhookRetryBaseMs: 60_000 }, dir);
   const hook = await first.api('POST', '/v1/webhooks', { url: receiverUrl, events: ['task.created'], secret: SECRET });
   failNext = 1;
   const before = received.length;
   const task = await first.api('POST', '/v1/tasks', { type: 'outbox', owner: 'o' });
   // One failed attempt is recorded; the retry is a minute away when the server stops.
-  await until(async () => (await first.api('GET', `/v1/webhooks/${hook.body.id}/deliveries`)).body.deliveries[0]?.attempts === 1);
+  await eventually('one failed attempt recorded', async () => (await first.api('GET', `/v1/webhooks/${hook.body.id}/deliveries`)).body.deliveries[0]?.attempts === 1);
   await first.server.close();
-  const second = await startTestServer({ webhookRetryBaseMs: 50 }, dir);
+  const second = await buildTestServer({ webhookRetryBaseMs: 50 }, dir);
   try {
     // The retry time was stored; make it due now by recording it as such through the store.
     const [pending] = await second.server.store.webhooks.due(Date.now() + 120_000, 10);
     expect(pending).toMatchObject({ seq: task.body.seq, status: 'pending', attempts: 1 });
     await second.server.store.webhooks.record(pending!.id, { ...pending!, nextAttemptAtMs: Date.now() });
-    await until(() => received.length > before);
+    await eventually('the retry delivered after the restart', () => received.length > before);
     expect(JSON.parse(received.at(-1)!.body).taskId).toBe(task.body.id);
   } finally {
     await second.close();
