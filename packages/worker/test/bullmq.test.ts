@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReporter, isWorkerError } from '../src/index.ts';
 import { taskContext, withTaskPulse, type WithTaskPulseOptions } from '../src/bullmq.ts';
-import { FakeServer, memoryLogger, until } from './support/fake-server.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { FakeServer, memoryLogger } from './support/fake-server.ts';
 import { deletePrefix, redisConnection, requireRedis } from './support/redis.ts';
 import { startTestServer } from './support/server.ts';
 import type { Task } from '@taskpulse/protocol';
@@ -72,7 +73,7 @@ describe('withTaskPulse (BullMQ, real Redis)', () => {
     await events.waitUntilReady();
     const job = await queue.add('x', { userId: 'u1' }, { attempts: 2 });
     await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow('boom 2');
-    await until(() => [...server.tasks.values()].filter((t) => t.status === 'failed').length === 2, 'two failed tasks');
+    await eventually('two failed tasks', () => [...server.tasks.values()].filter((t) => t.status === 'failed').length === 2);
     const errors = [...server.tasks.values()].map((t) => t.error);
     expect(errors).toEqual([
       { code: 'upstream_down', message: 'boom 1', details: { willRetry: true, attempt: 1, attempts: 2 } },
@@ -105,7 +106,7 @@ describe('withTaskPulse (BullMQ, real Redis)', () => {
     });
     await events.waitUntilReady();
     const job = await queue.add('x', { userId: 'u1' }, { attempts: 3 });
-    await until(() => [...server.tasks.values()].some((t) => (t.done ?? 0) > 0), 'progress');
+    await eventually('progress', () => [...server.tasks.values()].some((t) => (t.done ?? 0) > 0));
     const task = [...server.tasks.values()][0]!;
     task.cancelRequested = true;
     await expect(job.waitUntilFinished(events, 20_000)).rejects.toThrow(/cancel/);
@@ -147,14 +148,14 @@ describe('withTaskPulse (BullMQ, real Redis, real TaskPulse server)', () => {
 
     const slow = await queue.add('b', { userId: 'bull_user', steps: 100_000, slow: true }, { attempts: 3 });
     let running: Task | undefined;
-    await until(async () => {
+    await eventually('the slow job reporting', async () => {
       running = (await server.api<{ tasks: Task[] }>('GET', '/v1/tasks?owner=bull_user&status=running&limit=10')).body.tasks[0];
       return (running?.progress.done ?? 0) > 0;
-    }, 'the slow job reporting');
+    });
     const token = (await server.api<{ token: string }>('POST', '/v1/tokens', { owner: 'bull_user' }, server.workerKey)).body.token;
     expect((await server.api('POST', `/v1/tasks/${running!.id}/cancel`, undefined, token)).status).toBe(200);
     await expect(slow.waitUntilFinished(events, 20_000)).rejects.toThrow(/cancel/);
-    await until(async () => (await server.api<Task>('GET', `/v1/tasks/${running!.id}`)).body.status === 'canceled', 'canceled');
+    await eventually('canceled', async () => (await server.api<Task>('GET', `/v1/tasks/${running!.id}`)).body.status === 'canceled');
     expect((await queue.getJob(slow.id!))!.attemptsMade).toBe(1); // BullMQ did not retry it
   });
 });

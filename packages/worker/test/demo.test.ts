@@ -5,7 +5,8 @@ import { startDemo, DEMO_TYPES } from '../../../examples/workers/demo.ts';
 import { createReporter, createWorker } from '../src/index.ts';
 import { aiSearchHandler, aiSearchTask } from '../../../examples/workers/ai-search.ts';
 import { pdfImportHandler, pdfImportTask } from '../../../examples/workers/pdf-import.ts';
-import { memoryLogger, until } from './support/fake-server.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { memoryLogger } from './support/fake-server.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 let server: TestServer;
@@ -26,7 +27,7 @@ describe('examples', () => {
     const pdf = await reporter.create({ ...pdfImportTask('ex_user'), input: { file: 'a.pdf', pages: 5, speed: 0.02 } });
     const handlers: Record<string, typeof aiSearchHandler> = { 'ai-search': aiSearchHandler, 'pdf-import': pdfImportHandler };
     const worker = createWorker({ url: server.url, apiKey: server.workerKey, logger, types: ['ai-search', 'pdf-import'], concurrency: 2, throttleMs: 50, claimWaitMs: 500, handler: (t, ctx) => handlers[t.type]!(t, ctx) });
-    await until(async () => (await list('owner=ex_user&status=completed')).length === 2, 'both completed');
+    await eventually('both completed', async () => (await list('owner=ex_user&status=completed')).length === 2);
     const [s, p] = await Promise.all([search.id, pdf.id].map(async (id) => (await server.api<Task>('GET', `/v1/tasks/${id}`)).body));
     expect(s!.stages.map((x) => x.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
     expect(s!.result).toMatchObject({ sources: 3 });
@@ -40,10 +41,10 @@ describe('examples', () => {
     const ml = memoryLogger();
     const demo = await startDemo({ url: server.url, apiKey: server.workerKey, owner: 'demo_viewer', intervalMs: 60_000, logger: ml.logger });
     const seen = new Set<string>();
-    await until(async () => {
+    await eventually('every demo type running', async () => {
       for (const t of await list('owner=demo_viewer')) if (t.status !== 'queued') seen.add(t.type);
       return DEMO_TYPES.every((type) => seen.has(type));
-    }, 'every demo type running', 30_000);
+    }, 30_000);
     const p1 = demo.close();
     expect(demo.close()).toBe(p1);
     await p1;
@@ -60,7 +61,7 @@ describe('examples', () => {
 
     const controller = new AbortController();
     const demo = await startDemo({ url: server.url, apiKey: server.workerKey, owner: 'demo_later', signal: controller.signal, logger: memoryLogger().logger });
-    await until(async () => (await list('owner=demo_later&status=running')).length > 0, 'a demo task running');
+    await eventually('a demo task running', async () => (await list('owner=demo_later&status=running')).length > 0);
     controller.abort();
     await demo.close(); // the same close the abort started
     expect(await list('owner=demo_later&status=running')).toEqual([]);

@@ -5,7 +5,8 @@ import { childrenPercent, type Task, type TaskEvent } from '@taskpulse/protocol'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createReporter, createWorker, isWorkerError, type FetchLike, type Worker } from '../src/index.ts';
 import { BATCH_ITEM_TYPE, BATCH_TYPE, batchHandler, batchItemHandler } from '../../../examples/workers/batch.ts';
-import { memoryLogger, until } from './support/fake-server.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { memoryLogger } from './support/fake-server.ts';
 import { countingFetch, startTestServer, type TestServer } from './support/server.ts';
 
 let server: TestServer;
@@ -49,7 +50,7 @@ describe('worker SDK against the real server', () => {
         return { doubled: (task.input as { n: number }).n * 2 };
       },
     });
-    await until(async () => (await getTask(created.id)).status === 'completed', 'completion');
+    await eventually('completion', async () => (await getTask(created.id)).status === 'completed');
     const task = await getTask(created.id);
     expect(task).toMatchObject({ status: 'completed', result: { doubled: 6 }, message: 'step 30', metadata: { k: 1 }, progress: { done: 30, total: 30, percent: 100 } });
     expect(task.stages.map((s) => [s.key, s.status])).toEqual([['a', 'completed'], ['b', 'completed']]);
@@ -75,7 +76,7 @@ describe('worker SDK against the real server', () => {
         await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
       },
     });
-    await until(() => firstReported, 'first attempt reported');
+    await eventually('first attempt reported', () => firstReported);
     const zombie = first.runs.get(created.id)!;
     const zombieLease = zombie.leaseToken;
     zombie.abandon(); // as if the process froze: no more heartbeats, reports or final state
@@ -95,7 +96,7 @@ describe('worker SDK against the real server', () => {
         return { by: 'second', attempt: task.attempt };
       },
     });
-    await until(() => secondAttempt > 0, 'second attempt started');
+    await eventually('second attempt started', () => secondAttempt > 0);
     expect(secondAttempt).toBe(2);
 
     // The first attempt's late reports are refused and change nothing.
@@ -110,7 +111,7 @@ describe('worker SDK against the real server', () => {
     expect((await getTask(created.id)).message).toBe('second attempt');
 
     release();
-    await until(async () => (await getTask(created.id)).status === 'completed', 'completion');
+    await eventually('completion', async () => (await getTask(created.id)).status === 'completed');
     const task = await getTask(created.id);
     expect(task).toMatchObject({ attempt: 2, result: { by: 'second', attempt: 2 } });
     const afterEnd = await server.api('POST', `/v1/tasks/${created.id}/progress`, { lease: zombieLease, done: 10 }, server.workerKey);
@@ -137,15 +138,15 @@ describe('worker SDK against the real server', () => {
         throw reason;
       },
     });
-    await until(async () => (await getTask(created.id)).progress.done !== null, 'first report');
+    await eventually('first report', async () => (await getTask(created.id)).progress.done !== null);
     const minted = await server.api<{ token: string }>('POST', '/v1/tokens', { owner: 'viewer_1' }, server.workerKey);
     expect(minted.status).toBe(201);
     const canceled = await server.api<Task>('POST', `/v1/tasks/${created.id}/cancel`, undefined, minted.body.token);
     expect(canceled.status).toBe(200);
     expect(canceled.body.cancelRequested).toBe(true);
-    await until(() => reason !== undefined, 'abort reached the handler');
+    await eventually('abort reached the handler', () => reason !== undefined);
     expect(isWorkerError(reason, 'canceled')).toBe(true);
-    await until(async () => (await getTask(created.id)).status === 'canceled', 'canceled');
+    await eventually('canceled', async () => (await getTask(created.id)).status === 'canceled');
     expect((await getTask(created.id)).error).toMatchObject({ code: 'canceled' });
     await w.close();
     await reporter.close();
@@ -181,7 +182,7 @@ describe('worker SDK against the real server', () => {
         return 'ok';
       },
     });
-    await until(async () => (await getTask(created.id)).status === 'completed', 'completion');
+    await eventually('completion', async () => (await getTask(created.id)).status === 'completed');
     expect(burstRequests).toBe(1); // 10,000 synchronous calls: one report
     const sent = window.requestsAfter - window.requestsBefore;
     // One send may start the window at once; after that, at most one per throttleMs.
@@ -276,7 +277,7 @@ describe('worker SDK against the real server', () => {
         return 'done';
       },
     });
-    await until(async () => (await getTask(created.id)).status === 'completed', 'completion', 20_000);
+    await eventually('completion', async () => (await getTask(created.id)).status === 'completed', 20_000);
     const task = await getTask(created.id);
     expect(task).toMatchObject({ attempt: 1, result: 'done', message: 'three', progress: { done: 3, total: 3 } });
     expect(heartbeatsBefore).toBeGreaterThanOrEqual(2);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UnrecoverableError, WorkerError, createReporter, createWorker, isWorkerError, type Worker } from '../src/index.ts';
-import { FakeServer, memoryLogger, until } from './support/fake-server.ts';
+import { eventually } from '../../../test-support/eventually.ts';
+import { FakeServer, memoryLogger } from './support/fake-server.ts';
 
 const URL_ = 'http://fake.test';
 let workers: Worker[] = [];
@@ -44,7 +45,7 @@ describe('createWorker (fake server)', () => {
         return { ok: true };
       },
     });
-    await until(() => task.status === 'completed', 'completion');
+    await eventually('completion', () => task.status === 'completed');
     expect(server.count(/progress$/)).toBe(1);
     expect(task.done).toBe(10_000);
     expect(task.message).toBe('item 10000');
@@ -72,7 +73,7 @@ describe('createWorker (fake server)', () => {
         return 'r';
       },
     });
-    await until(() => task.status === 'completed', 'completion');
+    await eventually('completion', () => task.status === 'completed');
     expect(task.applied).toEqual([
       { stage: 'fetch', done: 3, total: 3 },
       { stage: 'parse', done: 10, total: 10, log: { level: 'info', message: 'half way' }, message: 'done', metadata: { pages: 10 } },
@@ -96,9 +97,9 @@ describe('createWorker (fake server)', () => {
         await ctx.flush();
       },
     });
-    await until(() => started === 20, 'all started');
+    await eventually('all started', () => started === 20);
     release();
-    await until(() => tasks.every((t) => t.status === 'completed'), 'all completed');
+    await eventually('all completed', () => tasks.every((t) => t.status === 'completed'));
     expect(server.count('/v1/progress')).toBe(1);
     expect(server.requests.find((r) => r.path === '/v1/progress')!.body.updates).toHaveLength(20);
   });
@@ -120,9 +121,9 @@ describe('createWorker (fake server)', () => {
         await ctx.flush();
       },
     });
-    await until(() => started === 100, 'all started');
+    await eventually('all started', () => started === 100);
     release();
-    await until(() => tasks.every((t) => t.status === 'completed'), 'all completed');
+    await eventually('all completed', () => tasks.every((t) => t.status === 'completed'));
     const batches = server.requests.filter((r) => r.path === '/v1/progress');
     expect(batches.length).toBeGreaterThanOrEqual(3);
     for (const b of batches) expect(JSON.stringify(b.body).length).toBeLessThanOrEqual(512 * 1024);
@@ -150,9 +151,9 @@ describe('createWorker (fake server)', () => {
         throw ctx.signal.reason;
       },
     });
-    await until(() => task.status === 'running', 'running');
+    await eventually('running', () => task.status === 'running');
     task.cancelRequested = true;
-    await until(() => task.status === 'canceled', 'canceled');
+    await eventually('canceled', () => task.status === 'canceled');
     expect(isWorkerError(reason, 'canceled')).toBe(true);
     expect(task.error).toEqual({ code: 'canceled', message: 'Canceled' });
     expect(server.requests.filter((r) => r.path.endsWith('/fail')).map((r) => r.body.retry)).toEqual([false]);
@@ -174,9 +175,9 @@ describe('createWorker (fake server)', () => {
         return 'too late';
       },
     });
-    await until(() => reason !== undefined, 'abort');
+    await eventually('abort', () => reason !== undefined);
     expect(isWorkerError(reason, 'lease_lost')).toBe(true);
-    await until(() => workers[0]!.runs.size === 0, 'run ended');
+    await eventually('run ended', () => workers[0]!.runs.size === 0);
     expect(server.count(/\/(complete|fail)$/)).toBe(0);
     expect(task.status).toBe('running');
   });
@@ -192,7 +193,7 @@ describe('createWorker (fake server)', () => {
         throw new UnrecoverableError('bad input', { taskCode: 'bad_input' });
       },
     });
-    await until(() => server.count(/\/fail$/) >= 2, 'two fails');
+    await eventually('two fails', () => server.count(/\/fail$/) >= 2);
     const fails = server.requests.filter((r) => r.path.endsWith('/fail'));
     const ofA = fails.find((r) => r.path.includes(a.id))!.body;
     const ofB = fails.find((r) => r.path.includes(b.id))!.body;
@@ -213,7 +214,7 @@ describe('createWorker (fake server)', () => {
       return undefined;
     };
     start(server, { handler: async () => 42 });
-    await until(() => task.status === 'completed', 'completion');
+    await eventually('completion', () => task.status === 'completed');
     expect(completes).toBe(4);
     expect(workers[0]!.stats().retries).toBeGreaterThanOrEqual(3);
   });
@@ -223,7 +224,7 @@ describe('createWorker (fake server)', () => {
     const task = server.add();
     server.intercept = (req) => (req.path.endsWith('/complete') ? { status: 413, body: { error: { code: 'payload_too_large', message: 'too big' } } } : undefined);
     start(server, { handler: async () => 'x' });
-    await until(() => task.status === 'failed', 'failed');
+    await eventually('failed', () => task.status === 'failed');
     expect(task.error).toMatchObject({ code: 'invalid_result' });
   });
 
@@ -241,7 +242,7 @@ describe('createWorker (fake server)', () => {
         running--;
       },
     });
-    await until(() => tasks.every((t) => t.status === 'completed'), 'all done');
+    await eventually('all done', () => tasks.every((t) => t.status === 'completed'));
     expect(peak).toBe(2);
   });
 
@@ -252,7 +253,7 @@ describe('createWorker (fake server)', () => {
     const gate = new Promise<void>((r) => (release = r));
     let started = false;
     const worker = start(server, { handler: async () => { started = true; await gate; return 'fine'; } });
-    await until(() => started, 'handler started');
+    await eventually('handler started', () => started);
     const states: string[] = [];
     worker.subscribe((c) => states.push(`${c.previous}>${c.current}:${c.reason}`));
     const p1 = worker.close();
@@ -277,7 +278,7 @@ describe('createWorker (fake server)', () => {
         ctx.signal.addEventListener('abort', () => (reason = ctx.signal.reason));
       }), // never settles
     });
-    await until(() => started, 'handler started');
+    await eventually('handler started', () => started);
     await worker.close({ timeoutMs: 20 });
     expect(isWorkerError(reason, 'shutdown')).toBe(true);
     expect(task.status).toBe('queued');
@@ -297,7 +298,7 @@ describe('createWorker (fake server)', () => {
     let ran = false;
     worker = start(server, { autorun: false, handler: async () => void (ran = true) });
     worker.run();
-    await until(() => worker.state === 'closed', 'closed');
+    await eventually('closed', () => worker.state === 'closed');
     expect(ran).toBe(false);
     expect(task).toMatchObject({ status: 'queued', error: { code: 'shutdown' } });
   });

@@ -11,7 +11,8 @@ import pg from 'pg';
 import { createWorker } from '@taskpulse/worker';
 import { POSTGRES_DEFAULTS } from '../../src/store/postgres/index.ts';
 import { startTestServer, type TestServer } from '../support.ts';
-import { startPgCluster, until, type PgCluster } from './support.ts';
+import { eventually } from '../../../../test-support/eventually.ts';
+import { startPgCluster, type PgCluster } from './support.ts';
 
 let cluster: PgCluster;
 beforeAll(async () => {
@@ -81,7 +82,7 @@ describe('postgres drops connections', () => {
     const url = await cluster.createDatabase();
     const t = await instance(url);
     const l = load(t);
-    await until(() => l.count(201) >= 20, 'load is running');
+    await eventually('load is running', () => l.count(201) >= 20);
     for (let round = 0; round < 3; round++) {
       const before = l.count(201);
       const killed = await cluster.admin<{ ok: boolean }>(
@@ -89,7 +90,7 @@ describe('postgres drops connections', () => {
         [dbName(url)],
       );
       expect(killed.length).toBeGreaterThan(0);
-      await until(() => l.count(201) >= before + 20, `writes go on after termination round ${round + 1}`);
+      await eventually(`writes go on after termination round ${round + 1}`, () => l.count(201) >= before + 20);
     }
     const outcome = await l.stop();
     expect(Object.keys(outcome.statuses).map(Number).every((s) => s === 201 || s === 503)).toBe(true);
@@ -104,7 +105,7 @@ describe('postgres drops connections', () => {
     const key = (await t.api('POST', '/v1/keys', { role: 'worker', name: 'w' })).body.key as string;
     const task = (await t.api('POST', '/v1/tasks', { type: 'survivor', owner: 'u1', stages: [{ key: 'a' }, { key: 'b' }] })).body;
     const l = load(t);
-    await until(() => l.count(201) >= 20, 'load is running');
+    await eventually('load is running', () => l.count(201) >= 20);
 
     // A worker claims the task, then PostgreSQL goes away in the middle of its run.
     let released!: () => void;
@@ -129,22 +130,22 @@ describe('postgres drops connections', () => {
       },
     });
     cleanups.push(() => worker.close());
-    await until(() => claimed, 'the worker claimed the task');
+    await eventually('the worker claimed the task', () => claimed);
 
     cluster.crash();
-    await until(() => l.count(503) >= 5, 'requests get 503 while PostgreSQL is down');
+    await eventually('requests get 503 while PostgreSQL is down', () => l.count(503) >= 5);
     const down = await t.api('GET', '/readyz', undefined, '');
     expect(down.status).toBe(503);
     expect(down.headers.get('retry-after')).toBe('1');
     expect(down.body.storage).toMatch(/^down: /);
     released(); // the handler finishes while PostgreSQL is still down: its reports meet 503s
-    await until(() => met503 >= 2, 'the worker met 503s');
+    await eventually('the worker met 503s', () => met503 >= 2);
 
     await cluster.start();
-    await until(async () => (await t.api('GET', '/readyz', undefined, '')).status === 200, 'ready again');
+    await eventually('ready again', async () => (await t.api('GET', '/readyz', undefined, '')).status === 200);
     const before = l.count(201);
-    await until(() => l.count(201) >= before + 20, 'writes go on');
-    await until(async () => (await t.api('GET', `/v1/tasks/${task.id}`)).body.status === 'completed', 'the task completed');
+    await eventually('writes go on', () => l.count(201) >= before + 20);
+    await eventually('the task completed', async () => (await t.api('GET', `/v1/tasks/${task.id}`)).body.status === 'completed');
     const done = (await t.api('GET', `/v1/tasks/${task.id}`)).body;
     expect(done.result).toEqual({ survived: true });
     expect(done.attempt).toBe(1); // finished by the same attempt: its retries got through
@@ -175,7 +176,7 @@ describe('postgres drops connections', () => {
     await new Promise((r) => setTimeout(r, 2500)); // longer than the 2 s idle-in-transaction timeout
     cluster.thaw();
     // On waking, PostgreSQL ends the idle session (25P03) and the client hears it with no query running.
-    await until(async () => (await cluster.admin('SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = $2', [dbName(url), 'idle in transaction'])).length === 0, 'the idle session ended');
+    await eventually('the idle session ended', async () => (await cluster.admin('SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = $2', [dbName(url), 'idle in transaction'])).length === 0);
     resume();
     await expect(held).rejects.toThrow();
     const after = await t.api('POST', '/v1/tasks', { type: 'load', owner: 'u1' });
@@ -197,7 +198,7 @@ describe('a frozen instance', () => {
     cleanups.push(() => holder.kill('SIGKILL'));
     let out = '';
     holder.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('holding'), 'the holder took the head lock', 25_000);
+    await eventually('the holder took the head lock', () => out.includes('holding'), 25_000);
     holder.kill('SIGSTOP');
 
     const started = Date.now();
@@ -210,7 +211,7 @@ describe('a frozen instance', () => {
     expect(stalledMs).toBeLessThan(12_000);
 
     holder.kill('SIGCONT');
-    await until(() => out.includes('write failed'), 'the holder learns its transaction was ended');
+    await eventually('the holder learns its transaction was ended', () => out.includes('write failed'));
     expect(out).toMatch(/session ended: 25P03/); // idle_in_transaction_session_timeout ended it
   });
 });

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SseReader, startTestServer, type TestServer } from '../support.ts';
-import { startRedis, until, type RedisServer } from './support.ts';
+import { eventually } from '../../../../test-support/eventually.ts';
+import { startRedis, type RedisServer } from './support.ts';
 
 let redis: RedisServer;
 let t: TestServer;
@@ -35,7 +36,7 @@ describe('redis outage', () => {
     await stream.until(() => stream.data().some((e) => e.taskId === created.body.id && e.type === 'task.created'));
 
     await redis.start();
-    await until(async () => (await t.api('GET', '/readyz', undefined, '')).body.bus === 'ok', 'the bus reconnected');
+    await eventually('the bus reconnected', async () => (await t.api('GET', '/readyz', undefined, '')).body.bus === 'ok');
     const after = await t.api('POST', '/v1/tasks', { type: 'outage', owner: 'u1' });
     expect(after.status).toBe(201);
     await stream.until(() => stream.data().some((e) => e.taskId === after.body.id));

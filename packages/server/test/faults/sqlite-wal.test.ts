@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { startTestServer, type TestServer } from '../support.ts';
-import { until } from './support.ts';
+import { eventually } from '../../../../test-support/eventually.ts';
 
 let t: TestServer | null = null;
 let dir = '';
@@ -55,7 +55,7 @@ it('checkpoints and truncates the WAL past its limit while writes and reads go o
     previous = size;
   }
   expect(cutWhileWriting, 'the WAL was cut while the server ran, not only at close').toBe(true);
-  await until(() => wal() <= limit, 'the WAL was truncated back under its limit');
+  await eventually('the WAL was truncated back under its limit', () => wal() <= limit);
   reading = false;
   await reader;
   // Every acknowledged write is there (paged: the run may create more than one page).

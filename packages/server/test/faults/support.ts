@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { eventually } from '../../../../test-support/eventually.ts';
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; it is free again when we return it). */
 export async function freePort(): Promise<number> {
@@ -131,15 +132,7 @@ export async function startPgCluster(settings: Record<string, string | number> =
   const start = async () => {
     pgRun('pg_ctl', ['-D', dir, '-l', logFile, '-w', '-t', '30', 'start']);
     // `-w` waits for the postmaster; wait until it answers queries (crash recovery done).
-    for (let i = 0; ; i++) {
-      try {
-        await admin('SELECT 1');
-        return;
-      } catch (error) {
-        if (i > 100) throw error;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await eventually('PostgreSQL answers queries', async () => (await admin('SELECT 1'), true), 30_000, 100);
   };
   await start();
   let n = 0;
@@ -254,11 +247,3 @@ export function mountTmpfs(bytes: number): { dir: string; unmount(): void } {
   };
 }
 
-/** Polls `check` until it returns true (an outside process's state has no event to await). */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -3,7 +3,6 @@
  * unit tests of the SDK's behaviour (the integration tests use the real server).
  */
 import type { FetchLike } from '../../src/http.ts';
-import { eventually } from '../../../../test-support/eventually.ts';
 
 export interface FakeTask {
   id: string;
@@ -164,7 +163,3 @@ export function memoryLogger() {
   return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
-/** Resolves once `check()` is true (real time): the shared {@link eventually} with this suite's argument order. */
-export function until(check: () => boolean | Promise<boolean>, what = 'condition', timeoutMs = 20_000): Promise<void> {
-  return eventually(what, check, timeoutMs, 10);
-}
