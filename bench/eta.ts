@@ -12,6 +12,7 @@ import { computePercent, type Task } from '@taskpulse/protocol';
 import { SqliteStore } from '../packages/server/src/store/sqlite/index.ts';
 import { HistoryCache } from '../packages/server/src/eta/history.ts';
 import { DEFAULT_HEALTH, stagePace } from '../packages/server/src/eta/eta.ts';
+import { normalCdf, normalQuantile } from '../packages/server/src/eta/lognormal.ts';
 import { TaskService } from '../packages/server/src/tasks/service.ts';
 import { estimate as legacyEstimate, summarize as legacySummarize } from './eta-legacy.ts';
 
@@ -554,6 +555,42 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
   };
 }
 
+// ---------------------------------------------------------------- how well `slow` could do at all
+
+/**
+ * The best any rule could do at telling a 2× stage, with under 1 in 1,000 healthy tasks flagged,
+ * on these workloads — computed, not simulated, from what the traces are drawn from, as if the
+ * stage medians, spreads and the per-task factor were known exactly. A stage's ln(duration /
+ * median) is the task's factor (σ τ, shared by its stages) plus the stage's own noise (σ_s);
+ * a 2× stage adds ln 2. The strongest evidence is the stage's whole duration (its pace inside the
+ * stage is that duration spread over uneven items: it can only know less, and sooner); a task
+ * flagged past c standard deviations in any of its k stages is a false alarm in 1 − Φ(c)^k of
+ * healthy tasks, so c = Φ⁻¹((1 − 1/1000)^(1/k)). Judged against the type's history alone the
+ * spread is √(σ_s² + τ²); normalized by this task's own pace in its earlier stages (the best
+ * estimate of its factor from them) it is √(σ_s² + v), v the factor's remaining variance.
+ */
+export function slowSeparation() {
+  const LN2 = Math.log(2);
+  return TYPES.map((spec) => {
+    const stages = spec.stages.length > 0 ? spec.stages : [spec.whole!];
+    const tau = spec.taskSigma ?? TASK_SIGMA;
+    const c = normalQuantile((1 - 0.001) ** (1 / stages.length));
+    let precision = 1 / tau ** 2;
+    const per = stages.map((s) => {
+      const alone = Math.sqrt(s.sigma ** 2 + tau ** 2);
+      const normalized = Math.sqrt(s.sigma ** 2 + 1 / precision);
+      precision += 1 / s.sigma ** 2;
+      return { stage: s.key, sigma: s.sigma, typeOnly: round(1 - normalCdf(c - LN2 / alone)), ownPace: round(1 - normalCdf(c - LN2 / normalized)) };
+    });
+    const mean = (k: 'typeOnly' | 'ownPace') => round(per.reduce((a, x) => a + x[k]!, 0) / per.length);
+    return {
+      type: spec.type, z: round(c), stages: per, typeOnly: mean('typeOnly'), ownPace: mean('ownPace'),
+      /** The spread (after normalizing) below which a 2× stage is told half the time, and 90 % of the time. */
+      sigmaForHalf: round(LN2 / c), sigmaFor90: round(LN2 / (c + normalQuantile(0.9))),
+    };
+  });
+}
+
 // ---------------------------------------------------------------- queue wait
 
 async function queueRun(workers: number, tasks: number, seed: number) {
@@ -655,7 +692,7 @@ export async function runEtaBench(opts: { tasks: number; warmup: number; seed: n
   if (process.env.ETA_DUMP) (await import('node:fs')).writeFileSync(process.env.ETA_DUMP, JSON.stringify(run.reads));
   // False alarms are rare: a second, larger run without ETA reads measures health alone.
   const healthRun = opts.healthTasks ? await accuracyRun({ tasks: opts.healthTasks, warmup: opts.warmup, seed: opts.seed + 1000, reads: false }) : run;
-  const health = healthFigures(healthRun);
+  const health = { ...healthFigures(healthRun), slowSeparation: slowSeparation() };
   const queue = [];
   for (const w of opts.workers) queue.push(await queueRun(w, opts.queueTasks, opts.seed + w));
   return {
@@ -688,6 +725,7 @@ function printTable(out: Awaited<ReturnType<typeof runEtaBench>>) {
   lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in the type's usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; in the task's own (× its pace) median ${h.stuck.medianDelayInOwnGaps}×, max ${h.stuck.maxDelayInOwnGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
   lines.push(`healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s): ${Object.entries(h.stuckMargins).map(([k, v]) => `${k}× ${v}`).join(', ')}`);
   lines.push(`slow (one stage 2×): ${h.slow.flaggedWhileSlowStageRuns}/${h.slow.tasks} flagged while that stage ran (median at ${pct(h.slow.medianAtShareOfStage)} of it); by type ${Object.entries(h.slow.byType).map(([k, [a, b]]) => `${k} ${a}/${b}`).join(', ')}`);
+  lines.push(`slow, the best any rule could do (2× stage told by its end, < 1/1000 healthy flagged, medians and spreads known): ${h.slowSeparation.map((x) => `${x.type} ${pct(x.typeOnly)} by the type's history, ${pct(x.ownPace)} normalized by the task's own pace (z ${x.z}; σ for half ${x.sigmaForHalf})`).join('; ')}`);
   lines.push(`healthy tasks wrongly flagged: ${h.healthy.flagged}/${h.healthy.tasks} = ${(h.healthy.rate * 100).toFixed(3)}% (95 % upper bound ${((h.healthy.rateUpper95 ?? 0) * 100).toFixed(3)}%; slow ${h.healthy.slow}, stuck ${h.healthy.stuck}: ${h.healthy.types.join(', ')}); outliers (3-10× stage) flagged slow: ${h.outliers.flaggedSlow}/${h.outliers.tasks}`);
   lines.push(`queue wait error (share of a typical run, median / p90): ${out.queue.map((x) => `${x.workers}w ${pct(x.taskpulse.median)}/${pct(x.taskpulse.p90)} (before ${pct(x.before.median)}/${pct(x.before.p90)})`).join('; ')}`);
   console.log(lines.join('\n'));

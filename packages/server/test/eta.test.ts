@@ -140,6 +140,8 @@ describe('estimate', () => {
 });
 
 describe('health', () => {
+  /** Health judged exactly at the limit (no deadline checks to be early for). */
+  const EXACT = { ...DEFAULT_HEALTH, checkEveryMs: 0 };
   const history = summarize([...steady('fetch', 1000, 40), ...steady('parse', 6000, 40)]);
 
   it('slow: only far past what healthy runs of the stage take, and never on few runs', () => {
@@ -169,8 +171,11 @@ describe('health', () => {
     expect(assessHealth(t, history, at - 2, DEFAULT_HEALTH, 2000)).toBe('ok');
     expect(assessHealth(t, history, at, DEFAULT_HEALTH, 2000)).toBe('slow');
     // Already slow: only stuck is pending; nothing known: only stuck, at the default.
-    expect(healthDeadline({ ...t, health: 'slow' }, history, DEFAULT_HEALTH, 2000)).toBe(T0 + 100 + 6001);
-    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, null)).toBe(T0 + 100 + 60_001);
+    expect(healthDeadline({ ...t, health: 'slow' }, history, EXACT, 2000)).toBe(T0 + 100 + 6001);
+    expect(healthDeadline(t, new Map(), EXACT, null)).toBe(T0 + 100 + 60_001);
+    // Checked every 250 ms (the default): due one check before the limit.
+    expect(healthDeadline({ ...t, health: 'slow' }, history, DEFAULT_HEALTH, 2000)).toBe(T0 + 100 + 5751);
+    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, null)).toBe(T0 + 100 + 59_751);
   });
 
   it('spread: a drift of the level is not counted as noise, outliers are not either', () => {
@@ -191,10 +196,34 @@ describe('health', () => {
     expect(stuckLimitMs(DEFAULT_HEALTH, null)).toBe(60_000);
     expect(stuckLimitMs(DEFAULT_HEALTH, 200)).toBe(3000);
     expect(stuckLimitMs(DEFAULT_HEALTH, 2000)).toBe(6000);
-    expect(assessHealth(t, new Map(), T0 + 100 + 5999, DEFAULT_HEALTH, 2000)).toBe('ok');
-    expect(assessHealth(t, new Map(), T0 + 100 + 6001, DEFAULT_HEALTH, 2000)).toBe('stuck');
-    expect(assessHealth(t, new Map(), T0 + 100 + 59_000, DEFAULT_HEALTH, null)).toBe('ok');
-    expect(assessHealth(t, new Map(), T0 + 100 + 61_000, DEFAULT_HEALTH, null)).toBe('stuck');
+    expect(assessHealth(t, new Map(), T0 + 100 + 5999, EXACT, 2000)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 6001, EXACT, 2000)).toBe('stuck');
+    expect(assessHealth(t, new Map(), T0 + 100 + 59_000, EXACT, null)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 61_000, EXACT, null)).toBe('stuck');
+  });
+
+  it('stuck: told at the last deadline check at or before the limit, never one check after it', () => {
+    const t = report(running(), T0 + 100, { done: 1, total: 100 });
+    // Checks every 250 ms: at 5.75 s of quiet the next check would already be past 6 s.
+    expect(assessHealth(t, new Map(), T0 + 100 + 5750, DEFAULT_HEALTH, 2000)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 5751, DEFAULT_HEALTH, 2000)).toBe('stuck');
+    const at = healthDeadline(t, new Map(), DEFAULT_HEALTH, 2000)!;
+    expect(at).toBe(T0 + 100 + 5751);
+    // Wherever the checks fall, the first one at or after the deadline is within the limit.
+    for (const phase of [0, 1, 137, 249]) {
+      const check = at + ((phase - (at % 250) + 250) % 250);
+      expect(check - (T0 + 100)).toBeLessThanOrEqual(6000);
+      expect(assessHealth(t, new Map(), check, DEFAULT_HEALTH, 2000)).toBe('stuck');
+    }
+    // Armed well before it: due a second early, to be read again with the gap and pace known then.
+    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, 2000, T0 + 100)).toBe(at - 1000);
+    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, 2000, at - 1000)).toBe(at);
+    // ...so a usual gap that shrank meanwhile (2 s → 1.5 s) is told by its new limit, 4.5 s.
+    expect(healthDeadline(t, new Map(), DEFAULT_HEALTH, 1500, at - 1000)).toBe(T0 + 100 + 4251);
+    // A limit shorter than two checks is not moved by more than half of it.
+    const short = { ...DEFAULT_HEALTH, stuckMinMs: 300 };
+    expect(assessHealth(t, new Map(), T0 + 100 + 150, short, 10)).toBe('ok');
+    expect(assessHealth(t, new Map(), T0 + 100 + 151, short, 10)).toBe('stuck');
   });
 
   it('stuck: a task slower than usual in its stage gets gaps that much longer (up to 2×)', () => {
@@ -205,8 +234,10 @@ describe('health', () => {
     expect(stagePace(t, history)).toBeGreaterThan(1.5);
     expect(stagePace(t, history)).toBeLessThan(1.7);
     const limit = stuckLimitMs(DEFAULT_HEALTH, 2000, stagePace(t, history));
-    expect(assessHealth(t, history, at + limit - 1, DEFAULT_HEALTH, 2000)).not.toBe('stuck');
-    expect(assessHealth(t, history, at + limit + 1, DEFAULT_HEALTH, 2000)).toBe('stuck');
+    expect(assessHealth(t, history, at + limit - 1, EXACT, 2000)).not.toBe('stuck');
+    expect(assessHealth(t, history, at + limit + 1, EXACT, 2000)).toBe('stuck');
+    expect(assessHealth(t, history, at + limit - 251, DEFAULT_HEALTH, 2000)).not.toBe('stuck');
+    expect(assessHealth(t, history, at + limit - 249, DEFAULT_HEALTH, 2000)).toBe('stuck');
     expect(limit).toBeGreaterThan(6000 * 1.5);
     // Too little done to tell, or no history: the type's gap alone.
     expect(stagePace(report(running(), T0 + 5000, { stage: 'parse', done: 1, total: 10 }), history)).toBe(1);

@@ -218,6 +218,8 @@ export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Et
   const fromHistory = model ? conditionalRemaining({ mu: model.mu + pace, sigma: model.sigma }, elapsedMs) : null;
   let now: Part | null;
   let basis: Eta['basis'];
+  /** The share of the running stage's estimate that history (not this task's pace) gave. */
+  let historyShare = 0;
   if (fraction === 1) {
     now = { mean: 0, variance: 0 };
     basis = 'rate';
@@ -227,12 +229,14 @@ export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Et
     const band = Math.sqrt(wr * wr * fromRate.bandSigma ** 2 + wh * wh * fromHistory.sigma ** 2) / (wr + wh);
     now = fromLog(Math.exp((wr * fromRate.mu + wh * fromHistory.mu) / (wr + wh)), band);
     basis = 'blend';
+    historyShare = wh / (wr + wh);
   } else if (fromRate) {
     now = fromLog(Math.exp(fromRate.mu), fromRate.bandSigma);
     basis = 'rate';
   } else if (fromHistory) {
     now = fromLog(Math.exp(fromHistory.mu), fromHistory.sigma);
     basis = 'history';
+    historyShare = 1;
   } else {
     return NONE;
   }
@@ -240,6 +244,8 @@ export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Et
   // Later stages: their history (sizes not known yet), as fast or slow as this task has been.
   let mean = now.mean;
   let variance = now.variance;
+  // What history (and extrapolation) adds to the spread, for the point estimate (see pointEstimate).
+  let historyVariance = historyShare * now.variance;
   if (hasStages) {
     for (let i = task.stageIndex + 1; i < task.stages.length; i++) {
       const s = task.stages[i]!;
@@ -254,12 +260,13 @@ export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Et
       }
       mean += part.mean;
       variance += part.variance;
+      historyVariance += part.variance;
     }
   }
-  if (mean <= 0) return finish(0, 0, basis, nowMs);
-  // The sum as one log-normal (Fenton–Wilkinson): its median is the point estimate.
+  if (mean <= 0) return finish(0, 0, 0, basis, nowMs);
+  // The sum as one log-normal (Fenton–Wilkinson): its median and spread give the band.
   const s2 = Math.log(1 + variance / (mean * mean));
-  return finish(mean / Math.exp(s2 / 2), Math.sqrt(s2), basis, nowMs);
+  return finish(mean / Math.exp(s2 / 2), Math.sqrt(s2), Math.sqrt(Math.log(1 + historyVariance / (mean * mean))), basis, nowMs);
 }
 
 /**
@@ -324,12 +331,32 @@ function conditionalRemaining(d: LogNormal, elapsedMs: number): LogNormal {
   return { mu: Math.log(median), sigma: Math.max(0.05, (Math.log(hi) - Math.log(lo)) / 2) };
 }
 
-function finish(medianMs: number, sigma: number, basis: Eta['basis'], nowMs: number): Eta {
+/**
+ * The published ETA of a remaining time ln(ms) ~ N(ln medianMs, sigma²). The band is the
+ * model's central interval; the point is {@link pointEstimate}, not the median, for the part of
+ * the spread (`historySigma` ≤ sigma) that comes from history rather than this task's own pace.
+ */
+function finish(medianMs: number, sigma: number, historySigma: number, basis: Eta['basis'], nowMs: number): Eta {
   const spread = Math.exp(BAND_Z * sigma);
   if (!Number.isFinite(medianMs) || !Number.isFinite(spread)) return NONE;
   if (spread * spread > WILD_RATIO && medianMs * (spread - 1 / spread) > WILD_SPAN_MS) return NONE;
-  const r = Math.round(medianMs);
+  const r = Math.round(pointEstimate(medianMs, historySigma));
   return { remainingMs: r, lowMs: Math.round(medianMs / spread), highMs: Math.round(medianMs * spread), at: new Date(nowMs + r).toISOString(), basis };
+}
+
+/**
+ * The guess with the smallest error *as a share of the true remaining time* — what a user feels
+ * and what bench/eta.ts and `/v1/stats` score — for a log-normal remaining time: median / cosh(σ).
+ * A guess g is within k of the truth T when T lies in [g/(1+k), g/(1−k)], a range that reaches
+ * further above g than below it (a guess can be 100 % short at most, but any amount long). The
+ * guess whose range at k = tanh(σ) is exactly the middle ±1σ of T (ln T = ln median ± σ) is
+ * median × √(1 − k²) = median / cosh(σ). With a narrow spread this is the median (σ = 0.2:
+ * 2 % below it); it matters early in a run, when what is left is mostly stages not started yet:
+ * at 10 % of the run, the median put the p90 error at 74 %, worse than linear extrapolation
+ * (67 %); this, at 63 % (docs/benchmarks.md).
+ */
+export function pointEstimate(medianMs: number, sigma: number): number {
+  return medianMs / Math.cosh(sigma);
 }
 
 export interface HealthConfig {
@@ -339,13 +366,30 @@ export interface HealthConfig {
   stuckMinMs: number;
   /** Before the type's usual gap is known, stuck after this long without progress. */
   stuckDefaultMs: number;
+  /**
+   * How often the server checks health deadlines (ms). `stuck` is told at the last check at or
+   * before the limit — when the quiet would pass it before the next check — never one check
+   * after it. 0: exactly past the limit.
+   * @defaultValue 250
+   */
+  checkEveryMs?: number;
 }
 
 /**
  * Stuck after 3× the usual (p99) quiet of the type's stage, at least 3 s; 60 s while that is
- * not known yet (fewer than 30 moves seen).
+ * not known yet (fewer than 30 moves seen); told at the last 250 ms check before that.
  */
-export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ stuckFactor: 3, stuckMinMs: 3000, stuckDefaultMs: 60_000 });
+export const DEFAULT_HEALTH: Readonly<HealthConfig> = Object.freeze({ stuckFactor: 3, stuckMinMs: 3000, stuckDefaultMs: 60_000, checkEveryMs: 250 });
+
+/**
+ * The quiet after which a task is told `stuck` at a check: the limit less one check interval,
+ * so that the check that tells it comes at or before the limit (checks are `checkEveryMs`
+ * apart; waiting for "past the limit" told it up to one interval late).
+ */
+function stuckAfterMs(cfg: HealthConfig, usualGapMs: number | null, pace: number): number {
+  const limit = stuckLimitMs(cfg, usualGapMs, pace);
+  return limit - Math.min(cfg.checkEveryMs ?? 0, limit / 2);
+}
 
 /**
  * How long progress may stay still before a task is `stuck`; `pace` (≥ 1) is how much slower
@@ -388,11 +432,11 @@ function slowLimit(task: TaskRecord, history: TypeHistory): { sinceMs: number; l
  * it (e^(4σ) × its median, per unit of `total` where it scales) — or its own pace already says
  * it will, with {@link SLOW_PACE_Z} standard errors to spare; `stuck` when the worker heartbeats
  * but progress has not moved for `stuckFactor` × the usual gap between this type's reports in
- * this stage (`usualGapMs`, null while unknown).
+ * this stage (`usualGapMs`, null while unknown) — or will not have by the next check.
  */
 export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: number, cfg: HealthConfig, usualGapMs: number | null = null): Health | null {
   if (task.status !== 'running') return null;
-  if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckLimitMs(cfg, usualGapMs, stagePace(task, history))) return 'stuck';
+  if (task.lastMoveAtMs !== null && nowMs - task.lastMoveAtMs > stuckAfterMs(cfg, usualGapMs, stagePace(task, history))) return 'stuck';
   const lim = slowLimit(task, history);
   if (!lim) return 'ok';
   if (nowMs - lim.sinceMs > lim.limitMs) return 'slow';
@@ -408,15 +452,26 @@ export function assessHealth(task: TaskRecord, history: TypeHistory, nowMs: numb
   return 'ok';
 }
 
+/** How long before a `stuck` deadline its limit is read again (see {@link healthDeadline}). */
+const RECHECK_BEFORE_MS = 1000;
+
 /**
  * The instant `health` would next change if no report came (the stage outlasting its healthy
  * runs, or progress staying still past the stuck limit), or null when nothing is pending. With
  * it the server re-assesses a task when that happens instead of scanning every task often.
+ * Given `nowMs`, a `stuck` deadline more than a second away comes a second early, to be read
+ * again with what is known then (the re-assessment arms the exact one).
  */
-export function healthDeadline(task: TaskRecord, history: TypeHistory, cfg: HealthConfig, usualGapMs: number | null = null): number | null {
+export function healthDeadline(task: TaskRecord, history: TypeHistory, cfg: HealthConfig, usualGapMs: number | null = null, nowMs?: number): number | null {
   if (task.status !== 'running') return null;
   let at = Infinity;
-  if (task.lastMoveAtMs !== null && task.health !== 'stuck') at = task.lastMoveAtMs + stuckLimitMs(cfg, usualGapMs, stagePace(task, history)) + 1;
+  if (task.lastMoveAtMs !== null && task.health !== 'stuck') {
+    const due = task.lastMoveAtMs + stuckAfterMs(cfg, usualGapMs, stagePace(task, history)) + 1;
+    // Read again shortly before it falls due (given `nowMs`): the usual gap and the task's pace
+    // move with other tasks' reports and completions, and a limit that shrank since it was
+    // armed would be told late (bench/eta.ts saw 3.01× the usual gap without this).
+    at = nowMs !== undefined && due - RECHECK_BEFORE_MS > nowMs ? due - RECHECK_BEFORE_MS : due;
+  }
   if (task.health !== 'slow') {
     const lim = slowLimit(task, history);
     if (lim) at = Math.min(at, lim.sinceMs + lim.limitMs + 1);

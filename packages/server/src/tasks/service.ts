@@ -387,7 +387,7 @@ export class TaskService {
     if (t.status !== 'running') return this.#due.delete(t.id);
     const history = this.#history.get(t.type);
     const usualGap = this.#history.gaps.usual(t.type, stageKey(t));
-    const at = assessHealth(t, history, nowMs, this.#config.health, usualGap) !== (t.health ?? 'ok') ? nowMs : healthDeadline(t, history, this.#config.health, usualGap);
+    const at = assessHealth(t, history, nowMs, this.#config.health, usualGap) !== (t.health ?? 'ok') ? nowMs : healthDeadline(t, history, this.#config.health, usualGap, nowMs);
     if (at === null) this.#due.delete(t.id);
     else this.#due.set(t.id, at);
   }
