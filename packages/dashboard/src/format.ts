@@ -1,5 +1,5 @@
 /** How times, durations and task states read on screen. Pure. */
-import type { Task } from '@taskpulse/protocol';
+import type { EtaAccuracy, Task } from '@taskpulse/protocol';
 
 /** `850 ms`, `12 s`, `3 min 20 s`, `2 h 5 min`. */
 export function duration(ms: number | null | undefined): string {
@@ -77,4 +77,20 @@ export function rowMessage(t: Task): string {
 /** Short ids read better in tables; the full one is a click away. */
 export function shortId(id: string): string {
   return id.length > 14 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
+}
+
+/** Fewer scored tasks than this make no verdict on a type's ETA. */
+export const ETA_MIN_SCORED = 10;
+
+/**
+ * A plain reading of a type's observed ETA accuracy (`eta` of `/v1/stats`) for the stats page.
+ * "Good" is about what the ETA reaches on the bench workloads (docs/benchmarks.md: ≤ 15 % median
+ * error at 50 % of a run, the truth inside the band 80–90 % of the time), with some slack.
+ */
+export function etaVerdict(e: EtaAccuracy): { label: string; tone: 'good' | 'fair' | 'poor' | 'none'; why: string } {
+  if (e.tasks < ETA_MIN_SCORED || e.medianErrorAt50 === null) return { label: 'too few', tone: 'none', why: `fewer than ${ETA_MIN_SCORED} tasks scored` };
+  const cover = e.bandCoverage ?? 0;
+  if (e.medianErrorAt50 <= 0.2 && cover >= 0.75) return { label: 'good', tone: 'good', why: 'within 20 % half way through; the band holds the truth at least 3 times in 4' };
+  if (e.medianErrorAt50 <= 0.4 && cover >= 0.6) return { label: 'rough', tone: 'fair', why: 'within 40 % half way through' };
+  return { label: 'unreliable', tone: 'poor', why: 'off by more than 40 % half way through, or the band often misses' };
 }

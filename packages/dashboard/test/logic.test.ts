@@ -2,7 +2,7 @@
 import type { Task } from '@taskpulse/protocol';
 import { describe, expect, it } from 'vitest';
 import { bulkStatus } from '../src/bulk.ts';
-import { duration, eta, rowMessage, stageText } from '../src/format.ts';
+import { duration, eta, etaVerdict, rowMessage, stageText } from '../src/format.ts';
 import { applyChanges, matchesQuery } from '../src/live-list.ts';
 import { compareTasks, sortFromParams } from '../src/sort.ts';
 import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
@@ -119,5 +119,17 @@ describe('format', () => {
     expect(rowMessage({ ...running, status: 'completed', endedAt: '2026-12-01T10:00:42.000Z' })).toBe('finished in 42 s');
     expect(rowMessage({ ...running, status: 'canceled', endedAt: '2026-12-01T10:00:42.000Z' })).toBe('');
     expect(rowMessage({ ...running, status: 'completed', startedAt: null })).toBe('');
+  });
+});
+
+describe('ETA accuracy verdict', () => {
+  const acc = (tasks: number, medianErrorAt50: number | null, bandCoverage: number | null) => ({ tasks, medianErrorAt50, bandCoverage, bandWidth: 1, noEta: 0, checkpoints: [] });
+  it('says nothing on few tasks, then good / rough / unreliable by the error half way and the band', () => {
+    expect(etaVerdict(acc(9, 0.05, 0.9)).label).toBe('too few');
+    expect(etaVerdict(acc(40, null, null)).label).toBe('too few');
+    expect(etaVerdict(acc(40, 0.11, 0.87)).label).toBe('good');
+    expect(etaVerdict(acc(40, 0.11, 0.5)).label).toBe('unreliable');
+    expect(etaVerdict(acc(40, 0.3, 0.7)).label).toBe('rough');
+    expect(etaVerdict(acc(40, 0.45, 0.9)).label).toBe('unreliable');
   });
 });

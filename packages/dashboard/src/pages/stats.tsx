@@ -1,10 +1,11 @@
-/** Throughput, stage durations, queue wait, failures, bottlenecks and the browsers' delivery health. */
+/** Throughput, stage durations, queue wait, ETA accuracy, failures, bottlenecks and the browsers' delivery health. */
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useInvalidateOnEvents } from '@taskpulse/react/query';
 import { useState } from 'react';
+import type { EtaAccuracy } from '@taskpulse/protocol';
 import type { Api, ClientHealth, History, Stats } from '../api.ts';
 import { Empty, TableHead } from '../components.tsx';
-import { duration } from '../format.ts';
+import { duration, etaVerdict } from '../format.ts';
 
 const WINDOWS = { '1h': 3_600_000, '6h': 6 * 3_600_000, '24h': 86_400_000 } as const;
 type Win = keyof typeof WINDOWS;
@@ -85,6 +86,7 @@ export function StatsPage({ api }: { api: Api }) {
             <h2 id="dist-title">Stage durations</h2>
             <Distributions history={data.history} />
           </section>
+          <EtaAccuracyCard stats={data.stats} />
           <section className="card" aria-labelledby="fail-title">
             <h2 id="fail-title">Failures by error</h2>
             {data.history.failures.length === 0 ? (
@@ -264,4 +266,62 @@ function DeliveryHealth({ health }: { health: ClientHealth | null }) {
 
 const pct = (x: number | null) => (x === null ? '—' : `${Math.round(x * 1000) / 10}%`);
 
-export { Empty };
+/**
+ * Whether to trust the ETA on this workload: how far what it said along the way was from what
+ * happened, per type, over the window (`eta` of `/v1/stats`, docs/server.md "Calibration").
+ */
+function EtaAccuracyCard({ stats }: { stats: Stats }) {
+  const rows = stats.types.filter((t): t is typeof t & { eta: EtaAccuracy } => t.eta !== null && t.eta.tasks > 0);
+  return (
+    <section className="card" aria-labelledby="eta-title">
+      <h2 id="eta-title">Can you trust the ETA?</h2>
+      <p className="subtle eta-note">
+        What the ETA said along the way against what happened, on tasks that completed in this window. Error is |shown − true
+        remaining| as a share of the true remaining time; the band is the ETA's low–high range.
+      </p>
+      {rows.length === 0 ? (
+        <p className="muted">No completed task has been scored in this window yet.</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="plain eta-acc" data-testid="eta-accuracy">
+            <TableHead columns={['Type', 'Verdict', '#Tasks', '#Error at 50%', '#At 10 · 25 · 50 · 75 · 90%', '#Truth in band', '#Band width', '#No ETA']} />
+            <tbody>
+              {rows.map((t) => {
+                const v = etaVerdict(t.eta);
+                return (
+                  // data-label: on a phone each row is a small card of labelled figures (styles.css).
+                  <tr key={t.type}>
+                    <td className="eta-type">{t.type}</td>
+                    <td className="eta-verdict">
+                      <span className={`tag verdict verdict-${v.tone}`} title={v.why}>
+                        {v.label}
+                      </span>
+                    </td>
+                    <td className="num" data-label="Tasks scored">
+                      {t.eta.tasks}
+                    </td>
+                    <td className="num strong" data-label="Error at 50%">
+                      {pct(t.eta.medianErrorAt50)}
+                    </td>
+                    <td className="num nowrap" data-label="Error at 10…90%">
+                      {t.eta.checkpoints.map((c) => (c.medianError === null ? '—' : Math.round(c.medianError * 100))).join(' · ')}
+                    </td>
+                    <td className="num" data-label="Truth in band">
+                      {pct(t.eta.bandCoverage)}
+                    </td>
+                    <td className="num" data-label="Band width">
+                      {t.eta.bandWidth === null ? '—' : `${(Math.round(t.eta.bandWidth * 100) / 100).toFixed(2)}×`}
+                    </td>
+                    <td className="num" data-label="No ETA">
+                      {pct(t.eta.noEta)}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
