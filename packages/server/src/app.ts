@@ -84,7 +84,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const tasks = new TaskService(
     {
       leaseMs: config.leaseMs,
-      health: DEFAULT_HEALTH,
+      // `stuck` is told at the last deadline check within its limit: the checks' actual interval.
+      health: { ...DEFAULT_HEALTH, checkEveryMs: Math.min(config.deadlineCheckMs, config.healthIntervalMs) },
     },
     { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
   );
