@@ -105,14 +105,14 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       headCheckMs: bus.crossInstance === false ? 0 : config.streamHeadCheckMs,
       credentialCheckMs: config.credentialCheckMs,
     },
-    { reader, bus, onDelivered: (e) => metrics.delivered(e) },
+    { reader, bus, onDelivered: (e) => metrics.delivered(e), now: options.now },
   );
   const webhooks = new WebhookDispatcher(
     store,
     { ...WEBHOOK_DEFAULTS, baseDelayMs: config.webhookRetryBaseMs },
     { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
   );
-  const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs });
+  const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs, now: options.now });
   const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds }, { now: options.now });
   const authenticate = createAuthenticator({ keys, tokens, adminKey: config.adminKey });
 

@@ -89,7 +89,9 @@ export interface ServerOptions {
   bus?: Bus;
   /**
    * Inject a clock (tests), in milliseconds since the epoch. Read by the token service (issue and
-   * expiry of viewer and staff tokens), so a test expires a token without waiting.
+   * expiry of viewer and staff tokens), the key cache and the stream hub (heartbeats, the stall
+   * rule, maximum stream lifetime, credential expiry and re-checks, head checks), so a test
+   * expires a token or a stream without waiting.
    * @defaultValue Date.now
    */
   now?: () => number;

@@ -3,7 +3,7 @@
 // coalescing ones too. (The storm's cost to other requests is a benchmark: bench/resume-storm.mjs.)
 import { request, type IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { ADMIN, SseReader, runningTask, startTestServer, type SseEvent, type TestServer } from './support.ts';
+import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type SseEvent, type TestServer } from './support.ts';
 
 /** A stream whose reader takes the headers and then stops reading. */
 async function stalledReader(t: TestServer, path: string): Promise<IncomingMessage> {
@@ -15,10 +15,23 @@ async function stalledReader(t: TestServer, path: string): Promise<IncomingMessa
   return res;
 }
 
-/** Waits (by polling the hub, not by a fixed sleep) until the server has no open stream. */
-async function untilNoStream(t: TestServer): Promise<void> {
-  while (t.server.hub.size > 0) await new Promise((r) => setTimeout(r, 20));
+/**
+ * Waits (by polling the hub, not by a fixed sleep) until the server has no open stream; `skip`
+ * (time skipped on the server's clock) runs before each look.
+ */
+async function untilNoStream(t: TestServer, skip = () => {}): Promise<void> {
+  for (;;) {
+    skip();
+    if (t.server.hub.size === 0) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
+
+/**
+ * The stall rule runs on the server's clock: with a stall time no test lasts, a reader is
+ * declared stalled only when the test skips that time, never because a loaded machine was slow.
+ */
+const STALL_MS = 3_600_000;
 
 /**
  * `rounds` × 60 progress reports of ~15 KB each (changed metadata: live frames carry only what
@@ -38,15 +51,16 @@ async function bigBacklog(t: TestServer, id: string, lease: string, rounds: numb
 
 describe('stream catch-up', () => {
   it('closes a stream whose reader stops reading while it catches up', async () => {
-    const t = await startTestServer({ streamStallMs: 300, heartbeatMs: 100 });
+    const clock = skippingClock();
+    const t = await startTestServer({ streamStallMs: STALL_MS, heartbeatMs: 100, now: clock.now });
     try {
       const { id, lease } = await runningTask(t);
       const from = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
       const last = await bigBacklog(t, id, lease, 12); // ~11 MB
       const res = await stalledReader(t, `/v1/stream?after=${from}`);
       // Catch-up waits for the socket to drain, so the buffer cap is never reached: only the
-      // stall rule can end this stream.
-      await untilNoStream(t);
+      // stall rule can end this stream (a reader still taking bytes restarts its stall time).
+      await untilNoStream(t, () => clock.advance(STALL_MS));
       // What did arrive is an in-order prefix that stops short of the backlog's end.
       res.resume();
       const chunks: Buffer[] = [];
@@ -106,15 +120,19 @@ describe('stream catch-up', () => {
   });
 
   it('closes a coalescing stream whose reader stops reading', async () => {
-    const t = await startTestServer({ streamStallMs: 300, heartbeatMs: 100 });
+    const clock = skippingClock();
+    const t = await startTestServer({ streamStallMs: STALL_MS, heartbeatMs: 100, now: clock.now });
     try {
       const { id, lease } = await runningTask(t);
       const head = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
       await stalledReader(t, `/v1/stream?taskId=${id}&after=${head}&coalesce=true`);
       // Live progress of one task: once the socket is full, each report replaces the pending one,
       // so the buffer cap is never reached either.
-      for (let round = 0; t.server.hub.size > 0; round++) await bigBacklog(t, id, lease, 1, round);
-      await untilNoStream(t);
+      for (let round = 0; t.server.hub.size > 0; round++) {
+        await bigBacklog(t, id, lease, 1, round);
+        clock.advance(STALL_MS);
+      }
+      await untilNoStream(t, () => clock.advance(STALL_MS));
     } finally {
       await t.close();
     }

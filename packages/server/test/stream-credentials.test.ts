@@ -1,10 +1,13 @@
 /** A stream lives no longer than its credential: a revoked API key or an expired viewer or staff token ends it. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { SseReader, startTestServer, type TestServer } from './support.ts';
+import { DEFAULTS } from '../src/config.ts';
+import { SseReader, skippingClock, startTestServer, type TestServer } from './support.ts';
 
 let t: TestServer;
+// Credential checks, the key cache and token expiry read this clock: the tests skip time on it.
+const clock = skippingClock();
 beforeAll(async () => {
-  t = await startTestServer({ heartbeatMs: 200 });
+  t = await startTestServer({ heartbeatMs: 200, now: clock.now });
 });
 afterAll(async () => t.close());
 
@@ -40,6 +43,8 @@ it('ends the streams of a key revoked elsewhere (another instance, the CLI) at t
   try {
     // Straight in the store, as another instance or `taskpulse keys revoke` would: this instance's cache is not told.
     expect(await t.server.store.keys.revoke(key.id, new Date().toISOString())).toBe(true);
+    // Past the next credential check and the key cache's lifetime: the hub's next tick checks.
+    clock.advance(DEFAULTS.credentialCheckMs + DEFAULTS.keyCacheMs);
     await s.untilEnded(30_000);
   } finally {
     s.close();
@@ -53,6 +58,8 @@ it.each([
   const token = await mint();
   const s = await openLive(token);
   try {
+    await s.until((e) => e.some((x) => x.event === 'heartbeat'));
+    clock.advance(2000); // the token's lifetime
     await s.untilEnded();
     // Ended by the server because of the expiry (a heartbeat came before), not by an error.
     expect(s.events.some((e) => e.event === 'heartbeat')).toBe(true);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN, SseReader, runningTask, startTestServer, type TestServer } from './support.ts';
+import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type TestServer } from './support.ts';
+import { DEFAULTS } from '../src/config.ts';
 import { EventsResponse } from '@taskpulse/protocol';
 
 let t: TestServer;
@@ -42,10 +43,16 @@ describe('/v1/stream', () => {
   });
 
   it('honours a per-stream heartbeat interval', async () => {
-    const slow = await startTestServer({ heartbeatMs: 60_000 });
+    const clock = skippingClock();
+    const slow = await startTestServer({ heartbeatMs: 60_000, now: clock.now });
     try {
       const s = await SseReader.open(`${slow.url}/v1/stream?heartbeatMs=1000`, ADMIN);
-      await s.until((e) => e.filter((x) => x.event === 'heartbeat').length >= 2);
+      await s.until((e) => e.some((x) => x.event === 'snapshot'));
+      // A second of the stream's clock, twice: a heartbeat each time (the server's 60 s would give none).
+      for (const n of [1, 2]) {
+        clock.advance(1000);
+        await s.until((e) => e.filter((x) => x.event === 'heartbeat').length >= n);
+      }
       s.close();
       expect((await SseReader.open(`${slow.url}/v1/stream?heartbeatMs=10`, ADMIN)).status).toBe(400);
     } finally {
@@ -203,12 +210,14 @@ describe('/v1/stream', () => {
   it('delivers from the store when the bus loses messages (a periodic head check fills the gap)', async () => {
     // A bus between instances that drops everything: only the store can tell the hub.
     const deaf = { publish() {}, subscribe: () => () => {}, ping: async () => {}, close: async () => {} };
-    const lossy = await startTestServer({ bus: deaf });
+    const clock = skippingClock();
+    const lossy = await startTestServer({ bus: deaf, now: clock.now });
     try {
       const { id, lease } = await runningTask(lossy);
       const s = await SseReader.open(`${lossy.url}/v1/stream?taskId=${id}`, ADMIN);
       await s.until((e) => e.some((x) => x.event === 'snapshot'));
       const r = await lossy.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 2 });
+      clock.advance(DEFAULTS.streamHeadCheckMs); // the hub's next tick compares the store's head with its own
       await s.until((e) => e.some((x) => x.id === String(r.body.seq)));
       s.close();
     } finally {
@@ -217,9 +226,12 @@ describe('/v1/stream', () => {
   });
 
   it('closes streams after the maximum lifetime with a retry hint', async () => {
-    const short = await startTestServer({ streamMaxMs: 300 });
+    const clock = skippingClock();
+    const short = await startTestServer({ streamMaxMs: 3_600_000, now: clock.now });
     try {
       const s = await SseReader.open(`${short.url}/v1/stream`, ADMIN);
+      await s.until((e) => e.some((x) => x.event === 'snapshot'));
+      clock.advance(3_600_000);
       await s.untilEnded();
       expect(s.retry).toBe(1000);
     } finally {

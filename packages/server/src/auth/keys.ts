@@ -18,6 +18,8 @@ export interface KeyServiceConfig {
   adminKey: string | null;
   /** How long a looked-up key is trusted before it is read again (revocation delay across instances). */
   cacheMs: number;
+  /** The clock the cache's age is read on (tests skip time). @defaultValue Date.now */
+  now?: () => number;
 }
 
 export class KeyService {
@@ -74,7 +76,7 @@ export class KeyService {
     }
     if (seen.admin) return { role: 'admin', id: null, scopes: SCOPES };
     const hash = seen.hash;
-    const now = Date.now();
+    const now = (this.#config.now ?? Date.now)();
     const cached = this.#cache.get(hash);
     if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;
     const rec = await this.#store.keys.findByHash(hash);

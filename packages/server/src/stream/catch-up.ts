@@ -4,7 +4,8 @@
  *
  * - `Pacer`: catch-up work (a page read and its writes) runs in slices of at most `sliceMs` of one
  *   turn of the event loop; past that, every catching-up reader waits for the next turn
- *   (`setImmediate`), so I/O (requests, writes, health checks) runs between slices.
+ *   (`setImmediate`), so I/O (requests, writes, health checks) runs between slices. It measures
+ *   CPU time spent in this turn, so it reads the real clock (`performance.now`), never an injected one.
  * - `PageCache`: readers resuming from the same cursor with the same filter (a restart makes many
  *   of them) share one read of each page. Only full pages are kept: the events of a full page
  *   are final, while a short page ends at the head, which moves on.
@@ -47,14 +48,16 @@ export class PageCache {
   readonly #max: number;
   readonly #ttlMs: number;
   readonly #pages = new Map<string, { at: number; page: Promise<EventPage> }>();
+  readonly #now: () => number;
 
-  constructor(max: number, ttlMs: number) {
+  constructor(max: number, ttlMs: number, now: () => number = Date.now) {
     this.#max = max;
     this.#ttlMs = ttlMs;
+    this.#now = now;
   }
 
   read(after: number, filter: EventFilter, limit: number, load: () => Promise<EventPage>): Promise<EventPage> {
-    const now = Date.now();
+    const now = this.#now();
     for (const [k, v] of this.#pages) {
       if (now - v.at < this.#ttlMs) break; // oldest first
       this.#pages.delete(k);

@@ -22,6 +22,8 @@ export interface ConnectionConfig {
   coalesce: boolean;
   /** A reader that takes no bytes for this long while bytes wait for it is closed. */
   stallMs: number;
+  /** The hub's clock (ms since the epoch). */
+  now: () => number;
 }
 
 export type ConnectionState = 'catching-up' | 'live' | 'closed';
@@ -38,13 +40,13 @@ export class SseConnection {
   #pending: StoredEvent[] = [];
   #pendingBytes = 0;
   #onClose: (c: SseConnection) => void;
-  readonly openedAt = Date.now();
-  lastHeartbeatAt = Date.now();
+  readonly openedAt: number;
+  lastHeartbeatAt: number;
   /** The cursor is known (after the snapshot or reset): catch-up heartbeats may carry it. */
   resumed = false;
   /** Bytes the socket had handed to the kernel when it was last seen taking some, and when. */
   #flushed = -1;
-  #progressAt = Date.now();
+  #progressAt: number;
 
   get heartbeatMs(): number {
     return this.#config.heartbeatMs;
@@ -55,6 +57,7 @@ export class SseConnection {
     this.filter = filter;
     this.#config = config;
     this.#onClose = onClose;
+    this.openedAt = this.lastHeartbeatAt = this.#progressAt = config.now();
     res.on('close', () => this.close());
     res.on('drain', () => this.#flushPending());
   }
@@ -170,13 +173,13 @@ export class SseConnection {
       // Still reading the backlog (paced, or waiting for the socket): the heartbeat promises only
       // what has been written, so the client's cursor and gap check stay exact.
       if (!this.resumed) return false;
-      this.lastHeartbeatAt = Date.now();
+      this.lastHeartbeatAt = this.#config.now();
       this.writeRaw(heartbeatFrame(this.cursor, this.lastSent));
       return true;
     }
     const h = Math.max(head, this.cursor);
     this.cursor = h;
-    this.lastHeartbeatAt = Date.now();
+    this.lastHeartbeatAt = this.#config.now();
     // `last` (an extension) lets a filtered reader tell "other owners' events moved the head" from
     // "an event of mine was lost": only the latter needs a catch-up read.
     this.writeRaw(heartbeatFrame(h, this.lastSent));

@@ -12,6 +12,11 @@
  * Catch-up is paced (catch-up.ts): a page at a time, in slices of `catchUpSliceMs` per turn of the
  * event loop, at the reader's pace (the socket must drain), with pages shared by readers at the
  * same cursor; so a storm of resuming readers leaves other requests a turn every slice.
+ *
+ * Time: one real timer ticks (every 250 ms at most, finer for short heartbeats) and each tick
+ * reads the injected clock (`HubDeps.now`) to decide heartbeats, the stall rule, a stream's
+ * maximum lifetime, credential expiry and re-checks, and head checks; so a test that skips time
+ * on the clock sees all of them at the next tick, without waiting.
  */
 import type { ServerResponse } from 'node:http';
 import { resetFrame, retryFrame, snapshotFrame } from '@taskpulse/protocol/frames';
@@ -61,6 +66,12 @@ export interface HubDeps {
   bus: Bus;
   /** Called once per event delivered to at least one stream (the delivery-lag metric). */
   onDelivered?: (e: StoredEvent) => void;
+  /**
+   * The clock, in milliseconds since the epoch, that heartbeats, the stall rule, the maximum
+   * stream lifetime, credential expiry and re-checks and head checks read (tests skip time).
+   * @defaultValue Date.now
+   */
+  now?: () => number;
 }
 
 export interface OpenOptions {
@@ -87,13 +98,17 @@ export class StreamHub {
   #unsubscribe: (() => void) | null = null;
   #closed = false;
   readonly #pacer: Pacer;
-  // 32 pages of 500 events: a few tens of MB at most, gone 5 s after the storm.
-  readonly #pages = new PageCache(32, 5000);
+  readonly #pages: PageCache;
+  readonly #now: () => number;
 
   constructor(config: HubConfig, deps: HubDeps) {
     this.#config = config;
     this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
     this.#pacer = new Pacer(config.catchUpSliceMs ?? 10);
+    // 32 pages of 500 events: a few tens of MB at most, gone 5 s after the storm.
+    this.#pages = new PageCache(32, 5000, this.#now);
+    this.#lastCredentialCheck = this.#now();
   }
 
   get head(): number {
@@ -127,12 +142,7 @@ export class StreamHub {
     if (opts.credential) this.#credentials.set(conn, opts.credential);
     conn.writeRaw(retryFrame(this.#config.retryMs));
     if (this.#closed) return conn.close();
-    this.#add(conn);
-    if (this.#config.maxStreamMs > 0) {
-      const t = setTimeout(() => conn.close(retryFrame(this.#config.retryMs)), this.#config.maxStreamMs);
-      t.unref();
-      res.on('close', () => clearTimeout(t));
-    }
+    this.#add(conn); // from here the tick ends it at its maximum lifetime, whatever its state
     try {
       let after = opts.after;
       if (after !== null) {
@@ -183,7 +193,7 @@ export class StreamHub {
         // Synchronous from here: going live in the same turn as the check means no event is missed.
         if (!page.full && conn.cursor >= this.#head) {
           conn.state = 'live';
-          conn.lastHeartbeatAt = Date.now();
+          conn.lastHeartbeatAt = this.#now();
           return;
         }
       }
@@ -225,7 +235,7 @@ export class StreamHub {
   }
 
   #connConfig(coalesce: boolean, heartbeatMs = this.#config.heartbeatMs): ConnectionConfig {
-    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs, stallMs: this.#config.stallMs };
+    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs, stallMs: this.#config.stallMs, now: this.#now };
   }
 
   #onBus(events: StoredEvent[]): void {
@@ -284,7 +294,7 @@ export class StreamHub {
   }
 
   #lastHeadCheck = 0;
-  #lastCredentialCheck = Date.now();
+  #lastCredentialCheck: number;
   readonly #credentials = new WeakMap<SseConnection, StreamCredential>();
   #checkingCredentials = false;
   #recheckAgain = false;
@@ -300,7 +310,7 @@ export class StreamHub {
       return;
     }
     this.#checkingCredentials = true;
-    this.#lastCredentialCheck = Date.now();
+    this.#lastCredentialCheck = this.#now();
     try {
       do {
         this.#recheckAgain = false;
@@ -326,9 +336,10 @@ export class StreamHub {
 
   #heartbeat(): void {
     if (this.#refill && !this.#filling) void this.#fill();
+    const now = this.#now();
     const every = this.#config.headCheckMs ?? 0;
-    if (every > 0 && !this.#filling && Date.now() - this.#lastHeadCheck >= every) {
-      this.#lastHeadCheck = Date.now();
+    if (every > 0 && !this.#filling && now - this.#lastHeadCheck >= every) {
+      this.#lastHeadCheck = now;
       void this.#deps.reader
         .head()
         .then((head) => {
@@ -336,12 +347,14 @@ export class StreamHub {
         })
         .catch(() => {});
     }
-    const now = Date.now();
     const checkEvery = this.#config.credentialCheckMs ?? 0;
     if (checkEvery > 0 && now - this.#lastCredentialCheck >= checkEvery) void this.recheckCredentials();
     for (const c of this.#all()) {
       const exp = this.#credentials.get(c)?.expiresAtMs;
+      const { maxStreamMs } = this.#config;
       if (exp !== undefined && now >= exp) this.#endForCredential(c);
+      // For proxies that cut long requests: a clean end with `retry:`, before they cut it.
+      else if (maxStreamMs > 0 && now - c.openedAt >= maxStreamMs) c.close(retryFrame(this.#config.retryMs));
       else if (c.checkStall(now)) continue;
       else if (now - c.lastHeartbeatAt >= c.heartbeatMs - 50) {
         const catchingUp = c.state === 'catching-up';
