@@ -51,3 +51,13 @@ it("shows a viewer only its own tasks, with the token in the header or ?access_t
   expect(bad.status).toBe(400);
   expect(bad.body.error.code).toBe('invalid_request');
 });
+
+it('is in the served OpenAPI document with its filters and its {head, tasks} answer, beside /v1/events', async () => {
+  const doc = (await t.api('GET', '/openapi.json', undefined, '')).body;
+  const get = doc.paths['/v1/snapshot'].get;
+  expect(get.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['taskId', 'tag', 'type', 'parentId', 'events']));
+  const answer = Object.values(get.responses as Record<string, any>)[0].content['application/json'].schema;
+  expect(Object.keys(answer.properties).sort()).toEqual(['head', 'tasks']);
+  const events = Object.values(doc.paths['/v1/events'].get.responses as Record<string, any>)[0].content['application/json'].schema;
+  expect(Object.keys(events.properties)).toEqual(expect.arrayContaining(['events', 'head', 'reset', 'tasks']));
+});
