@@ -115,6 +115,14 @@ export function queuePositionQuery(t: TaskRecord, p: Params): string {
     AND n < coalesce((SELECT n FROM tasks WHERE id = ${p.add(t.id)}), ${p.dialect.lastRow})`;
 }
 
+/** The conditions on `notifications` of `owner`'s unread notifications among `sel`. */
+export function unreadWhere(owner: string, sel: { ids?: string[]; upToSeq?: number }, p: Params): string[] {
+  const where = [`owner = ${p.add(owner)}`, 'read_at IS NULL'];
+  if (sel.ids) where.push(p.dialect.oneOf('id', sel.ids, p));
+  if (sel.upToSeq !== undefined) where.push(`seq <= ${p.add(sel.upToSeq)}`);
+  return where;
+}
+
 /** An events row (either engine: tags as JSON text or jsonb, milestone as 0/1 or boolean). */
 export function rowToEvent(r: Row): StoredEvent {
   return {

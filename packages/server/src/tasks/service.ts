@@ -435,13 +435,15 @@ export class TaskService {
       const queue = t.status === 'queued' ? this.#queueInfo(t, await tx.queuePosition(t)) : null;
       const eta = estimate(t, this.#history.get(t.type), nowMs);
       if (t.status === 'running') later.push(() => this.#etaSaid.sample(t, eta, nowMs));
+      // The wire task carries the seq the append assigns; the record takes it from the append's answer.
       const ev = await tx.appendEvent(
         this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
-          t.seq = s;
-          return { task: model.toTask(t, { eta, queue }) };
+          const task = model.toTask(t, { eta, queue });
+          task.seq = s;
+          return { task };
         }),
       );
-      seq = ev.seq;
+      t.seq = seq = ev.seq;
     }
     if (insert) {
       await tx.insertTask(t, insert.key ? { scope: insert.scope!, key: insert.key, fingerprint: insert.fingerprint! } : undefined);

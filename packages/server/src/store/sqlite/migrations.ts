@@ -1,4 +1,5 @@
 /** Versioned schema migrations for the SQLite store; `PRAGMA user_version` records the applied count. */
+import type Database from 'better-sqlite3';
 import { SORT_SQL } from '../task-sort.ts';
 
 export const MIGRATIONS: readonly string[] = [
@@ -105,3 +106,14 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX IF EXISTS tasks_sort_progress;
   `,
 ];
+
+/** Applies the missing migrations, each in its own transaction. */
+export function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * PostgreSQL's statements for a unit of work (`WriteTx`), in the batch's transaction (the port)
+ * and on the shared unit of work (task cache, dirty rows, seqs). Task rows read here are locked
+ * (`FOR UPDATE`) until COMMIT: no other instance changes them meanwhile.
+ */
+import { parseDoc, toStored } from '../records.ts';
+import { Params, unreadWhere } from '../sql.ts';
+import type { WriteTx } from '../store.ts';
+import type { UnitOfWork } from '../unit-of-work.ts';
+import { POSTGRES } from './dialect.ts';
+import { queuePosition } from './tasks.ts';
+import type { PostgresPort } from './unit-of-work-port.ts';
+
+export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork): WriteTx {
+  return {
+    getTask: async (id) => {
+      const hit = uow.tasks.get(id);
+      if (hit) return hit;
+      const { rows } = await port.q('SELECT doc FROM tasks WHERE id = $1 FOR UPDATE', [id]);
+      const rec = parseDoc(rows[0]?.doc);
+      if (rec) uow.remember(rec);
+      return rec;
+    },
+    insertTask: async (t, idem) => {
+      await port.change(
+        'INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t)],
+      );
+      if (idem) {
+        await port.change('INSERT INTO idempotency (scope, key, task_id, fingerprint) VALUES ($1, $2, $3, $4)', [
+          idem.scope, idem.key, t.id, idem.fingerprint,
+        ]);
+      }
+      uow.remember(t);
+    },
+    updateTask: (t) => uow.update(t),
+    findIdempotent: async (scope, key) => {
+      const { rows } = await port.q('SELECT task_id AS "taskId", fingerprint FROM idempotency WHERE scope = $1 AND key = $2', [scope, key]);
+      return (rows[0] as { taskId: string; fingerprint: string } | undefined) ?? null;
+    },
+    nextQueued: async (types) => {
+      await uow.flush();
+      const { rows } =
+        types.length === 0
+          ? await port.q("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1 FOR UPDATE")
+          : await port.q("SELECT doc FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1 FOR UPDATE", [types]);
+      return uow.fresh(parseDoc(rows[0]?.doc));
+    },
+    expiredLeases: async (nowMs, limit) => {
+      await uow.flush();
+      const { rows } = await port.q(
+        "SELECT doc FROM tasks WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2 FOR UPDATE",
+        [nowMs, limit],
+      );
+      return rows.map((r) => uow.fresh(parseDoc(r.doc))!);
+    },
+    queuePosition: async (t) => {
+      await uow.flush();
+      return queuePosition(async (sql, params) => (await port.q(sql, params)).rows, t);
+    },
+    // We hold the head lock: this number is ours, and commits happen in this order. The events
+    // are inserted together at COMMIT (the port's insertEvents).
+    appendEvent: (e) => uow.append((seq) => toStored(seq, e)),
+    insertLog: async (taskId, seq, at, level, message) => {
+      await port.change('INSERT INTO logs (task_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)', [taskId, seq, at, level, message]);
+    },
+    insertNotification: async (n) => {
+      await port.change(
+        'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+        [n.id, n.seq, n.owner, n.taskId, n.kind, n.title, n.body, n.createdAt, n.readAt],
+      );
+    },
+    markNotificationsRead: async (owner, sel, readAt) => {
+      const p = new Params(POSTGRES);
+      const set = p.add(readAt);
+      const where = unreadWhere(owner, sel, p);
+      const { rows } = await port.change(
+        `UPDATE notifications SET read_at = ${set} WHERE id IN (SELECT id FROM notifications WHERE ${where.join(' AND ')} ORDER BY seq) RETURNING id, seq`,
+        p.values,
+      );
+      return (rows as { id: string; seq: number }[]).sort((a, b) => a.seq - b.seq).map((r) => r.id);
+    },
+    recordStageRun: async (r) => {
+      await port.change('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES ($1, $2, $3, $4, $5)', [
+        r.type, r.stage, r.durationMs, r.size, r.endedAtMs,
+      ]);
+    },
+    recordEtaChecks: async (checks) => {
+      if (checks.length === 0) return;
+      const p = new Params(POSTGRES);
+      const rows = checks.map((c) => `(${[c.type, c.endedAtMs, c.checkpoint, c.error, c.inside, c.width].map((v) => p.add(v)).join(', ')})`);
+      await port.change(`INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES ${rows.join(', ')}`, p.values);
+    },
+  };
+}
