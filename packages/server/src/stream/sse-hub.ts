@@ -203,7 +203,10 @@ export class StreamHub {
     }
   }
 
-  /** Resolves when an event after `after` has been committed, or after `timeoutMs`. */
+  /**
+   * Resolves when an event after `after` has been committed, or after `timeoutMs` of wall time
+   * (a long poll's wait is its request's: a real timer, not the injected clock).
+   */
   waitForEvent(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.#head > after || timeoutMs <= 0 || this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
