@@ -177,7 +177,9 @@ describe('client against the real server', () => {
   });
 
   it('token expired: the 401 calls getToken() again and the client resumes from its cursor, no gap', async () => {
-    const s = await server();
+    // The server's clock runs ahead when told: the first token expires without the test waiting.
+    let skipped = 0;
+    const s = await server({ now: () => Date.now() + skipped });
     const api = adminApi(() => s.url);
     const task = await api.start('erin');
     // The app hands out opaque handles (no readable exp, so no early refresh): only the 401 tells.
@@ -203,8 +205,9 @@ describe('client against the real server', () => {
     const seqs = record(c);
     await api.progress(task, 10);
     await eventually('10 shown', () => view.getSnapshot().task?.progress.done === 10);
-    // Wait until the first token is refused by the server.
+    // Past the first token's exp on the server's clock: the server refuses it.
     const first = real.get('handle-1')!;
+    skipped += 1100;
     await eventually(
       'first token expired',
       async () => (await fetch(`${s.url}/v1/tasks/${task.id}`, { headers: { authorization: `Bearer ${first}` } })).status === 401,

@@ -19,10 +19,11 @@ export interface RealServer {
   close(): Promise<void>;
 }
 
-export async function startRealServer(options: { port?: number; db?: string; heartbeatMs?: number } = {}): Promise<RealServer & { dir: string }> {
+/** `now`: the server's clock (`ServerOptions.now`), for a test that expires a token without waiting. */
+export async function startRealServer(options: { port?: number; db?: string; heartbeatMs?: number; now?: () => number } = {}): Promise<RealServer & { dir: string }> {
   const dir = options.db ? '' : mkdtempSync(join(tmpdir(), 'taskpulse-client-'));
   const db = options.db ?? join(dir, 'test.db');
-  const s = await startServer({ port: options.port ?? 0, db, adminKey: ADMIN, heartbeatMs: options.heartbeatMs ?? 500, logLevel: 'silent' });
+  const s = await startServer({ port: options.port ?? 0, db, adminKey: ADMIN, heartbeatMs: options.heartbeatMs ?? 500, logLevel: 'silent', now: options.now });
   return {
     url: s.url,
     port: s.port,
