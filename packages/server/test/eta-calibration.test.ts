@@ -4,11 +4,11 @@
  * `GET /v1/stats` reports the observed accuracy per type.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from './support.ts';
+import { buildTestServer, type TestApp } from './support.ts';
 
-let s: TestServer;
+let s: TestApp;
 beforeAll(async () => {
-  s = await startTestServer();
+  s = await buildTestServer();
 });
 afterAll(async () => {
   await s.close();

@@ -2,9 +2,10 @@
 import { createServer } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildTestServer, type TestApp } from './support.ts';
+import { buildTestServer, skippingClock, type TestApp } from './support.ts';
 
 let t: TestApp;
+const clock = skippingClock();
 let idp: ReturnType<typeof createServer>;
 let privateKey: CryptoKey;
 
@@ -15,7 +16,7 @@ beforeAll(async () => {
   idp = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
   await new Promise<void>((r) => idp.listen(0, '127.0.0.1', r));
   const a = idp.address();
-  t = await buildTestServer({ jwksUrl: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/.well-known/jwks.json` });
+  t = await buildTestServer({ jwksUrl: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/.well-known/jwks.json`, now: clock.now });
 });
 afterAll(async () => {
   await t.close();
@@ -34,6 +35,15 @@ it("accepts the identity provider's tokens as viewers of their subject, and noth
   expect((await t.api('GET', '/v1/tasks', undefined, forged)).status).toBe(401);
   const expired = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(privateKey);
   const r = await t.api('GET', '/v1/tasks', undefined, expired);
+  expect(r.status).toBe(401);
+  expect(r.body.error.details.reason).toBe('token_expired');
+});
+
+it("checks the identity provider's exp against the injected clock", async () => {
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('alice').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  expect((await t.api('GET', '/v1/tasks?type=idp', undefined, token)).status).toBe(200);
+  clock.advance(6 * 60_000); // past its exp on the server's clock, not on the real one
+  const r = await t.api('GET', '/v1/tasks?type=idp', undefined, token);
   expect(r.status).toBe(401);
   expect(r.body.error.details.reason).toBe('token_expired');
 });

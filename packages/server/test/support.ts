@@ -150,11 +150,6 @@ export async function buildTestServer(options: ServerOptions = {}, dir = mkdtemp
 }
 
 /**
- * A clock for `ServerOptions.now`: real time plus whatever the test has skipped with `advance`,
- * so what reads it (the token service) sees time pass without the test sleeping, and the rest
- * of the server (timers, the store) keeps real time.
- */
-/**
  * A clock that stands still but for `advance`: nothing the server schedules by time (health
  * deadlines, lease expiry) comes due on its own, however long a test runs on a loaded machine.
  */
@@ -163,6 +158,11 @@ export function manualClock(start = Date.now()): { now: () => number; advance(ms
   return { now: () => at, advance: (ms) => void (at += ms) };
 }
 
+/**
+ * A clock for `ServerOptions.now`: real time plus whatever the test has skipped with `advance`,
+ * so what reads it (tokens, the key cache, the stream hub) sees time pass without the test
+ * sleeping, while it still moves on its own like the rest of the server's time.
+ */
 export function skippingClock(): { now: () => number; advance(ms: number): void } {
   let skipped = 0;
   return { now: () => Date.now() + skipped, advance: (ms) => void (skipped += ms) };
