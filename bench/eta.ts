@@ -13,7 +13,7 @@ import { SqliteStore } from '../packages/server/src/store/sqlite/index.ts';
 import { HistoryCache } from '../packages/server/src/eta/history.ts';
 import { DEFAULT_HEALTH, stagePace } from '../packages/server/src/eta/eta.ts';
 import { normalCdf, normalQuantile } from '../packages/server/src/eta/lognormal.ts';
-import { TaskService } from '../packages/server/src/tasks/service.ts';
+import { composeTasks } from '../packages/server/src/tasks/compose.ts';
 import { estimate as legacyEstimate, summarize as legacySummarize } from './eta-legacy.ts';
 
 // ---------------------------------------------------------------- workloads
@@ -225,10 +225,7 @@ async function world() {
   const now = () => clock.now;
   const store = new SqliteStore({ file: ':memory:' });
   const history = new HistoryCache(store, { now });
-  const service = new TaskService(
-    { leaseMs: 3_600_000, health: DEFAULT_HEALTH },
-    { store, history, now, waitForEvent: async () => {} },
-  );
+  const { service, reader, health: checks } = composeTasks({ store, history, now, leaseMs: 3_600_000, health: DEFAULT_HEALTH, waitForEvent: async () => {} });
   /** First simulated time each task was seen with each health. */
   const healthSeen = new Map<string, Map<string, number>>();
   const usualAtStuck = new Map<string, number | null>();
@@ -253,7 +250,7 @@ async function world() {
       }
     }
   });
-  return { clock, store, history, service, healthSeen, usualAtStuck, paceAtStuck };
+  return { clock, store, history, service, reader, checks, healthSeen, usualAtStuck, paceAtStuck };
 }
 
 const STUCK_FACTORS = [2, 2.5, 2.75, 3, 3.5, 4, 5];
@@ -276,7 +273,7 @@ interface Read {
 
 /** Runs every type's tasks (a few at a time) and reads every ETA at the checkpoints. */
 async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; reads?: boolean }) {
-  const { clock, store, history, service, healthSeen, usualAtStuck, paceAtStuck } = await world();
+  const { clock, store, history, service, reader, checks, healthSeen, usualAtStuck, paceAtStuck } = await world();
   const agenda = new Agenda();
   const r = rng(opts.seed);
   const reads: Read[] = [];
@@ -295,8 +292,8 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
     };
     agenda.at(clock.now + every, loop);
   };
-  tick(5000, () => service.checkHealth());
-  tick(250, () => service.checkDeadlines());
+  tick(5000, () => checks.checkHealth());
+  tick(250, () => checks.checkDeadlines());
 
   for (const spec of TYPES) {
     const wholeDurations: number[] = [];
@@ -369,7 +366,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
         for (const c of CHECKPOINTS) {
           agenda.at(t0 + c * trace.durationMs, async () => {
             const rec = (await store.tasks.get(id))!;
-            const task = await service.present(rec);
+            const task = await reader.present(rec);
             const elapsed = clock.now - t0;
             const p = (task.progress.percent ?? 0) / 100;
             const med = wholeDurations.length ? sortedMedian(wholeDurations.slice(-200)) : null;
@@ -594,7 +591,7 @@ export function slowSeparation() {
 // ---------------------------------------------------------------- queue wait
 
 async function queueRun(workers: number, tasks: number, seed: number) {
-  const { clock, store, service } = await world();
+  const { clock, store, service, checks } = await world();
   const agenda = new Agenda();
   const r = rng(seed);
   const spec = TYPES[1]!; // ai-search: ~25 s
@@ -605,7 +602,7 @@ async function queueRun(workers: number, tasks: number, seed: number) {
   let finished = 0;
   let stop = false;
   const loop = async () => {
-    await service.checkHealth();
+    await checks.checkHealth();
     if (!stop) agenda.at(clock.now + 5000, loop);
   };
   agenda.at(clock.now, loop);

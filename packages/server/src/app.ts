@@ -1,5 +1,7 @@
 /**
- * Wiring: store → bus → stream hub, the task service, auth, routes and background timers.
+ * The composition root: builds the server's pieces in dependency order — store and bus, the head
+ * waiter, the task pieces (tasks/compose.ts), the stream hub, auth, the HTTP server (http/server.ts),
+ * the routes, the background jobs (background.ts) — and starts and closes them in order.
  * `buildServer()` builds without listening (for `app.inject()` tests); `startServer()` listens.
  */
 import { randomBytes } from 'node:crypto';
@@ -12,7 +14,9 @@ import { MemoryBus } from './bus/memory/memory-bus.ts';
 import { RedisBus } from './bus/redis/redis-bus.ts';
 import { StreamHub } from './stream/sse-hub.ts';
 import { EventReader } from './stream/event-reader.ts';
-import { TaskService } from './tasks/service.ts';
+import { HeadWaiter } from './stream/head-waiter.ts';
+import type { TaskService } from './tasks/service.ts';
+import { composeTasks } from './tasks/compose.ts';
 import { HistoryCache } from './eta/history.ts';
 import { DEFAULT_HEALTH } from './eta/eta.ts';
 import { KeyService } from './auth/keys.ts';
@@ -78,20 +82,20 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   let started = false;
   let closing: Promise<void> | null = null;
 
+  // Built in dependency order: nothing here needs a piece built after it (but the metrics' gauge
+  // of open streams, read when scraped).
+  const heads = new HeadWaiter();
   const history = new HistoryCache(store);
-  let hub: StreamHub;
+  const tasks = composeTasks({
+    store, history, leaseMs: config.leaseMs,
+    // `stuck` is told at the last deadline check within its limit: the checks' actual interval.
+    health: { ...DEFAULT_HEALTH, checkEveryMs: Math.min(config.deadlineCheckMs, config.healthIntervalMs) },
+    waitForEvent: (after, ms, signal) => heads.wait(after, ms, signal),
+  });
   const metrics = new Metrics(store, () => hub.size);
-  const tasks = new TaskService(
-    {
-      leaseMs: config.leaseMs,
-      // `stuck` is told at the last deadline check within its limit: the checks' actual interval.
-      health: { ...DEFAULT_HEALTH, checkEveryMs: Math.min(config.deadlineCheckMs, config.healthIntervalMs) },
-    },
-    { store, history, waitForEvent: (after, ms, signal) => hub.waitForEvent(after, ms, signal) },
-  );
   // The log's one read path: polls, snapshots and streams' catch-up.
-  const reader = new EventReader({ log: store.events, snapshot: (f) => tasks.snapshot(f) });
-  hub = new StreamHub(
+  const reader = new EventReader({ log: store.events, snapshot: (f) => tasks.reader.snapshot(f) });
+  const hub = new StreamHub(
     {
       heartbeatMs: config.heartbeatMs,
       retryMs: config.streamRetryMs,
@@ -105,12 +109,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
       headCheckMs: bus.crossInstance === false ? 0 : config.streamHeadCheckMs,
       credentialCheckMs: config.credentialCheckMs,
     },
-    { reader, bus, onDelivered: (e) => metrics.delivered(e), now: options.now },
-  );
-  const webhooks = new WebhookDispatcher(
-    store,
-    { ...WEBHOOK_DEFAULTS, baseDelayMs: config.webhookRetryBaseMs },
-    { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
+    { reader, bus, heads, onDelivered: (e) => metrics.delivered(e), now: options.now },
   );
   const keys = new KeyService(store, { adminKey: config.adminKey, cacheMs: config.keyCacheMs, now: options.now });
   const tokens = new TokenService({ secret, jwksUrl: config.jwksUrl, issuer: 'taskpulse', defaultTtlSeconds: config.tokenTtlSeconds }, { now: options.now });
@@ -118,11 +117,16 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
 
   const http = await createHttpServer(config, { authenticate, metrics, closing: () => closing !== null });
   const { app, router } = http;
+  const webhooks = new WebhookDispatcher(
+    store,
+    { ...WEBHOOK_DEFAULTS, baseDelayMs: config.webhookRetryBaseMs },
+    { onError: (error) => app.log.warn({ err: error }, 'webhook dispatch failed') },
+  );
   const background = new Background(config, {
     store, webhooks, log: app.log,
-    reap: () => tasks.reap(),
-    checkHealth: () => tasks.checkHealth(),
-    checkDeadlines: () => tasks.checkDeadlines(),
+    reap: () => tasks.reaper.reap(),
+    checkHealth: () => tasks.health.checkHealth(),
+    checkDeadlines: () => tasks.health.checkDeadlines(),
     onLeasesExpired: (n) => metrics.leaseExpiries.inc(n),
   });
   const wakeWebhooks = () => background.wakeWebhooks();
@@ -131,13 +135,13 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     bus.publish(events);
     wakeWebhooks();
   });
-  taskRoutes(router, tasks);
-  workerRoutes(router, tasks);
+  taskRoutes(router, tasks.service, tasks.reader);
+  workerRoutes(router, tasks.service);
   eventRoutes(router, { reader, hub, accepting: () => accepting, retryMs: config.streamRetryMs, authenticate, corsHeaders: http.corsHeaders });
   keys.onRevoke(() => void hub.recheckCredentials());
   accessRoutes(router, keys, tokens);
   webhookRoutes(router, store, () => webhooks.changed(), wakeWebhooks);
-  notificationRoutes(router, tasks);
+  notificationRoutes(router, tasks.service, tasks.reader);
   opsRoutes(router, { store, bus, metrics, accepting: () => accepting, openapi: http.openapi });
   http.serveFiles();
 
@@ -152,7 +156,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const close = () =>
     (closing ??= (async () => {
       accepting = false;
-      tasks.close();
+      tasks.service.close();
       background.stop();
       const steps: [string, () => Promise<unknown>][] = [
         ['streams', () => hub.close()],
@@ -172,7 +176,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     })());
 
   return {
-    app, config, store, bus, hub, tasks, keys, tokens, start, close,
+    app, config, store, bus, hub, tasks: tasks.service, keys, tokens, start, close,
     listen: async () => {
       await start();
       return http.listen();

@@ -9,7 +9,7 @@ import type { Task } from '@taskpulse/protocol';
 import { SqliteStore } from '../src/store/sqlite/index.ts';
 import { HistoryCache } from '../src/eta/history.ts';
 import { DEFAULT_HEALTH } from '../src/eta/eta.ts';
-import { TaskService } from '../src/tasks/service.ts';
+import { composeTasks } from '../src/tasks/compose.ts';
 
 const ADMIN = { role: 'admin' as const, keyId: null };
 
@@ -18,7 +18,7 @@ async function world() {
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const store = new SqliteStore({ file: ':memory:' });
   const history = new HistoryCache(store, { now: clock.now });
-  const service = new TaskService({ leaseMs: 3_600_000, health: DEFAULT_HEALTH }, { store, history, now: clock.now, waitForEvent: async () => {} });
+  const { service, health: checks } = composeTasks({ store, history, now: clock.now, leaseMs: 3_600_000, health: DEFAULT_HEALTH, waitForEvent: async () => {} });
   /** Every change of a task's health, when it was committed. */
   const health: { id: string; health: string; at: number }[] = [];
   const last = new Map<string, string>();
@@ -41,7 +41,7 @@ async function world() {
     }
     await service.complete(task.id, lease!.token, null);
   };
-  return { clock, store, service, health, run };
+  return { clock, store, service, checks, health, run };
 }
 
 describe('health deadlines in the task service', () => {
@@ -57,12 +57,12 @@ describe('health deadlines in the task service', () => {
     const movedAt = w.clock.now();
     for (let t = 0; t < 2750; t += 250) {
       w.clock.advance(250);
-      await w.service.checkDeadlines();
+      await w.checks.checkDeadlines();
     }
     // Meanwhile parse (usually ~1.2 s) has run far longer than it should: slow, not yet stuck.
     expect(w.health.filter((h) => h.id === task.id).map((h) => h.health)).toEqual(['slow']);
     w.clock.advance(250);
-    await w.service.checkDeadlines();
+    await w.checks.checkDeadlines();
     // At the last 250 ms check at or before the 3 s limit (waiting for "past it" told it at 3.25 s).
     expect(w.health.filter((h) => h.id === task.id).at(-1)).toEqual({ id: task.id, health: 'stuck', at: movedAt + 3000 });
     // It moves again: ok at once.
@@ -78,7 +78,7 @@ describe('health deadlines in the task service', () => {
     // fetch usually ~1 s with a small spread: 2 s is far out; checked every 250 ms.
     for (let t = 0; t < 2000; t += 250) {
       w.clock.advance(250);
-      await w.service.checkDeadlines();
+      await w.checks.checkDeadlines();
     }
     const flagged = w.health.filter((h) => h.id === task.id);
     expect(flagged).toHaveLength(1);

@@ -7,6 +7,7 @@ import type { Router } from '../http/route.ts';
 import type { KeyService } from '../auth/keys.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { TaskService } from '../tasks/service.ts';
+import type { TaskReader } from '../tasks/reader.ts';
 
 export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService): void {
   r.route(
@@ -47,7 +48,7 @@ export function accessRoutes(r: Router, keys: KeyService, tokens: TokenService):
   );
 }
 
-export function notificationRoutes(r: Router, tasks: TaskService): void {
+export function notificationRoutes(r: Router, tasks: TaskService, reader: TaskReader): void {
   r.route(
     {
       method: 'GET', url: '/v1/notifications', tag: 'notifications', roles: ['viewer', 'admin', 'staff'], query: NotificationsQuery,
@@ -62,7 +63,7 @@ export function notificationRoutes(r: Router, tasks: TaskService): void {
         if (query.owner === undefined) throw new TaskPulseError('invalid_request', `${principal.role === 'staff' ? 'a staff token' : 'an admin'} must name the \`owner\``, { fields: ['query.owner'] });
         owner = query.owner;
       }
-      let list = await tasks.notifications(owner, query.unread === 'true', query.limit ?? 50);
+      let list = await reader.notifications(owner, query.unread === 'true', query.limit ?? 50);
       if (principal.role === 'viewer' && principal.taskIds) list = list.filter((n) => principal.taskIds!.has(n.taskId));
       return { notifications: list };
     },

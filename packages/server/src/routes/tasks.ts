@@ -4,11 +4,12 @@ import {
 import { z } from 'zod';
 import type { Router } from '../http/route.ts';
 import type { TaskService } from '../tasks/service.ts';
+import type { TaskReader } from '../tasks/reader.ts';
 import { READERS } from '../auth/principal.ts';
 
 const BACKEND: ('admin' | 'worker')[] = ['admin', 'worker'];
 
-export function taskRoutes(r: Router, tasks: TaskService): void {
+export function taskRoutes(r: Router, tasks: TaskService, reader: TaskReader): void {
   r.route(
     {
       method: 'POST', url: '/v1/tasks', scopes: ['tasks:write'], tag: 'tasks', roles: BACKEND, body: CreateTaskRequest, status: 201,
@@ -29,7 +30,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
   r.route(
     { method: 'GET', url: '/v1/tasks/:id', scopes: ['read'], tag: 'tasks', roles: READERS, summary: 'One task. Sends an ETag; If-None-Match → 304.', response: Task },
     async ({ principal, params, request, reply }) => {
-      const rec = await tasks.getVisible(principal, params.id!);
+      const rec = await reader.getVisible(principal, params.id!);
       // queue and eta are computed on read and do not change the ETag: seq identifies the state.
       const etag = `"${rec.id}.${rec.seq}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
@@ -37,7 +38,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
       if (typeof inm === 'string' && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) {
         return reply.code(304).send();
       }
-      return tasks.present(rec);
+      return reader.present(rec);
     },
   );
 
@@ -49,7 +50,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
     async ({ principal, query }) => {
       const statuses = query.status ? expandStatuses(query.status) : undefined;
       const sort = { key: query.sort ?? 'created', order: query.order ?? 'desc' } as const;
-      return tasks.list(principal, { ...listFilter(query), statuses }, query.limit ?? 50, query.cursor ?? null, sort);
+      return reader.list(principal, { ...listFilter(query), statuses }, query.limit ?? 50, query.cursor ?? null, sort);
     },
   );
 
@@ -59,7 +60,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
       response: z.object({ counts: z.record(TaskStatus, z.number()) }),
       summary: "How many tasks match the filters, per status (the dashboard's filter bar).",
     },
-    async ({ principal, query }) => ({ counts: await tasks.counts(principal, listFilter(query)) }),
+    async ({ principal, query }) => ({ counts: await reader.counts(principal, listFilter(query)) }),
   );
 
   r.route(
@@ -83,7 +84,7 @@ export function taskRoutes(r: Router, tasks: TaskService): void {
       method: 'GET', url: '/v1/tasks/:id/logs', scopes: ['read'], tag: 'tasks', roles: READERS, query: LogsQuery,
       response: LogsResponse, summary: "The task's log lines after `after`.",
     },
-    async ({ principal, params, query }) => ({ logs: await tasks.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),
+    async ({ principal, params, query }) => ({ logs: await reader.logs(principal, params.id!, query.after ?? 0, query.limit ?? 1000) }),
   );
 }
 

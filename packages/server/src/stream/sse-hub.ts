@@ -26,6 +26,7 @@ import type { EventReader } from './event-reader.ts';
 import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
 import { matches } from './event-filter.ts';
 import { Pacer, PageCache } from './catch-up.ts';
+import { HeadWaiter } from './head-waiter.ts';
 
 /** Catch-up writes go out in pieces of about this size: one write per ~25 events, below the lag mark. */
 const CATCH_UP_WRITE_BYTES = 16 * 1024;
@@ -72,6 +73,8 @@ export interface HubDeps {
    * @defaultValue Date.now
    */
   now?: () => number;
+  /** Advanced as events are dispatched, for the waits of long polls; the hub's own when absent. */
+  heads?: HeadWaiter;
 }
 
 export interface OpenOptions {
@@ -91,7 +94,6 @@ export class StreamHub {
   #head = 0;
   #staff = new Set<SseConnection>();
   #byOwner = new Map<string, Set<SseConnection>>();
-  #waiters = new Set<() => void>();
   #filling = false;
   #refill = false;
   #timer: NodeJS.Timeout | null = null;
@@ -100,6 +102,7 @@ export class StreamHub {
   readonly #pacer: Pacer;
   readonly #pages: PageCache;
   readonly #now: () => number;
+  readonly #heads: HeadWaiter;
 
   constructor(config: HubConfig, deps: HubDeps) {
     this.#config = config;
@@ -109,6 +112,7 @@ export class StreamHub {
     // 32 pages of 500 events: a few tens of MB at most, gone 5 s after the storm.
     this.#pages = new PageCache(32, 5000, this.#now);
     this.#lastCredentialCheck = this.#now();
+    this.#heads = deps.heads ?? new HeadWaiter();
   }
 
   get head(): number {
@@ -130,6 +134,7 @@ export class StreamHub {
 
   async start(): Promise<void> {
     this.#head = await this.#deps.reader.head();
+    this.#heads.advance(this.#head);
     this.#unsubscribe = this.#deps.bus.subscribe((events) => this.#onBus(events));
     // Streams may ask for their own heartbeat interval, so the timer ticks finer than the default.
     this.#timer = setInterval(() => this.#heartbeat(), Math.min(250, this.#config.heartbeatMs));
@@ -208,21 +213,7 @@ export class StreamHub {
    * (a long poll's wait is its request's: a real timer, not the injected clock).
    */
   waitForEvent(after: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.#head > after || timeoutMs <= 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(t);
-        this.#waiters.delete(wake);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const wake = () => {
-        if (this.#head > after) done();
-      };
-      const t = setTimeout(done, timeoutMs);
-      this.#waiters.add(wake);
-      signal?.addEventListener('abort', done);
-    });
+    return this.#heads.wait(after, timeoutMs, signal);
   }
 
   /** Closes every stream with a `retry:` hint so readers reconnect (elsewhere, or after a restart). */
@@ -232,9 +223,9 @@ export class StreamHub {
     if (this.#timer) clearInterval(this.#timer);
     this.#unsubscribe?.();
     for (const c of this.#all()) c.close(retryFrame(this.#config.retryMs));
-    // Release long polls at once: every waiter sees a head beyond its cursor.
+    // Release long polls at once.
     this.#head = Number.MAX_SAFE_INTEGER;
-    for (const w of [...this.#waiters]) w();
+    this.#heads.close();
   }
 
   #connConfig(coalesce: boolean, heartbeatMs = this.#config.heartbeatMs): ConnectionConfig {
@@ -282,7 +273,7 @@ export class StreamHub {
     if (owned) for (const c of owned) sent = this.#offer(c, e) || sent;
     // Once per event, not per stream: with 10,000 streams the lag metric would cost more than the writes.
     if (sent) this.#deps.onDelivered?.(e);
-    if (this.#waiters.size > 0) for (const w of [...this.#waiters]) w();
+    this.#heads.advance(e.seq);
   }
 
   /** Sends `e` to `c` if it is live and wants it; true when it was sent. */
