@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
-import { startTestServer, type TestServer } from '../support.ts';
+import { buildTestServer, type TestApp } from '../support.ts';
 import { canMount, mountTmpfs } from './support.ts';
 
 const cleanups: (() => unknown)[] = [];
@@ -22,11 +22,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serverOn(volume: string, options: { minFreeBytes?: number; maxSizeBytes?: number } = {}): Promise<TestServer> {
+async function serverOn(volume: string, options: { minFreeBytes?: number; maxSizeBytes?: number } = {}): Promise<TestApp> {
   const dir = join(volume, 'data'); // the test server removes its directory: never the mount point itself
   mkdirSync(dir);
   const store = new SqliteStore({ file: join(dir, 'test.db'), minFreeBytes: options.minFreeBytes ?? 0, maxSizeBytes: options.maxSizeBytes ?? null });
-  const t = await startTestServer({ store }, dir);
+  const t = await buildTestServer({ store }, dir);
   cleanups.push(() => t.close());
   return t;
 }
@@ -34,7 +34,7 @@ async function serverOn(volume: string, options: { minFreeBytes?: number; maxSiz
 const big = { blob: 'x'.repeat(8000) };
 
 /** Creates tasks until one is refused; returns the acknowledged ids and the refusal. */
-async function createUntilRefused(t: TestServer, max = 5000) {
+async function createUntilRefused(t: TestApp, max = 5000) {
   const acknowledged: string[] = [];
   for (let i = 0; i < max; i++) {
     const r = await t.api('POST', '/v1/tasks', { type: 'fill', owner: 'u1', input: big });

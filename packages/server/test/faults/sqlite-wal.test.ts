@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
-import { startTestServer, type TestServer } from '../support.ts';
+import { buildTestServer, type TestApp } from '../support.ts';
 import { eventually } from '../../../../test-support/eventually.ts';
 
-let t: TestServer | null = null;
+let t: TestApp | null = null;
 let dir = '';
 let reading = false;
 afterEach(async () => {
@@ -26,7 +26,7 @@ it('checkpoints and truncates the WAL past its limit while writes and reads go o
   dir = mkdtempSync(join(tmpdir(), 'taskpulse-wal-'));
   const file = join(dir, 'test.db');
   const limit = 256 * 1024;
-  t = await startTestServer({ store: new SqliteStore({ file, walLimitBytes: limit }) }, dir);
+  t = await buildTestServer({ store: new SqliteStore({ file, walLimitBytes: limit }) }, dir);
   const wal = () => statSync(file + '-wal', { throwIfNoEntry: false })?.size ?? 0;
   reading = true;
   const reader = (async () => {
