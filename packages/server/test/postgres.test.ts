@@ -1,5 +1,6 @@
 /**
- * PostgreSQL store and Redis bus: what only several writers / instances can show.
+ * PostgreSQL store and Redis bus: what only several writers / instances can show. What every
+ * store or bus does is in the conformance suites (`store/*.test.ts`, `bus/bus.test.ts`).
  *
  * Needs PostgreSQL (`TASKPULSE_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test)
  * and Redis (`TASKPULSE_TEST_REDIS_URL`, default redis://127.0.0.1:6379). When either is
@@ -8,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../src/store/postgres/index.ts';
-import { RedisBus } from '../src/bus/redis/redis-bus.ts';
 import type { NewEvent, StoredEvent, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
 import { ADMIN, SseReader, freshSchema as freshSchemaIn, startTestServer, type TestServer } from './support.ts';
@@ -144,123 +144,6 @@ describe('postgres store', () => {
     const parent = (await stores[0]!.tasks.get('parent'))!;
     expect(parent.seq).toBe(parentLog[parentLog.length - 1]);
   }, 60_000);
-
-  it('pages tasks newest first, filters, snapshots, keys, settings and notifications', async () => {
-    const { url } = await freshSchema();
-    const [a, b] = [await openStore(url), await openStore(url)];
-    await a.write(async (tx) => {
-      for (let i = 0; i < 5; i++) await tx.insertTask(task(`t${i}`, i % 2 ? 'odd' : 'even', { tags: i === 2 ? ['vip'] : [] }));
-    });
-    const first = await a.tasks.list({}, 2, null);
-    expect(first.items.map((t) => t.id)).toEqual(['t4', 't3']);
-    const second = await b.tasks.list({}, 2, first.nextCursor);
-    expect(second.items.map((t) => t.id)).toEqual(['t2', 't1']);
-    expect((await b.tasks.list({}, 2, second.nextCursor)).nextCursor).toBeNull();
-    await expect(a.tasks.list({}, 2, 'bm90LWEtY3Vyc29y')).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
-    // Sorted server-side (here by type, ties in creation order), paged by a keyset cursor in that order.
-    const byType: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { items: TaskRecord[]; nextCursor: string | null } = await b.tasks.list({}, 2, cursor, { key: 'type', order: 'asc' });
-      byType.push(...page.items.map((t) => t.id));
-      cursor = page.nextCursor;
-    } while (cursor);
-    expect(byType).toEqual(['t0', 't2', 't4', 't1', 't3']);
-    await expect(a.tasks.list({}, 2, first.nextCursor, { key: 'type', order: 'asc' })).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
-    expect((await a.tasks.list({ tag: 'vip' }, 10, null)).items.map((t) => t.id)).toEqual(['t2']);
-    expect((await a.tasks.list({ type: 'odd', statuses: ['queued'] }, 10, null)).items.map((t) => t.id)).toEqual(['t3', 't1']);
-    expect(await a.tasks.queuePosition((await a.tasks.get('t4'))!)).toBe(3);
-    expect((await a.tasks.countByStatus('even')).queued).toBe(3);
-    expect(await a.tasks.countByTypeAndStatus()).toEqual(expect.arrayContaining([{ type: 'odd', status: 'queued', count: 2 }]));
-
-    const t2 = (await a.tasks.get('t2'))!;
-    await a.write(async (tx) => {
-      await tx.appendEvent(event(t2, 'alice'));
-      await tx.appendEvent(event(t2, 'bob'));
-    });
-    expect((await b.events.read(0, { owner: 'bob' }, 10)).events.map((e) => [e.seq, e.owner])).toEqual([[2, 'bob']]);
-    expect((await b.events.read(0, { tag: 'vip' }, 10)).events).toHaveLength(2);
-    const snap = await b.tasks.snapshot({ type: 'even' }, 10);
-    expect(snap).toMatchObject({ head: 2 });
-    expect(snap.tasks.map((t) => t.id)).toEqual(['t4', 't2', 't0']);
-    expect(await b.events.floor()).toBe(0);
-
-    // Two instances racing to store a generated secret agree on one value.
-    const values = await Promise.all([a.settings.setIfAbsent('secret', 'from-a'), b.settings.setIfAbsent('secret', 'from-b')]);
-    expect(values[0]).toBe(values[1]);
-
-    await a.keys.insert({ id: 'k1', name: 'w', role: 'worker', scopes: ['read'], prefix: 'tpk_ab', hash: 'h1', createdAt: new Date().toISOString(), lastUsedAt: null, revokedAt: null });
-    expect(await b.keys.findByHash('h1')).toMatchObject({ id: 'k1', role: 'worker', scopes: ['read'] });
-    expect(await b.keys.revoke('k1', new Date().toISOString())).toBe(true);
-    expect(await a.keys.revoke('k1', new Date().toISOString())).toBe(false);
-
-    const n = (id: string, seq: number) => ({
-      id, seq, owner: 'alice', taskId: 't2', kind: 'completed' as const, title: 'x', body: 'y', createdAt: new Date().toISOString(), readAt: null,
-    });
-    await a.write(async (tx) => {
-      await tx.insertNotification(n('n1', 1));
-      await tx.insertNotification(n('n2', 2));
-    });
-    const read = await b.write((tx) => tx.markNotificationsRead('alice', { upToSeq: 1 }, new Date().toISOString()));
-    expect(read).toEqual(['n1']);
-    expect((await a.notifications.list('alice', true, 10)).map((x) => x.id)).toEqual(['n2']);
-  });
-
-  it('queues each webhook event once and hands each due delivery to one instance', async () => {
-    const { url } = await freshSchema();
-    const [a, b] = [await openStore(url), await openStore(url)];
-    await a.webhooks.create({ id: 'wh', url: 'http://127.0.0.1:1/', events: ['task.updated'], secret: 's', createdAt: new Date().toISOString(), cursor: 0 });
-    const deliveries = [1, 2, 3].map((seq) => ({ seq, event: 'task.updated' as const, payload: `{"seq":${seq}}` }));
-    const now = Date.now();
-    // Both dispatchers saw the same events: only one copy is queued.
-    await Promise.all([a.webhooks.enqueue('wh', deliveries, 3, now), b.webhooks.enqueue('wh', deliveries, 3, now)]);
-    expect((await a.webhooks.get('wh'))!.cursor).toBe(3);
-    const [da, db] = await Promise.all([a.webhooks.due(now, 10), b.webhooks.due(now, 10)]);
-    expect([...da, ...db].map((d) => d.seq).sort()).toEqual([1, 2, 3]);
-    const d = [...da, ...db][0]!;
-    await a.webhooks.record(d.id, { status: 'delivered', attempts: 1, nextAttemptAtMs: d.nextAttemptAtMs, lastStatus: 200, lastError: null, deliveredAt: new Date().toISOString() });
-    expect((await b.webhooks.deliveries('wh', 10)).find((x) => x.id === d.id)).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200 });
-    expect(await b.webhooks.remove('wh')).toBe(true);
-    expect(await a.webhooks.list()).toEqual([]);
-  });
-});
-
-describe('redis bus', () => {
-  it('wakes the other instances with the events one instance committed, not itself twice', async () => {
-    const channel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
-    const [a, b] = [await RedisBus.connect({ url: REDIS_URL, channel }), await RedisBus.connect({ url: REDIS_URL, channel })];
-    cleanups.push(() => a.close(), () => b.close());
-    await Promise.all([a.ping(), b.ping()]);
-    const gotA: number[] = [];
-    const gotB: number[] = [];
-    const arrived = new Promise<void>((resolve) =>
-      b.subscribe((events) => {
-        gotB.push(...seqs(events));
-        if (gotB.includes(2)) resolve();
-      }),
-    );
-    const backAtA = new Promise<void>((resolve) =>
-      a.subscribe((events) => {
-        gotA.push(...seqs(events));
-        if (gotA.includes(3)) resolve();
-      }),
-    );
-    const ev = (seq: number): StoredEvent => ({
-      seq, type: 'task.updated', at: new Date().toISOString(), taskId: 't', owner: 'o', taskType: 'x', parentId: null, tags: ['a'], milestone: false,
-      json: JSON.stringify({ seq }),
-    });
-    a.publish([ev(1), ev(2)]);
-    expect(gotA).toEqual([1, 2]); // delivered locally at once
-    await arrived;
-    expect(gotB).toEqual([1, 2]);
-    // Redis delivers in publish order: once B's event reached A, A's own echo has come and gone.
-    b.publish([ev(3)]);
-    await backAtA;
-    expect(gotA).toEqual([1, 2, 3]);
-    expect(gotB).toEqual([1, 2, 3]);
-    await a.close();
-    await a.close(); // idempotent
-  });
 });
 
 describe('two server instances on one PostgreSQL and Redis', () => {

@@ -1,0 +1,82 @@
+/** The `tasks` sub-store on every engine: claims, pages and sorts, filters, counts, snapshots, logs. */
+import { expect, it } from 'vitest';
+import { StorageError } from '../../src/store/errors.ts';
+import type { TaskRecord } from '../../src/store/store.ts';
+import { describeStores, event, task } from './engines.ts';
+
+describeStores('store tasks', (engine) => {
+  it('claims oldest first and counts queue positions per type', async () => {
+    const store = await engine().open();
+    for (const id of ['t1', 't2', 't3']) await store.write((tx) => tx.insertTask(task(id, id === 't2' ? 'other' : 'x')));
+    const first = await store.write((tx) => tx.nextQueued(['x']));
+    expect(first!.id).toBe('t1');
+    expect(await store.tasks.queuePosition((await store.tasks.get('t3'))!)).toBe(2);
+    expect(await store.tasks.queuePosition((await store.tasks.get('t2'))!)).toBe(1);
+    // A task moved out of the queue in the same batch is no longer found.
+    await store.write(async (tx) => {
+      const t = (await tx.getTask('t1'))!;
+      await tx.updateTask({ ...t, status: 'running' });
+      expect((await tx.nextQueued(['x']))!.id).toBe('t3');
+    });
+    // A task not yet stored is last in line.
+    expect(await store.tasks.queuePosition(task('t9'))).toBe(2);
+  });
+
+  it('pages tasks newest first, sorts, filters, counts and snapshots', async () => {
+    const e = engine();
+    const a = await e.open();
+    const b = e.shared ? await e.open() : a; // another instance where the engine has several
+    await a.write(async (tx) => {
+      for (let i = 0; i < 5; i++) await tx.insertTask(task(`t${i}`, i % 2 ? 'odd' : 'even', { tags: i === 2 ? ['vip'] : [] }));
+    });
+    const first = await a.tasks.list({}, 2, null);
+    expect(first.items.map((t) => t.id)).toEqual(['t4', 't3']);
+    const second = await b.tasks.list({}, 2, first.nextCursor);
+    expect(second.items.map((t) => t.id)).toEqual(['t2', 't1']);
+    expect((await b.tasks.list({}, 2, second.nextCursor)).nextCursor).toBeNull();
+    // A cursor the store did not hand out is a storage error (the HTTP layer answers 400 invalid_request).
+    await expect(a.tasks.list({}, 2, 'bm90LWEtY3Vyc29y')).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
+    await expect(a.tasks.list({}, 2, 'bm90LWEtY3Vyc29y')).rejects.toBeInstanceOf(StorageError);
+    // Sorted server-side (here by type, ties in creation order), paged by a keyset cursor in that order.
+    const byType: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: TaskRecord[]; nextCursor: string | null } = await b.tasks.list({}, 2, cursor, { key: 'type', order: 'asc' });
+      byType.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(byType).toEqual(['t0', 't2', 't4', 't1', 't3']);
+    await expect(a.tasks.list({}, 2, first.nextCursor, { key: 'type', order: 'asc' })).rejects.toMatchObject({ kind: 'invalid_cursor', field: 'cursor' });
+    expect((await a.tasks.list({ tag: 'vip' }, 10, null)).items.map((t) => t.id)).toEqual(['t2']);
+    expect((await a.tasks.list({ type: 'odd', statuses: ['queued'] }, 10, null)).items.map((t) => t.id)).toEqual(['t3', 't1']);
+    expect(await a.tasks.queuePosition((await a.tasks.get('t4'))!)).toBe(3);
+    expect((await a.tasks.countByStatus('even')).queued).toBe(3);
+    expect(await a.tasks.countByStatus()).toMatchObject({ queued: 5, running: 0, completed: 0, failed: 0, canceled: 0 });
+    expect(await a.tasks.count({ tag: 'vip', statuses: ['running'] })).toMatchObject({ queued: 1, running: 0 }); // counts ignore the status filter
+    expect(await a.tasks.countByTypeAndStatus()).toEqual(expect.arrayContaining([{ type: 'odd', status: 'queued', count: 2 }]));
+
+    const t2 = (await a.tasks.get('t2'))!;
+    await a.write(async (tx) => {
+      await tx.appendEvent(event(t2, 'alice'));
+      await tx.appendEvent(event(t2, 'bob'));
+    });
+    const snap = await b.tasks.snapshot({ type: 'even' }, 10);
+    expect(snap).toMatchObject({ head: 2 });
+    expect(snap.tasks.map((t) => t.id)).toEqual(['t4', 't2', 't0']);
+    expect((await b.tasks.snapshot({ type: 'even', statuses: ['completed'] }, 10)).tasks).toEqual([]);
+    expect(await b.tasks.get('nope')).toBeNull();
+  });
+
+  it('keeps a task\'s log lines in seq order', async () => {
+    const store = await engine().open();
+    await store.write(async (tx) => {
+      await tx.insertTask(task('l'));
+      for (let seq = 1; seq <= 3; seq++) await tx.insertLog('l', seq, new Date(seq * 1000).toISOString(), 'info', `line ${seq}`);
+    });
+    expect(await store.tasks.logs('l', 1, 10)).toEqual([
+      { seq: 2, at: new Date(2000).toISOString(), level: 'info', message: 'line 2' },
+      { seq: 3, at: new Date(3000).toISOString(), level: 'info', message: 'line 3' },
+    ]);
+    expect((await store.tasks.logs('l', 0, 1)).map((l) => l.seq)).toEqual([1]);
+  });
+});
