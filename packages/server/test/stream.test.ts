@@ -1,6 +1,8 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type TestServer } from './support.ts';
-import { DEFAULTS } from '../src/config.ts';
+import { DEFAULTS, type ServerOptions } from '../src/config.ts';
 import { EventsResponse } from '@taskpulse/protocol';
 
 let t: TestServer;
@@ -245,6 +247,17 @@ describe('/v1/stream', () => {
     await s.until((e) => e.some((x) => x.event === 'snapshot'));
     await s2.close();
     await s.untilEnded();
+  });
+
+  it('does not wait on shutdown for a connection that never sent a byte (fetch opens spare ones)', async () => {
+    // A grace period longer than the test: only cutting the silent socket at once lets close end.
+    const s2 = await startTestServer({ closeGraceMs: 3_600_000 } as ServerOptions); // a DEFAULTS tunable
+    const { port, hostname } = new URL(s2.url);
+    const socket = connect(Number(port), hostname);
+    await once(socket, 'connect');
+    const cut = once(socket, 'close');
+    await s2.close();
+    await cut;
   });
 });
 

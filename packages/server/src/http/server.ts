@@ -5,6 +5,7 @@
  * beside the routes (the OpenAPI document, static files, `/`), listening and closing.
  * The routes themselves are declared per area in routes/ on the router this returns.
  */
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import cors from '@fastify/cors';
 import { TaskPulseError } from '@taskpulse/protocol';
@@ -63,6 +64,12 @@ export async function createHttpServer(config: ServerConfig, deps: HttpDeps): Pr
     },
   });
   app.removeContentTypeParser('text/plain');
+  // Open connections: on close, those that have not sent a byte yet are cut at once (below).
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   // An announced body over the limit is read and discarded before the 413, up to a cap: answering
   // while the client is still uploading makes some clients (undici's fetch, ~1 in 60 at 3 MB) fail
   // with EPIPE instead of seeing the 413. Bigger ones are refused at once (the socket may reset).
@@ -159,7 +166,11 @@ export async function createHttpServer(config: ServerConfig, deps: HttpDeps): Pr
       // In-flight requests get a grace period; then connections still open are cut.
       const grace = setTimeout(() => app.server.closeAllConnections(), config.closeGraceMs);
       grace.unref();
-      await app.close();
+      const closing = app.close();
+      // Node counts a connection that has not sent a byte yet (undici's fetch opens a spare one)
+      // neither as idle nor as busy: it would hold the close for the whole grace period.
+      for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+      await closing;
       clearTimeout(grace);
     },
     closeRateLimits: () => limits.close(),
