@@ -31,7 +31,7 @@ import { opsRoutes } from './routes/ops.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { WebhookDispatcher, WEBHOOK_DEFAULTS } from './webhooks/dispatcher.ts';
 import { Metrics } from './metrics.ts';
-import { Background } from './background.ts';
+import { Background, deadlineCheckEveryMs } from './background.ts';
 import type { FastifyInstance } from 'fastify';
 import { VERSION } from './version.ts';
 
@@ -89,7 +89,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
   const tasks = composeTasks({
     store, history, leaseMs: config.leaseMs,
     // `stuck` is told at the last deadline check within its limit: the checks' actual interval.
-    health: { ...DEFAULT_HEALTH, checkEveryMs: Math.min(config.deadlineCheckMs, config.healthIntervalMs) },
+    health: { ...DEFAULT_HEALTH, checkEveryMs: deadlineCheckEveryMs(config) },
     waitForEvent: (after, ms, signal) => heads.wait(after, ms, signal),
   });
   const metrics = new Metrics(store, () => hub.size);

@@ -23,6 +23,11 @@ export interface BackgroundDeps {
   log: { warn(o: object, msg: string): void; error(o: object, msg: string): void };
 }
 
+/** How often health deadlines are checked: `deadlineCheckMs`, never less often than the full scan. */
+export function deadlineCheckEveryMs(c: Pick<ServerConfig, 'deadlineCheckMs' | 'healthIntervalMs'>): number {
+  return Math.min(c.deadlineCheckMs, c.healthIntervalMs);
+}
+
 export class Background {
   readonly #config: ServerConfig;
   readonly #deps: BackgroundDeps;
@@ -47,7 +52,7 @@ export class Background {
     });
     this.#every(c.healthIntervalMs, d.checkHealth);
     // Health deadlines of the tasks this instance saw report live in memory: checking them is O(due).
-    this.#every(Math.min(c.deadlineCheckMs, c.healthIntervalMs), d.checkDeadlines);
+    this.#every(deadlineCheckEveryMs(c), d.checkDeadlines);
     this.#every(Math.min(c.pruneIntervalMs, c.retentionMs), () => d.store.events.prune(Date.now() - c.retentionMs));
     this.#every(Math.max(50, Math.min(c.webhookTickMs, c.webhookRetryBaseMs)), () => d.webhooks.tick());
   }
