@@ -15,6 +15,7 @@ import { DEFAULT_HEALTH, stagePace } from '../packages/server/src/eta/eta.ts';
 import { normalCdf, normalQuantile } from '../packages/server/src/eta/lognormal.ts';
 import { composeTasks } from '../packages/server/src/tasks/compose.ts';
 import { estimate as legacyEstimate, summarize as legacySummarize } from './eta-legacy.ts';
+import { seededRandom } from '../test-support/seeded-random.ts';
 
 // ---------------------------------------------------------------- workloads
 
@@ -95,14 +96,7 @@ export function rngFor(seed: number) {
   return rng(seed);
 }
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
   return { next, normal, logNormal: (median: number, sigma: number) => median * Math.exp(sigma * normal()) };
 }
