@@ -108,6 +108,9 @@ export class Engine {
   /** Call after changing the coalescer: (re)arms the send timer for the earliest due report. */
   kick(): void {
     const now = this.config.timers.now();
+    // Nothing can be due before now: a send already armed for now (or earlier) covers it, and
+    // this saves a scan of every task per report.
+    if (this.#timerAt <= now) return;
     const due = this.coalescer.nextDueAt(now);
     if (due === null || due >= this.#timerAt) return;
     if (this.#timer !== null) this.config.timers.clearTimeout(this.#timer);

@@ -163,18 +163,33 @@ export class TaskRun implements TaskContext, Reportable {
 
   #renewed(at: number): void {
     if (at <= this.#renewedAt) return;
+    // Only the time moves: the timers already armed read it when they fire and re-arm for the
+    // rest (no clear + set of two timers per report; every report renews the lease).
     this.#renewedAt = at;
-    this.#armTimers();
   }
 
   #armTimers(): void {
-    const { timers, heartbeatMs, leaseMs } = this.#engine.config;
     this.#stopTimers();
-    const now = timers.now();
-    this.#heartbeatTimer = timers.setTimeout(() => void this.#heartbeat(), Math.max(0, this.#renewedAt + heartbeatMs - now));
+    this.#armHeartbeat();
+    this.#armExpiry();
+  }
+
+  /** The heartbeat is due `heartbeatMs` after the last renewal; a renewal since arming moves it. */
+  #armHeartbeat(): void {
+    const { timers, heartbeatMs } = this.#engine.config;
+    const armedFor = this.#renewedAt;
+    this.#heartbeatTimer = timers.setTimeout(() => {
+      if (this.#renewedAt !== armedFor) this.#armHeartbeat();
+      else void this.#heartbeat();
+    }, Math.max(0, this.#renewedAt + heartbeatMs - timers.now()));
+  }
+
+  #armExpiry(): void {
+    const { timers, leaseMs } = this.#engine.config;
     this.#expiryTimer = timers.setTimeout(() => {
       if (this.#renewedAt + leaseMs <= timers.now()) this.lose(new WorkerError('lease_expired', `no renewal within leaseMs (${leaseMs} ms)`));
-    }, Math.max(0, this.#renewedAt + leaseMs - now));
+      else this.#armExpiry();
+    }, Math.max(0, this.#renewedAt + leaseMs - timers.now()));
   }
 
   #stopTimers(): void {
@@ -200,11 +215,12 @@ export class TaskRun implements TaskContext, Reportable {
       this.onReport({ ok: false, error }, sentAt);
     } finally {
       this.#heartbeating = false;
-      // Still ours but not renewed (e.g. a dropped heartbeat): try again at the next interval.
-      if ((this.#state === 'running' || this.#state === 'finishing') && this.#heartbeatTimer !== null && this.#renewedAt < sentAt) {
+      if ((this.#state === 'running' || this.#state === 'finishing') && this.#heartbeatTimer !== null) {
         const { timers, heartbeatMs } = this.#engine.config;
         timers.clearTimeout(this.#heartbeatTimer);
-        this.#heartbeatTimer = timers.setTimeout(() => void this.#heartbeat(), heartbeatMs);
+        // Still ours but not renewed (e.g. a dropped heartbeat): try again at the next interval.
+        if (this.#renewedAt < sentAt) this.#heartbeatTimer = timers.setTimeout(() => void this.#heartbeat(), heartbeatMs);
+        else this.#armHeartbeat();
       }
     }
   }
