@@ -16,6 +16,7 @@ import { StreamHub } from './stream/sse-hub.ts';
 import { EventReader } from './stream/event-reader.ts';
 import { HeadWaiter } from './stream/head-waiter.ts';
 import type { TaskService } from './tasks/service.ts';
+import type { TaskReader } from './tasks/reader.ts';
 import { composeTasks } from './tasks/compose.ts';
 import { HistoryCache } from './eta/history.ts';
 import { DEFAULT_HEALTH } from './eta/eta.ts';
@@ -43,7 +44,10 @@ export interface TaskPulseServer {
   store: Store;
   bus: Bus;
   hub: StreamHub;
+  /** The writes: create, claim, report, complete, fail, cancel, retry. */
   tasks: TaskService;
+  /** The reads: tasks as the API presents them (with `eta`, `queue`), lists, counts, snapshots. */
+  reader: TaskReader;
   keys: KeyService;
   tokens: TokenService;
   /** Starts background work (reaper, health, retention); `listen()` calls it. */
@@ -176,7 +180,7 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     })());
 
   return {
-    app, config, store, bus, hub, tasks: tasks.service, keys, tokens, start, close,
+    app, config, store, bus, hub, tasks: tasks.service, reader: tasks.reader, keys, tokens, start, close,
     listen: async () => {
       await start();
       return http.listen();
