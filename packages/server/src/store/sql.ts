@@ -5,10 +5,10 @@
  * (`sqlite/dialect.ts`, `postgres/dialect.ts`). A property test checks that the filters select
  * exactly what the in-memory matcher (`stream/event-filter.ts`) does.
  */
-import type { TaskStatus } from '@taskpulse/protocol';
-import type { EventFilter, Page, StoredEvent, TaskFilter, TaskRecord } from './store.ts';
-import { decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from './task-sort.ts';
-import { statusCounts } from './records.ts';
+import type { LogLevel, TaskStatus } from '@taskpulse/protocol';
+import type { EventFilter, MaybePromise, Page, StoredEvent, TaskFilter, TaskRecord } from './store.ts';
+import { DEFAULT_SORT, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from './task-sort.ts';
+import { parseDoc, statusCounts } from './records.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -109,7 +109,7 @@ export function statusCountsOf(rows: readonly Row[]): Record<TaskStatus, number>
   return statusCounts(rows as { status: string; c: number }[]);
 }
 
-/** 1 + the queued tasks of the same type ahead of `t` (a task not yet inserted is last in line): the count as `c`. */
+/** How many queued tasks of the same type are ahead of `t` (a task not yet inserted is last in line), as `c`. */
 export function queuePositionQuery(t: TaskRecord, p: Params): string {
   return `SELECT count(*) AS c FROM tasks WHERE status = 'queued' AND type = ${p.add(t.type)} AND id <> ${p.add(t.id)}
     AND n < coalesce((SELECT n FROM tasks WHERE id = ${p.add(t.id)}), ${p.dialect.lastRow})`;
@@ -137,4 +137,72 @@ export function rowToEvent(r: Row): StoredEvent {
     milestone: r.milestone === 1 || r.milestone === true,
     json: r.json as string,
   };
+}
+
+/** Runs one query of the engine's (reader connection or pool): its rows. */
+export type RunQuery = (sql: string, values: unknown[]) => MaybePromise<Row[]>;
+
+/** The queue position of `t` through `run` (a reader, or the batch's transaction inside a unit of work). */
+export async function queuePosition(dialect: SqlDialect, run: RunQuery, t: TaskRecord): Promise<number> {
+  const p = new Params(dialect);
+  const sql = queuePositionQuery(t, p);
+  return positionOf(await run(sql, p.values));
+}
+
+/** The position from the rows of `queuePositionQuery`. */
+export function positionOf(rows: readonly Row[]): number {
+  return Number(rows[0]!.c) + 1;
+}
+
+/**
+ * The task reads whose SQL both engines share; an engine's `TaskStore` extends it with the reads
+ * it does its own way (the snapshot, whose head must come from the same read snapshot).
+ */
+export abstract class SqlTaskReads {
+  readonly #dialect: SqlDialect;
+  readonly #run: RunQuery;
+
+  constructor(dialect: SqlDialect, run: RunQuery) {
+    this.#dialect = dialect;
+    this.#run = run;
+  }
+
+  async #query(build: (p: Params) => string): Promise<Row[]> {
+    const p = new Params(this.#dialect);
+    const sql = build(p);
+    return this.#run(sql, p.values);
+  }
+
+  async get(id: string): Promise<TaskRecord | null> {
+    return parseDoc((await this.#query((p) => `SELECT doc FROM tasks WHERE id = ${p.add(id)}`))[0]?.doc);
+  }
+
+  async list(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
+    return taskPage(await this.#query((p) => taskPageQuery(filter, limit, cursor, sort, p)), limit, sort);
+  }
+
+  queuePosition(task: TaskRecord): Promise<number> {
+    return queuePosition(this.#dialect, this.#run, task);
+  }
+
+  countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
+    return this.count(type !== undefined ? { type } : {});
+  }
+
+  /** Counts by status of the tasks matching `filter`, whatever its `statuses`. */
+  async count(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
+    return statusCountsOf(await this.#query((p) => countQuery({ ...filter, statuses: undefined }, p)));
+  }
+
+  async countByTypeAndStatus(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
+    return (await this.#query(() => 'SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')).map((r) => ({
+      type: r.type as string, status: r.status as TaskStatus, count: Number(r.count),
+    }));
+  }
+
+  async logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]> {
+    return (await this.#query(
+      (p) => `SELECT seq, at, level, message FROM logs WHERE task_id = ${p.add(taskId)} AND seq > ${p.add(after)} ORDER BY seq LIMIT ${p.add(limit)}`,
+    )) as { seq: number; at: string; level: LogLevel; message: string }[];
+  }
 }

@@ -4,11 +4,10 @@
  * (`FOR UPDATE`) until COMMIT: no other instance changes them meanwhile.
  */
 import { parseDoc, toStored } from '../records.ts';
-import { Params, unreadWhere } from '../sql.ts';
+import { Params, queuePosition, unreadWhere } from '../sql.ts';
 import type { WriteTx } from '../store.ts';
 import type { UnitOfWork } from '../unit-of-work.ts';
 import { POSTGRES } from './dialect.ts';
-import { queuePosition } from './tasks.ts';
 import type { PostgresPort } from './unit-of-work-port.ts';
 
 export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork): WriteTx {
@@ -56,7 +55,7 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork): WriteTx {
     },
     queuePosition: async (t) => {
       await uow.flush();
-      return queuePosition(async (sql, params) => (await port.q(sql, params)).rows, t);
+      return queuePosition(POSTGRES, async (sql, params) => (await port.q(sql, params)).rows, t);
     },
     // We hold the head lock: this number is ours, and commits happen in this order. The events
     // are inserted together at COMMIT (the port's insertEvents).
