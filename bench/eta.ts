@@ -271,7 +271,7 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
   const agenda = new Agenda();
   const r = rng(opts.seed);
   const reads: Read[] = [];
-  const health: { type: string; kind: Kind; trace: Trace; startAt: number; id: string; index: number; usualGapMs?: number | null; quietPast: Set<number> }[] = [];
+  const health: { type: string; kind: Kind; trace: Trace; startAt: number; id: string; index: number; usualGapMs?: number | null; paceAtStop?: number; quietPast: Set<number> }[] = [];
   const total = opts.warmup + opts.tasks;
   const driftAt = opts.warmup + Math.floor(opts.tasks / 2);
   const tStart = clock.now;
@@ -308,13 +308,14 @@ async function accuracyRun(opts: { tasks: number; warmup: number; seed: number; 
       const lease = created.lease!.token;
       const t0 = clock.now;
       active++;
-      const h = { type: spec.type, kind, trace, startAt: t0, id, index, usualGapMs: null as number | null, quietPast: new Set<number>() };
+      const h = { type: spec.type, kind, trace, startAt: t0, id, index, usualGapMs: null as number | null, paceAtStop: 1, quietPast: new Set<number>() };
       if (measured) health.push(h);
       if (kind === 'stuck') {
         // The usual gap the server knew in the stage where the worker stopped moving.
         agenda.at(t0 + trace.stopAtMs!, async () => {
           const rec = (await store.tasks.get(id))!;
           h.usualGapMs = history.gaps.usual(spec.type, rec.stageIndex >= 0 ? rec.stages[rec.stageIndex]!.key : '*');
+          h.paceAtStop = stagePace(rec, history.get(spec.type));
         });
       }
       if (opts.reads !== false && legacyAge++ > 5) {
@@ -470,6 +471,7 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
   const stuckInGaps: number[] = [];
   const stuckAtFloor: number[] = [];
   const stuckInOwnGaps: number[] = [];
+  const stuckInOwnGapsAtFlag: number[] = [];
   let stuckMissed = 0;
   const slowDelays: number[] = [];
   let slowInStage = 0;
@@ -493,7 +495,16 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
         const usual = run.usualAtStuck.get(h.id) ?? h.usualGapMs;
         if (usual && 3 * usual >= DEFAULT_HEALTH.stuckMinMs) {
           stuckInGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / usual);
-          stuckInOwnGaps.push((at - (h.startAt + h.trace.stopAtMs!)) / (usual * (run.paceAtStuck.get(h.id) ?? 1)));
+          // The task's own usual gap: the type's × its pace in the stage. Both are re-estimated
+          // from other tasks while this one is quiet (the p99 of 512 gaps jumps when a long gap
+          // leaves the ring), so the limit can move under a quiet already under way: measured
+          // against the larger of the limits in force when it stopped and when it was flagged,
+          // and against the one at the flag alone.
+          const delay = at - (h.startAt + h.trace.stopAtMs!);
+          const atFlag = usual * (run.paceAtStuck.get(h.id) ?? 1);
+          const atStop = h.usualGapMs ? h.usualGapMs * (h.paceAtStop ?? 1) : 0;
+          stuckInOwnGaps.push(delay / Math.max(atFlag, atStop));
+          stuckInOwnGapsAtFlag.push(delay / atFlag);
         }
         else if (usual) stuckAtFloor.push(at - (h.startAt + h.trace.stopAtMs!));
         if (process.env.ETA_DEBUG) console.error('stuck', h.type, h.usualGapMs, run.usualAtStuck.get(h.id), at - (h.startAt + h.trace.stopAtMs!));
@@ -537,6 +548,8 @@ function healthFigures(run: Awaited<ReturnType<typeof accuracyRun>>) {
       medianDelayInUsualGaps: round(q(stuckInGaps, 0.5)), maxDelayInUsualGaps: round(q(stuckInGaps, 1)), inUsualGapsOf: stuckInGaps.length,
       /** The same in the task's own usual gap: the type's × how much slower it ran the stage (1–2). */
       medianDelayInOwnGaps: round(q(stuckInOwnGaps, 0.5)), maxDelayInOwnGaps: round(q(stuckInOwnGaps, 1)),
+      /** The same against the limit as re-estimated when it was flagged (it may have dropped meanwhile). */
+      medianDelayInOwnGapsAtFlag: round(q(stuckInOwnGapsAtFlag, 0.5)), maxDelayInOwnGapsAtFlag: round(q(stuckInOwnGapsAtFlag, 1)), overThreeAtFlag: stuckInOwnGapsAtFlag.filter((x) => x > 3).length,
       /** Stages whose 3× usual gap is under the 3 s floor: delay in ms. */
       atFloor: stuckAtFloor.length, atFloorMaxDelayMs: round(q(stuckAtFloor, 1)),
     },
@@ -713,7 +726,7 @@ function printTable(out: Awaited<ReturnType<typeof runEtaBench>>) {
   lines.push(`drift (+30 %), median error at 50 %: before ${pct(d.before)}, runs 1-10 ${pct(d.runs1to10)}, 11-20 ${pct(d.runs11to20)}, 21-40 ${pct(d.runs21to40)}; median signed error: before ${pct(d.bias.before)}, runs 1-5 ${pct(d.bias.runs1to5)}, 6-10 ${pct(d.bias.runs6to10)}, 11-20 ${pct(d.bias.runs11to20)}, 21-40 ${pct(d.bias.runs21to40)}`);
   lines.push(`median error at 50 % by type: ${Object.entries(out.accuracy.medianErrorAt50ByType).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   const h = out.health;
-  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in the type's usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; in the task's own (× its pace) median ${h.stuck.medianDelayInOwnGaps}×, max ${h.stuck.maxDelayInOwnGaps}×; at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
+  lines.push(`stuck: ${h.stuck.tasks - h.stuck.missed}/${h.stuck.tasks} flagged, median ${h.stuck.medianDelayMs} ms, max ${h.stuck.maxDelayMs} ms after progress stopped; in the type's usual gaps (${h.stuck.inUsualGapsOf} tasks) median ${h.stuck.medianDelayInUsualGaps}×, max ${h.stuck.maxDelayInUsualGaps}×; in the task's own (× its pace; the larger limit of the stop's and the flag's) median ${h.stuck.medianDelayInOwnGaps}×, max ${h.stuck.maxDelayInOwnGaps}× (the flag's alone: max ${h.stuck.maxDelayInOwnGapsAtFlag}×, ${h.stuck.overThreeAtFlag} over 3×); at the 3 s floor ${h.stuck.atFloor} tasks, max ${h.stuck.atFloorMaxDelayMs} ms`);
   lines.push(`healthy tasks whose longest quiet passed k × the usual gap (≥ 3 s): ${Object.entries(h.stuckMargins).map(([k, v]) => `${k}× ${v}`).join(', ')}`);
   lines.push(`slow (one stage 2×): ${h.slow.flaggedWhileSlowStageRuns}/${h.slow.tasks} flagged while that stage ran (median at ${pct(h.slow.medianAtShareOfStage)} of it); by type ${Object.entries(h.slow.byType).map(([k, [a, b]]) => `${k} ${a}/${b}`).join(', ')}`);
   lines.push(`slow, the best any rule could do (2× stage told by its end, < 1/1000 healthy flagged, medians and spreads known): ${h.slowSeparation.map((x) => `${x.type} ${pct(x.typeOnly)} by the type's history, ${pct(x.ownPace)} normalized by the task's own pace (z ${x.z}; σ for half ${x.sigmaForHalf})`).join('; ')}`);

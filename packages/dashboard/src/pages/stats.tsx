@@ -290,7 +290,7 @@ function EtaAccuracyCard({ stats }: { stats: Stats }) {
                 const v = etaVerdict(t.eta);
                 return (
                   // data-label: on a phone each row is a small card of labelled figures (styles.css).
-                  <tr key={t.type}>
+                  <tr key={t.type} className={v.tone === 'none' ? 'eta-few' : undefined}>
                     <td className="eta-type">{t.type}</td>
                     <td className="eta-verdict">
                       <span className={`tag verdict verdict-${v.tone}`} title={v.why}>
