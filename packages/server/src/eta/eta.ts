@@ -8,9 +8,10 @@
  * estimated twice — from its own pace (`done/total` over the time it has run) and from history
  * given how long it has already run — and the two are combined by how much each can be trusted
  * (inverse variance in log space: early on history wins, later the pace does). Later stages add
- * their history, scaled by how fast this task ran its earlier stages. The band is the 92 %
- * interval of the resulting distribution; when it is wild ({@link WILD_RATIO}) the ETA says
- * nothing rather than something wild.
+ * their history, scaled by how fast this task ran its earlier stages. The band is the 86 %
+ * interval of the resulting distribution and the point a little under its median
+ * ({@link pointEstimate}); when it is wild ({@link WILD_RATIO}) the ETA says nothing rather
+ * than something wild.
  */
 import type { Eta, Health } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
@@ -345,15 +346,17 @@ function finish(medianMs: number, sigma: number, historySigma: number, basis: Et
 }
 
 /**
- * The guess with the smallest error *as a share of the true remaining time* — what a user feels
- * and what bench/eta.ts and `/v1/stats` score — for a log-normal remaining time: median / cosh(σ).
+ * The point to publish for a log-normal remaining time, fitted to the error *as a share of the
+ * true remaining time* — what a user feels, and what bench/eta.ts and `/v1/stats` score: median
+ * / cosh(σ). `finish` passes σ of the part history gives (not the running stage's own pace,
+ * which is a measurement).
  * A guess g is within k of the truth T when T lies in [g/(1+k), g/(1−k)], a range that reaches
  * further above g than below it (a guess can be 100 % short at most, but any amount long). The
  * guess whose range at k = tanh(σ) is exactly the middle ±1σ of T (ln T = ln median ± σ) is
  * median × √(1 − k²) = median / cosh(σ). With a narrow spread this is the median (σ = 0.2:
  * 2 % below it); it matters early in a run, when what is left is mostly stages not started yet:
  * at 10 % of the run, the median put the p90 error at 74 %, worse than linear extrapolation
- * (67 %); this, at 63 % (docs/benchmarks.md).
+ * (67 %); this, at 63 %, with the medians within a point (docs/benchmarks.md).
  */
 export function pointEstimate(medianMs: number, sigma: number): number {
   return medianMs / Math.cosh(sigma);
