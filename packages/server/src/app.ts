@@ -95,6 +95,8 @@ export async function buildServer(options: ServerOptions = {}): Promise<TaskPuls
     // `stuck` is told at the last deadline check within its limit: the checks' actual interval.
     health: { ...DEFAULT_HEALTH, checkEveryMs: deadlineCheckEveryMs(config) },
     waitForEvent: (after, ms, signal) => heads.wait(after, ms, signal),
+    // The same clock as the hub and the tokens: leases, health deadlines, ETAs and queue estimates.
+    ...(options.now ? { now: options.now } : {}),
   });
   const metrics = new Metrics(store, () => hub.size);
   // The log's one read path: polls, snapshots and streams' catch-up.

@@ -89,9 +89,10 @@ export interface ServerOptions {
   bus?: Bus;
   /**
    * Inject a clock (tests), in milliseconds since the epoch. Read by the token service (issue and
-   * expiry of viewer and staff tokens), the key cache and the stream hub (heartbeats, the stall
-   * rule, maximum stream lifetime, credential expiry and re-checks, head checks), so a test
-   * expires a token or a stream without waiting.
+   * expiry of viewer and staff tokens), the key cache, the stream hub (heartbeats, the stall
+   * rule, maximum stream lifetime, credential expiry and re-checks, head checks) and the task
+   * pieces (leases, health deadlines, ETAs, queue estimates), so a test expires a token, a stream
+   * or a lease without waiting — and a standing clock keeps them from expiring on a slow machine.
    * @defaultValue Date.now
    */
   now?: () => number;

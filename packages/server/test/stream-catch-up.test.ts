@@ -121,18 +121,21 @@ describe('stream catch-up', () => {
 
   it('closes a coalescing stream whose reader stops reading', async () => {
     const clock = skippingClock();
-    const t = await startTestServer({ streamStallMs: STALL_MS, heartbeatMs: 100, now: clock.now });
+    // The task reports between the skips, so its lease must outlast one: the skip is shorter here
+    // (still longer than any test) and the lease longer (leases run on the same clock).
+    const stallMs = 600_000;
+    const t = await startTestServer({ streamStallMs: stallMs, heartbeatMs: 100, now: clock.now });
     try {
-      const { id, lease } = await runningTask(t);
+      const { id, lease } = await runningTask(t, { leaseMs: 3_600_000 });
       const head = (await t.api('GET', `/v1/tasks/${id}`)).body.seq;
       await stalledReader(t, `/v1/stream?taskId=${id}&after=${head}&coalesce=true`);
       // Live progress of one task: once the socket is full, each report replaces the pending one,
       // so the buffer cap is never reached either.
       for (let round = 0; t.server.hub.size > 0; round++) {
         await bigBacklog(t, id, lease, 1, round);
-        clock.advance(STALL_MS);
+        clock.advance(stallMs);
       }
-      await untilNoStream(t, () => clock.advance(STALL_MS));
+      await untilNoStream(t, () => clock.advance(stallMs));
     } finally {
       await t.close();
     }
