@@ -3,6 +3,7 @@
 // coalescing ones too. (The storm's cost to other requests is a benchmark: bench/resume-storm.mjs.)
 import { request, type IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../../../test-support/eventually.ts';
 import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type SseEvent, type TestServer } from './support.ts';
 
 /** A stream whose reader takes the headers and then stops reading. */
@@ -20,11 +21,10 @@ async function stalledReader(t: TestServer, path: string): Promise<IncomingMessa
  * (time skipped on the server's clock) runs before each look.
  */
 async function untilNoStream(t: TestServer, skip = () => {}): Promise<void> {
-  for (;;) {
+  await eventually('no open stream', () => {
     skip();
-    if (t.server.hub.size === 0) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
+    return t.server.hub.size === 0;
+  }, 60_000);
 }
 
 /**
@@ -84,12 +84,12 @@ describe('stream catch-up', () => {
       const res = await stalledReader(t, `/v1/stream?after=${from}`);
       // The socket fills and catch-up waits for it: the server must heartbeat the stream there.
       const before = t.server.hub.catchUpHeartbeats;
-      while (t.server.hub.catchUpHeartbeats < before + 2) await new Promise((r) => setTimeout(r, 20));
+      await eventually('two catch-up heartbeats', () => t.server.hub.catchUpHeartbeats >= before + 2, 60_000);
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.resume();
       const text = () => Buffer.concat(chunks).toString();
-      while (!text().includes(`id: ${last}\n`)) await new Promise((r) => setTimeout(r, 20));
+      await eventually(`the backlog's last event (${last})`, () => text().includes(`id: ${last}\n`), 60_000);
       res.destroy();
       let lastEvent = from;
       let inCatchUp = 0;

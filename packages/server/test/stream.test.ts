@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test-support/eventually.ts';
 import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type TestServer } from './support.ts';
 import { DEFAULTS, type ServerOptions } from '../src/config.ts';
 import { EventsResponse } from '@taskpulse/protocol';
@@ -148,7 +149,7 @@ describe('/v1/stream', () => {
       expect(srv.server.hub.size).toBe(1); // still open: lagging, not closed
       res.resume();
       const text = () => Buffer.concat(chunks).toString();
-      while (!text().includes('event: task.completed')) await new Promise((r) => setTimeout(r, 20));
+      await eventually('the task.completed event', () => text().includes('event: task.completed'), 60_000);
       res.destroy();
       await ended;
       const events = text().split('\n\n').filter((b) => b.includes('event: task.')).map((b) => JSON.parse(b.slice(b.indexOf('data: ') + 6)));
