@@ -6,7 +6,7 @@
  * exactly what the in-memory matcher (`stream/event-filter.ts`) does.
  */
 import type { LogLevel, TaskStatus } from '@taskpulse/protocol';
-import type { EventFilter, MaybePromise, Page, StoredEvent, TaskFilter, TaskRecord } from './store.ts';
+import type { EtaCheck, EventFilter, MaybePromise, Page, StageRun, StoredEvent, TaskFilter, TaskRecord } from './store.ts';
 import { DEFAULT_SORT, decodeSortCursor, encodeSortCursor, sortClauses, sortValue, type SortSpec } from './task-sort.ts';
 import { parseDoc, statusCounts } from './records.ts';
 
@@ -154,35 +154,38 @@ export function positionOf(rows: readonly Row[]): number {
   return Number(rows[0]!.c) + 1;
 }
 
+/** Reads on one engine's connection, each query built with that engine's placeholders. */
+export abstract class SqlReads {
+  protected readonly dialect: SqlDialect;
+  protected readonly run: RunQuery;
+
+  constructor(dialect: SqlDialect, run: RunQuery) {
+    this.dialect = dialect;
+    this.run = run;
+  }
+
+  protected async query(build: (p: Params) => string): Promise<Row[]> {
+    const p = new Params(this.dialect);
+    const sql = build(p);
+    return this.run(sql, p.values);
+  }
+}
+
 /**
  * The task reads whose SQL both engines share; an engine's `TaskStore` extends it with the reads
  * it does its own way (the snapshot, whose head must come from the same read snapshot).
  */
-export abstract class SqlTaskReads {
-  readonly #dialect: SqlDialect;
-  readonly #run: RunQuery;
-
-  constructor(dialect: SqlDialect, run: RunQuery) {
-    this.#dialect = dialect;
-    this.#run = run;
-  }
-
-  async #query(build: (p: Params) => string): Promise<Row[]> {
-    const p = new Params(this.#dialect);
-    const sql = build(p);
-    return this.#run(sql, p.values);
-  }
-
+export abstract class SqlTaskReads extends SqlReads {
   async get(id: string): Promise<TaskRecord | null> {
-    return parseDoc((await this.#query((p) => `SELECT doc FROM tasks WHERE id = ${p.add(id)}`))[0]?.doc);
+    return parseDoc((await this.query((p) => `SELECT doc FROM tasks WHERE id = ${p.add(id)}`))[0]?.doc);
   }
 
   async list(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
-    return taskPage(await this.#query((p) => taskPageQuery(filter, limit, cursor, sort, p)), limit, sort);
+    return taskPage(await this.query((p) => taskPageQuery(filter, limit, cursor, sort, p)), limit, sort);
   }
 
   queuePosition(task: TaskRecord): Promise<number> {
-    return queuePosition(this.#dialect, this.#run, task);
+    return queuePosition(this.dialect, this.run, task);
   }
 
   countByStatus(type?: string): Promise<Record<TaskStatus, number>> {
@@ -191,18 +194,51 @@ export abstract class SqlTaskReads {
 
   /** Counts by status of the tasks matching `filter`, whatever its `statuses`. */
   async count(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
-    return statusCountsOf(await this.#query((p) => countQuery({ ...filter, statuses: undefined }, p)));
+    return statusCountsOf(await this.query((p) => countQuery({ ...filter, statuses: undefined }, p)));
   }
 
   async countByTypeAndStatus(): Promise<{ type: string; status: TaskStatus; count: number }[]> {
-    return (await this.#query(() => 'SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')).map((r) => ({
+    return (await this.query(() => 'SELECT type, status, count(*) AS count FROM tasks GROUP BY type, status')).map((r) => ({
       type: r.type as string, status: r.status as TaskStatus, count: Number(r.count),
     }));
   }
 
   async logs(taskId: string, after: number, limit: number): Promise<{ seq: number; at: string; level: LogLevel; message: string }[]> {
-    return (await this.#query(
+    return (await this.query(
       (p) => `SELECT seq, at, level, message FROM logs WHERE task_id = ${p.add(taskId)} AND seq > ${p.add(after)} ORDER BY seq LIMIT ${p.add(limit)}`,
     )) as { seq: number; at: string; level: LogLevel; message: string }[];
+  }
+}
+
+const STAGE_RUN_COLUMNS = 'type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs"';
+
+/**
+ * The history reads whose SQL both engines share (stage runs, ETA scores); an engine's
+ * `HistoryStore` extends it with `finishedSince`, which reads the task documents its own way.
+ */
+export abstract class SqlHistoryReads extends SqlReads {
+  /** Rows of `table` ended since `sinceMs`, of one type or every type, newest first. */
+  #since(columns: string, table: string, sinceMs: number, type: string | undefined, limit: number): Promise<Row[]> {
+    return this.query((p) => {
+      const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
+      if (type !== undefined) where.push(`type = ${p.add(type)}`);
+      return `SELECT ${columns} FROM ${table} WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`;
+    });
+  }
+
+  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
+    return (await this.query(
+      (p) => `SELECT ${STAGE_RUN_COLUMNS} FROM stage_runs WHERE type = ${p.add(type)} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
+    )) as unknown as StageRun[];
+  }
+
+  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
+    return (await this.#since(STAGE_RUN_COLUMNS, 'stage_runs', sinceMs, type, limit)) as unknown as StageRun[];
+  }
+
+  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
+    const rows = await this.#since('type, ended_at_ms AS "endedAtMs", checkpoint, error, inside, width', 'eta_checks', sinceMs, type, limit);
+    // `inside` is a boolean in PostgreSQL, 0/1 in SQLite.
+    return rows.map((r) => ({ ...r, inside: r.inside === null ? null : r.inside === true || r.inside === 1 }) as unknown as EtaCheck);
   }
 }

@@ -1,47 +1,19 @@
-/** PostgreSQL: what finished — stage runs, ETA scores, finished tasks — for ETAs and /v1/stats. */
-import { Params } from '../sql.ts';
-import type { EtaCheck, FinishedTask, HistoryStore, StageRun } from '../store.ts';
+/** PostgreSQL: what finished — stage runs and ETA scores (sql.ts, shared), finished tasks — for ETAs and /v1/stats. */
+import { Params, SqlHistoryReads } from '../sql.ts';
+import type { FinishedTask, HistoryStore } from '../store.ts';
 import { POSTGRES } from './dialect.ts';
 import type { PgRead } from './tasks.ts';
 
-export class PostgresHistory implements HistoryStore {
+export class PostgresHistory extends SqlHistoryReads implements HistoryStore {
   readonly #read: PgRead;
 
   constructor(read: PgRead) {
+    super(POSTGRES, read);
     this.#read = read;
   }
 
-  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
-    return (await this.#read(
-      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
-       WHERE type = $1 ORDER BY ended_at_ms DESC LIMIT $2`,
-      [type, limit],
-    )) as unknown as StageRun[];
-  }
-
-  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
-    const p = new Params(POSTGRES);
-    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
-    if (type !== undefined) where.push(`type = ${p.add(type)}`);
-    return (await this.#read(
-      `SELECT type, stage, duration_ms AS "durationMs", size, ended_at_ms AS "endedAtMs" FROM stage_runs
-       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
-      p.values,
-    )) as unknown as StageRun[];
-  }
-
-  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
-    const p = new Params(POSTGRES);
-    const where = [`ended_at_ms >= ${p.add(sinceMs)}`];
-    if (type !== undefined) where.push(`type = ${p.add(type)}`);
-    return (await this.#read(
-      `SELECT type, ended_at_ms AS "endedAtMs", checkpoint, error, inside, width FROM eta_checks
-       WHERE ${where.join(' AND ')} ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
-      p.values,
-    )) as unknown as EtaCheck[];
-  }
-
   async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {
+    // The document is parsed once per finished task (a subquery), then filtered and sorted by its end time.
     const p = new Params(POSTGRES);
     const rows = await this.#read(
       `SELECT type, status, d->>'endedAt' AS "endedAt", d->'error'->>'code' AS "errorCode", d->'error'->>'message' AS "errorMessage"

@@ -4,62 +4,12 @@
  * together neither race nor apply a version twice.
  */
 import { SORT_SQL } from '../task-sort.ts';
+import { POSTGRES_TYPES, sharedTables } from '../schema.ts';
 import type pg from 'pg';
 
 export const MIGRATIONS: readonly string[] = [
-  /* 1: initial schema (the SQLite schema, with PostgreSQL types) */ `
-  CREATE TABLE tasks (
-    n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id text NOT NULL UNIQUE,
-    type text NOT NULL,
-    owner text NOT NULL,
-    status text NOT NULL,
-    parent_id text,
-    tags jsonb NOT NULL,
-    lease_expires_at bigint,
-    doc text NOT NULL
-  );
-  CREATE INDEX tasks_queue ON tasks(status, type, n);
-  CREATE INDEX tasks_owner ON tasks(owner, n);
-  CREATE INDEX tasks_parent ON tasks(parent_id, n);
-  CREATE INDEX tasks_lease ON tasks(status, lease_expires_at);
-  CREATE TABLE idempotency (
-    scope text NOT NULL, key text NOT NULL, task_id text NOT NULL, fingerprint text NOT NULL,
-    PRIMARY KEY (scope, key)
-  );
-  CREATE TABLE events (
-    seq bigint PRIMARY KEY,
-    type text NOT NULL,
-    at_ms bigint NOT NULL,
-    task_id text,
-    owner text NOT NULL,
-    task_type text,
-    parent_id text,
-    tags jsonb NOT NULL,
-    milestone boolean NOT NULL,
-    json text NOT NULL
-  );
-  CREATE INDEX events_task ON events(task_id, seq);
-  CREATE INDEX events_owner ON events(owner, seq);
-  CREATE TABLE logs (
-    task_id text NOT NULL, seq bigint NOT NULL, at text NOT NULL, level text NOT NULL, message text NOT NULL,
-    PRIMARY KEY (task_id, seq)
-  );
-  CREATE TABLE notifications (
-    id text PRIMARY KEY, seq bigint NOT NULL, owner text NOT NULL, task_id text NOT NULL, kind text NOT NULL,
-    title text NOT NULL, body text NOT NULL, created_at text NOT NULL, read_at text
-  );
-  CREATE INDEX notifications_owner ON notifications(owner, seq);
-  CREATE TABLE stage_runs (
-    type text NOT NULL, stage text NOT NULL, duration_ms bigint NOT NULL, size double precision, ended_at_ms bigint NOT NULL
-  );
-  CREATE INDEX stage_runs_type ON stage_runs(type, ended_at_ms);
+  /* 1: initial schema (the tables both engines have, with PostgreSQL types) */ `${sharedTables(POSTGRES_TYPES)}
   CREATE INDEX stage_runs_ended ON stage_runs(ended_at_ms);
-  CREATE TABLE api_keys (
-    id text PRIMARY KEY, name text, role text NOT NULL, prefix text NOT NULL, hash text NOT NULL UNIQUE,
-    created_at text NOT NULL, last_used_at text, revoked_at text
-  );
-  CREATE TABLE settings (name text PRIMARY KEY, value text NOT NULL);
   -- One row: the head seq. Every write transaction locks it first (SELECT … FOR UPDATE), so
   -- writers commit one after another, in seq order (see postgres/index.ts).
   CREATE TABLE taskpulse_meta (id int PRIMARY KEY CHECK (id = 1), head bigint NOT NULL);

@@ -1,39 +1,16 @@
-/** SQLite: what finished — stage runs, ETA scores, finished tasks — for ETAs and /v1/stats. */
+/** SQLite: what finished — stage runs and ETA scores (sql.ts, shared), finished tasks — for ETAs and /v1/stats. */
 import type Database from 'better-sqlite3';
-import type { EtaCheck, FinishedTask, HistoryStore, StageRun } from '../store.ts';
+import { SqlHistoryReads } from '../sql.ts';
+import type { FinishedTask, HistoryStore } from '../store.ts';
+import { SQLITE } from './dialect.ts';
+import { runOn } from './tasks.ts';
 
-export class SqliteHistory implements HistoryStore {
+export class SqliteHistory extends SqlHistoryReads implements HistoryStore {
   readonly #reader: Database.Database;
 
   constructor(reader: Database.Database) {
+    super(SQLITE, runOn(reader));
     this.#reader = reader;
-  }
-
-  async stageRuns(type: string, limit: number): Promise<StageRun[]> {
-    return this.#reader
-      .prepare(
-        'SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs WHERE type = ? ORDER BY ended_at_ms DESC LIMIT ?',
-      )
-      .all(type, limit) as StageRun[];
-  }
-
-  async stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]> {
-    return this.#reader
-      .prepare(
-        `SELECT type, stage, duration_ms AS durationMs, size, ended_at_ms AS endedAtMs FROM stage_runs
-         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
-      )
-      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as StageRun[];
-  }
-
-  async etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]> {
-    const rows = this.#reader
-      .prepare(
-        `SELECT type, ended_at_ms AS endedAtMs, checkpoint, error, inside, width FROM eta_checks
-         WHERE ended_at_ms >= ? ${type !== undefined ? 'AND type = ?' : ''} ORDER BY ended_at_ms DESC LIMIT ?`,
-      )
-      .all(sinceMs, ...(type !== undefined ? [type] : []), limit) as (Omit<EtaCheck, 'inside'> & { inside: number | null })[];
-    return rows.map((r) => ({ ...r, inside: r.inside === null ? null : r.inside === 1 }));
   }
 
   async finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]> {

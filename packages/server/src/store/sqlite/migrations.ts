@@ -1,61 +1,11 @@
 /** Versioned schema migrations for the SQLite store; `PRAGMA user_version` records the applied count. */
 import type Database from 'better-sqlite3';
 import { SORT_SQL } from '../task-sort.ts';
+import { SQLITE_TYPES, sharedTables } from '../schema.ts';
 
 export const MIGRATIONS: readonly string[] = [
-  /* 1: initial schema */ `
-  CREATE TABLE tasks (
-    n INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    type TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    parent_id TEXT,
-    tags TEXT NOT NULL,
-    lease_expires_at INTEGER,
-    doc TEXT NOT NULL
-  );
-  CREATE INDEX tasks_queue ON tasks(status, type, n);
-  CREATE INDEX tasks_owner ON tasks(owner, n);
-  CREATE INDEX tasks_parent ON tasks(parent_id, n);
-  CREATE INDEX tasks_lease ON tasks(status, lease_expires_at);
-  CREATE TABLE idempotency (
-    scope TEXT NOT NULL, key TEXT NOT NULL, task_id TEXT NOT NULL, fingerprint TEXT NOT NULL,
-    PRIMARY KEY (scope, key)
-  );
-  CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,
-    type TEXT NOT NULL,
-    at_ms INTEGER NOT NULL,
-    task_id TEXT,
-    owner TEXT NOT NULL,
-    task_type TEXT,
-    parent_id TEXT,
-    tags TEXT NOT NULL,
-    milestone INTEGER NOT NULL,
-    json TEXT NOT NULL
-  );
-  CREATE INDEX events_task ON events(task_id, seq);
-  CREATE INDEX events_owner ON events(owner, seq);
+  /* 1: initial schema */ `${sharedTables(SQLITE_TYPES)}
   CREATE INDEX events_at ON events(at_ms);
-  CREATE TABLE logs (
-    task_id TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL,
-    PRIMARY KEY (task_id, seq)
-  );
-  CREATE TABLE notifications (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, owner TEXT NOT NULL, task_id TEXT NOT NULL, kind TEXT NOT NULL,
-    title TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL, read_at TEXT
-  );
-  CREATE INDEX notifications_owner ON notifications(owner, seq);
-  CREATE TABLE stage_runs (
-    type TEXT NOT NULL, stage TEXT NOT NULL, duration_ms INTEGER NOT NULL, size REAL, ended_at_ms INTEGER NOT NULL
-  );
-  CREATE INDEX stage_runs_type ON stage_runs(type, ended_at_ms);
-  CREATE TABLE api_keys (
-    id TEXT PRIMARY KEY, name TEXT, role TEXT NOT NULL, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL, last_used_at TEXT, revoked_at TEXT
-  );
-  CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
   INSERT INTO meta (k, v) VALUES ('head', 0);
   `,
