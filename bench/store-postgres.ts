@@ -1,7 +1,8 @@
 // Store + state machine throughput without HTTP, on PostgreSQL: how many progress reports per
 // second the PostgreSQL store group-commits through the task service (`bench/store.ts` is the
-// SQLite twin). Runs in a throwaway schema, dropped at the end.
-// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2]
+// SQLite twin), and how many bytes the log (events, their indexes, task versions) grows by per
+// report. Runs in a throwaway schema, dropped at the end.
+// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000]
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { buildServer } from '@taskpulse/server';
@@ -9,6 +10,7 @@ import { buildServer } from '@taskpulse/server';
 const base = process.env.TASKPULSE_DATABASE_URL;
 if (!base) throw new Error('set TASKPULSE_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test');
 const instances = Number(process.env.INSTANCES ?? 1);
+const inputBytes = Number(process.env.INPUT_BYTES ?? 100);
 const schema = `tp_bench_${randomBytes(4).toString('hex')}`;
 const admin = new pg.Client({ connectionString: base });
 await admin.connect();
@@ -22,10 +24,14 @@ for (const s of servers) await s.start();
 const s = servers[0]!;
 const tasks: { id: string; lease: string }[] = [];
 for (let i = 0; i < 200; i++) {
-  const r = await s.tasks.create({ role: 'admin', keyId: null }, { type: 'm', owner: 'u', start: true, leaseMs: 600_000 }, null);
+  const r = await s.tasks.create({ role: 'admin', keyId: null }, { type: 'm', owner: 'u', start: true, leaseMs: 600_000, input: { blob: 'i'.repeat(inputBytes) } }, null);
   tasks.push({ id: r.task.id, lease: r.lease!.token });
 }
+/** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
+const logBytes = async () =>
+  Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
 const N = 50_000;
+const bytes0 = await logBytes();
 const t0 = performance.now();
 for (let round = 0; round < N / 1000; round++) {
   const ps = [];
@@ -41,6 +47,13 @@ console.log(
   `PostgreSQL store + state machine, ${instances} instance(s): ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
     `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
 );
+console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
+const parts = await admin.query(
+  `SELECT c.relname, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname = $1 AND c.relname IN ('events', 'events_pkey', 'events_task', 'events_owner', 'task_versions', 'task_versions_pkey') ORDER BY c.relname`,
+  [schema],
+);
+console.log(`  of which: ${parts.rows.map((r) => `${r.relname} ${Math.round(Number(r.b) / N)} B`).join(', ')} (whole relations / reports)`);
 for (const srv of servers) await srv.close();
 await admin.query(`DROP SCHEMA ${schema} CASCADE`);
 await admin.end();

@@ -39,4 +39,14 @@ describe('compact task events', () => {
     const diff = diffFields(base.fields, next.fields)!;
     expect(JSON.parse(mergeTaskEvent(6, 'task.updated', 'a', 'tsk_1', base.taskJson, diff))).toEqual(JSON.parse(next.json));
   });
+
+  it('names the fields whose new value is the event\u2019s own time instead of repeating it, and merges them back in place', () => {
+    const t0 = '2026-01-01T00:00:00.000Z';
+    const t1 = '2026-01-01T00:00:01.000Z';
+    const base = splitTaskEvent(5, 'task.updated', t0, 'tsk_1', task({ updatedAt: t0, heartbeatAt: t0 }));
+    const next = splitTaskEvent(6, 'task.updated', t1, 'tsk_1', task({ updatedAt: t1, heartbeatAt: t1, message: 'p2', seq: 6 }));
+    const diff = diffFields(base.fields, next.fields)!;
+    expect(JSON.parse(diff)).toEqual({ message: 'p2', '': ['updatedAt', 'heartbeatAt'] });
+    expect(mergeTaskEvent(6, 'task.updated', t1, 'tsk_1', base.taskJson, diff)).toBe(next.json);
+  });
 });

@@ -13,6 +13,9 @@
  * The event is serialized once, field by field: the same pieces build the wire JSON (sent live,
  * byte for byte what `JSON.stringify` makes) and the diff (compared as strings).
  */
+import { toStored } from './records.ts';
+import { rowToEvent, type Row } from './sql.ts';
+import type { NewEvent, StoredEvent } from './store.ts';
 
 /** A diff longer than this starts a new version instead. */
 export const MAX_DIFF_CHARS = 320;
@@ -22,6 +25,10 @@ export interface TaskVersion {
   seq: number;
   keys: string[];
   pieces: string[];
+  /** The time of the event that wrote it (epoch ms). */
+  atMs: number;
+  /** That time as JSON (`"2026-…Z"`). */
+  atJson: string;
 }
 
 export interface SplitEvent {
@@ -67,7 +74,7 @@ export function splitTaskEvent(seq: number, type: string, at: string, taskId: st
   }
   taskJson += '}';
   const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":${taskJson}}`;
-  return { json, taskJson, fields: { seq, keys, pieces } };
+  return { json, taskJson, fields: { seq, keys, pieces, atMs: Date.parse(at), atJson: JSON.stringify(at) } };
 }
 
 /** Past this many characters of `input`, `result` or `metadata`, a task row reuses their JSON. */
@@ -100,7 +107,9 @@ function bigPiece(v: unknown): boolean {
  * The fields of `next` that differ from `base`, as a JSON object, or null when `next` should be
  * stored as a new version (a field went away, or the diff is too long to be worth it). The task's
  * `seq` is left out when it is the event's own (it always is for a task event): the merge puts
- * it back.
+ * it back. Fields of the base whose new value is the event's own time (`updatedAt`,
+ * `heartbeatAt` on a report) are only named, under the key `""` (no task field has that name):
+ * the row keeps that time already, and two timestamps are half of a report's diff.
  */
 export function diffFields(base: TaskVersion, next: TaskVersion): string | null {
   const ownSeq = String(next.seq);
@@ -108,6 +117,7 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
   let out = '{';
   let j = 0;
   let found = 0;
+  let atKeys: string[] | null = null;
   for (let i = 0; i < next.keys.length; i++) {
     const k = next.keys[i]!;
     // Keys come in the same order for every task event; fall back to a search when they do not.
@@ -117,18 +127,96 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
       found++;
       // The merge sets `seq` to the event's own: it stays in the diff whenever it is anything else.
       if (k === 'seq' ? next.pieces[i] === ownSeq : base.pieces[at] === next.pieces[i]) continue;
+      if (next.pieces[i] === next.atJson) {
+        (atKeys ??= []).push(k);
+        continue;
+      }
     }
     if (out.length > 1) out += ',';
     out += `${JSON.stringify(k)}:${next.pieces[i]}`;
     if (out.length > MAX_DIFF_CHARS) return null;
   }
-  return found === base.keys.length ? `${out}}` : null; // keys are unique: every base key is still there
+  if (found !== base.keys.length) return null; // keys are unique: every base key is still there
+  if (atKeys !== null) {
+    if (out.length > 1) out += ',';
+    out += `"":${JSON.stringify(atKeys)}`;
+    if (out.length > MAX_DIFF_CHARS) return null;
+  }
+  return `${out}}`;
+}
+
+/** How an appended event is stored: the row's JSON, its version's seq, and the version to insert. */
+export interface CompactEvent {
+  stored: StoredEvent;
+  /** The `json` column: a task event's diff (`{}` when it is its own version), else the wire JSON. */
+  row: string;
+  /** The seq of the task version the diff is relative to; null for an event stored whole. */
+  base: number | null;
+  /** A new version to store at `(taskId, stored.seq)`, or null. */
+  version: string | null;
+}
+
+/**
+ * Appends-side of the compact log, shared by the engines: serializes the event once, and stores a
+ * task event as its diff from the task's version in `versions` (the writer's memory), or as a new
+ * version when there is none, it is older than `maxVersionAgeMs` (event time), the event is a
+ * milestone or the diff would be too long.
+ */
+export function compactEvent(
+  seq: number,
+  e: NewEvent,
+  versions: { get(taskId: string): TaskVersion | undefined; set(taskId: string, v: TaskVersion): void },
+  maxVersionAgeMs = Infinity,
+): CompactEvent {
+  const body = e.body(seq);
+  const task = body.task;
+  if (e.taskId === null || task === null || typeof task !== 'object' || Object.keys(body).length !== 1) {
+    const stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
+    return { stored, row: stored.json, base: null, version: null };
+  }
+  const split = splitTaskEvent(seq, e.type, e.at, e.taskId, task as Record<string, unknown>);
+  const stored = toStored(seq, e, split.json);
+  const version = versions.get(e.taskId);
+  const usable = version !== undefined && !e.milestone && (maxVersionAgeMs === Infinity || split.fields.atMs - version.atMs < maxVersionAgeMs);
+  const diff = usable ? diffFields(version, split.fields) : null;
+  if (diff !== null) return { stored, row: diff, base: version!.seq, version: null };
+  versions.set(e.taskId, split.fields);
+  return { stored, row: '{}', base: seq, version: split.taskJson };
+}
+
+/**
+ * Stored rows → events, in seq order: a compact task event (a `base`) is rebuilt from its version,
+ * which `versionOf` finds (each version is asked for once per call).
+ */
+export function rowsToEvents(rows: readonly Row[], versionOf: (taskId: string, base: number, row: Row) => string | undefined): StoredEvent[] {
+  const versions = new Map<string, string>();
+  return rows.map((r) => {
+    const e = rowToEvent(r);
+    if (r.base === null || r.base === undefined) return e;
+    const base = r.base as number;
+    const key = `${e.taskId}\u0000${base}`;
+    let version = versions.get(key);
+    if (version === undefined) {
+      version = versionOf(e.taskId!, base, r);
+      // Pruning keeps every version a retained event refers to, so this is a broken log.
+      if (version === undefined) throw new Error(`event ${e.seq}: its task version ${base} is missing`);
+      versions.set(key, version);
+    }
+    e.json = mergeTaskEvent(e.seq, e.type, e.at, e.taskId!, version, r.json as string);
+    return e;
+  });
 }
 
 /** Rebuilds an event's wire JSON from its version and its stored diff. */
 export function mergeTaskEvent(seq: number, type: string, at: string, taskId: string, versionJson: string, diffJson: string): string {
   const task = JSON.parse(versionJson) as Record<string, unknown>;
   if ('seq' in task) task.seq = seq; // left out of the diff when it is the event's own
-  Object.assign(task, JSON.parse(diffJson) as Record<string, unknown>);
+  const diff = JSON.parse(diffJson) as Record<string, unknown>;
+  Object.assign(task, diff);
+  if ('' in diff) {
+    // Fields whose value is the event's time (diffFields); they are all in the version already, so their place in the task is kept.
+    for (const k of diff[''] as string[]) task[k] = at;
+    delete task[''];
+  }
   return JSON.stringify({ seq, type, at, taskId, task });
 }

@@ -2,9 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { PostgresStore } from '../../src/store/postgres/index.ts';
+import { PG_URL, pgAdmin } from '../support.ts';
 import type { NewEvent, Store, TaskRecord } from '../../src/store/store.ts';
 import { describeStores, event, task } from './engines.ts';
 
@@ -107,5 +111,74 @@ describe('store events: sqlite log size', () => {
     db.close();
     expect(versions).toBe(1); // the first event; every later one is a diff against it
     expect(Math.max(...rows.slice(1))).toBeLessThan(200);
+  });
+});
+
+describe('store events: postgres compact log', () => {
+  const schemas: string[] = [];
+  const stores: Store[] = [];
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    for (const schema of schemas.splice(0)) await pgAdmin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  });
+  const open = async (schema: string) => {
+    const s = await PostgresStore.open({ connectionString: PG_URL, schema });
+    stores.push(s);
+    return s;
+  };
+  const newSchema = () => {
+    const schema = `tp_${randomBytes(6).toString('hex')}`;
+    schemas.push(schema);
+    return schema;
+  };
+  const rowsOf = async (schema: string, sql: string) => {
+    const c = new pg.Client({ connectionString: PG_URL });
+    await c.connect();
+    try {
+      return (await c.query(sql.replaceAll('$schema', `"${schema}"`))).rows;
+    } finally {
+      await c.end();
+    }
+  };
+  const report = (s: Store, id: string, n: number, at = new Date().toISOString()) =>
+    s.write(async (tx) => {
+      const cur = { ...(await tx.getTask(id))!, done: n, total: 50, message: `page ${n} of 50` };
+      await tx.appendEvent({ ...event(cur), at });
+      await tx.updateTask(cur);
+    });
+
+  it('stores a progress event in a few hundred bytes whatever the size of the task', async () => {
+    const schema = newSchema();
+    const store = await open(schema);
+    const t = { ...task('big'), input: { blob: 'i'.repeat(100_000) }, metadata: { m: 'x'.repeat(10_000) } };
+    await store.write((tx) => tx.insertTask(t));
+    for (let n = 1; n <= 50; n++) await report(store, 'big', n);
+    const rows = (await rowsOf(schema, 'SELECT length(json) AS n FROM $schema.events ORDER BY seq')).map((r) => r.n as number);
+    const versions = await rowsOf(schema, 'SELECT count(*)::int AS n FROM $schema.task_versions');
+    expect(versions[0]!.n).toBe(1); // the first event; every later one is a diff against it
+    expect(Math.max(...rows.slice(1))).toBeLessThan(200);
+  });
+
+  it('two instances: each reads the other’s compact events whole, and pruning keeps every version still referred to or reusable', async () => {
+    const schema = newSchema();
+    const a = await open(schema);
+    const b = await open(schema);
+    const live = new Map<number, unknown>();
+    for (const s of [a, b]) s.onCommit((events) => events.forEach((ev) => live.set(ev.seq, JSON.parse(ev.json))));
+    await a.write((tx) => tx.insertTask({ ...task('c'), input: { blob: 'i'.repeat(5000) } }));
+    const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+    for (let n = 1; n <= 3; n++) await report(n % 2 ? a : b, 'c', n, hourAgo); // old: pruned below
+    for (let n = 4; n <= 12; n++) await report(n % 2 ? a : b, 'c', n);
+    const readAll = async (s: Store) => [...new Map((await s.events.read(0, {}, 100)).events.map((ev) => [ev.seq, JSON.parse(ev.json) as unknown]))];
+    expect(await readAll(a)).toEqual([...live]);
+    expect(await readAll(b)).toEqual([...live]);
+    expect(await a.events.prune(Date.now() - 60_000)).toBe(3);
+    for (let seq = 1; seq <= 3; seq++) live.delete(seq);
+    // Both instances go on diffing against the versions they hold.
+    for (let n = 13; n <= 16; n++) await report(n % 2 ? a : b, 'c', n);
+    expect(await readAll(b)).toEqual([...live]);
+    expect(await readAll(a)).toEqual([...live]);
+    const bases = await rowsOf(schema, 'SELECT count(*)::int AS n FROM $schema.events WHERE base IS NOT NULL AND base <> seq');
+    expect(bases[0]!.n).toBeGreaterThan(0);
   });
 });

@@ -1,9 +1,14 @@
-/** PostgreSQL: the event log — reading (head and events in one snapshot), the head and floor, pruning. */
+/**
+ * PostgreSQL: the event log — reading (head and events in one snapshot; compact task events rebuilt
+ * from their versions, event-diff.ts), the head and floor, pruning.
+ */
 import type pg from 'pg';
-import { Params, eventWhere, rowToEvent, type Row } from '../sql.ts';
+import { rowsToEvents } from '../event-diff.ts';
+import { Params, eventWhere, type Row } from '../sql.ts';
 import type { EventFilter, EventStore, StoredEvent } from '../store.ts';
 import { POSTGRES } from './dialect.ts';
 import type { PgRead } from './tasks.ts';
+import { VERSION_REUSE_MS } from './write-tx.ts';
 
 export const EVENT_COLUMNS = 'seq, type, at_ms, task_id, owner, task_type, parent_id, tags, milestone, json';
 
@@ -19,16 +24,21 @@ export class PostgresEvents implements EventStore {
   async read(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
     // One statement is one snapshot: the head and the events up to it are read together, and a
     // committed head means every event up to it is committed (they commit in one transaction).
+    // A compact task event comes with its version's JSON, on the first row that needs it only.
     const p = new Params(POSTGRES);
     const where = [`seq > ${p.add(after)}`, 'seq <= m.head', ...eventWhere(filter, p)];
     const rows = await this.#read(
-      `SELECT m.head, e.* FROM taskpulse_meta m LEFT JOIN LATERAL (
-         SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}
-       ) e ON true WHERE m.id = 1 ORDER BY e.seq`,
+      `SELECT m.head, e.*, CASE WHEN e.base IS NOT NULL AND row_number() OVER (PARTITION BY e.task_id, e.base ORDER BY e.seq) = 1 THEN v.json END AS version
+       FROM taskpulse_meta m LEFT JOIN LATERAL (
+         SELECT ${EVENT_COLUMNS}, base FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}
+       ) e ON true
+       LEFT JOIN task_versions v ON v.task_id = e.task_id AND v.seq = e.base
+       WHERE m.id = 1 ORDER BY e.seq`,
       p.values,
     );
     const head = (rows[0]?.head as number | undefined) ?? 0;
-    return { events: rows.filter((r) => r.seq !== null).map(rowToEvent), head };
+    const events = rows.filter((r) => r.seq !== null);
+    return { events: rowsToEvents(events, (_taskId, _base, row) => (row.version as string | null) ?? undefined), head };
   }
 
   async head(): Promise<number> {
@@ -47,6 +57,13 @@ export class PostgresEvents implements EventStore {
       `DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events WHERE at_ms < $1)
          AND seq < (SELECT head FROM taskpulse_meta WHERE id = 1)`,
       [beforeMs],
+    );
+    // A version goes once no retained event refers to it and no instance may still reuse it (each
+    // reuses a version for at most VERSION_REUSE_MS of event time: twice that is kept).
+    await this.#query(
+      `DELETE FROM task_versions v WHERE v.at_ms < $1
+         AND NOT EXISTS (SELECT 1 FROM events e WHERE e.task_id = v.task_id AND e.base = v.seq)`,
+      [beforeMs - 2 * VERSION_REUSE_MS],
     );
     return r.rowCount ?? 0;
   }

@@ -9,7 +9,8 @@ import pg from 'pg';
 import { StorageUnavailableError } from '../faults.ts';
 import type { Row } from '../sql.ts';
 import type { MaybePromise, Store, StoredEvent, WriteOptions, WriteTx } from '../store.ts';
-import { UnitOfWork } from '../unit-of-work.ts';
+import { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
+import type { TaskVersion } from '../event-diff.ts';
 import { migrate, quoteIdent } from './migrations.ts';
 import { PostgresPort } from './unit-of-work-port.ts';
 import { postgresWriteTx } from './write-tx.ts';
@@ -61,6 +62,9 @@ export const POSTGRES_DEFAULTS = Object.freeze({
   queryTimeoutMs: 15_000,
   connectTimeoutMs: 5000,
 });
+
+/** Event-diff versions kept in memory between batches. */
+const KEEP_VERSIONS = 20_000;
 
 /** bigint columns (seq, ms, counts) come back as numbers: they stay far below 2^53. */
 const TYPES = {
@@ -152,9 +156,15 @@ export class PostgresStore implements Store {
     this.notifications = new PostgresNotifications(read);
     this.history = new PostgresHistory(read);
     const port = new PostgresPort(this.#pool, this.#ready);
-    this.#uow = new UnitOfWork(port, { savepoints: 'lazy', pureWithoutSavepoint: false, keepTasks: 0 });
+    /**
+     * The version each task's events are stored against (event-diff.ts), undone with its unit.
+     * Unlike task rows, a version stays valid while another instance writes the task: its row
+     * is never changed, and pruning keeps it while it may be reused (VERSION_REUSE_MS).
+     */
+    const versions = new JournaledMap<TaskVersion>(KEEP_VERSIONS);
+    this.#uow = new UnitOfWork(port, { savepoints: 'lazy', pureWithoutSavepoint: false, keepTasks: 0 }, [versions as JournaledMap<unknown>]);
     port.bind(this.#uow);
-    this.#uow.use(postgresWriteTx(port, this.#uow));
+    this.#uow.use(postgresWriteTx(port, this.#uow, versions));
   }
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {

@@ -45,6 +45,13 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX IF EXISTS tasks_sort_updated;
   DROP INDEX IF EXISTS tasks_sort_progress;
   `,
+  /* 6: compact log: a task event stores the fields that differ from a version of its task (event-diff.ts); at_ms: when the version was written (pruning) */ `
+  CREATE TABLE task_versions (
+    task_id text NOT NULL, seq bigint NOT NULL, at_ms bigint NOT NULL, json text NOT NULL,
+    PRIMARY KEY (task_id, seq)
+  );
+  ALTER TABLE events ADD COLUMN base bigint;
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

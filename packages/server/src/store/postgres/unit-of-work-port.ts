@@ -15,6 +15,7 @@
  * reads tasks). A statement that fails outside a savepoint loses the transaction: the batch fails.
  */
 import type pg from 'pg';
+import { pieceOf, type CompactEvent } from '../event-diff.ts';
 import { parseDoc } from '../records.ts';
 import type { Row } from '../sql.ts';
 import type { StoredEvent, TaskRecord } from '../store.ts';
@@ -30,6 +31,8 @@ export class PostgresPort implements UnitOfWorkPort {
   #client: pg.PoolClient | null = null;
   /** A statement failed outside a savepoint: the transaction is lost, the whole batch is undone. */
   #broken: unknown = null;
+  /** The batch's appended events → how each is stored (compact()). */
+  readonly #compact = new Map<StoredEvent, CompactEvent>();
 
   constructor(pool: pg.Pool, ready: Promise<void>) {
     this.#pool = pool;
@@ -105,17 +108,32 @@ export class PostgresPort implements UnitOfWorkPort {
     );
   }
 
+  /** How an appended event is stored (its diff, base and new version), kept until it is inserted. */
+  compact(c: CompactEvent): StoredEvent {
+    this.#compact.set(c.stored, c);
+    return c.stored;
+  }
+
   async insertEvents(events: readonly StoredEvent[]): Promise<void> {
     if (events.length === 0) return;
+    // An undone unit's events are not in `events`: only their entries are left behind (cleared in end()).
+    const rows = events.map((e) => this.#compact.get(e));
+    const versions = events.filter((e, i) => rows[i]?.version != null);
+    // The new versions and the events in one round trip.
     await this.q(
-      `INSERT INTO events (${EVENT_COLUMNS})
-       SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j
-       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[])
-         AS v(s, ty, a, ti, o, tt, p, tg, m, j)`,
+      `WITH nv AS (
+         INSERT INTO task_versions (task_id, seq, at_ms, json)
+         SELECT * FROM unnest($12::text[], $13::bigint[], $14::bigint[], $15::text[])
+       )
+       INSERT INTO events (${EVENT_COLUMNS}, base)
+       SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j, b
+       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::bigint[])
+         AS v(s, ty, a, ti, o, tt, p, tg, m, j, b)`,
       [
         events.map((e) => e.seq), events.map((e) => e.type), events.map((e) => Date.parse(e.at)), events.map((e) => e.taskId),
-        events.map((e) => e.owner), events.map((e) => e.taskType), events.map((e) => e.parentId), events.map((e) => JSON.stringify(e.tags)),
-        events.map((e) => e.milestone), events.map((e) => e.json),
+        events.map((e) => e.owner), events.map((e) => e.taskType), events.map((e) => e.parentId), events.map((e) => pieceOf('tags', e.tags)),
+        events.map((e) => e.milestone), events.map((e, i) => rows[i]?.row ?? e.json), events.map((_, i) => rows[i]?.base ?? null),
+        versions.map((e) => e.taskId), versions.map((e) => e.seq), versions.map((e) => Date.parse(e.at)), versions.map((e) => this.#compact.get(e)!.version),
       ],
     );
   }
@@ -140,6 +158,7 @@ export class PostgresPort implements UnitOfWorkPort {
     this.#client?.release(failed instanceof Error && isConnectionError(failed) ? failed : undefined);
     this.#client = null;
     this.#broken = null;
+    this.#compact.clear();
   }
 }
 

@@ -3,14 +3,22 @@
  * and on the shared unit of work (task cache, dirty rows, seqs). Task rows read here are locked
  * (`FOR UPDATE`) until COMMIT: no other instance changes them meanwhile.
  */
-import { parseDoc, toStored } from '../records.ts';
+import { compactEvent, type TaskVersion } from '../event-diff.ts';
+import { parseDoc } from '../records.ts';
 import { Params, queuePosition, unreadWhere } from '../sql.ts';
 import type { WriteTx } from '../store.ts';
-import type { UnitOfWork } from '../unit-of-work.ts';
+import type { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
 import { POSTGRES } from './dialect.ts';
 import type { PostgresPort } from './unit-of-work-port.ts';
 
-export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork): WriteTx {
+/**
+ * Another instance may prune a version this one still holds in memory once no retained event
+ * refers to it: so a version is reused for at most this long (event time), and pruning keeps a
+ * version at least twice as long (events.ts), whatever the retention.
+ */
+export const VERSION_REUSE_MS = 10 * 60_000;
+
+export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: JournaledMap<TaskVersion>): WriteTx {
   return {
     getTask: async (id) => {
       const hit = uow.tasks.get(id);
@@ -58,8 +66,9 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork): WriteTx {
       return queuePosition(POSTGRES, async (sql, params) => (await port.q(sql, params)).rows, t);
     },
     // We hold the head lock: this number is ours, and commits happen in this order. The events
-    // are inserted together at COMMIT (the port's insertEvents).
-    appendEvent: (e) => uow.append((seq) => toStored(seq, e)),
+    // are inserted together at COMMIT (the port's insertEvents), a task event as its diff from
+    // the task's version (event-diff.ts).
+    appendEvent: (e) => uow.append((seq) => port.compact(compactEvent(seq, e, versions, VERSION_REUSE_MS))),
     insertLog: async (taskId, seq, at, level, message) => {
       await port.change('INSERT INTO logs (task_id, seq, at, level, message) VALUES ($1, $2, $3, $4, $5)', [taskId, seq, at, level, message]);
     },

@@ -3,8 +3,8 @@
  * event-diff.ts), the head and floor, pruning. Reads see committed data only.
  */
 import type Database from 'better-sqlite3';
-import { mergeTaskEvent } from '../event-diff.ts';
-import { Params, eventWhere, rowToEvent, type Row } from '../sql.ts';
+import { rowsToEvents } from '../event-diff.ts';
+import { Params, eventWhere, type Row } from '../sql.ts';
 import type { EventFilter, EventStore, StoredEvent } from '../store.ts';
 import { SQLITE } from './dialect.ts';
 
@@ -39,22 +39,8 @@ export class SqliteEvents implements EventStore {
 
   /** Stored rows → events, rebuilding compact task events from their versions. */
   #rowsToEvents(rows: Row[]): StoredEvent[] {
-    const versions = new Map<string, string>();
     const get = this.#reader.prepare('SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck();
-    return rows.map((r) => {
-      const e = rowToEvent(r);
-      if (r.base === null || r.base === undefined) return e;
-      const key = `${e.taskId}\u0000${r.base as number}`;
-      let version = versions.get(key);
-      if (version === undefined) {
-        version = get.get(e.taskId, r.base) as string | undefined;
-        // Pruning keeps every version a retained event refers to, so this is a broken file.
-        if (version === undefined) throw new Error(`event ${e.seq}: its task version ${r.base as number} is missing`);
-        versions.set(key, version);
-      }
-      e.json = mergeTaskEvent(e.seq, e.type, e.at, e.taskId!, version, r.json as string);
-      return e;
-    });
+    return rowsToEvents(rows, (taskId, base) => get.get(taskId, base) as string | undefined);
   }
 
   /**

@@ -5,9 +5,9 @@
  * versions are undone too.
  */
 import type Database from 'better-sqlite3';
-import { diffFields, pieceOf, recordJson, splitTaskEvent, type TaskVersion } from '../event-diff.ts';
-import { parseDoc, toStored } from '../records.ts';
-import type { StoredEvent, TaskRecord, WriteTx } from '../store.ts';
+import { compactEvent, pieceOf, recordJson, type TaskVersion } from '../event-diff.ts';
+import { parseDoc } from '../records.ts';
+import type { TaskRecord, WriteTx } from '../store.ts';
 import type { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
 import { Params, unreadWhere } from '../sql.ts';
 import { SQLITE } from './dialect.ts';
@@ -68,32 +68,11 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
     appendEvent: (e) => {
       change();
       return uow.append((seq) => {
-        const body = e.body(seq);
-        let stored: StoredEvent;
-        let row: string;
-        let base: number | null = null;
-        const task = body.task;
-        if (e.taskId !== null && task !== null && typeof task === 'object' && Object.keys(body).length === 1) {
-          // A task event: stored as its difference from the task's version (event-diff.ts).
-          const split = splitTaskEvent(seq, e.type, e.at, e.taskId, task as Record<string, unknown>);
-          stored = toStored(seq, e, split.json);
-          const version = versions.get(e.taskId);
-          const diff = version && !e.milestone ? diffFields(version, split.fields) : null;
-          if (diff === null) {
-            s.insertVersion.run(e.taskId, seq, split.taskJson);
-            versions.set(e.taskId, split.fields);
-            base = seq;
-            row = '{}';
-          } else {
-            base = version!.seq;
-            row = diff;
-          }
-        } else {
-          stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
-          row = stored.json;
-        }
-        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, pieceOf('tags', e.tags), e.milestone ? 1 : 0, row, base);
-        return stored;
+        // A task event is stored as its difference from the task's version (event-diff.ts).
+        const c = compactEvent(seq, e, versions);
+        if (c.version !== null) s.insertVersion.run(e.taskId, seq, c.version);
+        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, pieceOf('tags', e.tags), e.milestone ? 1 : 0, c.row, c.base);
+        return c.stored;
       });
     },
     insertLog: (taskId, seq, at, level, message) => {
