@@ -58,6 +58,18 @@ const SLOW_MIN_RUNS = 20;
 /** Standard errors of the pace's projection that must clear the `slow` limit (it is re-read at every report). */
 const SLOW_PACE_Z = 2;
 
+/**
+ * How far the published band reaches below and above the model's median, in units of the
+ * model's own log half-width (BAND_Z σ): 1 and 1 is the model's 86 % interval. Calibration on
+ * the type's finished tasks (eta/calibration.ts, {@link bandScale}) widens a side where the
+ * truth fell outside more often than the target; never narrower than the model's own band.
+ */
+export interface BandScale {
+  low: number;
+  high: number;
+}
+export const MODEL_BAND: Readonly<BandScale> = Object.freeze({ low: 1, high: 1 });
+
 /** A log-normal duration: ln(ms) ~ N(mu, sigma²). */
 export interface LogNormal {
   mu: number;
@@ -181,8 +193,11 @@ const fromLog = (median: number, sigma: number): Part => {
 /** What of a task its ETA reads. */
 export type EtaTask = Pick<TaskRecord, 'status' | 'stages' | 'stageIndex' | 'stageStartedAtMs' | 'done' | 'total' | 'lastMoveAtMs' | 'attemptStartedAtMs'>;
 
-/** The ETA of a running task; `null` for a task that is not running. */
-export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Eta | null {
+/**
+ * The ETA of a running task; `null` for a task that is not running. `band` widens the band as
+ * the type's calibration says (the point is the same).
+ */
+export function estimate(task: EtaTask, history: TypeHistory, nowMs: number, band: Readonly<BandScale> = MODEL_BAND): Eta | null {
   if (task.status !== 'running') return null;
   const hasStages = task.stages.length > 0 && task.stageIndex >= 0;
   const current = hasStages ? task.stages[task.stageIndex]! : null;
@@ -264,10 +279,10 @@ export function estimate(task: EtaTask, history: TypeHistory, nowMs: number): Et
       historyVariance += part.variance;
     }
   }
-  if (mean <= 0) return finish(0, 0, 0, basis, nowMs);
+  if (mean <= 0) return finish(0, 0, 0, basis, nowMs, band);
   // The sum as one log-normal (Fenton–Wilkinson): its median and spread give the band.
   const s2 = Math.log(1 + variance / (mean * mean));
-  return finish(mean / Math.exp(s2 / 2), Math.sqrt(s2), Math.sqrt(Math.log(1 + historyVariance / (mean * mean))), basis, nowMs);
+  return finish(mean / Math.exp(s2 / 2), Math.sqrt(s2), Math.sqrt(Math.log(1 + historyVariance / (mean * mean))), basis, nowMs, band);
 }
 
 /**
@@ -337,12 +352,14 @@ function conditionalRemaining(d: LogNormal, elapsedMs: number): LogNormal {
  * model's central interval; the point is {@link pointEstimate}, not the median, for the part of
  * the spread (`historySigma` ≤ sigma) that comes from history rather than this task's own pace.
  */
-function finish(medianMs: number, sigma: number, historySigma: number, basis: Eta['basis'], nowMs: number): Eta {
-  const spread = Math.exp(BAND_Z * sigma);
-  if (!Number.isFinite(medianMs) || !Number.isFinite(spread)) return NONE;
-  if (spread * spread > WILD_RATIO && medianMs * (spread - 1 / spread) > WILD_SPAN_MS) return NONE;
+function finish(medianMs: number, sigma: number, historySigma: number, basis: Eta['basis'], nowMs: number, band: Readonly<BandScale>): Eta {
+  const below = Math.exp(BAND_Z * sigma * band.low);
+  const above = Math.exp(BAND_Z * sigma * band.high);
+  if (!Number.isFinite(medianMs) || !Number.isFinite(below) || !Number.isFinite(above)) return NONE;
+  // Wild as shown: a band calibration widened past 9× is one the type's own tasks say is that wide.
+  if (below * above > WILD_RATIO && medianMs * (above - 1 / below) > WILD_SPAN_MS) return NONE;
   const r = Math.round(pointEstimate(medianMs, historySigma));
-  return { remainingMs: r, lowMs: Math.round(medianMs / spread), highMs: Math.round(medianMs * spread), at: new Date(nowMs + r).toISOString(), basis };
+  return { remainingMs: r, lowMs: Math.round(medianMs / below), highMs: Math.round(medianMs * above), at: new Date(nowMs + r).toISOString(), basis };
 }
 
 /**

@@ -1,11 +1,20 @@
 /**
  * Stage-duration history per task type, cached in memory for ETA and health. Loaded from the
  * store on first use and refreshed in the background; runs finished by this instance are added
- * at once.
+ * at once. Beside it, per type, the band's calibration: where the truth fell against the ETA
+ * model's band in the type's recent scores ({@link HistoryCache.band}).
  */
-import type { StageRun, Store } from '../store/store.ts';
-import { summarize, type TypeHistory } from './eta.ts';
+import type { EtaCheck, StageRun, Store } from '../store/store.ts';
+import { MODEL_BAND, summarize, type BandScale, type TypeHistory } from './eta.ts';
+import { bandScale } from './calibration.ts';
 import { ReportGaps } from './gaps.ts';
+
+/** Scores per type the band is calibrated on (newest; ~100 tasks at 5 each)... */
+const BAND_CHECKS = 500;
+/** ...within this window (`GET /v1/stats`'s default). */
+const BAND_WINDOW_MS = 24 * 3600 * 1000;
+/** A type's band scale is recomputed at most this often (when a task of it completed since). */
+const BAND_RECOMPUTE_MS = 2000;
 
 const EMPTY: TypeHistory = new Map();
 
@@ -19,6 +28,9 @@ export class HistoryCache {
   readonly #loading = new Set<string>();
   readonly #dirty = new Set<string>();
   readonly #now: () => number;
+  /** Per type: the `reach` of its recent ETA scores (newest first), the band scale they give and when. */
+  readonly #reaches = new Map<string, number[]>();
+  readonly #bands = new Map<string, { scale: BandScale; atMs: number; dirty: boolean }>();
   /** The usual gap between progress moves per type and stage (for `stuck`). */
   readonly gaps = new ReportGaps();
 
@@ -40,8 +52,13 @@ export class HistoryCache {
   async load(type: string): Promise<TypeHistory> {
     this.#loading.add(type);
     try {
-      const runs = await this.#store.history.stageRuns(type, this.#maxRuns * 20);
+      const [runs, reaches] = await Promise.all([
+        this.#store.history.stageRuns(type, this.#maxRuns * 20),
+        this.#store.history.etaReaches(type, this.#now() - BAND_WINDOW_MS, BAND_CHECKS),
+      ]);
       this.#runs.set(type, runs);
+      this.#reaches.set(type, reaches);
+      this.#bands.set(type, { scale: bandScale(reaches), atMs: this.#now(), dirty: false });
       this.#stats.set(type, summarize(runs));
       this.#dirty.delete(type);
       this.#loadedAt.set(type, this.#now());
@@ -61,5 +78,36 @@ export class HistoryCache {
     this.#runs.set(run.type, runs);
     // Summarized on the next read: a finished task adds several runs at once.
     this.#dirty.add(run.type);
+  }
+
+  /** The ETA scores of a completed task, once committed: they recalibrate its type's band. */
+  addChecks(checks: readonly EtaCheck[]): void {
+    for (const c of checks) {
+      if (c.reach === null || c.reach === undefined) continue;
+      const reaches = this.#reaches.get(c.type) ?? [];
+      reaches.unshift(c.reach);
+      if (reaches.length > BAND_CHECKS) reaches.length = BAND_CHECKS;
+      this.#reaches.set(c.type, reaches);
+      const band = this.#bands.get(c.type);
+      if (band) band.dirty = true;
+      else this.#bands.set(c.type, { scale: MODEL_BAND, atMs: -Infinity, dirty: true });
+    }
+  }
+
+  /**
+   * How far the type's ETA band must reach to hold the truth as often as it promises, by its
+   * recent scores (eta/calibration.ts `bandScale`); the model's band until enough say otherwise.
+   * Recomputed after a task of the type completed, at most every {@link BAND_RECOMPUTE_MS}:
+   * per report this is a map lookup.
+   */
+  band(type: string): BandScale {
+    const b = this.#bands.get(type);
+    if (!b) return MODEL_BAND;
+    if (b.dirty && this.#now() - b.atMs >= BAND_RECOMPUTE_MS) {
+      b.scale = bandScale(this.#reaches.get(type) ?? []);
+      b.atMs = this.#now();
+      b.dirty = false;
+    }
+    return b.scale;
   }
 }

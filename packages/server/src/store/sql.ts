@@ -241,4 +241,12 @@ export abstract class SqlHistoryReads extends SqlReads {
     // `inside` is a boolean in PostgreSQL, 0/1 in SQLite.
     return rows.map((r) => ({ ...r, inside: r.inside === null ? null : r.inside === true || r.inside === 1 }) as unknown as EtaCheck);
   }
+
+  async etaReaches(type: string, sinceMs: number, limit: number): Promise<number[]> {
+    const rows = await this.query(
+      (p) => `SELECT reach FROM eta_checks WHERE ended_at_ms >= ${p.add(sinceMs)} AND type = ${p.add(type)} AND reach IS NOT NULL
+              ORDER BY ended_at_ms DESC LIMIT ${p.add(limit)}`,
+    );
+    return rows.map((r) => Number(r.reach));
+  }
 }

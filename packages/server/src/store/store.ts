@@ -147,6 +147,12 @@ export interface EtaCheck {
   inside: boolean | null;
   /** (highMs − lowMs) / true remaining. */
   width: number | null;
+  /**
+   * Where the truth fell against the model's own band (before calibration widened it): ln(truth /
+   * the model's median) over its log half-width, so inside that band within ±1 (eta/calibration.ts).
+   * Null or absent when not known.
+   */
+  reach?: number | null;
 }
 
 export interface KeyRecord extends ApiKeyInfo {
@@ -280,6 +286,8 @@ export interface HistoryStore {
   stageRunsSince(sinceMs: number, type: string | undefined, limit: number): Promise<StageRun[]>;
   /** ETA scores of tasks of every type (or one) that completed since `sinceMs`, for /v1/stats. */
   etaChecksSince(sinceMs: number, type: string | undefined, limit: number): Promise<EtaCheck[]>;
+  /** The `reach` of one type's ETA scores since `sinceMs` that have one, newest first (band calibration). */
+  etaReaches(type: string, sinceMs: number, limit: number): Promise<number[]>;
   /** Tasks that finished since `sinceMs` (newest first, at most `limit`), for throughput and failure history. */
   finishedSince(sinceMs: number, type: string | undefined, limit: number): Promise<FinishedTask[]>;
 }

@@ -74,8 +74,10 @@ export class Changes {
     let seq = t.seq;
     if (ch.event) {
       const queue = t.status === 'queued' ? this.#queue.info(t, await tx.queuePosition(t)) : null;
-      const eta = estimate(t, this.#history.get(t.type), nowMs);
-      if (t.status === 'running') afterCommit(() => this.#etaSaid.sample(t, eta, nowMs));
+      const history = this.#history.get(t.type);
+      const band = this.#history.band(t.type);
+      const eta = estimate(t, history, nowMs, band);
+      if (t.status === 'running') afterCommit(() => this.#etaSaid.sample(t, eta, nowMs, band));
       // The wire task carries the seq the append assigns; the record takes it from the append's answer.
       const ev = await tx.appendEvent(
         this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
@@ -109,8 +111,12 @@ export class Changes {
       if (parent) await this.apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs, afterCommit);
     }
     if (ch.transition && ch.transition.from === 'running') {
-      // Scored with the completion, in its transaction; forgotten once that is durable.
-      if (ch.transition.to === 'completed') await tx.recordEtaChecks(this.#etaSaid.score(t, nowMs));
+      // Scored with the completion, in its transaction; forgotten (and taught to the band's calibration) once that is durable.
+      if (ch.transition.to === 'completed') {
+        const checks = this.#etaSaid.score(t, nowMs);
+        await tx.recordEtaChecks(checks);
+        afterCommit(() => this.#history.addChecks(checks));
+      }
       afterCommit(() => this.#etaSaid.forget(t.id));
     }
     if (ch.transition && isTerminal(ch.transition.to)) await this.#notify(tx, t, nowMs);

@@ -37,7 +37,7 @@ export class TaskReader {
   /** The public task, with `eta` and `queue` computed now. */
   async present(r: TaskRecord): Promise<Task> {
     const queue = r.status === 'queued' ? this.#queue.info(r, await this.#store.tasks.queuePosition(r)) : null;
-    return model.toTask(r, { eta: estimate(r, this.#history.get(r.type), this.#now()), queue });
+    return model.toTask(r, { eta: estimate(r, this.#history.get(r.type), this.#now(), this.#history.band(r.type)), queue });
   }
 
   /** A task the principal may see, or 404 exactly as for a task that does not exist. */

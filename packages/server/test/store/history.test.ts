@@ -22,6 +22,21 @@ describeStores('store history', (engine) => {
     expect(await store.history.etaChecksSince(0, undefined, 1)).toHaveLength(1);
   });
 
+  it('keeps where the truth fell against the ETA band (reach) and reads one type\'s back, newest first', async () => {
+    const e = engine();
+    let store = await e.open();
+    const check = (type: string, endedAtMs: number, reach: number | null) => ({ type, endedAtMs, checkpoint: 50, error: 0.2, inside: true, width: 1, reach });
+    await store.write((tx) => tx.recordEtaChecks([check('pdf', 1000, 0.25), check('pdf', 3000, -1.5), check('pdf', 2000, null), check('csv', 2500, 4)]));
+    // A score written without one (as before the column existed) has none.
+    await store.write((tx) => tx.recordEtaChecks([{ type: 'pdf', endedAtMs: 4000, checkpoint: 10, error: 0.1, inside: false, width: 1 }]));
+    await store.close();
+    store = await e.open();
+    expect(await store.history.etaReaches('pdf', 0, 10)).toEqual([-1.5, 0.25]);
+    expect(await store.history.etaReaches('pdf', 0, 1)).toEqual([-1.5]);
+    expect(await store.history.etaReaches('pdf', 2000, 10)).toEqual([-1.5]);
+    expect(await store.history.etaReaches('csv', 0, 10)).toEqual([4]);
+  });
+
   it('reads stage runs newest first, per type and since a time', async () => {
     const store = await engine().open();
     const run = (type: string, stage: string, endedAtMs: number) => ({ type, stage, durationMs: 100, size: null, endedAtMs });

@@ -52,6 +52,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE events ADD COLUMN base bigint;
   `,
+  /* 7: where the truth fell against the ETA model's own band, for the band's calibration (eta/calibration.ts) */ `
+  ALTER TABLE eta_checks ADD COLUMN reach double precision;
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

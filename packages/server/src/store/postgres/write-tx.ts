@@ -96,8 +96,8 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: J
     recordEtaChecks: async (checks) => {
       if (checks.length === 0) return;
       const p = new Params(POSTGRES);
-      const rows = checks.map((c) => `(${[c.type, c.endedAtMs, c.checkpoint, c.error, c.inside, c.width].map((v) => p.add(v)).join(', ')})`);
-      await port.change(`INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES ${rows.join(', ')}`, p.values);
+      const rows = checks.map((c) => `(${[c.type, c.endedAtMs, c.checkpoint, c.error, c.inside, c.width, c.reach ?? null].map((v) => p.add(v)).join(', ')})`);
+      await port.change(`INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width, reach) VALUES ${rows.join(', ')}`, p.values);
     },
   };
 }

@@ -55,6 +55,9 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX IF EXISTS tasks_sort_updated;
   DROP INDEX IF EXISTS tasks_sort_progress;
   `,
+  /* 9: where the truth fell against the ETA model's own band, for the band's calibration (eta/calibration.ts) */ `
+  ALTER TABLE eta_checks ADD COLUMN reach REAL;
+  `,
 ];
 
 /** Applies the missing migrations, each in its own transaction. */

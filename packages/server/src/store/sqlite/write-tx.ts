@@ -30,7 +30,7 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
       'INSERT INTO notifications (id, seq, owner, task_id, kind, title, body, created_at, read_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     recordStageRun: db.prepare('INSERT INTO stage_runs (type, stage, duration_ms, size, ended_at_ms) VALUES (?, ?, ?, ?, ?)'),
-    recordEtaCheck: db.prepare('INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width) VALUES (?, ?, ?, ?, ?, ?)'),
+    recordEtaCheck: db.prepare('INSERT INTO eta_checks (type, ended_at_ms, checkpoint, error, inside, width, reach) VALUES (?, ?, ?, ?, ?, ?, ?)'),
   };
   // The port is synchronous (savepoints are eager), so these never wait.
   const change = () => void uow.beforeChange();
@@ -99,7 +99,7 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
     },
     recordEtaChecks: (checks) => {
       change();
-      for (const c of checks) s.recordEtaCheck.run(c.type, c.endedAtMs, c.checkpoint, c.error, c.inside === null ? null : c.inside ? 1 : 0, c.width);
+      for (const c of checks) s.recordEtaCheck.run(c.type, c.endedAtMs, c.checkpoint, c.error, c.inside === null ? null : c.inside ? 1 : 0, c.width, c.reach ?? null);
     },
   };
 }
