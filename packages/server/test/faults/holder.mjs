@@ -19,7 +19,7 @@ await client.query('SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE');
 process.stdout.write('holding\n');
 await new Promise((resume) => process.once('SIGCONT', resume)); // frozen in between
 try {
-  await client.query('SELECT 1');
+  await client.query({ text: 'SELECT 1', query_timeout: 10_000 }); // never hang: say what happened
   process.stdout.write('still holding\n');
 } catch (error) {
   process.stdout.write(`write failed: ${error.message} (session ended: ${ended})\n`);
