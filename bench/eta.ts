@@ -232,14 +232,17 @@ async function world() {
       const m = healthSeen.get(e.taskId) ?? new Map<string, number>();
       if (!m.has(h)) m.set(h, clock.now);
       healthSeen.set(e.taskId, m);
-      // The usual gap the server went by when it flagged `stuck` (it may have moved since the stop).
+      // The usual gap the server went by when it flagged `stuck` (it may have moved since the stop;
+      // the task's own, which falls by ≤ 3 % while it is quiet: the stage's ring may fall more).
       if (h === 'stuck' && !usualAtStuck.has(e.taskId)) {
         const id = e.taskId;
         usualAtStuck.set(id, history.gaps.usual(task.type, task.stage?.key ?? '*'));
         // ...and how much slower than usual the task ran that stage (its gaps were that much longer).
         queueMicrotask(async () => {
           const rec = await store.tasks.get(id);
-          if (rec) paceAtStuck.set(id, stagePace(rec, history.get(rec.type)));
+          if (!rec) return;
+          paceAtStuck.set(id, stagePace(rec, history.get(rec.type)));
+          usualAtStuck.set(id, history.gaps.usualFor(rec.type, rec.stageIndex >= 0 ? rec.stages[rec.stageIndex]!.key : '*', rec));
         });
       }
     }

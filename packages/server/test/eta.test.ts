@@ -259,6 +259,27 @@ describe('health', () => {
     expect(gaps.usual('pdf', 'parse')).toBe(900);
     expect(gaps.usual('pdf', 'fetch')).toBeNull();
   });
+
+  it('a quiet task\'s usual gap falls by at most 3 % while it stays quiet (it may rise); a move re-reads it', () => {
+    const gaps = new ReportGaps();
+    // 512 gaps of which 2 % are 1 s long: p99 = 1 s.
+    for (let i = 0; i < 512; i++) gaps.observe('pdf', 'parse', i % 50 === 0 ? 1000 : 100);
+    const task = { id: 'tsk_1', lastMoveAtMs: T0 };
+    expect(gaps.usualFor('pdf', 'parse', task)).toBe(1000);
+    // Other tasks report short gaps: the long ones leave the ring and the stage's p99 falls to 100 ms...
+    for (let i = 0; i < 512; i++) gaps.observe('pdf', 'parse', 100);
+    expect(gaps.usual('pdf', 'parse')).toBe(100);
+    // ...but the task quiet since T0 is still judged by 97 % of what it was when it moved.
+    expect(gaps.usualFor('pdf', 'parse', task)).toBe(970);
+    // It moves: judged by the stage's gap from then on.
+    expect(gaps.usualFor('pdf', 'parse', { ...task, lastMoveAtMs: T0 + 5000 })).toBe(100);
+    // A rise counts at once, for a quiet task too.
+    for (let i = 0; i < 64; i++) gaps.observe('pdf', 'parse', 5000);
+    expect(gaps.usualFor('pdf', 'parse', { ...task, lastMoveAtMs: T0 + 5000 })).toBe(5000);
+    // Forgotten when it stops running: a new entry, at the stage's gap.
+    gaps.forget('tsk_1');
+    expect(gaps.usualFor('pdf', 'parse', { id: 'tsk_1', lastMoveAtMs: T0 })).toBe(5000);
+  });
 });
 
 describe('queue wait', () => {

@@ -13,6 +13,13 @@ const MIN_GAPS = 30;
  * based on the mean gap would flag every healthy task that pauses (bench/eta.ts measures it).
  */
 const USUAL_QUANTILE = 0.99;
+/**
+ * How much the usual gap a task is judged by may fall while it is quiet. The p99 is re-read
+ * from other tasks' reports, and one that drops (a long gap leaving the ring) would move a quiet
+ * task's `stuck` limit below the quiet under way (bench/eta.ts saw 3.21× the gap at the flag):
+ * a task is judged by the usual gap as it was at its last move, less at most this share.
+ */
+const QUIET_MAX_FALL = 0.03;
 
 class Ring {
   readonly values = new Float64Array(RING);
@@ -36,9 +43,36 @@ class Ring {
 export class ReportGaps {
   readonly #rings = new Map<string, Ring>();
   readonly #maxKeys: number;
+  /** Per running task: its stage and last move, and the usual gap of that stage then. */
+  readonly #atMove = new Map<string, { key: string; movedAtMs: number | null; usual: number | null }>();
+  readonly #maxTasks: number;
 
-  constructor(maxKeys = 10_000) {
+  constructor(maxKeys = 10_000, maxTasks = 100_000) {
     this.#maxKeys = maxKeys;
+    this.#maxTasks = maxTasks;
+  }
+
+  /**
+   * The usual gap a task in `stage` is judged by: the stage's ({@link usual}), but while the
+   * task stays quiet never more than {@link QUIET_MAX_FALL} below what it was at its last move
+   * (it may rise). O(1): a map entry per running task, kept until {@link forget}.
+   */
+  usualFor(type: string, stage: string, task: { id: string; lastMoveAtMs: number | null }): number | null {
+    const key = `${type}\n${stage}`;
+    const now = this.#rings.get(key)?.usual ?? null;
+    const was = this.#atMove.get(task.id);
+    if (was && was.key === key && was.movedAtMs === task.lastMoveAtMs) {
+      return was.usual !== null && now !== null ? Math.max(now, was.usual * (1 - QUIET_MAX_FALL)) : now;
+    }
+    // Bounded: a task whose end this instance never sees is forgotten first.
+    if (!was && this.#atMove.size >= this.#maxTasks) this.#atMove.delete(this.#atMove.keys().next().value!);
+    this.#atMove.set(task.id, { key, movedAtMs: task.lastMoveAtMs, usual: now });
+    return now;
+  }
+
+  /** A task that stopped running here. */
+  forget(id: string): void {
+    this.#atMove.delete(id);
   }
 
   /** A task of `type` moved after `gapMs` of quiet in `stage`. */

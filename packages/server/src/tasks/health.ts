@@ -29,7 +29,7 @@ export class HealthWatch {
 
   /** The health of `r` at `nowMs`. */
   assess(r: TaskRecord, nowMs: number): ReturnType<typeof assessHealth> {
-    return assessHealth(r, this.#history.get(r.type), nowMs, this.#config, this.#history.gaps.usual(r.type, stageKey(r)));
+    return assessHealth(r, this.#history.get(r.type), nowMs, this.#config, this.#history.gaps.usualFor(r.type, stageKey(r), r));
   }
 
   /**
@@ -37,9 +37,12 @@ export class HealthWatch {
    * changed it (its pace, its stage), else the instant it would stop being `ok` by waiting.
    */
   watch(t: TaskRecord, nowMs: number): void {
-    if (t.status !== 'running') return this.#due.delete(t.id);
+    if (t.status !== 'running') {
+      this.#history.gaps.forget(t.id);
+      return this.#due.delete(t.id);
+    }
     const history = this.#history.get(t.type);
-    const usualGap = this.#history.gaps.usual(t.type, stageKey(t));
+    const usualGap = this.#history.gaps.usualFor(t.type, stageKey(t), t);
     const at = assessHealth(t, history, nowMs, this.#config, usualGap) !== (t.health ?? 'ok') ? nowMs : healthDeadline(t, history, this.#config, usualGap, nowMs);
     if (at === null) this.#due.delete(t.id);
     else this.#due.set(t.id, at);
