@@ -186,7 +186,12 @@ async function saturate() {
     const streams = await openMany(k, () => countingStream(server.host, server.port, '/v1/stream', { authorization: `Bearer ${token}` }, counter));
     await new Promise((r) => setTimeout(r, 500));
     const rss1 = rssOf(server.proc.pid);
-    const tp = await ramp(k, (i) => {
+    // Numbered across steps: a report that repeats a task's current progress and message changes
+    // nothing, so the server (rightly) sends no event for it — numbering per step made most of
+    // the second step's reports such repeats and looked like a collapse.
+    let sent = 0;
+    const tp = await ramp(k, () => {
+      const i = sent++;
       const t = tasks[i % tasks.length];
       return server.call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: i, total: 1e9, message: `m${i}` });
     }, counter, stepSeconds, maxSteps);
@@ -198,7 +203,11 @@ async function saturate() {
     const floor = await startFloor(template);
     const fcounter = { frames: 0, closed: 0, failedReports: 0 };
     const fstreams = await openMany(k, () => countingStream('127.0.0.1', floor.port, '/stream', {}, fcounter));
-    const fl = await ramp(k, (i) => floor.report({ done: i, total: 1e9, message: `m${i}` }), fcounter, stepSeconds, maxSteps);
+    let fsent = 0;
+    const fl = await ramp(k, () => {
+      const i = fsent++;
+      return floor.report({ done: i, total: 1e9, message: `m${i}` });
+    }, fcounter, stepSeconds, maxSteps);
     for (const s of fstreams) s.destroy();
     floor.stop();
 
