@@ -16,8 +16,11 @@ client.on('error', (error) => (ended ||= error.code ?? error.message)); // as th
 await client.connect();
 await client.query('BEGIN');
 await client.query('SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE');
+// Listen for SIGCONT before saying `holding`: the test stops this process as soon as it reads
+// that, and a SIGCONT that arrives before the listener is lost (its default action only resumes).
+const resumed = new Promise((resume) => process.once('SIGCONT', resume));
 process.stdout.write('holding\n');
-await new Promise((resume) => process.once('SIGCONT', resume)); // frozen in between
+await resumed; // frozen in between
 try {
   await client.query({ text: 'SELECT 1', query_timeout: 10_000 }); // never hang: say what happened
   process.stdout.write('still holding\n');

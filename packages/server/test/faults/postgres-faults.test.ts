@@ -216,5 +216,5 @@ describe('a frozen instance', () => {
     }, 30_000);
     expect(out).toMatch(/write failed/);
     expect(out).toMatch(/session ended: 25P03/); // idle_in_transaction_session_timeout ended it
-  });
+  }, 60_000); // a cluster database, a child process, a 2 s PostgreSQL timeout: slow on a loaded machine
 });
