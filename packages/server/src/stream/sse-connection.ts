@@ -12,6 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import { eventFrame, heartbeatFrame } from '@taskpulse/protocol/frames';
 import type { EventFilter, StoredEvent } from '../store/store.ts';
+import type { StreamCredential } from './sse-hub.ts';
 
 export interface ConnectionConfig {
   bufferBytes: number;
@@ -52,14 +53,20 @@ export class SseConnection {
     return this.#config.heartbeatMs;
   }
 
+  /** What keeps the stream's credential valid (the hub checks it at its tick). */
+  credential: StreamCredential | undefined;
+
   constructor(res: ServerResponse, filter: EventFilter, config: ConnectionConfig, onClose: (c: SseConnection) => void) {
     this.res = res;
     this.filter = filter;
     this.#config = config;
     this.#onClose = onClose;
     this.openedAt = this.lastHeartbeatAt = this.#progressAt = config.now();
-    res.on('close', () => this.close());
-    res.on('drain', () => this.#flushPending());
+    // Shared listeners that find the stream on the response, rather than two closures per stream.
+    (res as Holder)[CONNECTION] = this;
+    res.on('close', onResponseClose);
+    // Only a coalescing stream keeps events of its own to send when the socket drains.
+    if (config.coalesce) res.on('drain', onResponseDrain);
   }
 
   get isClosed(): boolean {
@@ -95,11 +102,12 @@ export class SseConnection {
       if (this.#pendingBytes + this.res.writableLength > this.#config.bufferBytes) this.close();
       return;
     }
-    // The events of one commit are dispatched in one go: corked, they leave in one writev instead of one syscall each.
+    // The events of one commit are dispatched in one go: corked, they leave in one writev instead
+    // of one syscall each. One tick uncorks every stream corked in this turn (not one per stream).
     if (!this.#corked) {
       this.#corked = true;
       this.res.cork();
-      process.nextTick(this.#uncork);
+      if (corked.push(this) === 1) process.nextTick(uncorkAll);
     }
     this.res.write(frame);
     if (this.res.writableLength >= CORK_BYTES) {
@@ -111,10 +119,13 @@ export class SseConnection {
   }
 
   #corked = false;
-  readonly #uncork = () => {
+
+  /** Sends what `send` corked in this turn (uncorkAll). */
+  uncork(): void {
+    if (!this.#corked) return;
     this.#corked = false;
     this.res.uncork();
-  };
+  }
 
   /**
    * Catch-up: writes the events of `events` from index `from` that are past the cursor, up to
@@ -206,7 +217,8 @@ export class SseConnection {
     return true;
   }
 
-  #flushPending(): void {
+  /** Writes the coalesced events that wait, as far as the socket takes them (on 'drain'). */
+  flushPending(): void {
     while (this.#pending.length > 0 && this.state !== 'closed' && !this.res.writableNeedDrain) {
       const e = this.#pending.shift()!;
       const frame = frameOf(e);
@@ -224,6 +236,7 @@ export class SseConnection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.#pending = [];
+    this.credential = undefined;
     try {
       if (lastFrame && !this.res.destroyed) this.res.end(lastFrame);
       else if (!this.res.destroyed) this.res.destroy();
@@ -236,6 +249,27 @@ export class SseConnection {
 
 /** Corked frames are sent once this many bytes wait (well below `lagBytes`). */
 const CORK_BYTES = 16 * 1024;
+
+/** The streams corked in this turn of the event loop; uncorkAll sends them all at its end. */
+let corked: SseConnection[] = [];
+
+function uncorkAll(): void {
+  const list = corked;
+  corked = [];
+  for (const c of list) c.uncork();
+}
+
+/** Where a response keeps its stream, for the shared listeners below. */
+const CONNECTION = Symbol('sse connection');
+type Holder = ServerResponse & { [CONNECTION]?: SseConnection };
+
+function onResponseClose(this: ServerResponse): void {
+  (this as Holder)[CONNECTION]?.close();
+}
+
+function onResponseDrain(this: ServerResponse): void {
+  (this as Holder)[CONNECTION]?.flushPending();
+}
 
 /**
  * Where an event keeps its frame: a symbol-keyed property of the event object (not a WeakMap: a

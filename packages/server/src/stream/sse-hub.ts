@@ -143,8 +143,8 @@ export class StreamHub {
 
   /** Takes over `res` as an SSE stream for a reader that is allowed to see `filter`. */
   async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
-    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), (c) => this.#remove(c));
-    if (opts.credential) this.#credentials.set(conn, opts.credential);
+    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), this.#removeConnection);
+    conn.credential = opts.credential;
     conn.writeRaw(retryFrame(this.#config.retryMs));
     if (this.#closed) return conn.close();
     this.#add(conn); // from here the tick ends it at its maximum lifetime, whatever its state
@@ -228,8 +228,15 @@ export class StreamHub {
     this.#heads.close();
   }
 
-  #connConfig(coalesce: boolean, heartbeatMs = this.#config.heartbeatMs): ConnectionConfig {
-    return { bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs, stallMs: this.#config.stallMs, now: this.#now };
+  /** Streams with the default heartbeat share one config object (per `coalesce`), not one each. */
+  readonly #sharedConfigs = new Map<boolean, ConnectionConfig>();
+
+  #connConfig(coalesce: boolean, heartbeatMs?: number): ConnectionConfig {
+    const make = (ms: number): ConnectionConfig => ({ bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs: ms, stallMs: this.#config.stallMs, now: this.#now });
+    if (heartbeatMs !== undefined && heartbeatMs !== this.#config.heartbeatMs) return make(heartbeatMs);
+    let shared = this.#sharedConfigs.get(coalesce);
+    if (!shared) this.#sharedConfigs.set(coalesce, (shared = make(this.#config.heartbeatMs)));
+    return shared;
   }
 
   #onBus(events: StoredEvent[]): void {
@@ -289,7 +296,6 @@ export class StreamHub {
 
   #lastHeadCheck = 0;
   #lastCredentialCheck: number;
-  readonly #credentials = new WeakMap<SseConnection, StreamCredential>();
   #checkingCredentials = false;
   #recheckAgain = false;
 
@@ -310,7 +316,7 @@ export class StreamHub {
         this.#recheckAgain = false;
         await Promise.all(
         [...this.#all()].map(async (c) => {
-          const check = this.#credentials.get(c)?.check;
+          const check = c.credential?.check;
           if (!check) return;
           const ok = await check().catch(() => true);
           if (!ok) this.#endForCredential(c);
@@ -344,7 +350,7 @@ export class StreamHub {
     const checkEvery = this.#config.credentialCheckMs ?? 0;
     if (checkEvery > 0 && now - this.#lastCredentialCheck >= checkEvery) void this.recheckCredentials();
     for (const c of this.#all()) {
-      const exp = this.#credentials.get(c)?.expiresAtMs;
+      const exp = c.credential?.expiresAtMs;
       const { maxStreamMs } = this.#config;
       if (exp !== undefined && now >= exp) this.#endForCredential(c);
       // For proxies that cut long requests: a clean end with `retry:`, before they cut it.
@@ -357,9 +363,13 @@ export class StreamHub {
     }
   }
 
+  /**
+   * Every open stream. No copies: a Set (and the Map of them) may lose entries while it is
+   * iterated (a stream closed at the tick) and the iteration goes on with the rest.
+   */
   *#all(): Iterable<SseConnection> {
-    yield* [...this.#staff];
-    for (const s of this.#byOwner.values()) yield* [...s];
+    yield* this.#staff;
+    for (const s of this.#byOwner.values()) yield* s;
   }
 
   #add(c: SseConnection): void {
@@ -371,6 +381,8 @@ export class StreamHub {
       this.#byOwner.set(owner, set);
     }
   }
+
+  readonly #removeConnection = (c: SseConnection): void => this.#remove(c);
 
   #remove(c: SseConnection): void {
     const owner = c.filter.owner;
