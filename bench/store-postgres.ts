@@ -1,9 +1,13 @@
 // Store + state machine throughput without HTTP, on PostgreSQL: how many progress reports per
 // second the PostgreSQL store group-commits through the task service (`bench/store.ts` is the
-// SQLite twin), and how many bytes the log (events, their indexes, task versions) grows by per
-// report. Runs in a throwaway schema, dropped at the end.
-// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000]
+// SQLite twin), the CPU time each report costs this process and its PostgreSQL backends (from
+// /proc, when PostgreSQL runs on this machine: the figure other load disturbs least), and how many
+// bytes the log (events, their indexes, task versions) grows by per report. Runs in a throwaway
+// schema, dropped at the end.
+// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000] [REPORTS=50000]
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import pg from 'pg';
 import { buildServer } from '@taskpulse/server';
 
@@ -17,6 +21,8 @@ await admin.connect();
 await admin.query(`CREATE SCHEMA ${schema}`);
 const url = new URL(base);
 url.searchParams.set('options', `-c search_path=${schema}`);
+// Names this run's sessions, to find their backends (and their CPU time) in pg_stat_activity.
+url.searchParams.set('application_name', schema);
 // Several instances in one process share the machine's cores, as two server processes would.
 const servers = [];
 for (let i = 0; i < instances; i++) servers.push(await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' }));
@@ -30,8 +36,23 @@ for (let i = 0; i < 200; i++) {
 /** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
 const logBytes = async () =>
   Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
-const N = 50_000;
+/** CPU time (µs) of this run's PostgreSQL backends (on this machine), by pid. */
+const backendsCpu = async () => {
+  const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema]);
+  const out = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      out.set(pid, ((Number(f[11]) + Number(f[12])) * 1e6) / 100); // utime + stime, USER_HZ = 100
+    } catch {} // not on this machine, or gone
+  }
+  return out;
+};
+const N = Number(process.env.REPORTS ?? 50_000);
+const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
 const bytes0 = await logBytes();
+const pgCpu0 = await backendsCpu();
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 for (let round = 0; round < N / 1000; round++) {
   const ps = [];
@@ -42,10 +63,17 @@ for (let round = 0; round < N / 1000; round++) {
   await Promise.all(ps);
 }
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+let pgCpu = 0;
+for (const [pid, us] of await backendsCpu()) pgCpu += us - (pgCpu0.get(pid) ?? 0);
 const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
 console.log(
   `PostgreSQL store + state machine, ${instances} instance(s): ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
     `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
+);
+console.log(
+  `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
+    `(load average ${load0} before, ${loadavg().map((x) => x.toFixed(2)).join(' ')} after)`,
 );
 console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
 const parts = await admin.query(

@@ -22,6 +22,31 @@ describeStores('store tasks', (engine) => {
     expect(await store.tasks.queuePosition(task('t9'))).toBe(2);
   });
 
+  it('finds the running tasks whose lease expired before now, to the millisecond, oldest first', async () => {
+    const store = await engine().open();
+    // Expiries not on a round number (PostgreSQL stores them rounded up, and reads the exact one from the task).
+    const at = 1_700_000_001_234;
+    const running = (id: string, expiresAtMs: number) => task(id, 'x', { status: 'running', lease: { token: `l-${id}`, expiresAtMs } });
+    await store.write(async (tx) => {
+      await tx.insertTask(running('late', at + 10));
+      await tx.insertTask(running('early', at));
+      await tx.insertTask(running('later', at + 4_000));
+      await tx.insertTask(task('queued'));
+    });
+    const expired = (nowMs: number, limit = 10) => store.write(async (tx) => (await tx.expiredLeases(nowMs, limit)).map((t) => t.id));
+    expect(await expired(at)).toEqual([]);
+    expect(await expired(at + 1)).toEqual(['early']);
+    expect(await expired(at + 11)).toEqual(['early', 'late']);
+    expect(await expired(at + 11, 1)).toEqual(['early']);
+    // A report renews the lease: the new expiry counts.
+    await store.write(async (tx) => {
+      const t = (await tx.getTask('early'))!;
+      await tx.updateTask({ ...t, lease: { ...t.lease!, expiresAtMs: at + 20 } });
+    });
+    expect(await expired(at + 11)).toEqual(['late']);
+    expect(await expired(at + 4_001)).toEqual(['late', 'early', 'later']);
+  });
+
   it('pages tasks newest first, sorts, filters, counts and snapshots', async () => {
     const e = engine();
     const a = await e.open();

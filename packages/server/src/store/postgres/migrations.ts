@@ -55,6 +55,9 @@ export const MIGRATIONS: readonly string[] = [
   /* 7: where the truth fell against the ETA model's own band, for the band's calibration (eta/calibration.ts) */ `
   ALTER TABLE eta_checks ADD COLUMN reach double precision;
   `,
+  /* 8: room on each page of tasks for the next version of its rows: a report's update stays HOT (write-tx.ts, leaseColumn) */ `
+  ALTER TABLE tasks SET (fillfactor = 50);
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

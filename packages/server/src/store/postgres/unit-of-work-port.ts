@@ -9,10 +9,14 @@
  * cannot deadlock on task rows (a child report locking its parent after appending would otherwise
  * cross a parent report).
  *
- * Savepoints are lazy: taken before a unit's first statement that changes data, so a progress
- * report costs one round trip (`SELECT … FOR UPDATE` of its task); task rows and events are
- * written for the whole batch in one statement each, just before `COMMIT` (or before a query that
- * reads tasks). A statement that fails outside a savepoint loses the transaction: the batch fails.
+ * A batch costs three round trips whatever its size: `BEGIN`, the head lock and the tasks its
+ * units named (one simple query); then, at the end, the task rows, new task versions, events and
+ * head in one statement (data-modifying CTEs); then `COMMIT`. Task rows are read without row
+ * locks: every write to `tasks` is made under the head lock, which the batch holds. Savepoints are
+ * lazy: taken before a unit's first statement that changes data, so a progress report (its task
+ * read with the batch's, its row and event written with the batch's) costs no round trip of its
+ * own. Rows flushed before a query that reads tasks are written first thing in that query's round
+ * trip. A statement that fails outside a savepoint loses the transaction: the batch fails.
  */
 import type pg from 'pg';
 import { pieceOf, type CompactEvent } from '../event-diff.ts';
@@ -22,6 +26,7 @@ import type { StoredEvent, TaskRecord } from '../store.ts';
 import type { UnitOfWork, UnitOfWorkPort } from '../unit-of-work.ts';
 import type { Unit } from '../group-commit.ts';
 import { EVENT_COLUMNS } from './events.ts';
+import { leaseColumn } from './write-tx.ts';
 
 export class PostgresPort implements UnitOfWorkPort {
   readonly #pool: pg.Pool;
@@ -47,6 +52,10 @@ export class PostgresPort implements UnitOfWorkPort {
   /** A statement in the batch's transaction. */
   async q(sql: string, params?: unknown[]): Promise<pg.QueryResult<Row>> {
     if (this.#broken) throw this.#broken;
+    if (this.#rows.length > 0) {
+      const writes = this.#writes()!;
+      await this.q(writes.text, writes.values);
+    }
     try {
       return await this.#client!.query<Row>(sql, params);
     } catch (error) {
@@ -65,23 +74,21 @@ export class PostgresPort implements UnitOfWorkPort {
     this.#broken = null;
     await this.#ready;
     this.#client = await this.#pool.connect();
-    await this.q('BEGIN');
-    // The write lock of the whole cluster: held until COMMIT, so commit order is seq order.
-    const { rows } = await this.q('SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE');
-    await this.#prefetch(batch);
-    return rows[0]!.head as number;
-  }
-
-  /** Loads the tasks the batch's units said they will read, in one round trip instead of one each. */
-  async #prefetch(batch: readonly Unit[]): Promise<void> {
+    // One round trip: BEGIN, the write lock of the whole cluster (held until COMMIT, so commit
+    // order is seq order), and the tasks the batch's units said they will read. Each statement of
+    // a simple query takes its own snapshot: the tasks are read as of after the lock, with every
+    // earlier writer's commit in view. No row lock on them: every write to `tasks` is made under
+    // the head lock, which this transaction holds.
     const ids = new Set<string>();
     for (const unit of batch) if (unit.tasks) for (const id of unit.tasks) ids.add(id);
-    if (ids.size < 2) return;
-    const { rows } = await this.q('SELECT doc FROM tasks WHERE id = ANY($1) FOR UPDATE', [[...ids]]);
-    for (const r of rows) {
+    const client = this.#client;
+    const read = ids.size === 0 ? '' : `; SELECT doc FROM tasks WHERE id IN (${[...ids].map((id) => client.escapeLiteral(id)).join(', ')})`;
+    const results = (await this.q(`BEGIN; SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE${read}`)) as unknown as pg.QueryResult<Row>[];
+    for (const r of results[2]?.rows ?? []) {
       const rec = parseDoc(r.doc);
       if (rec) this.#uow!.remember(rec);
     }
+    return results[1]!.rows[0]!.head as number;
   }
 
   async savepoint(): Promise<void> {
@@ -101,12 +108,16 @@ export class PostgresPort implements UnitOfWorkPort {
   }
 
   async flushRows(rows: readonly TaskRecord[]): Promise<void> {
-    await this.q(
-      `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc
-       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(id, status, lease, doc) WHERE tasks.id = v.id`,
-      [rows.map((t) => t.id), rows.map((t) => t.status), rows.map((t) => t.lease?.expiresAtMs ?? null), rows.map((t) => JSON.stringify(t))],
-    );
+    // Written with the events at COMMIT when nothing else runs before (commit()), else first thing
+    // in the next statement (q()): the same order, one round trip less.
+    this.#rows.push(...rows);
   }
+
+  /** Task rows flushed but not yet written (flushRows). */
+  #rows: TaskRecord[] = [];
+  /** The batch's events and head, written at COMMIT. */
+  #events: readonly StoredEvent[] = [];
+  #head: number | null = null;
 
   /** How an appended event is stored (its diff, base and new version), kept until it is inserted. */
   compact(c: CompactEvent): StoredEvent {
@@ -115,34 +126,63 @@ export class PostgresPort implements UnitOfWorkPort {
   }
 
   async insertEvents(events: readonly StoredEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    // An undone unit's events are not in `events`: only their entries are left behind (cleared in end()).
-    const rows = events.map((e) => this.#compact.get(e));
-    const versions = events.filter((e, i) => rows[i]?.version != null);
-    // The new versions and the events in one round trip.
-    await this.q(
-      `WITH nv AS (
-         INSERT INTO task_versions (task_id, seq, at_ms, json)
-         SELECT * FROM unnest($12::text[], $13::bigint[], $14::bigint[], $15::text[])
-       )
-       INSERT INTO events (${EVENT_COLUMNS}, base)
-       SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j, b
-       FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::bigint[])
-         AS v(s, ty, a, ti, o, tt, p, tg, m, j, b)`,
-      [
-        events.map((e) => e.seq), events.map((e) => e.type), events.map((e) => Date.parse(e.at)), events.map((e) => e.taskId),
-        events.map((e) => e.owner), events.map((e) => e.taskType), events.map((e) => e.parentId), events.map((e) => pieceOf('tags', e.tags)),
-        events.map((e) => e.milestone), events.map((e, i) => rows[i]?.row ?? e.json), events.map((_, i) => rows[i]?.base ?? null),
-        versions.map((e) => e.taskId), versions.map((e) => e.seq), versions.map((e) => Date.parse(e.at)), versions.map((e) => this.#compact.get(e)!.version),
-      ],
-    );
+    this.#events = events;
   }
 
   async setHead(head: number): Promise<void> {
-    await this.q('UPDATE taskpulse_meta SET head = $1 WHERE id = 1', [head]);
+    this.#head = head;
+  }
+
+  /**
+   * The batch's writes as one statement (data-modifying CTEs): the task rows flushed, the new
+   * task versions, the events, the head. Null when there is nothing to write.
+   */
+  #writes(): { text: string; values: unknown[] } | null {
+    const parts: string[] = [];
+    const values: unknown[] = [];
+    const arg = (v: unknown) => `$${values.push(v)}`;
+    const rows = this.#rows;
+    if (rows.length > 0) {
+      parts.push(
+        `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc
+         FROM unnest(${arg(rows.map((t) => t.id))}::text[], ${arg(rows.map((t) => t.status))}::text[], ${arg(rows.map(leaseColumn))}::bigint[], ${arg(rows.map((t) => JSON.stringify(t)))}::text[])
+           AS v(id, status, lease, doc) WHERE tasks.id = v.id`,
+      );
+    }
+    const events = this.#events;
+    if (events.length > 0) {
+      // An undone unit's events are not in `events`: only their entries are left behind (cleared in end()).
+      const stored = events.map((e) => this.#compact.get(e));
+      const versions = events.filter((_, i) => stored[i]?.version != null);
+      if (versions.length > 0) {
+        parts.push(
+          `INSERT INTO task_versions (task_id, seq, at_ms, json)
+           SELECT * FROM unnest(${arg(versions.map((e) => e.taskId))}::text[], ${arg(versions.map((e) => e.seq))}::bigint[], ${arg(versions.map((e) => Date.parse(e.at)))}::bigint[], ${arg(versions.map((e) => this.#compact.get(e)!.version))}::text[])`,
+        );
+      }
+      parts.push(
+        `INSERT INTO events (${EVENT_COLUMNS}, base)
+         SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j, b
+         FROM unnest(${[
+           arg(events.map((e) => e.seq)) + '::bigint[]', arg(events.map((e) => e.type)) + '::text[]', arg(events.map((e) => Date.parse(e.at))) + '::bigint[]',
+           arg(events.map((e) => e.taskId)) + '::text[]', arg(events.map((e) => e.owner)) + '::text[]', arg(events.map((e) => e.taskType)) + '::text[]',
+           arg(events.map((e) => e.parentId)) + '::text[]', arg(events.map((e) => pieceOf('tags', e.tags))) + '::text[]', arg(events.map((e) => e.milestone)) + '::bool[]',
+           arg(events.map((e, i) => stored[i]?.row ?? e.json)) + '::text[]', arg(events.map((_, i) => stored[i]?.base ?? null)) + '::bigint[]',
+         ].join(', ')}) AS v(s, ty, a, ti, o, tt, p, tg, m, j, b)`,
+      );
+    }
+    if (this.#head !== null) parts.push(`UPDATE taskpulse_meta SET head = ${arg(this.#head)} WHERE id = 1`);
+    this.#rows = [];
+    this.#events = [];
+    this.#head = null;
+    if (parts.length === 0) return null;
+    const text = parts.length === 1 ? parts[0]! : `WITH ${parts.slice(0, -1).map((sql, i) => `w${i} AS (${sql})`).join(', ')} ${parts.at(-1)}`;
+    return { text, values };
   }
 
   async commit(): Promise<void> {
+    const writes = this.#writes();
+    if (writes) await this.q(writes.text, writes.values);
     await this.q('COMMIT');
   }
 
@@ -159,6 +199,9 @@ export class PostgresPort implements UnitOfWorkPort {
     this.#client = null;
     this.#broken = null;
     this.#compact.clear();
+    this.#rows = [];
+    this.#events = [];
+    this.#head = null;
   }
 }
 

@@ -1,12 +1,13 @@
 /**
  * PostgreSQL's statements for a unit of work (`WriteTx`), in the batch's transaction (the port)
- * and on the shared unit of work (task cache, dirty rows, seqs). Task rows read here are locked
- * (`FOR UPDATE`) until COMMIT: no other instance changes them meanwhile.
+ * and on the shared unit of work (task cache, dirty rows, seqs). Task rows are read without row
+ * locks: every write to `tasks` is made under the head lock, which the batch holds from its first
+ * statement to COMMIT (unit-of-work-port.ts), so no other instance changes them meanwhile.
  */
 import { compactEvent, type TaskVersion } from '../event-diff.ts';
 import { parseDoc } from '../records.ts';
 import { Params, queuePosition, unreadWhere } from '../sql.ts';
-import type { WriteTx } from '../store.ts';
+import type { TaskRecord, WriteTx } from '../store.ts';
 import type { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
 import { POSTGRES } from './dialect.ts';
 import type { PostgresPort } from './unit-of-work-port.ts';
@@ -18,12 +19,25 @@ import type { PostgresPort } from './unit-of-work-port.ts';
  */
 export const VERSION_REUSE_MS = 10 * 60_000;
 
+/**
+ * `lease_expires_at` holds the lease's expiry rounded up to this: a report renews the lease, and an
+ * update that changes an indexed column (the reaper's index) cannot be HOT — it would add an entry
+ * to every index of `tasks` and leave a dead row behind for VACUUM. Rounded, the column changes once
+ * per bucket, the row is updated in place (HOT) and its page pruned by the next update. The reaper
+ * reads the exact expiry from the document (expiredLeases).
+ */
+export const LEASE_BUCKET_MS = 5000;
+
+export function leaseColumn(t: TaskRecord): number | null {
+  return t.lease ? Math.ceil(t.lease.expiresAtMs / LEASE_BUCKET_MS) * LEASE_BUCKET_MS : null;
+}
+
 export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: JournaledMap<TaskVersion>): WriteTx {
   return {
     getTask: async (id) => {
       const hit = uow.tasks.get(id);
       if (hit) return hit;
-      const { rows } = await port.q('SELECT doc FROM tasks WHERE id = $1 FOR UPDATE', [id]);
+      const { rows } = await port.q('SELECT doc FROM tasks WHERE id = $1', [id]);
       const rec = parseDoc(rows[0]?.doc);
       if (rec) uow.remember(rec);
       return rec;
@@ -31,7 +45,7 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: J
     insertTask: async (t, idem) => {
       await port.change(
         'INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, JSON.stringify(t)],
+        [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), leaseColumn(t), JSON.stringify(t)],
       );
       if (idem) {
         await port.change('INSERT INTO idempotency (scope, key, task_id, fingerprint) VALUES ($1, $2, $3, $4)', [
@@ -49,14 +63,17 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: J
       await uow.flush();
       const { rows } =
         types.length === 0
-          ? await port.q("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1 FOR UPDATE")
-          : await port.q("SELECT doc FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1 FOR UPDATE", [types]);
+          ? await port.q("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1")
+          : await port.q("SELECT doc FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1", [types]);
       return uow.fresh(parseDoc(rows[0]?.doc));
     },
     expiredLeases: async (nowMs, limit) => {
       await uow.flush();
       const { rows } = await port.q(
-        "SELECT doc FROM tasks WHERE status = 'running' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2 FOR UPDATE",
+        // The column is at most LEASE_BUCKET_MS later than the expiry: the index finds the candidates, the document decides.
+        `SELECT doc FROM tasks, LATERAL (SELECT (doc::json #>> '{lease,expiresAtMs}')::double precision AS expires) l
+         WHERE status = 'running' AND lease_expires_at < $1::bigint + ${LEASE_BUCKET_MS} AND l.expires < $1
+         ORDER BY lease_expires_at, l.expires LIMIT $2`,
         [nowMs, limit],
       );
       return rows.map((r) => uow.fresh(parseDoc(r.doc))!);
