@@ -25,6 +25,8 @@ export interface SqlDialect {
   contains(text: string, needle: string, p: Params): string;
   /** A top-level text field of the task document (`doc`). */
   docField(field: string): string;
+  /** The text a free-text search (`q`) looks in, when it is more than `doc` (the engine keeps parts of tasks apart). */
+  readonly searchText?: string;
   /** A row number above any: a task not yet inserted is last in line. */
   readonly lastRow: string;
   /** The SQL expression each sort key orders by (task-sort.ts). */
@@ -60,7 +62,7 @@ export function taskWhere(f: TaskFilter, p: Params): string[] {
   if (f.parentId !== undefined) where.push(`parent_id = ${p.add(f.parentId)}`);
   if (f.tag !== undefined) where.push(d.hasTag('tasks', f.tag, p));
   if (f.q !== undefined) {
-    where.push(`(id = ${p.add(f.q)} OR owner = ${p.add(f.q)} OR type = ${p.add(f.q)} OR ${d.contains('doc', f.q, p)})`);
+    where.push(`(id = ${p.add(f.q)} OR owner = ${p.add(f.q)} OR type = ${p.add(f.q)} OR ${d.contains(d.searchText ?? 'doc', f.q, p)})`);
   }
   if (f.createdFrom !== undefined) where.push(`${d.docField('createdAt')} >= ${p.add(f.createdFrom)}`);
   if (f.createdTo !== undefined) where.push(`${d.docField('createdAt')} < ${p.add(f.createdTo)}`);
@@ -90,8 +92,8 @@ export function taskPageQuery(filter: TaskFilter, limit: number, cursor: string 
 }
 
 /** The page from the rows of `taskPageQuery`. */
-export function taskPage(rows: readonly Row[], limit: number, sort: SortSpec): Page<TaskRecord> {
-  const page = rows.slice(0, limit).map((r) => ({ n: Number(r.n), task: JSON.parse(r.doc as string) as TaskRecord }));
+export function taskPage(rows: readonly Row[], limit: number, sort: SortSpec, parse: (doc: unknown) => TaskRecord | null = parseDoc): Page<TaskRecord> {
+  const page = rows.slice(0, limit).map((r) => ({ n: Number(r.n), task: parse(r.doc)! }));
   const last = page[page.length - 1];
   return {
     items: page.map((r) => r.task),
@@ -176,12 +178,17 @@ export abstract class SqlReads {
  * it does its own way (the snapshot, whose head must come from the same read snapshot).
  */
 export abstract class SqlTaskReads extends SqlReads {
+  /** A stored document as its record (an engine may keep parts of it apart). */
+  protected parse(doc: unknown): TaskRecord | null {
+    return parseDoc(doc);
+  }
+
   async get(id: string): Promise<TaskRecord | null> {
-    return parseDoc((await this.query((p) => `SELECT doc FROM tasks WHERE id = ${p.add(id)}`))[0]?.doc);
+    return this.parse((await this.query((p) => `SELECT doc FROM tasks WHERE id = ${p.add(id)}`))[0]?.doc);
   }
 
   async list(filter: TaskFilter, limit: number, cursor: string | null, sort: SortSpec = DEFAULT_SORT): Promise<Page<TaskRecord>> {
-    return taskPage(await this.query((p) => taskPageQuery(filter, limit, cursor, sort, p)), limit, sort);
+    return taskPage(await this.query((p) => taskPageQuery(filter, limit, cursor, sort, p)), limit, sort, (doc) => this.parse(doc));
   }
 
   queuePosition(task: TaskRecord): Promise<number> {

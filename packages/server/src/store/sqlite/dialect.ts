@@ -10,6 +10,8 @@ export const SQLITE = Object.freeze<SqlDialect>({
   // instr, not LIKE: the text is matched as it is, `%` and `_` included.
   contains: (text, needle, p) => `instr(lower(${text}), lower(${p.add(needle)})) > 0`,
   docField: (field) => `json_extract(doc, '$.${field}')`,
+  // Large inputs are kept apart (task-docs.ts); a search still finds what is in them.
+  searchText: "(doc || coalesce((SELECT input FROM task_inputs WHERE task_inputs.id = tasks.id), ''))",
   lastRow: String(Number.MAX_SAFE_INTEGER),
   sort: SORT_SQL.sqlite,
 });

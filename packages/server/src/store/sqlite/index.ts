@@ -28,6 +28,7 @@ import { SqliteSettings } from './settings.ts';
 import { SqliteNotifications } from './notifications.ts';
 import { SqliteHistory } from './history.ts';
 import { CHECKPOINT_DEFAULTS, Checkpointer } from './checkpointer.ts';
+import { TaskInputs } from './task-docs.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -113,12 +114,13 @@ export class SqliteStore implements Store {
      * Missing (after a restart, or trimmed): the next event of that task writes a new version.
      */
     const versions = new JournaledMap<TaskVersion>(KEEP);
+    const inputs = new TaskInputs(this.#db);
     this.#uow = new UnitOfWork(
-      new SqlitePort(this.#db),
+      new SqlitePort(this.#db, inputs),
       { savepoints: 'eager', pureWithoutSavepoint: true, keepTasks: KEEP, head: Math.max(meta.v, max.m ?? 0) },
       [versions as JournaledMap<unknown>],
     );
-    this.#uow.use(sqliteWriteTx(this.#db, this.#uow, versions));
+    this.#uow.use(sqliteWriteTx(this.#db, this.#uow, versions, inputs));
     // 64 KiB needs new pages: fails with SQLITE_FULL at a size cap or quota (rolled back at once).
     this.#probe = this.#db.prepare("INSERT OR REPLACE INTO settings (name, value) VALUES ('readiness_probe', zeroblob(65536))");
     // Small writes outside the task path (keys, settings, webhooks, pruning) use the write

@@ -58,6 +58,9 @@ export const MIGRATIONS: readonly string[] = [
   /* 9: where the truth fell against the ETA model's own band, for the band's calibration (eta/calibration.ts) */ `
   ALTER TABLE eta_checks ADD COLUMN reach REAL;
   `,
+  /* 10: a large task input is kept apart from its row, which every report rewrites (task-docs.ts) */ `
+  CREATE TABLE task_inputs (id TEXT PRIMARY KEY, input TEXT NOT NULL) WITHOUT ROWID;
+  `,
 ];
 
 /** Applies the missing migrations, each in its own transaction. */

@@ -5,16 +5,18 @@
  * nothing to insert or record at COMMIT (the head is the newest event, events.ts).
  */
 import type Database from 'better-sqlite3';
-import { recordJson } from '../event-diff.ts';
 import type { TaskRecord } from '../store.ts';
 import type { UnitOfWorkPort } from '../unit-of-work.ts';
+import type { TaskInputs } from './task-docs.ts';
 
 export class SqlitePort implements UnitOfWorkPort {
   readonly #db: Database.Database;
+  readonly #inputs: TaskInputs;
   readonly #s;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, inputs: TaskInputs) {
     this.#db = db;
+    this.#inputs = inputs;
     this.#s = {
       updateTask: db.prepare('UPDATE tasks SET status = ?, lease_expires_at = ?, doc = ? WHERE id = ?'),
       savepoint: db.prepare('SAVEPOINT unit'),
@@ -37,6 +39,7 @@ export class SqlitePort implements UnitOfWorkPort {
   }
 
   rollbackToSavepoint(): void {
+    this.#inputs.forget();
     this.#s.rollbackTo.run();
     this.#s.release.run();
   }
@@ -50,7 +53,7 @@ export class SqlitePort implements UnitOfWorkPort {
   }
 
   flushRows(tasks: readonly TaskRecord[]): void {
-    for (const t of tasks) this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, recordJson(t), t.id);
+    for (const t of tasks) this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, this.#inputs.doc(t), t.id);
   }
 
   insertEvents(): void {}
@@ -62,6 +65,7 @@ export class SqlitePort implements UnitOfWorkPort {
   }
 
   rollback(): void {
+    this.#inputs.forget();
     if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
   }
 

@@ -5,15 +5,16 @@
  * versions are undone too.
  */
 import type Database from 'better-sqlite3';
-import { compactEvent, pieceOf, recordJson, type TaskVersion } from '../event-diff.ts';
-import { parseDoc } from '../records.ts';
+import { compactEvent, pieceOf, type TaskVersion } from '../event-diff.ts';
 import type { TaskRecord, WriteTx } from '../store.ts';
 import type { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
 import { Params, unreadWhere } from '../sql.ts';
 import { SQLITE } from './dialect.ts';
 import { queuePosition } from './tasks.ts';
+import { TaskDocs, type TaskInputs } from './task-docs.ts';
 
-export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: JournaledMap<TaskVersion>): WriteTx {
+export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: JournaledMap<TaskVersion>, inputs: TaskInputs): WriteTx {
+  const docs = new TaskDocs(db);
   const s = {
     getTask: db.prepare('SELECT doc FROM tasks WHERE id = ?').pluck(),
     insertTask: db.prepare('INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -39,13 +40,13 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
     getTask: (id) => {
       const hit = uow.tasks.get(id);
       if (hit) return hit;
-      const rec = parseDoc(s.getTask.get(id));
+      const rec = docs.parse(s.getTask.get(id));
       if (rec) uow.remember(rec);
       return rec;
     },
     insertTask: (t, idem) => {
       change();
-      s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, recordJson(t));
+      s.insertTask.run(t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), t.lease?.expiresAtMs ?? null, inputs.doc(t));
       if (idem) s.insertIdem.run(idem.scope, idem.key, t.id, idem.fingerprint);
       uow.remember(t);
     },
@@ -53,13 +54,13 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
     findIdempotent: (scope, key) => (s.findIdem.get(scope, key) as { taskId: string; fingerprint: string } | undefined) ?? null,
     nextQueued: (types) => {
       flush();
-      if (types.length === 0) return parseDoc(s.nextQueuedAny.get());
+      if (types.length === 0) return docs.parse(s.nextQueuedAny.get());
       const sql = `SELECT doc FROM tasks WHERE status = 'queued' AND type IN (${types.map(() => '?').join(',')}) ORDER BY n LIMIT 1`;
-      return parseDoc(db.prepare(sql).pluck().get(...types));
+      return docs.parse(db.prepare(sql).pluck().get(...types));
     },
     expiredLeases: (nowMs, limit) => {
       flush();
-      return (s.expired.all(nowMs, limit) as string[]).map((d) => JSON.parse(d) as TaskRecord);
+      return (s.expired.all(nowMs, limit) as string[]).map((d) => docs.parse(d)!);
     },
     queuePosition: (t) => {
       flush();
