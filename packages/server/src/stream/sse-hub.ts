@@ -58,7 +58,18 @@ export interface StreamCredential {
   expiresAtMs?: number;
   /** Resolves false once the credential is no longer accepted (a revoked key); rejects when it cannot tell. */
   check?: () => Promise<boolean>;
+  /**
+   * What identifies the credential (e.g. the credential itself): the streams presenting the same
+   * one share one check per round instead of one each.
+   */
+  key?: string;
 }
+
+/**
+ * Credential checks in flight at once during a round: a round over 10,000 streams must not hold
+ * 10,000 verifications (and their promises and buffers) at the same moment.
+ */
+const CHECKS_IN_FLIGHT = 16;
 
 export interface HubDeps {
   /** The log's one read path (cursor checks, snapshots, catch-up pages, gap fills). */
@@ -314,17 +325,28 @@ export class StreamHub {
     try {
       do {
         this.#recheckAgain = false;
-        await Promise.all(
-        [...this.#all()].map(async (c) => {
-          const check = c.credential?.check;
-          if (!check) return;
-          const ok = await check().catch(() => true);
-          if (!ok) this.#endForCredential(c);
-        }),
-        );
+        const streams = [...this.#all()].filter((c) => c.credential?.check);
+        const shared = new Map<string, Promise<boolean>>();
+        let next = 0;
+        const checkNext = async (): Promise<void> => {
+          while (next < streams.length) {
+            const c = streams[next++]!;
+            const credential = c.credential;
+            if (!credential?.check) continue; // closed meanwhile
+            let ok = credential.key === undefined ? undefined : shared.get(credential.key);
+            if (ok === undefined) {
+              ok = credential.check().catch(() => true);
+              if (credential.key !== undefined) shared.set(credential.key, ok);
+            }
+            if (!(await ok)) this.#endForCredential(c);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(CHECKS_IN_FLIGHT, streams.length) }, checkNext));
       } while (this.#recheckAgain);
     } finally {
       this.#checkingCredentials = false;
+      // The period runs from the end of a round: a long round is not followed by another at once.
+      this.#lastCredentialCheck = this.#now();
     }
   }
 
@@ -348,7 +370,7 @@ export class StreamHub {
         .catch(() => {});
     }
     const checkEvery = this.#config.credentialCheckMs ?? 0;
-    if (checkEvery > 0 && now - this.#lastCredentialCheck >= checkEvery) void this.recheckCredentials();
+    if (checkEvery > 0 && !this.#checkingCredentials && now - this.#lastCredentialCheck >= checkEvery) void this.recheckCredentials();
     for (const c of this.#all()) {
       const exp = c.credential?.expiresAtMs;
       const { maxStreamMs } = this.#config;
