@@ -112,6 +112,6 @@ export class HealthChecks {
       const health = this.#watch.assess(r, now);
       if (health !== (r.health ?? 'ok')) await this.#changes.apply(tx, model.setHealth(r, health, now), now, afterCommit);
       else afterCommit(() => this.#watch.watch({ ...r, health }, now));
-    });
+    }, { tasks: [id] });
   }
 }
