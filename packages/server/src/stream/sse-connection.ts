@@ -203,11 +203,16 @@ export class SseConnection {
    */
   checkStall(now: number): boolean {
     if (this.state === 'closed') return false;
+    if (this.#pending.length === 0 && this.res.writableLength === 0) {
+      // Nothing waits (most streams at most ticks): no need to ask the socket what it sent.
+      this.#flushed = -1;
+      this.#progressAt = now;
+      return false;
+    }
     const sock = this.res.socket;
-    const waiting = this.#pending.length > 0 || this.res.writableLength > 0;
     // Bytes handed to the kernel so far: written, minus what is still buffered in the process.
     const flushed = sock ? sock.bytesWritten - sock.writableLength : 0;
-    if (!waiting || flushed !== this.#flushed) {
+    if (flushed !== this.#flushed) {
       this.#flushed = flushed;
       this.#progressAt = now;
       return false;
