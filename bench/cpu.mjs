@@ -6,13 +6,16 @@
 // of the repository with its node_modules, e.g. `git worktree add /tmp/base main && ln -s …`) the
 // two servers run alternately, A B A B, so both see the same machine.
 //
-//   node bench/cpu.mjs [--reports 20000] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--modes batched,per-update] [--against DIR]
+// `--warmup N` sends N reports first, unmeasured, so the figure leaves out the JIT's warm-up (V8
+// spends seconds of CPU compiling the hot path in the first ~10,000 requests of a fresh server).
+//
+//   node bench/cpu.mjs [--reports 20000] [--warmup 0] [--tasks 50] [--batch 25] [--concurrency 8] [--rounds 2] [--modes batched,per-update] [--against DIR]
 //   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" node bench/cpu.mjs --rounds 1 --modes batched   (then bench/profile-summary.mjs)
 import http from 'node:http';
 import { ADMIN, alternate, benchArgs, cpuUs, loadAverage as load, median, onSseFrames, runningTasks } from './support.mjs';
 
-const args = benchArgs({ reports: 20000, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update' });
-const { reports: REPORTS, tasks: TASKS, batch: BATCH, concurrency: CONC } = args;
+const args = benchArgs({ reports: 20000, warmup: 0, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update' });
+const { reports: REPORTS, warmup: WARMUP, tasks: TASKS, batch: BATCH, concurrency: CONC } = args;
 const MODES = args.modes.split(',');
 
 /** An SSE reader counting progress events until `n` arrived. */
@@ -41,32 +44,41 @@ async function phase(server, mode) {
   await r.ready;
   let next = 0;
   const step = mode === 'batched' ? BATCH : 1;
+  const total = WARMUP + REPORTS + step;
+  // Sends reports until `until` were sent; `done` keeps rising across calls (a repeat makes no event).
+  const send = (until) =>
+    Promise.all(
+      Array.from({ length: CONC }, async () => {
+        while (next < until) {
+          const from = next;
+          next += step;
+          if (mode === 'batched') {
+            const updates = [];
+            for (let k = from; k < from + step; k++) {
+              const t = tasks[k % TASKS];
+              updates.push({ id: t.id, lease: t.lease, done: k + 1, total });
+            }
+            await server.call('POST', '/v1/progress', { updates });
+          } else {
+            const t = tasks[from % TASKS];
+            await server.call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: from + 1, total });
+          }
+        }
+      }),
+    );
+  if (WARMUP > 0) {
+    await send(WARMUP);
+    await r.expect(next);
+  }
+  const first = next;
   const cpu0 = cpuUs(server.proc.pid);
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: CONC }, async () => {
-      while (next < REPORTS) {
-        const from = next;
-        next += step;
-        if (mode === 'batched') {
-          const updates = [];
-          for (let k = from; k < from + step; k++) {
-            const t = tasks[k % TASKS];
-            updates.push({ id: t.id, lease: t.lease, done: k + 1, total: REPORTS + step });
-          }
-          await server.call('POST', '/v1/progress', { updates });
-        } else {
-          const t = tasks[from % TASKS];
-          await server.call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: from + 1, total: REPORTS + 1 });
-        }
-      }
-    }),
-  );
-  await r.expect(Math.ceil(REPORTS / step) * step);
+  await send(first + REPORTS);
+  await r.expect(next);
   const ms = performance.now() - t0;
   const cpu = cpuUs(server.proc.pid) - cpu0;
   r.close();
-  return { cpuPerReport: cpu / next, rate: next / (ms / 1000) };
+  return { cpuPerReport: cpu / (next - first), rate: (next - first) / (ms / 1000) };
 }
 
 const results = [];
@@ -80,7 +92,7 @@ const names = await alternate(args, async (server, name) => {
     );
   }
 });
-console.log(`\nmedian server CPU per report (${REPORTS.toLocaleString('en')} reports, ${TASKS} tasks, batch ${BATCH}, ${CONC} concurrent, one SSE reader):`);
+console.log(`\nmedian server CPU per report (${REPORTS.toLocaleString('en')} reports after ${WARMUP.toLocaleString('en')} unmeasured, ${TASKS} tasks, batch ${BATCH}, ${CONC} concurrent, one SSE reader):`);
 for (const name of names) {
   for (const mode of MODES) {
     const xs = results.filter((r) => r.name === name && r.mode === mode).map((r) => r.cpuPerReport);

@@ -8,6 +8,7 @@ import type { ServerOptions } from '../src/index.ts';
 import { eventually } from '../../../test-support/eventually.ts';
 import { ADMIN, buildTestServer, type ApiAnswer, type TestApp } from './support.ts';
 import { startRedis } from './faults/support.ts';
+import { WindowCounts } from '../src/http/rate-limit.ts';
 
 const REDIS_URL = process.env.TASKPULSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const cleanups: (() => unknown)[] = [];
@@ -51,6 +52,28 @@ function expectRateLimited(r: { status: number; body: any; headers: Headers }, s
   expect(after).toBeGreaterThanOrEqual(1);
   expect(after).toBeLessThanOrEqual(60);
 }
+
+describe('WindowCounts (the in-memory count)', () => {
+  it('counts hits in fixed windows that start at a key\'s first hit', () => {
+    const w = new WindowCounts(10);
+    expect(w.hit('a', 1000, 5_000)).toEqual({ count: 1, ttlMs: 1000 });
+    expect(w.hit('a', 1000, 5_400)).toEqual({ count: 2, ttlMs: 600 });
+    expect(w.hit('b', 1000, 5_400)).toEqual({ count: 1, ttlMs: 1000 });
+    expect(w.hit('a', 1000, 5_999)).toEqual({ count: 3, ttlMs: 1 });
+    expect(w.hit('a', 1000, 6_000)).toEqual({ count: 1, ttlMs: 1000 }); // a new window
+  });
+
+  it('keeps at most its capacity of keys, forgetting the oldest window first', () => {
+    const w = new WindowCounts(2);
+    w.hit('a', 1000, 0);
+    w.hit('b', 1000, 10);
+    w.hit('a', 1000, 1000); // a's window restarts: now the newest
+    w.hit('c', 1000, 1010); // b, the oldest window, is forgotten
+    expect(w.hit('a', 1000, 1020).count).toBe(2);
+    expect(w.hit('c', 1000, 1020).count).toBe(2);
+    expect(w.hit('b', 1000, 1020).count).toBe(1);
+  });
+});
 
 describe('rate limits', () => {
   it('answers 429 rate_limited with retry-after past the per-credential limit; each API key has its own count', async () => {

@@ -8,8 +8,11 @@ import type { Principal } from './principal.ts';
 import { KEY_PREFIX, type KeyService } from './keys.ts';
 import type { TokenService } from './tokens.ts';
 
-/** Resolves a credential to its principal; null when it is not accepted. */
-export type Authenticate = (credential: string) => Promise<Principal | null>;
+/**
+ * Resolves a credential to its principal; null when it is not accepted. A recently seen API key
+ * resolves at once (no promise); anything else may need the store or a JWKS fetch.
+ */
+export type Authenticate = (credential: string) => Principal | null | Promise<Principal | null>;
 
 export interface AuthenticatorDeps {
   keys: KeyService;
@@ -19,12 +22,8 @@ export interface AuthenticatorDeps {
 }
 
 export function createAuthenticator({ keys, tokens, adminKey }: AuthenticatorDeps): Authenticate {
-  return async (credential) => {
-    if (credential.startsWith(KEY_PREFIX) || (adminKey !== null && credential === adminKey)) {
-      const k = await keys.verify(credential);
-      if (!k) return null;
-      return k.role === 'admin' ? { role: 'admin', keyId: k.id } : { role: 'worker', keyId: k.id!, scopes: new Set(k.scopes) };
-    }
+  return (credential) => {
+    if (credential.startsWith(KEY_PREFIX) || (adminKey !== null && credential === adminKey)) return keys.verify(credential);
     return tokens.verify(credential);
   };
 }

@@ -6,6 +6,10 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DEFAULT_WORKER_SCOPES, SCOPES, TaskPulseError, type ApiKeyInfo, type Role, type Scope } from '@taskpulse/protocol';
 import type { Store } from '../store/store.ts';
 import { newId } from '../ids.ts';
+import type { Principal } from './principal.ts';
+
+/** The bootstrap admin key's principal (it has no stored id). */
+const BOOTSTRAP_ADMIN: Principal = Object.freeze({ role: 'admin', keyId: null });
 
 export const KEY_PREFIX = 'tpk_';
 
@@ -26,7 +30,8 @@ export class KeyService {
   readonly #store: Store;
   readonly #config: KeyServiceConfig;
   readonly #adminHash: Buffer | null;
-  readonly #cache = new Map<string, { role: Role; id: string; scopes: readonly Scope[]; revoked: boolean; at: number }>();
+  /** Key hash → its principal (null: revoked) and when it was read. */
+  readonly #cache = new Map<string, { id: string; principal: Principal | null; at: number }>();
   readonly #revoked = new Set<(id: string) => void>();
   /** Presented key → its hash (and whether it is the bootstrap admin key). */
   readonly #hashes = new Map<string, { hash: string; admin: boolean }>();
@@ -64,27 +69,37 @@ export class KeyService {
     return () => this.#revoked.delete(listener);
   }
 
-  /** The role and id of a presented key, or null when it is unknown or revoked. */
-  async verify(key: string): Promise<{ role: Role; id: string | null; scopes: readonly Scope[] } | null> {
+  /**
+   * The principal a presented key stands for, or null when it is unknown or revoked: at once when
+   * the key was looked up less than `cacheMs` ago (the same object each time: a worker sends its
+   * key thousands of times a second), else after reading the store.
+   */
+  verify(key: string): Principal | null | Promise<Principal | null> {
     let seen = this.#hashes.get(key);
     if (seen === undefined) {
-      // Hashed once per key, not per request (a worker sends the same key thousands of times a second).
+      // Hashed once per key, not per request.
       const hash = hashKey(key);
       seen = { hash, admin: this.#adminHash !== null && timingSafeEqual(this.#adminHash, Buffer.from(hash, 'hex')) };
       if (this.#hashes.size >= 10_000) this.#hashes.clear();
       this.#hashes.set(key, seen);
     }
-    if (seen.admin) return { role: 'admin', id: null, scopes: SCOPES };
-    const hash = seen.hash;
+    if (seen.admin) return BOOTSTRAP_ADMIN;
     const now = (this.#config.now ?? Date.now)();
-    const cached = this.#cache.get(hash);
-    if (cached && now - cached.at < this.#config.cacheMs) return cached.revoked ? null : cached;
+    const cached = this.#cache.get(seen.hash);
+    if (cached && now - cached.at < this.#config.cacheMs) return cached.principal;
+    return this.#lookUp(seen.hash, now);
+  }
+
+  async #lookUp(hash: string, now: number): Promise<Principal | null> {
     const rec = await this.#store.keys.findByHash(hash);
     if (!rec) return null;
-    const entry = { role: rec.role, id: rec.id, scopes: rec.scopes, revoked: rec.revokedAt !== null, at: now };
+    const revoked = rec.revokedAt !== null;
+    const principal: Principal | null = revoked ? null
+      : rec.role === 'admin' ? { role: 'admin', keyId: rec.id }
+      : { role: 'worker', keyId: rec.id, scopes: new Set(rec.scopes) };
     if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(hash, entry);
-    if (!entry.revoked) void this.#store.keys.touch(rec.id, new Date(now).toISOString()).catch(() => {});
-    return entry.revoked ? null : entry;
+    this.#cache.set(hash, { id: rec.id, principal, at: now });
+    if (!revoked) void this.#store.keys.touch(rec.id, new Date(now).toISOString()).catch(() => {});
+    return principal;
   }
 }

@@ -82,8 +82,8 @@ export function toTaskPulseError(error: unknown): TaskPulseError {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const e = toTaskPulseError(error);
-    if (e.code === 'unavailable') request.log.warn({ err: error }, 'request failed: a dependency is unavailable');
-    else if (e.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (e.code === 'unavailable') request.log.warn({ err: error, reqId: request.id }, 'request failed: a dependency is unavailable');
+    else if (e.status >= 500) request.log.error({ err: error, reqId: request.id }, 'request failed');
     // Every 429 and 503 tells the client when to come back (the SDKs wait at least that long).
     if ((e.code === 'rate_limited' || e.code === 'unavailable') && !reply.hasHeader('retry-after')) {
       reply.header('retry-after', '1');

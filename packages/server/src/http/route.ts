@@ -62,9 +62,15 @@ export interface Router {
 }
 
 const ID_PARAM = /^[^\u0000-\u001f\u007f]{1,128}$/;
+/** A public route's caller. */
+const PUBLIC: Principal = Object.freeze({ role: 'admin', keyId: null });
+const ROUTE = Symbol('taskpulse.route');
 
-/** Runs once the caller is known (rate limits per credential); throws to refuse. */
-export type AfterAuth = (principal: Principal, spec: RouteSpec<ZodType | undefined, ZodType | undefined>, request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+/** The pattern of the route that handled `request` (`/v1/tasks/:id`), once its handler ran. */
+export const routeOf = (request: FastifyRequest): string | undefined => (request as FastifyRequest & { [ROUTE]?: string })[ROUTE];
+
+/** Runs once the caller is known (rate limits per credential); throws to refuse; a promise when it must wait. */
+export type AfterAuth = (principal: Principal, spec: RouteSpec<ZodType | undefined, ZodType | undefined>, request: FastifyRequest, reply: FastifyReply) => Promise<void> | void;
 
 export function createRouter(app: FastifyInstance, authenticate: Authenticate, afterAuth?: AfterAuth): Router {
   const specs: RouteSpec<ZodType | undefined, ZodType | undefined>[] = [];
@@ -72,11 +78,20 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate, a
     specs,
     route(spec, handler) {
       specs.push(spec as RouteSpec<ZodType | undefined, ZodType | undefined>);
+      const anySpec = spec as RouteSpec<ZodType | undefined, ZodType | undefined>;
+      // Every request of the API passes here: no promise is awaited that need not be (a cached
+      // API key and the in-memory rate limits answer at once), nothing is allocated per request
+      // that can be made once.
+      const forbidden = spec.roles === 'public' ? null : `may not call ${spec.method} ${spec.url}`;
+      const missingScope = spec.scopes
+        ? `this API key lacks the ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} scope needed for ${spec.method} ${spec.url}`
+        : null;
       app.route({
         method: spec.method,
         url: spec.url,
         handler: async (request, reply) => {
-          let principal: Principal = { role: 'admin', keyId: null };
+          (request as FastifyRequest & { [ROUTE]?: string })[ROUTE] = spec.url;
+          let principal = PUBLIC;
           let credential: string | null = null;
           if (spec.roles !== 'public') {
             const header = request.headers.authorization;
@@ -89,18 +104,18 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate, a
               if (typeof t === 'string' && t.length > 0) credential = t;
             }
             if (credential === null) throw new TaskPulseError('unauthorized', 'a credential is required: `Authorization: Bearer <credential>`');
-            const p = await authenticate(credential);
+            const found = authenticate(credential);
+            const p = found instanceof Promise ? await found : found;
             if (!p) throw new TaskPulseError('unauthorized', 'the credential is not valid');
-            if (!spec.roles.includes(p.role)) throw new TaskPulseError('forbidden', `a ${p.role} credential may not call ${spec.method} ${spec.url}`);
-            if (p.role === 'worker' && spec.scopes && !spec.scopes.some((s) => p.scopes.has(s))) {
-              throw new TaskPulseError('forbidden', `this API key lacks the ${spec.scopes.map((s) => `\`${s}\``).join(' or ')} scope needed for ${spec.method} ${spec.url}`);
-            }
+            if (!spec.roles.includes(p.role)) throw new TaskPulseError('forbidden', `a ${p.role} credential ${forbidden}`);
+            if (p.role === 'worker' && spec.scopes && !hasScope(p.scopes, spec.scopes)) throw new TaskPulseError('forbidden', missingScope!);
             principal = p;
-            await afterAuth?.(p, spec as RouteSpec<ZodType | undefined, ZodType | undefined>, request, reply);
+            const limited = afterAuth?.(p, anySpec, request, reply);
+            if (limited !== undefined) await limited;
           }
           const params = (request.params ?? {}) as Record<string, string>;
-          for (const [k, v] of Object.entries(params)) {
-            if (!ID_PARAM.test(v)) throw new TaskPulseError('invalid_request', `${k} must be 1–128 characters without control characters`, { fields: [`params.${k}`] });
+          for (const k in params) {
+            if (!ID_PARAM.test(params[k]!)) throw new TaskPulseError('invalid_request', `${k} must be 1–128 characters without control characters`, { fields: [`params.${k}`] });
           }
           let body: unknown = undefined;
           let checked = false;
@@ -133,4 +148,9 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate, a
       });
     },
   };
+}
+
+function hasScope(granted: ReadonlySet<Scope>, needed: readonly Scope[]): boolean {
+  for (const s of needed) if (granted.has(s)) return true;
+  return false;
 }

@@ -14,7 +14,7 @@ import type { Authenticate } from '../auth/authenticate.ts';
 import type { Metrics } from '../metrics.ts';
 import { openApiDocument } from '../openapi.ts';
 import { VERSION } from '../version.ts';
-import { createRouter, type Router } from './route.ts';
+import { createRouter, routeOf, type Router } from './route.ts';
 import { installErrorHandling } from './errors.ts';
 import { installRateLimits } from './rate-limit.ts';
 import { serveStatic } from './static.ts';
@@ -48,6 +48,9 @@ export async function createHttpServer(config: ServerConfig, deps: HttpDeps): Pr
   const app = Fastify({
     logger: { level: config.logLevel, stream: process.stderr },
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (pino builds one per call): nothing logs per request but errors,
+    // and those name the request id themselves (errors.ts).
+    childLoggerFactory: (logger) => logger,
     bodyLimit: config.bodyLimitBytes,
     // Only the listed proxies' X-Forwarded-For is believed (request.ip); by default none is.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
@@ -108,13 +111,6 @@ export async function createHttpServer(config: ServerConfig, deps: HttpDeps): Pr
   const corsHeaders = (origin: string | undefined): Record<string, string> =>
     originAllowed(origin) ? { 'access-control-allow-origin': origin!, vary: 'origin' } : {};
   installErrorHandling(app);
-  app.addHook('onRequest', async (request, reply) => {
-    // Draining: work is refused with a 503 (a stream still gets its 200 + `retry:`, see routes/events.ts).
-    if (deps.closing() && !request.url.startsWith('/v1/stream')) {
-      reply.header('retry-after', '1');
-      throw new TaskPulseError('unavailable', 'the server is shutting down; retry shortly');
-    }
-  });
 
   const limits = await installRateLimits(
     app,
@@ -126,16 +122,34 @@ export async function createHttpServer(config: ServerConfig, deps: HttpDeps): Pr
     app.log,
   );
   const isStreamOpen = (url: string) => url === '/v1/stream' || url.startsWith('/v1/stream?');
-  app.addHook('onRequest', async (request, reply) => {
+  // One callback hook, not two async ones: every request passes here (no promise when the limits
+  // count in memory).
+  app.addHook('onRequest', (request, reply, done) => {
+    const url = request.url;
+    // Draining: work is refused with a 503 (a stream still gets its 200 + `retry:`, see routes/events.ts).
+    if (deps.closing() && !url.startsWith('/v1/stream')) {
+      reply.header('retry-after', '1');
+      return done(new TaskPulseError('unavailable', 'the server is shutting down; retry shortly'));
+    }
     // Per IP before authentication (bad credentials count too); per credential in the router.
-    if (request.url.startsWith('/v1/')) await limits.checkIp(request, reply, isStreamOpen(request.url));
+    if (!url.startsWith('/v1/')) return done();
+    let counted: Promise<void> | void;
+    try {
+      counted = limits.checkIp(request, reply, isStreamOpen(url));
+    } catch (error) {
+      return done(error as Error);
+    }
+    if (counted === undefined) done();
+    else counted.then(() => done(), done);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    // Unmatched URLs share one label: a scanner must not grow the label set without bound.
-    const route = request.routeOptions.url ?? 'unmatched';
-    const stream = String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream') || route === '/v1/stream';
+  app.addHook('onResponse', (request, reply, done) => {
+    // The route pattern as the router set it (`request.routeOptions` builds an object per read);
+    // unmatched URLs share one label: a scanner must not grow the label set without bound.
+    const route = routeOf(request) ?? request.routeOptions.url ?? 'unmatched';
+    const stream = route === '/v1/stream' || String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream');
     deps.metrics.httpRequest(request.method, route, reply.statusCode, stream ? null : reply.elapsedTime);
+    done();
   });
 
   const router = createRouter(app, deps.authenticate, (principal, spec, request, reply) =>

@@ -17,7 +17,7 @@ export interface EventRoutesDeps {
   accepting: () => boolean;
   retryMs: number;
   /** Whether a credential is still accepted (a stream re-checks its own while open). */
-  authenticate: (credential: string) => Promise<unknown>;
+  authenticate: (credential: string) => unknown;
   corsHeaders: (origin: string | undefined) => Record<string, string>;
 }
 
@@ -119,7 +119,7 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
         }
       };
       const streamCredential = { ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(check ? { check } : {}) };
-      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs, credential: streamCredential }).catch((error: unknown) => request.log.warn({ err: error }, 'stream ended'));
+      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs, credential: streamCredential }).catch((error: unknown) => request.log.warn({ err: error, reqId: request.id }, 'stream ended'));
       return reply;
     },
   );
