@@ -3,85 +3,170 @@
 // SQLite twin), the CPU time each report costs this process and its PostgreSQL backends (from
 // /proc, when PostgreSQL runs on this machine: the figure other load disturbs least), and how many
 // bytes the log (events, their indexes, task versions) grows by per report. Runs in a throwaway
-// schema, dropped at the end.
+// schema, dropped at the end. With INSTANCES=2 or more, each instance runs in a worker thread of
+// its own (its own event loop, as separate server processes would have); THREADS=0 runs them all
+// on this thread instead (how figures before 2026-12-02 04:30 UTC were taken).
 // Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000] [REPORTS=50000]
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { buildServer } from '@taskpulse/server';
 
-const base = process.env.TASKPULSE_DATABASE_URL;
-if (!base) throw new Error('set TASKPULSE_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test');
-const instances = Number(process.env.INSTANCES ?? 1);
-const inputBytes = Number(process.env.INPUT_BYTES ?? 100);
-const schema = `tp_bench_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: base });
-await admin.connect();
-await admin.query(`CREATE SCHEMA ${schema}`);
-const url = new URL(base);
-url.searchParams.set('options', `-c search_path=${schema}`);
-// Names this run's sessions, to find their backends (and their CPU time) in pg_stat_activity.
-url.searchParams.set('application_name', schema);
-// Several instances in one process share the machine's cores, as two server processes would.
-const servers = [];
-for (let i = 0; i < instances; i++) servers.push(await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' }));
-for (const s of servers) await s.start();
-const s = servers[0]!;
-const tasks: { id: string; lease: string }[] = [];
-for (let i = 0; i < 200; i++) {
-  const r = await s.tasks.create({ role: 'admin', keyId: null }, { type: 'm', owner: 'u', start: true, leaseMs: 600_000, input: { blob: 'i'.repeat(inputBytes) } }, null);
-  tasks.push({ id: r.task.id, lease: r.lease!.token });
-}
-/** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
-const logBytes = async () =>
-  Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
-/** CPU time (µs) of this run's PostgreSQL backends (on this machine), by pid. */
-const backendsCpu = async () => {
-  const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema]);
-  const out = new Map<number, number>();
-  for (const { pid } of rows) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      out.set(pid, ((Number(f[11]) + Number(f[12])) * 1e6) / 100); // utime + stime, USER_HZ = 100
-    } catch {} // not on this machine, or gone
-  }
-  return out;
-};
-const N = Number(process.env.REPORTS ?? 50_000);
-const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
-const bytes0 = await logBytes();
-const pgCpu0 = await backendsCpu();
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-for (let round = 0; round < N / 1000; round++) {
+type Task = { id: string; lease: string };
+/** One wave: 1,000 reports over the 200 tasks, report k by instance k % instances. */
+const wave = (server: Awaited<ReturnType<typeof buildServer>>, tasks: Task[], round: number, instance: number, instances: number) => {
   const ps = [];
-  for (let k = 0; k < 1000; k++) {
+  for (let k = instance; k < 1000; k += instances) {
     const t = tasks[k % 200]!;
-    ps.push(servers[k % instances]!.tasks.progress(t.id, { lease: t.lease, done: round * 1000 + k, total: 1e9 }));
+    ps.push(server.tasks.progress(t.id, { lease: t.lease, done: round * 1000 + k, total: 1e9 }));
   }
-  await Promise.all(ps);
+  return Promise.all(ps);
+};
+
+if (!isMainThread) {
+  // An instance in a worker thread: runs the waves the main thread asks for.
+  const { url, index, instances } = workerData as { url: string; index: number; instances: number };
+  const server = await buildServer({ databaseUrl: url, logLevel: 'silent' });
+  await server.start();
+  let tasks: Task[] = [];
+  parentPort!.on('message', async (m: { create?: { inputBytes: number }; tasks?: Task[]; round?: number; close?: true }) => {
+    if (m.create) parentPort!.postMessage({ tasks: await createTasks(server, m.create.inputBytes) });
+    else if (m.tasks) tasks = m.tasks;
+    else if (m.round !== undefined) {
+      await wave(server, tasks, m.round, index, instances);
+      parentPort!.postMessage({ done: m.round });
+    } else if (m.close) {
+      await server.close();
+      parentPort!.postMessage({ closed: true });
+      parentPort!.close();
+    }
+  });
+  parentPort!.postMessage({ ready: true });
 }
-const ms = performance.now() - t0;
-const cpu = process.cpuUsage(cpu0);
-let pgCpu = 0;
-for (const [pid, us] of await backendsCpu()) pgCpu += us - (pgCpu0.get(pid) ?? 0);
-const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
-console.log(
-  `PostgreSQL store + state machine, ${instances} instance(s): ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
-    `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
-);
-console.log(
-  `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
-    `(load average ${load0} before, ${loadavg().map((x) => x.toFixed(2)).join(' ')} after)`,
-);
-console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
-const parts = await admin.query(
-  `SELECT c.relname, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE n.nspname = $1 AND c.relname IN ('events', 'events_pkey', 'events_task', 'events_owner', 'task_versions', 'task_versions_pkey') ORDER BY c.relname`,
-  [schema],
-);
-console.log(`  of which: ${parts.rows.map((r) => `${r.relname} ${Math.round(Number(r.b) / N)} B`).join(', ')} (whole relations / reports)`);
-for (const srv of servers) await srv.close();
-await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-await admin.end();
+
+async function createTasks(server: Awaited<ReturnType<typeof buildServer>>, inputBytes: number): Promise<Task[]> {
+  const tasks: Task[] = [];
+  for (let i = 0; i < 200; i++) {
+    const r = await server.tasks.create({ role: 'admin', keyId: null }, { type: 'm', owner: 'u', start: true, leaseMs: 600_000, input: { blob: 'i'.repeat(inputBytes) } }, null);
+    tasks.push({ id: r.task.id, lease: r.lease!.token });
+  }
+  return tasks;
+}
+
+/** An instance the main thread drives: in this thread, or in a worker thread of its own. */
+interface Instance {
+  create(inputBytes: number): Promise<Task[]>;
+  setTasks(tasks: Task[]): void;
+  wave(round: number): Promise<unknown>;
+  close(): Promise<unknown>;
+}
+
+function inThread(server: Awaited<ReturnType<typeof buildServer>>, index: number, instances: number): Instance {
+  let tasks: Task[] = [];
+  return {
+    create: (inputBytes) => createTasks(server, inputBytes),
+    setTasks: (t) => void (tasks = t),
+    wave: (round) => wave(server, tasks, round, index, instances),
+    close: () => server.close(),
+  };
+}
+
+async function inWorker(url: string, index: number, instances: number): Promise<Instance> {
+  // tsx's loader does not reach a worker's entry: the worker registers it, then imports this file.
+  const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+  const worker = new Worker(code, { eval: true, workerData: { url, index, instances }, execArgv: process.execArgv.filter((a) => a.startsWith('--conditions')) });
+  const next = (key: string) =>
+    new Promise<any>((resolve, reject) => {
+      const on = (m: Record<string, unknown>) => {
+        if (!(key in m)) return;
+        worker.off('message', on).off('error', fail);
+        resolve(m[key]);
+      };
+      const fail = (e: unknown) => {
+        worker.off('message', on).off('error', fail);
+        reject(e);
+      };
+      worker.on('message', on).on('error', fail);
+    });
+  await next('ready');
+  return {
+    create: (inputBytes) => (worker.postMessage({ create: { inputBytes } }), next('tasks')),
+    setTasks: (tasks) => worker.postMessage({ tasks }),
+    wave: (round) => (worker.postMessage({ round }), next('done')),
+    close: async () => (worker.postMessage({ close: true }), await next('closed')),
+  };
+}
+
+if (isMainThread) {
+  const base = process.env.TASKPULSE_DATABASE_URL;
+  if (!base) throw new Error('set TASKPULSE_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test');
+  const instances = Number(process.env.INSTANCES ?? 1);
+  const threads = instances > 1 && process.env.THREADS !== '0';
+  const inputBytes = Number(process.env.INPUT_BYTES ?? 100);
+  const schema = `tp_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const url = new URL(base);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  // Names this run's sessions, to find their backends (and their CPU time) in pg_stat_activity.
+  url.searchParams.set('application_name', schema);
+  const servers: Instance[] = [];
+  for (let i = 0; i < instances; i++) {
+    if (threads) servers.push(await inWorker(url.toString(), i, instances));
+    else {
+      const server = await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' });
+      await server.start();
+      servers.push(inThread(server, i, instances));
+    }
+  }
+  const tasks = await servers[0]!.create(inputBytes);
+  for (const srv of servers) srv.setTasks(tasks);
+  /** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
+  const logBytes = async () =>
+    Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
+  /** CPU time (µs) of this run's PostgreSQL backends (on this machine), by pid. */
+  const backendsCpu = async () => {
+    const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema]);
+    const out = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        out.set(pid, ((Number(f[11]) + Number(f[12])) * 1e6) / 100); // utime + stime, USER_HZ = 100
+      } catch {} // not on this machine, or gone
+    }
+    return out;
+  };
+  const N = Number(process.env.REPORTS ?? 50_000);
+  const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const bytes0 = await logBytes();
+  const pgCpu0 = await backendsCpu();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let round = 0; round < N / 1000; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  let pgCpu = 0;
+  for (const [pid, us] of await backendsCpu()) pgCpu += us - (pgCpu0.get(pid) ?? 0);
+  const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
+  console.log(
+    `PostgreSQL store + state machine, ${instances} instance(s)${threads ? ' (a thread each)' : ''}: ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
+      `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
+  );
+  console.log(
+    `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
+      `(load average ${load0} before, ${loadavg().map((x) => x.toFixed(2)).join(' ')} after)`,
+  );
+  console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
+  const parts = await admin.query(
+    `SELECT c.relname, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname IN ('events', 'events_pkey', 'events_task', 'events_owner', 'task_versions', 'task_versions_pkey') ORDER BY c.relname`,
+    [schema],
+  );
+  console.log(`  of which: ${parts.rows.map((r) => `${r.relname} ${Math.round(Number(r.b) / N)} B`).join(', ')} (whole relations / reports)`);
+  for (const srv of servers) await srv.close();
+  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+}
