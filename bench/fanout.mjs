@@ -418,6 +418,7 @@ async function floorServer() {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      req.socket.setNoDelay(true); // as TaskPulse's streams: no Nagle delay on small frames
       res.write('retry: 1000\n\n');
       res.write(snapshot); // as TaskPulse opens a stream (the bench waits for it)
       streams.add(res);
