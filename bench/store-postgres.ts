@@ -109,64 +109,68 @@ if (isMainThread) {
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
-  const url = new URL(base);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  // Names this run's sessions, to find their backends (and their CPU time) in pg_stat_activity.
-  url.searchParams.set('application_name', schema);
-  const servers: Instance[] = [];
-  for (let i = 0; i < instances; i++) {
-    if (threads) servers.push(await inWorker(url.toString(), i, instances));
-    else {
-      const server = await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' });
-      await server.start();
-      servers.push(inThread(server, i, instances));
+  // A failed run (a worker that does not start, PostgreSQL gone) still drops its schema.
+  try {
+    const url = new URL(base);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    // Names this run's sessions, to find their backends (and their CPU time) in pg_stat_activity.
+    url.searchParams.set('application_name', schema);
+    const servers: Instance[] = [];
+    for (let i = 0; i < instances; i++) {
+      if (threads) servers.push(await inWorker(url.toString(), i, instances));
+      else {
+        const server = await buildServer({ databaseUrl: url.toString(), logLevel: 'silent' });
+        await server.start();
+        servers.push(inThread(server, i, instances));
+      }
     }
+    const tasks = await servers[0]!.create(inputBytes);
+    for (const srv of servers) srv.setTasks(tasks);
+    /** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
+    const logBytes = async () =>
+      Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
+    /** CPU time (µs) of this run's PostgreSQL backends (on this machine), by pid. */
+    const backendsCpu = async () => {
+      const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema]);
+      const out = new Map<number, number>();
+      for (const { pid } of rows) {
+        try {
+          const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          out.set(pid, ((Number(f[11]) + Number(f[12])) * 1e6) / 100); // utime + stime, USER_HZ = 100
+        } catch {} // not on this machine, or gone
+      }
+      return out;
+    };
+    const N = Number(process.env.REPORTS ?? 50_000);
+    const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
+    const bytes0 = await logBytes();
+    const pgCpu0 = await backendsCpu();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let round = 0; round < N / 1000; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    let pgCpu = 0;
+    for (const [pid, us] of await backendsCpu()) pgCpu += us - (pgCpu0.get(pid) ?? 0);
+    const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
+    console.log(
+      `PostgreSQL store + state machine, ${instances} instance(s)${threads ? ' (a thread each)' : ''}: ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
+        `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
+    );
+    console.log(
+      `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
+        `(load average ${load0} before, ${loadavg().map((x) => x.toFixed(2)).join(' ')} after)`,
+    );
+    console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
+    const parts = await admin.query(
+      `SELECT c.relname, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname IN ('events', 'events_pkey', 'events_task', 'events_owner', 'task_versions', 'task_versions_pkey') ORDER BY c.relname`,
+      [schema],
+    );
+    console.log(`  of which: ${parts.rows.map((r) => `${r.relname} ${Math.round(Number(r.b) / N)} B`).join(', ')} (whole relations / reports)`);
+    for (const srv of servers) await srv.close();
+  } finally {
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+    await admin.end();
   }
-  const tasks = await servers[0]!.create(inputBytes);
-  for (const srv of servers) srv.setTasks(tasks);
-  /** Bytes of the log on disk: the events table with its indexes (and TOAST), and the task versions. */
-  const logBytes = async () =>
-    Number((await admin.query(`SELECT pg_total_relation_size('${schema}.events') + coalesce(pg_total_relation_size(to_regclass('${schema}.task_versions')), 0) AS b`)).rows[0].b);
-  /** CPU time (µs) of this run's PostgreSQL backends (on this machine), by pid. */
-  const backendsCpu = async () => {
-    const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema]);
-    const out = new Map<number, number>();
-    for (const { pid } of rows) {
-      try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        out.set(pid, ((Number(f[11]) + Number(f[12])) * 1e6) / 100); // utime + stime, USER_HZ = 100
-      } catch {} // not on this machine, or gone
-    }
-    return out;
-  };
-  const N = Number(process.env.REPORTS ?? 50_000);
-  const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const bytes0 = await logBytes();
-  const pgCpu0 = await backendsCpu();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let round = 0; round < N / 1000; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  let pgCpu = 0;
-  for (const [pid, us] of await backendsCpu()) pgCpu += us - (pgCpu0.get(pid) ?? 0);
-  const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
-  console.log(
-    `PostgreSQL store + state machine, ${instances} instance(s)${threads ? ' (a thread each)' : ''}: ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
-      `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
-  );
-  console.log(
-    `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
-      `(load average ${load0} before, ${loadavg().map((x) => x.toFixed(2)).join(' ')} after)`,
-  );
-  console.log(`log growth: ${Math.round((await logBytes() - bytes0) / N)} bytes per report (task input ${inputBytes.toLocaleString('en')} bytes)`);
-  const parts = await admin.query(
-    `SELECT c.relname, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = $1 AND c.relname IN ('events', 'events_pkey', 'events_task', 'events_owner', 'task_versions', 'task_versions_pkey') ORDER BY c.relname`,
-    [schema],
-  );
-  console.log(`  of which: ${parts.rows.map((r) => `${r.relname} ${Math.round(Number(r.b) / N)} B`).join(', ')} (whole relations / reports)`);
-  for (const srv of servers) await srv.close();
-  await admin.query(`DROP SCHEMA ${schema} CASCADE`);
-  await admin.end();
 }
