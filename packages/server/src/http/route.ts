@@ -105,7 +105,8 @@ export function createRouter(app: FastifyInstance, authenticate: Authenticate, a
             }
             if (credential === null) throw new TaskPulseError('unauthorized', 'a credential is required: `Authorization: Bearer <credential>`');
             const found = authenticate(credential);
-            const p = found instanceof Promise ? await found : found;
+            // Awaited only when it is a promise (a JWKS fetch, a key not seen lately): any thenable.
+            const p = found !== null && typeof (found as PromiseLike<unknown>).then === 'function' ? await found : (found as Principal | null);
             if (!p) throw new TaskPulseError('unauthorized', 'the credential is not valid');
             if (!spec.roles.includes(p.role)) throw new TaskPulseError('forbidden', `a ${p.role} credential ${forbidden}`);
             if (p.role === 'worker' && spec.scopes && !hasScope(p.scopes, spec.scopes)) throw new TaskPulseError('forbidden', missingScope!);
