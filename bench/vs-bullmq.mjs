@@ -8,7 +8,11 @@
 // Runs alternate A B A B so both see the same machine load.
 //
 //   node bench/vs-bullmq.mjs [--jobs 200] [--updates 500] [--concurrency 50] [--rounds 2]
-//                            [--modes per-update,batched,sdk,slow] [--slow-us 100]
+//                            [--modes per-update,batched,sdk,slow] [--slow-us 100] [--warmup 20000]
+//
+// `--warmup N`: before the measured rounds, each mode runs once unmeasured with N updates in all
+// (N / U jobs), on both systems: a fresh server spends a large part of its first tens of thousands
+// of requests compiling (V8's JIT; see bench/cpu.mjs --warmup), which a long-running one does not.
 //
 // Modes (TaskPulse side; BullMQ always awaits `updateProgress` per update):
 //   per-update  one `POST /v1/tasks/:id/progress` per update
@@ -123,7 +127,7 @@ async function sseReader(d, onEvent, onReconnect) {
 // ------------------------------------------------------------------ main thread
 
 async function main() {
-  const a = benchArgs({ jobs: 200, updates: 500, concurrency: 50, rounds: 2, modes: 'per-update,batched,sdk,slow', 'slow-us': 100, 'idle-ms': 3000 });
+  const a = benchArgs({ jobs: 200, updates: 500, concurrency: 50, rounds: 2, modes: 'per-update,batched,sdk,slow', 'slow-us': 100, 'idle-ms': 3000, warmup: 20000 });
   const { jobs: JOBS, updates: UPDATES, concurrency: CONC, rounds: ROUNDS, 'slow-us': SLOW_US, 'idle-ms': IDLE_MS } = a;
   const modes = a.modes.split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of modes) if (!['per-update', 'batched', 'sdk', 'slow'].includes(m)) throw new Error(`unknown mode ${m}`);
@@ -138,6 +142,15 @@ async function main() {
   try {
     console.log(`TaskPulse vs BullMQ ${readBullmqVersion()}: ${JOBS} jobs × ${UPDATES} updates, concurrency ${CONC}, ${ROUNDS} round(s) per mode, Node ${process.version}`);
     console.log(`TaskPulse: SQLite WAL synchronous=NORMAL (every event durable before its ack); BullMQ: redis-server ${redis.version} on :${redis.port}, no persistence`);
+    if (a.warmup > 0) {
+      const jobs = Math.max(1, Math.ceil(a.warmup / UPDATES));
+      for (const mode of modes) {
+        const common = { jobs, updates: UPDATES, slowUs: 0, idleMs: IDLE_MS };
+        await runTaskPulse(server, ADMIN, mode, `warm-${mode}`, { ...common, system: 'taskpulse' }, CONC);
+        await runBullmq(bullmq, connection, redis.pid, `warm-${mode}`, { ...common, system: 'bullmq' }, CONC);
+      }
+      console.log(`warm-up: ${jobs * UPDATES} updates per mode on each system, not measured`);
+    }
     for (const mode of modes) {
       for (let r = 0; r < ROUNDS; r++) {
         for (const system of r % 2 === 0 ? ['taskpulse', 'bullmq'] : ['bullmq', 'taskpulse']) {

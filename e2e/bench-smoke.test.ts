@@ -20,7 +20,7 @@ function run(script: string, args: string[]): Promise<{ code: number | null; out
 }
 
 it('vs-bullmq runs the batched slow-reader mode on both systems and loses nothing', async () => {
-  const { code, out } = await run('vs-bullmq.mjs', ['--jobs', '3', '--updates', '4', '--concurrency', '2', '--rounds', '1', '--idle-ms', '2000', '--modes', 'slow']);
+  const { code, out } = await run('vs-bullmq.mjs', ['--jobs', '3', '--updates', '4', '--concurrency', '2', '--rounds', '1', '--idle-ms', '2000', '--modes', 'slow', '--warmup', '8']);
   expect(code, out).toBe(0);
   const rows = out.split('\n').filter((l) => / (taskpulse|bullmq) .* events\/s/.test(l));
   expect(rows, out).toHaveLength(2); // the batched path with a slow reader, on both systems
