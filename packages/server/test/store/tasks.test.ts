@@ -47,6 +47,19 @@ describeStores('store tasks', (engine) => {
     expect(await expired(at + 4_001)).toEqual(['late', 'early', 'later']);
   });
 
+  it('keeps any string in a task through an update, a lone surrogate and NUL included', async () => {
+    const store = await engine().open();
+    const odd = 'a\ud800b\u0000c"\\\u2028é';
+    await store.write((tx) => tx.insertTask(task('t1')));
+    await store.write(async (tx) => {
+      const t = (await tx.getTask('t1'))!;
+      await tx.updateTask({ ...t, input: { odd }, metadata: { [odd]: [odd] } });
+    });
+    const back = (await store.tasks.get('t1'))!;
+    expect(back.input).toEqual({ odd });
+    expect(back.metadata).toEqual({ [odd]: [odd] });
+  });
+
   it('pages tasks newest first, sorts, filters, counts and snapshots', async () => {
     const e = engine();
     const a = await e.open();

@@ -135,18 +135,23 @@ export class PostgresPort implements UnitOfWorkPort {
 
   /**
    * The batch's writes as one statement (data-modifying CTEs): the task rows flushed, the new
-   * task versions, the events, the head. Null when there is nothing to write.
+   * task versions, the events, the head. The JSON texts (documents, versions, events) go in as one
+   * JSON array each, joined as they are (`json_array_elements` gives each back exactly): the
+   * driver would otherwise escape every quote of them into an array literal, synchronously and
+   * under the head lock. Null when there is nothing to write.
    */
   #writes(): { text: string; values: unknown[] } | null {
     const parts: string[] = [];
     const values: unknown[] = [];
-    const arg = (v: unknown) => `$${values.push(v)}`;
+    const arg = (v: unknown[], type: string) => `unnest($${values.push(v)}::${type}[])`;
+    const json = (texts: string[]) => `json_array_elements($${values.push(`[${texts.join(',')}]`)}::json)`;
     const rows = this.#rows;
     if (rows.length > 0) {
       parts.push(
-        `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc
-         FROM unnest(${arg(rows.map((t) => t.id))}::text[], ${arg(rows.map((t) => t.status))}::text[], ${arg(rows.map(leaseColumn))}::bigint[], ${arg(rows.map((t) => JSON.stringify(t)))}::text[])
-           AS v(id, status, lease, doc) WHERE tasks.id = v.id`,
+        `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc::text
+         FROM ROWS FROM (${arg(rows.map((t) => t.id), 'text')}, ${arg(rows.map((t) => t.status), 'text')}, ${arg(rows.map(leaseColumn), 'bigint')},
+           ${json(rows.map((t) => JSON.stringify(t)))}) AS v(id, status, lease, doc)
+         WHERE tasks.id = v.id`,
       );
     }
     const events = this.#events;
@@ -157,21 +162,22 @@ export class PostgresPort implements UnitOfWorkPort {
       if (versions.length > 0) {
         parts.push(
           `INSERT INTO task_versions (task_id, seq, at_ms, json)
-           SELECT * FROM unnest(${arg(versions.map((e) => e.taskId))}::text[], ${arg(versions.map((e) => e.seq))}::bigint[], ${arg(versions.map((e) => Date.parse(e.at)))}::bigint[], ${arg(versions.map((e) => this.#compact.get(e)!.version))}::text[])`,
+           SELECT t, s, a, j::text FROM ROWS FROM (${arg(versions.map((e) => e.taskId), 'text')}, ${arg(versions.map((e) => e.seq), 'bigint')},
+             ${arg(versions.map((e) => Date.parse(e.at)), 'bigint')}, ${json(versions.map((e) => this.#compact.get(e)!.version!))}) AS v(t, s, a, j)`,
         );
       }
       parts.push(
         `INSERT INTO events (${EVENT_COLUMNS}, base)
-         SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j, b
-         FROM unnest(${[
-           arg(events.map((e) => e.seq)) + '::bigint[]', arg(events.map((e) => e.type)) + '::text[]', arg(events.map((e) => Date.parse(e.at))) + '::bigint[]',
-           arg(events.map((e) => e.taskId)) + '::text[]', arg(events.map((e) => e.owner)) + '::text[]', arg(events.map((e) => e.taskType)) + '::text[]',
-           arg(events.map((e) => e.parentId)) + '::text[]', arg(events.map((e) => pieceOf('tags', e.tags))) + '::text[]', arg(events.map((e) => e.milestone)) + '::bool[]',
-           arg(events.map((e, i) => stored[i]?.row ?? e.json)) + '::text[]', arg(events.map((_, i) => stored[i]?.base ?? null)) + '::bigint[]',
+         SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j::text, b
+         FROM ROWS FROM (${[
+           arg(events.map((e) => e.seq), 'bigint'), arg(events.map((e) => e.type), 'text'), arg(events.map((e) => Date.parse(e.at)), 'bigint'),
+           arg(events.map((e) => e.taskId), 'text'), arg(events.map((e) => e.owner), 'text'), arg(events.map((e) => e.taskType), 'text'),
+           arg(events.map((e) => e.parentId), 'text'), arg(events.map((e) => pieceOf('tags', e.tags)), 'text'), arg(events.map((e) => e.milestone), 'bool'),
+           json(events.map((e, i) => stored[i]?.row ?? e.json)), arg(events.map((_, i) => stored[i]?.base ?? null), 'bigint'),
          ].join(', ')}) AS v(s, ty, a, ti, o, tt, p, tg, m, j, b)`,
       );
     }
-    if (this.#head !== null) parts.push(`UPDATE taskpulse_meta SET head = ${arg(this.#head)} WHERE id = 1`);
+    if (this.#head !== null) parts.push(`UPDATE taskpulse_meta SET head = $${values.push(this.#head)} WHERE id = 1`);
     this.#rows = [];
     this.#events = [];
     this.#head = null;
