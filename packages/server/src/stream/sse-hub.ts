@@ -58,11 +58,6 @@ export interface StreamCredential {
   expiresAtMs?: number;
   /** Resolves false once the credential is no longer accepted (a revoked key); rejects when it cannot tell. */
   check?: () => Promise<boolean>;
-  /**
-   * What identifies the credential (e.g. the credential itself): the streams presenting the same
-   * one share one check per round instead of one each.
-   */
-  key?: string;
 }
 
 /**
@@ -326,19 +321,13 @@ export class StreamHub {
       do {
         this.#recheckAgain = false;
         const streams = [...this.#all()].filter((c) => c.credential?.check);
-        const shared = new Map<string, Promise<boolean>>();
         let next = 0;
         const checkNext = async (): Promise<void> => {
           while (next < streams.length) {
             const c = streams[next++]!;
-            const credential = c.credential;
-            if (!credential?.check) continue; // closed meanwhile
-            let ok = credential.key === undefined ? undefined : shared.get(credential.key);
-            if (ok === undefined) {
-              ok = credential.check().catch(() => true);
-              if (credential.key !== undefined) shared.set(credential.key, ok);
-            }
-            if (!(await ok)) this.#endForCredential(c);
+            const check = c.credential?.check;
+            if (!check) continue; // closed meanwhile
+            if (!(await check().catch(() => true))) this.#endForCredential(c);
           }
         };
         await Promise.all(Array.from({ length: Math.min(CHECKS_IN_FLIGHT, streams.length) }, checkNext));
