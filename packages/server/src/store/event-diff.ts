@@ -189,7 +189,9 @@ export function compactEvent(
  * which `versionOf` finds (each version is asked for once per call).
  */
 export function rowsToEvents(rows: readonly Row[], versionOf: (taskId: string, base: number, row: Row) => string | undefined): StoredEvent[] {
-  const versions = new Map<string, string>();
+  // Each version is asked for and parsed once per call: a page of one task's events merges 500
+  // diffs into the same version (a shallow copy each: a merge replaces top-level fields only).
+  const versions = new Map<string, Record<string, unknown>>();
   return rows.map((r) => {
     const e = rowToEvent(r);
     if (r.base === null || r.base === undefined) return e;
@@ -197,9 +199,10 @@ export function rowsToEvents(rows: readonly Row[], versionOf: (taskId: string, b
     const key = `${e.taskId}\u0000${base}`;
     let version = versions.get(key);
     if (version === undefined) {
-      version = versionOf(e.taskId!, base, r);
+      const json = versionOf(e.taskId!, base, r);
       // Pruning keeps every version a retained event refers to, so this is a broken log.
-      if (version === undefined) throw new Error(`event ${e.seq}: its task version ${base} is missing`);
+      if (json === undefined) throw new Error(`event ${e.seq}: its task version ${base} is missing`);
+      version = JSON.parse(json) as Record<string, unknown>;
       versions.set(key, version);
     }
     e.json = mergeTaskEvent(e.seq, e.type, e.at, e.taskId!, version, r.json as string);
@@ -207,9 +210,9 @@ export function rowsToEvents(rows: readonly Row[], versionOf: (taskId: string, b
   });
 }
 
-/** Rebuilds an event's wire JSON from its version and its stored diff. */
-export function mergeTaskEvent(seq: number, type: string, at: string, taskId: string, versionJson: string, diffJson: string): string {
-  const task = JSON.parse(versionJson) as Record<string, unknown>;
+/** Rebuilds an event's wire JSON from its version (JSON, or parsed: it is not changed) and its stored diff. */
+export function mergeTaskEvent(seq: number, type: string, at: string, taskId: string, version: string | Record<string, unknown>, diffJson: string): string {
+  const task = typeof version === 'string' ? (JSON.parse(version) as Record<string, unknown>) : { ...version };
   if ('seq' in task) task.seq = seq; // left out of the diff when it is the event's own
   const diff = JSON.parse(diffJson) as Record<string, unknown>;
   Object.assign(task, diff);
