@@ -1,5 +1,6 @@
 /** Viewer tokens with malformed claims are refused (401): a claim the server cannot read never widens access. */
-import { SignJWT } from 'jose';
+import { SignJWT, generateKeyPair } from 'jose';
+import { signedWithSecret } from '../src/auth/tokens.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildTestServer, skippingClock, type TestApp } from './support.ts';
 
@@ -60,4 +61,13 @@ it('dates and expires tokens by the injected clock: refused once it passes their
   const r = await t.api('GET', '/v1/tasks?type=claims', undefined, minted.body.token);
   expect(r.status).toBe(401);
   expect(r.body.error.details.reason).toBe('token_expired');
+});
+
+it('tells the tokens this server signed (not re-checked while their stream is open) from any other credential', async () => {
+  expect(signedWithSecret(await sign({}))).toBe(true);
+  const { privateKey } = await generateKeyPair('ES256');
+  const idp = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('alice').setExpirationTime('5m').sign(privateKey);
+  expect(signedWithSecret(idp)).toBe(false); // an identity provider's token: re-checked against its JWKS
+  expect(signedWithSecret('tp_live_0123456789abcdef')).toBe(false); // an API key: re-checked (revocation)
+  expect(signedWithSecret('not.a.jwt')).toBe(false);
 });

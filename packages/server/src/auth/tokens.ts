@@ -3,7 +3,7 @@
  * or verified against a configured JWKS (tokens minted by the app's own identity provider).
  * Only the listed algorithms are accepted, so `alg: none` and algorithm swaps fail.
  */
-import { SignJWT, createRemoteJWKSet, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
+import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, jwtVerify, errors as joseErrors, type JWTPayload } from 'jose';
 import { Id, TaskPulseError } from '@taskpulse/protocol';
 import { z } from 'zod';
 import type { Principal } from './principal.ts';
@@ -107,5 +107,17 @@ export class TokenService {
     const sub = claims.data.sub;
     const taskIds = claims.data.tids ? new Set(claims.data.tids) : null;
     return { role: 'viewer', owner: sub, taskIds, ...(typeof payload.exp === 'number' ? { expiresAtMs: payload.exp * 1000 } : {}) };
+  }
+}
+
+/**
+ * Whether a token that verified was signed with this server's secret (HS256): an identity
+ * provider's tokens are only accepted with asymmetric algorithms (see `verify`).
+ */
+export function signedWithSecret(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).alg === 'HS256';
+  } catch {
+    return false;
   }
 }
