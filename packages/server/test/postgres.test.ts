@@ -197,4 +197,43 @@ describe('two server instances on one PostgreSQL and Redis', () => {
     // …and what the stream carried is exactly that log.
     expect(events.map((e) => JSON.parse(e.data))).toEqual(fromA.body.events);
   }, 30_000);
+
+  it('streams on both instances carry every event once, in order, while both write at once', async () => {
+    const { url } = await freshSchema();
+    const redisChannel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
+    const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel };
+    const servers: TestServer[] = [];
+    for (let i = 0; i < 2; i++) {
+      const s = await startTestServer(opts);
+      cleanups.push(() => s.close());
+      servers.push(s);
+    }
+    const streams = await Promise.all(servers.map((s) => SseReader.open(`${s.url}/v1/stream`, ADMIN)));
+    for (const st of streams) {
+      cleanups.push(async () => st.close());
+      await st.until((es) => es.some((e) => e.event === 'snapshot'));
+    }
+    // Each instance runs tasks of its own: their commits interleave in the log, so each instance's
+    // own events often reach its hub before the other's that precede them (a gap it fills).
+    const type = `both_${randomBytes(3).toString('hex')}`;
+    await Promise.all(
+      [0, 1, 2, 3].map(async (k) => {
+        const s = servers[k % 2]!;
+        const created = await s.api('POST', '/v1/tasks', { type, owner: `u${k}`, start: true });
+        expect(created.status).toBe(201);
+        for (let done = 1; done <= 25; done++) {
+          const p = await s.api('POST', `/v1/tasks/${created.body.task.id}/progress`, { lease: created.body.lease.token, done, total: 25 });
+          expect(p.status).toBe(200);
+        }
+      }),
+    );
+    const log = await servers[0]!.api('GET', '/v1/events?after=0&limit=500');
+    const head = log.body.head as number;
+    expect(head).toBe(4 * 26);
+    for (const st of streams) {
+      const got = (await st.until((es) => es.some((e) => Number(e.id) === head))).filter((e) => e.event.startsWith('task.'));
+      expect(got.map((e) => Number(e.id))).toEqual(range(1, head));
+      expect(got.map((e) => JSON.parse(e.data))).toEqual(log.body.events);
+    }
+  }, 30_000);
 });

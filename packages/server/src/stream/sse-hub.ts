@@ -66,6 +66,9 @@ export interface StreamCredential {
  */
 const CHECKS_IN_FLIGHT = 16;
 
+/** Bus events kept past a gap at most (beyond, the fill reads them from the store). */
+const AHEAD_LIMIT = 10_000;
+
 export interface HubDeps {
   /** The log's one read path (cursor checks, snapshots, catch-up pages, gap fills). */
   reader: EventReader;
@@ -102,6 +105,12 @@ export class StreamHub {
   #byOwner = new Map<string, Set<SseConnection>>();
   #filling = false;
   #refill = false;
+  /**
+   * Events from the bus past a gap in the seqs, kept while the gap is read from the store: with
+   * several instances, an instance's own events often arrive before another's that precede them,
+   * and reading only the gap spares reading (and merging) its own events back from the store.
+   */
+  readonly #ahead = new Map<number, StoredEvent>();
   #timer: NodeJS.Timeout | null = null;
   #unsubscribe: (() => void) | null = null;
   #closed = false;
@@ -231,6 +240,7 @@ export class StreamHub {
     for (const c of this.#all()) c.close(retryFrame(this.#config.retryMs));
     // Release long polls at once.
     this.#head = Number.MAX_SAFE_INTEGER;
+    this.#ahead.clear();
     this.#heads.close();
   }
 
@@ -248,15 +258,41 @@ export class StreamHub {
   #onBus(events: StoredEvent[]): void {
     if (this.#filling) {
       this.#refill = true;
+      this.#keep(events, 0);
       return;
     }
     let expected = this.#head + 1;
-    for (const e of events) {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
       if (e.seq < expected) continue; // already dispatched
-      if (e.seq !== expected) return void this.#fill();
+      if (e.seq !== expected) {
+        this.#keep(events, i);
+        return void this.#fill();
+      }
       this.#dispatch(e);
       expected++;
     }
+  }
+
+  #keep(events: readonly StoredEvent[], from: number): void {
+    for (let i = from; i < events.length && this.#ahead.size < AHEAD_LIMIT; i++) {
+      const e = events[i]!;
+      if (e.seq > this.#head) this.#ahead.set(e.seq, e);
+    }
+  }
+
+  /** Dispatches the kept events that continue the head; the first kept seq past a gap, or null. */
+  #drainAhead(): number | null {
+    for (let e = this.#ahead.get(this.#head + 1); e !== undefined; e = this.#ahead.get(this.#head + 1)) {
+      this.#ahead.delete(e.seq);
+      this.#dispatch(e);
+    }
+    let next: number | null = null;
+    for (const seq of this.#ahead.keys()) {
+      if (seq <= this.#head) this.#ahead.delete(seq);
+      else if (next === null || seq < next) next = seq;
+    }
+    return next;
   }
 
   async #fill(): Promise<void> {
@@ -265,11 +301,15 @@ export class StreamHub {
       do {
         this.#refill = false;
         for (;;) {
-          const page = await this.#deps.reader.page(this.#head, {}, 1000);
+          const next = this.#drainAhead();
+          // Only the gap before the events in hand (all that follows when none are).
+          const page = await this.#deps.reader.page(this.#head, {}, next === null ? 1000 : Math.min(1000, next - this.#head - 1));
           for (const e of page.events) if (e.seq === this.#head + 1) this.#dispatch(e);
-          if (!page.full) break;
+          if (!page.full && (next === null || this.#head + 1 < next)) break;
         }
       } while (this.#refill);
+      // Kept events the store could not continue yet: the next tick tries again.
+      if (this.#drainAhead() !== null) this.#refill = true;
     } catch {
       // The store is unreachable: the next bus message or heartbeat retries.
       this.#refill = true;
