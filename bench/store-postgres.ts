@@ -6,7 +6,7 @@
 // schema, dropped at the end. With INSTANCES=2 or more, each instance runs in a worker thread of
 // its own (its own event loop, as separate server processes would have); THREADS=0 runs them all
 // on this thread instead (how figures before 2026-12-02 04:30 UTC were taken).
-// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000] [REPORTS=50000]
+// Run: TASKPULSE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npx tsx --conditions=@taskpulse/source bench/store-postgres.ts [INSTANCES=2] [INPUT_BYTES=10000] [REPORTS=50000] [WARMUP=10000]
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -142,12 +142,15 @@ if (isMainThread) {
       return out;
     };
     const N = Number(process.env.REPORTS ?? 50_000);
+    // Unmeasured waves first, so a fresh process's JIT compilation is not counted (as cpu.mjs --warmup).
+    const warmupWaves = Math.ceil(Number(process.env.WARMUP ?? 10_000) / 1000);
+    for (let round = 0; round < warmupWaves; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
     const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
     const bytes0 = await logBytes();
     const pgCpu0 = await backendsCpu();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (let round = 0; round < N / 1000; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
+    for (let round = warmupWaves; round < warmupWaves + N / 1000; round++) await Promise.all(servers.map((srv) => srv.wave(round)));
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     let pgCpu = 0;
@@ -155,7 +158,7 @@ if (isMainThread) {
     const { rows } = await admin.query(`SELECT head FROM ${schema}.taskpulse_meta`);
     console.log(
       `PostgreSQL store + state machine, ${instances} instance(s)${threads ? ' (a thread each)' : ''}: ${Math.round(N / (ms / 1000)).toLocaleString('en')} durable reports/s ` +
-        `(${N.toLocaleString('en')} reports, 1,000 per batch; log head ${rows[0].head})`,
+        `(${N.toLocaleString('en')} reports after ${(warmupWaves * 1000).toLocaleString('en')} unmeasured, 1,000 per batch; log head ${rows[0].head})`,
     );
     console.log(
       `CPU per report: ${((cpu.user + cpu.system) / N).toFixed(1)} µs in this process, ${(pgCpu / N).toFixed(1)} µs in its PostgreSQL backends ` +
