@@ -49,15 +49,21 @@ afterEach(async () => {
   if (errors.length > 0) throw errors[0];
 });
 
+/** A SQLite file of this test's own (its folder is removed after the test), for tests that look inside it. */
+export function sqliteFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'taskpulse-store-'));
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 's.db');
+}
+
 export function testEngine(name: EngineName): TestEngine {
   const opened = (store: Store) => {
     cleanups.push(() => store.close());
     return store;
   };
   if (name === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'taskpulse-store-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
-    return { name, shared: false, open: async () => opened(new SqliteStore({ file: join(dir, 's.db') })) };
+    const file = sqliteFile();
+    return { name, shared: false, open: async () => opened(new SqliteStore({ file })) };
   }
   const schema = `tp_${randomBytes(6).toString('hex')}`;
   cleanups.push(() => pgAdmin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));

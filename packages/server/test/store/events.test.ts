@@ -1,7 +1,4 @@
 /** The `events` sub-store on every engine: the log read back, filtered, pruned, its head and floor. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -10,7 +7,7 @@ import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { PostgresStore } from '../../src/store/postgres/index.ts';
 import { PG_URL, pgAdmin } from '../support.ts';
 import type { NewEvent, Store, TaskRecord } from '../../src/store/store.ts';
-import { describeStores, event, task } from './engines.ts';
+import { describeStores, event, sqliteFile, task } from './engines.ts';
 
 describeStores('store events', (engine) => {
   it('reads back from the log exactly the events sent live, across undone units, pruning and a restart', async () => {
@@ -86,15 +83,9 @@ describeStores('store events', (engine) => {
 });
 
 describe('store events: sqlite log size', () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-  });
-
   it('stores a progress event in a few hundred bytes whatever the size of the task', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'taskpulse-store-'));
-    dirs.push(dir);
-    const store = new SqliteStore({ file: join(dir, 's.db') });
+    const file = sqliteFile();
+    const store = new SqliteStore({ file });
     const t = { ...task('big'), input: { blob: 'i'.repeat(100_000) }, metadata: { m: 'x'.repeat(10_000) } };
     await store.write((tx) => tx.insertTask(t));
     for (let n = 1; n <= 50; n++) {
@@ -105,7 +96,7 @@ describe('store events: sqlite log size', () => {
       });
     }
     await store.close();
-    const db = new Database(join(dir, 's.db'), { readonly: true });
+    const db = new Database(file, { readonly: true });
     const rows = db.prepare('SELECT length(json) AS n FROM events ORDER BY seq').pluck().all() as number[];
     const versions = db.prepare('SELECT count(*) FROM task_versions').pluck().get();
     db.close();

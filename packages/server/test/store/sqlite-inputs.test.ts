@@ -4,23 +4,13 @@
  * What the reads give back is in the engine-neutral suite (tasks.test.ts).
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { INPUT_APART_CHARS } from '../../src/store/sqlite/task-docs.ts';
-import { task } from './engines.ts';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { sqliteFile, task } from './engines.ts';
 
 it('writes an input over the limit once, apart, and keeps the row small through rewrites', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'taskpulse-inputs-'));
-  dirs.push(dir);
-  const file = join(dir, 's.db');
+  const file = sqliteFile();
   const store = new SqliteStore({ file });
   const big = { blob: 'x'.repeat(10_000) };
   const small = { blob: 'x'.repeat(INPUT_APART_CHARS - 20) };
