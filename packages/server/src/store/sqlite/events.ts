@@ -4,9 +4,9 @@
  */
 import type Database from 'better-sqlite3';
 import { rowsToEvents } from '../event-diff.ts';
-import { Params, eventWhere, type Row } from '../sql.ts';
+import type { Row } from '../sql.ts';
 import type { EventFilter, EventStore, StoredEvent } from '../store.ts';
-import { SQLITE } from './dialect.ts';
+import { keyedOf, readEventRows } from './event-keys.ts';
 
 export class SqliteEvents implements EventStore {
   readonly #db: Database.Database;
@@ -28,11 +28,7 @@ export class SqliteEvents implements EventStore {
   async read(after: number, filter: EventFilter, limit: number): Promise<{ events: StoredEvent[]; head: number }> {
     return this.#reader.transaction(() => {
       const head = this.readHead();
-      const p = new Params(SQLITE);
-      const where = [`seq > ${p.add(after)}`, `seq <= ${p.add(head)}`, ...eventWhere(filter, p)];
-      const rows = this.#reader
-        .prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}`)
-        .all(...p.values) as Row[];
+      const rows = readEventRows(this.#reader, after, head, keyedOf(this.#reader), filter, limit);
       return { events: this.#rowsToEvents(rows), head };
     })();
   }
@@ -78,6 +74,9 @@ export class SqliteEvents implements EventStore {
         } else hi = mid - 1;
       }
       if (cut <= 0) return 0;
+      // The keys of the pruned events (event-keys.ts), found per task and owner: a range each.
+      this.#db.prepare('DELETE FROM events_by_task WHERE k IN (SELECT DISTINCT task_id FROM events WHERE seq <= ?) AND s <= ?').run(cut, cut);
+      this.#db.prepare('DELETE FROM events_by_owner WHERE k IN (SELECT DISTINCT owner FROM events WHERE seq <= ?) AND s <= ?').run(cut, cut);
       const n = this.#db.prepare('DELETE FROM events WHERE seq <= ?').run(cut).changes;
       // A version is needed while a retained event may refer to it: until a later version of the
       // same task is itself at or below the cut.

@@ -29,6 +29,7 @@ import { SqliteNotifications } from './notifications.ts';
 import { SqliteHistory } from './history.ts';
 import { CHECKPOINT_DEFAULTS, Checkpointer } from './checkpointer.ts';
 import { TaskInputs } from './task-docs.ts';
+import { EventKeys } from './event-keys.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -45,6 +46,8 @@ export interface SqliteStoreOptions {
   maxSizeBytes?: number | null;
   /** The WAL file is checkpointed and truncated once it passes this size (see checkpointer.ts). @defaultValue 16 MiB */
   walLimitBytes?: number;
+  /** Events written before the log's per-task and per-owner keys are (event-keys.ts); tests set it small. @defaultValue 2048 */
+  keyBatch?: number;
 }
 
 export const SQLITE_DEFAULTS = Object.freeze({
@@ -84,6 +87,9 @@ export class SqliteStore implements Store {
     if (maxSizeBytes !== null && (!Number.isSafeInteger(maxSizeBytes) || maxSizeBytes < 65_536)) {
       throw new Error(`\`maxSizeBytes\` must be an integer of at least 65536, got ${maxSizeBytes}`);
     }
+    if (options.keyBatch !== undefined && (!Number.isSafeInteger(options.keyBatch) || options.keyBatch < 1)) {
+      throw new Error(`\`keyBatch\` must be a positive integer, got ${options.keyBatch}`);
+    }
     this.#file = options.file;
     this.#minFreeBytes = minFreeBytes;
     this.#db = new Database(options.file);
@@ -116,7 +122,7 @@ export class SqliteStore implements Store {
     const versions = new JournaledMap<TaskVersion>(KEEP);
     const inputs = new TaskInputs(this.#db);
     this.#uow = new UnitOfWork(
-      new SqlitePort(this.#db, inputs),
+      new SqlitePort(this.#db, inputs, new EventKeys(this.#db, options.keyBatch)),
       { savepoints: 'eager', pureWithoutSavepoint: true, keepTasks: KEEP, head: Math.max(meta.v, max.m ?? 0) },
       [versions as JournaledMap<unknown>],
     );

@@ -61,6 +61,19 @@ export const MIGRATIONS: readonly string[] = [
   /* 10: a large task input is kept apart from its row, which every report rewrites (task-docs.ts) */ `
   CREATE TABLE task_inputs (id TEXT PRIMARY KEY, input TEXT NOT NULL) WITHOUT ROWID;
   `,
+  /*
+   * 11: the log's per-task and per-owner keys are written in bulk, every few thousand events, not
+   * with each commit (event-keys.ts): an index on events(task_id, seq) dirtied one page per task
+   * per commit, two thirds of what a report wrote.
+   */ `
+  CREATE TABLE events_by_task (k TEXT NOT NULL, s INTEGER NOT NULL, PRIMARY KEY (k, s)) WITHOUT ROWID;
+  CREATE TABLE events_by_owner (k TEXT NOT NULL, s INTEGER NOT NULL, PRIMARY KEY (k, s)) WITHOUT ROWID;
+  INSERT INTO events_by_task (k, s) SELECT task_id, seq FROM events WHERE task_id IS NOT NULL ORDER BY task_id, seq;
+  INSERT INTO events_by_owner (k, s) SELECT owner, seq FROM events ORDER BY owner, seq;
+  INSERT INTO meta (k, v) VALUES ('keyed', coalesce((SELECT max(seq) FROM events), 0));
+  DROP INDEX events_task;
+  DROP INDEX events_owner;
+  `,
 ];
 
 /** Applies the missing migrations, each in its own transaction. */
