@@ -5,7 +5,10 @@
  * group-committed (unit-of-work.ts): the units that arrive within one turn of the loop are applied
  * in one transaction (each in its own savepoint, so one failure undoes only itself), then answered
  * together. This process is the only writer, so the tasks the write path touched stay in memory
- * between batches: a report reads its task from there instead of SELECT + JSON.parse. `synchronous=NORMAL` (default) makes a commit survive the process being killed;
+ * between batches: a report reads its task from there instead of SELECT + JSON.parse. A commit
+ * appends to the log and little else: a running task's progress row is written behind it
+ * (deferred-rows.ts) and the log's per-task keys in bulk (event-keys.ts), so a report dirties few
+ * pages. `synchronous=NORMAL` (default) makes a commit survive the process being killed;
  * `FULL` also survives power loss or an OS crash, at the cost of an fsync per commit.
  *
  * Reads use a second connection, so they only ever see committed data.
@@ -28,8 +31,9 @@ import { SqliteSettings } from './settings.ts';
 import { SqliteNotifications } from './notifications.ts';
 import { SqliteHistory } from './history.ts';
 import { CHECKPOINT_DEFAULTS, Checkpointer } from './checkpointer.ts';
-import { TaskInputs } from './task-docs.ts';
+import { TaskDocs, TaskInputs } from './task-docs.ts';
 import { EventKeys } from './event-keys.ts';
+import { DEFER_MS, DeferredRows, recoverRows } from './deferred-rows.ts';
 
 export interface SqliteStoreOptions {
   /** Path of the database file; `:memory:` for a throwaway store. */
@@ -77,6 +81,8 @@ export class SqliteStore implements Store {
   readonly #probe: Database.Statement;
   #closed = false;
   #checkpointer: Checkpointer | null = null;
+  readonly #rows: DeferredRows;
+  readonly #rowTimer: NodeJS.Timeout;
   readonly #file: string;
   readonly #minFreeBytes: number;
 
@@ -121,12 +127,20 @@ export class SqliteStore implements Store {
      */
     const versions = new JournaledMap<TaskVersion>(KEEP);
     const inputs = new TaskInputs(this.#db);
+    // Rows a crash left behind their log (deferred-rows.ts) are brought up to it before anything reads them.
+    recoverRows(this.#db, new TaskDocs(this.#db), inputs);
+    const head = Math.max(meta.v, max.m ?? 0);
+    const rows = (this.#rows = new DeferredRows(this.#db, inputs));
     this.#uow = new UnitOfWork(
-      new SqlitePort(this.#db, inputs, new EventKeys(this.#db, options.keyBatch)),
-      { savepoints: 'eager', pureWithoutSavepoint: true, keepTasks: KEEP, head: Math.max(meta.v, max.m ?? 0) },
+      new SqlitePort(this.#db, inputs, new EventKeys(this.#db, options.keyBatch), rows, head),
+      { savepoints: 'eager', pureWithoutSavepoint: true, keepTasks: KEEP, head },
       [versions as JournaledMap<unknown>],
     );
-    this.#uow.use(sqliteWriteTx(this.#db, this.#uow, versions, inputs));
+    this.#uow.use(sqliteWriteTx(this.#db, this.#uow, versions, inputs, rows));
+    // Deferred rows are written by the commits that follow them; when none follows, by this.
+    this.#rowTimer = setInterval(() => {
+      if (rows.due(Date.now())) this.#writeDeferred().catch(() => {}); // a failed write leaves them deferred: the next tick tries again
+    }, DEFER_MS / 4).unref();
     // 64 KiB needs new pages: fails with SQLITE_FULL at a size cap or quota (rolled back at once).
     this.#probe = this.#db.prepare("INSERT OR REPLACE INTO settings (name, value) VALUES ('readiness_probe', zeroblob(65536))");
     // Small writes outside the task path (keys, settings, webhooks, pruning) use the write
@@ -134,7 +148,7 @@ export class SqliteStore implements Store {
     const write = <T>(fn: () => T) => this.write(fn);
     this.webhooks = new SqliteWebhooks(this.#db, write);
     this.events = new SqliteEvents(this.#db, this.#reader, write, () => this.#uow.head);
-    this.tasks = new SqliteTasks(this.#reader, () => this.events.readHead());
+    this.tasks = new SqliteTasks(this.#reader, () => this.events.readHead(), rows, () => this.#writeDeferred());
     this.keys = new SqliteKeys(this.#db, this.#reader, write);
     this.settings = new SqliteSettings(this.#db, write);
     this.notifications = new SqliteNotifications(this.#reader);
@@ -144,6 +158,11 @@ export class SqliteStore implements Store {
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {
     if (this.#closed) return Promise.reject(new StorageUnavailableError('the store is closed'));
     return this.#uow.write(fn, options);
+  }
+
+  /** Writes every row the write path has deferred (deferred-rows.ts). */
+  #writeDeferred(): Promise<void> {
+    return this.write(() => this.#rows.requestWriteAll());
   }
 
   onCommit(listener: (events: StoredEvent[]) => void): () => void {
@@ -169,8 +188,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    // Let queued writes finish before closing.
+    // Let queued writes finish, and the deferred rows be written, before closing.
+    clearInterval(this.#rowTimer);
     await this.#uow.drain();
+    if (this.#rows.size > 0) await this.#writeDeferred().catch(() => {}); // the log has them: the next open recovers them
     this.#closed = true;
     await this.#checkpointer?.close();
     if (this.#reader !== this.#db) this.#reader.close();

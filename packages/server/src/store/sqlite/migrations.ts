@@ -74,6 +74,9 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX events_task;
   DROP INDEX events_owner;
   `,
+  /* 12: rows of progress written behind the log (deferred-rows.ts): every row holds every change up to meta.rows */ `
+  INSERT INTO meta (k, v) VALUES ('rows', coalesce((SELECT max(seq) FROM events), 0));
+  `,
 ];
 
 /** Applies the missing migrations, each in its own transaction. */

@@ -4,9 +4,12 @@
  */
 import type Database from 'better-sqlite3';
 import { Params, SqlTaskReads, positionOf, queuePositionQuery, taskWhere, type Row } from '../sql.ts';
-import type { TaskFilter, TaskRecord, TaskStore } from '../store.ts';
+import type { TaskStatus } from '@taskpulse/protocol';
+import type { Page, TaskFilter, TaskRecord, TaskStore } from '../store.ts';
+import type { SortSpec } from '../task-sort.ts';
 import { SQLITE } from './dialect.ts';
 import { TaskDocs } from './task-docs.ts';
+import type { DeferredRows } from './deferred-rows.ts';
 
 /** Runs one query on `db`. */
 export const runOn = (db: Database.Database) => (sql: string, values: unknown[]) => db.prepare(sql).all(...values) as Row[];
@@ -15,20 +18,46 @@ export class SqliteTasks extends SqlTaskReads implements TaskStore {
   readonly #reader: Database.Database;
   readonly #head: () => number;
   readonly #docs: TaskDocs;
+  readonly #rows: DeferredRows;
+  readonly #writeDeferred: () => Promise<void>;
 
-  /** `head` reads the log's head on `reader` (the snapshot reads it in the same transaction). */
-  constructor(reader: Database.Database, head: () => number) {
+  /**
+   * `head` reads the log's head on `reader` (the snapshot reads it in the same transaction);
+   * `rows` are the rows the write path has not written yet (deferred-rows.ts), which
+   * `writeDeferred` writes.
+   */
+  constructor(reader: Database.Database, head: () => number, rows: DeferredRows, writeDeferred: () => Promise<void>) {
     super(SQLITE, runOn(reader));
     this.#reader = reader;
     this.#head = head;
     this.#docs = new TaskDocs(reader);
+    this.#rows = rows;
+    this.#writeDeferred = writeDeferred;
   }
 
+  /** A row as its committed record: a task whose row is behind is read from memory. */
   protected override parse(doc: unknown): TaskRecord | null {
-    return this.#docs.parse(doc);
+    const rec = this.#docs.parse(doc);
+    return rec === null ? null : (this.#rows.committed(rec.id) ?? rec);
+  }
+
+  /** A search (`q`) looks in the rows' text (messages, metadata): rows behind are written first. */
+  async #searchable(filter: TaskFilter): Promise<void> {
+    if (filter.q !== undefined && this.#rows.size > 0) await this.#writeDeferred();
+  }
+
+  override async list(filter: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<Page<TaskRecord>> {
+    await this.#searchable(filter);
+    return super.list(filter, limit, cursor, sort);
+  }
+
+  override async count(filter: TaskFilter): Promise<Record<TaskStatus, number>> {
+    await this.#searchable(filter);
+    return super.count(filter);
   }
 
   async snapshot(filter: TaskFilter, limit: number): Promise<{ head: number; tasks: TaskRecord[] }> {
+    await this.#searchable(filter);
     return this.#reader.transaction(() => {
       const head = this.#head();
       const p = new Params(SQLITE);
@@ -37,7 +66,7 @@ export class SqliteTasks extends SqlTaskReads implements TaskStore {
         .prepare(`SELECT doc FROM tasks WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT ${p.add(limit)}`)
         .pluck()
         .all(...p.values) as string[];
-      return { head, tasks: docs.map((d) => this.#docs.parse(d)!) };
+      return { head, tasks: docs.map((d) => this.parse(d)!) };
     })();
   }
 }

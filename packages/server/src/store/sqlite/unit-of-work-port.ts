@@ -10,19 +10,26 @@ import type { TaskRecord } from '../store.ts';
 import type { UnitOfWorkPort } from '../unit-of-work.ts';
 import type { TaskInputs } from './task-docs.ts';
 import type { EventKeys } from './event-keys.ts';
+import type { DeferredRows } from './deferred-rows.ts';
 
 export class SqlitePort implements UnitOfWorkPort {
   readonly #db: Database.Database;
   readonly #inputs: TaskInputs;
   readonly #keys: EventKeys;
+  readonly #rows: DeferredRows;
+  /** The batch's head (setHead), and the committed one. */
+  #head: number;
+  #committedHead: number;
   readonly #s;
 
-  constructor(db: Database.Database, inputs: TaskInputs, keys: EventKeys) {
+  /** `head`: the log's head at open. */
+  constructor(db: Database.Database, inputs: TaskInputs, keys: EventKeys, rows: DeferredRows, head: number) {
     this.#db = db;
     this.#inputs = inputs;
     this.#keys = keys;
+    this.#rows = rows;
+    this.#head = this.#committedHead = head;
     this.#s = {
-      updateTask: db.prepare('UPDATE tasks SET status = ?, lease_expires_at = ?, doc = ? WHERE id = ?'),
       savepoint: db.prepare('SAVEPOINT unit'),
       release: db.prepare('RELEASE unit'),
       rollbackTo: db.prepare('ROLLBACK TO unit'),
@@ -36,16 +43,19 @@ export class SqlitePort implements UnitOfWorkPort {
 
   savepoint(): void {
     this.#s.savepoint.run();
+    this.#rows.savepoint();
   }
 
   release(): void {
     this.#s.release.run();
+    this.#rows.release();
   }
 
   rollbackToSavepoint(): void {
     this.#inputs.forget();
     this.#s.rollbackTo.run();
     this.#s.release.run();
+    this.#rows.rollbackToSavepoint();
   }
 
   /**
@@ -56,24 +66,32 @@ export class SqlitePort implements UnitOfWorkPort {
     return this.#db.inTransaction ? null : (error ?? new Error('SQLite rolled the transaction back'));
   }
 
+  /** Writes the rows, or defers those of progress (deferred-rows.ts). */
   flushRows(tasks: readonly TaskRecord[]): void {
-    for (const t of tasks) this.#s.updateTask.run(t.status, t.lease?.expiresAtMs ?? null, this.#inputs.doc(t), t.id);
+    this.#rows.flush(tasks);
   }
 
   insertEvents(): void {}
 
   /** The head is the newest event (events.ts); a long enough tail gets its keys (event-keys.ts). */
   setHead(head: number): void {
+    this.#head = head;
     this.#keys.write(head);
   }
 
   commit(): void {
+    const now = Date.now();
+    this.#rows.beforeCommit(this.#head, now);
     this.#db.exec('COMMIT');
+    this.#committedHead = this.#head;
     this.#keys.committed();
+    this.#rows.afterCommit(now);
   }
 
   rollback(): void {
+    this.#head = this.#committedHead;
     this.#keys.rolledBack();
+    this.#rows.rolledBack();
     this.#inputs.forget();
     if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
   }

@@ -12,8 +12,9 @@ import { Params, unreadWhere } from '../sql.ts';
 import { SQLITE } from './dialect.ts';
 import { queuePosition } from './tasks.ts';
 import { TaskDocs, type TaskInputs } from './task-docs.ts';
+import type { DeferredRows } from './deferred-rows.ts';
 
-export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: JournaledMap<TaskVersion>, inputs: TaskInputs): WriteTx {
+export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: JournaledMap<TaskVersion>, inputs: TaskInputs, rows: DeferredRows): WriteTx {
   const docs = new TaskDocs(db);
   const s = {
     getTask: db.prepare('SELECT doc FROM tasks WHERE id = ?').pluck(),
@@ -38,7 +39,7 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
   const flush = () => void uow.flush();
   return {
     getTask: (id) => {
-      const hit = uow.tasks.get(id);
+      const hit = uow.tasks.get(id) ?? rows.get(id);
       if (hit) return hit;
       const rec = docs.parse(s.getTask.get(id));
       if (rec) uow.remember(rec);
@@ -60,7 +61,12 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
     },
     expiredLeases: (nowMs, limit) => {
       flush();
-      return (s.expired.all(nowMs, limit) as string[]).map((d) => docs.parse(d)!);
+      // A row whose lease a deferred report renewed still holds the old expiry: read past those.
+      const found = (s.expired.all(nowMs, limit + rows.size) as string[]).map((d) => {
+        const rec = docs.parse(d)!;
+        return uow.tasks.get(rec.id) ?? rows.get(rec.id) ?? rec;
+      });
+      return found.filter((t) => t.status === 'running' && t.lease !== null && t.lease.expiresAtMs < nowMs).slice(0, limit);
     },
     queuePosition: (t) => {
       flush();
