@@ -7,7 +7,7 @@ import * as model from '../src/tasks/model.ts';
 import { DEFAULT_HEALTH, assessHealth, estimate, healthDeadline, stagePace, summarize, stuckLimitMs } from '../src/eta/eta.ts';
 import { queueWaits } from '../src/eta/queue-wait.ts';
 import { Deadlines } from '../src/tasks/deadlines.ts';
-import { ReportGaps } from '../src/eta/gaps.ts';
+import { ReportGaps, kthSmallest } from '../src/eta/gaps.ts';
 import type { StageRun, TaskRecord } from '../src/store/store.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -308,6 +308,20 @@ describe('queue wait', () => {
   });
 });
 
+describe('the usual gap\'s quantile', () => {
+  it('picks what sorting would, with ties, runs and any k', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 2000; trial++) {
+      const n = 1 + Math.floor(rnd() * 600);
+      const v = new Float64Array(n);
+      for (let i = 0; i < n; i++) v[i] = [Math.floor(rnd() * 5), rnd() * 1e4, i, n - i][trial % 4]!;
+      const k = Math.floor(rnd() * n);
+      expect(kthSmallest(v, n, k)).toBe(v.slice(0, n).sort()[k]);
+    }
+  });
+});
+
 describe('health deadlines', () => {
   it('takes what is due, in any order of setting, and forgets moved or deleted ids', () => {
     const d = new Deadlines(250);
@@ -325,6 +339,21 @@ describe('health deadlines', () => {
     expect(d.size).toBe(1);
     // A long idle spell: only the slots that exist are walked.
     expect(d.take(1e12)).toEqual(['c']);
+    expect(d.size).toBe(0);
+  });
+
+  it('moves a deadline within its slot to its new instant, earlier or later', () => {
+    const d = new Deadlines(250);
+    d.set('a', 1000);
+    d.set('a', 1200); // same slot, later
+    d.set('b', 1100);
+    d.set('b', 1010); // same slot, earlier
+    expect(d.take(1009)).toEqual([]);
+    expect(d.take(1010)).toEqual(['b']);
+    expect(d.take(1199)).toEqual([]);
+    d.set('c', 10); // already past: in the current slot
+    d.set('c', 20); // still past, same slot
+    expect(d.take(1200).sort()).toEqual(['a', 'c']);
     expect(d.size).toBe(0);
   });
 });

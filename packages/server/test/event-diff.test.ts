@@ -15,6 +15,32 @@ describe('compact task events', () => {
     expect(s.fields.keys).not.toContain('maybe');
   });
 
+  it('stays exact event after event of one task, whatever its fields become (the per-task memo of pieces)', () => {
+    const shared = { k: 1 };
+    const steps: Record<string, unknown>[] = [
+      task(),
+      task({ message: 'p2', seq: 6 }),
+      task({ message: { now: 'an object' }, seq: 7 }), // a primitive field becomes an object…
+      task({ message: 'p2', seq: 8 }), // …and a primitive again
+      task({ message: null, maybe: 'set', seq: 9 }),
+      { seq: 10, id: 'tsk_1', message: 'p2', type: 'import' }, // other keys, another order
+      task({ progress: shared, seq: 11 }),
+      task({ progress: shared, seq: 12, percent: NaN, zero: -0 }),
+      task({ progress: shared, seq: 13 }),
+    ];
+    steps.forEach((t, i) => {
+      shared.k = i; // an object changed in place between two events is serialized again
+      const at = `2026-01-01T00:00:0${i}.000Z`;
+      const s = splitTaskEvent(i, 'task.updated', at, 'tsk_1', t);
+      expect(s.json).toBe(JSON.stringify({ seq: i, type: 'task.updated', at, taskId: 'tsk_1', task: t }));
+      expect(s.taskJson).toBe(JSON.stringify(t));
+      expect(s.fields.atMs).toBe(Date.parse(at));
+    });
+    // A finished task's memo is dropped; the next event of that id starts afresh and is still exact.
+    splitTaskEvent(20, 'task.completed', 'z', 'tsk_1', task());
+    expect(splitTaskEvent(21, 'task.updated', 'z', 'tsk_1', task({ message: 'again' })).taskJson).toBe(JSON.stringify(task({ message: 'again' })));
+  });
+
   it('stores a progress event as its changed fields, and merging them back gives the same event', () => {
     const base = splitTaskEvent(5, 'task.updated', 'a', 'tsk_1', task());
     const next = task({ progress: { done: 2, total: 10, percent: 20 }, message: 'p2', seq: 6 });

@@ -116,3 +116,15 @@ describe('stats', async () => {
     expect(s.bottlenecks.find((b) => b.kind === 'queue')!.recommendation).toMatch(/add workers/);
   });
 });
+
+describe('iso', () => {
+  it('formats exactly as toISOString does, across days, years and odd inputs', () => {
+    const times = [T0, T0 + 1, T0 + 86_399_999, T0 + 86_400_000, T0 - 1, 0, -1, -86_400_001, 1.5, T0 + 0.25, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_001];
+    for (let i = 0; i < 1000; i++) times.push(T0 + Math.round((i * 7_919_113) % 9e10) - 4e10);
+    for (const ms of times) {
+      expect(model.iso(ms)).toBe(new Date(ms).toISOString());
+      expect(model.iso(ms)).toBe(new Date(ms).toISOString()); // memoized: the same again
+    }
+    expect(() => model.iso(NaN)).toThrow(RangeError);
+  });
+});

@@ -15,6 +15,7 @@
  */
 import type { Eta, Health } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
+import { iso } from '../tasks/iso.ts';
 import { normalCdf, normalQuantile, robustSigma, successiveSigma, weightedQuantile } from './lognormal.ts';
 
 /** The stage key under which whole-attempt durations of completed tasks are recorded. */
@@ -359,7 +360,7 @@ function finish(medianMs: number, sigma: number, historySigma: number, basis: Et
   // Wild as shown: a band calibration widened past 9× is one the type's own tasks say is that wide.
   if (below * above > WILD_RATIO && medianMs * (above - 1 / below) > WILD_SPAN_MS) return NONE;
   const r = Math.round(pointEstimate(medianMs, historySigma));
-  return { remainingMs: r, lowMs: Math.round(medianMs / below), highMs: Math.round(medianMs * above), at: new Date(nowMs + r).toISOString(), basis };
+  return { remainingMs: r, lowMs: Math.round(medianMs / below), highMs: Math.round(medianMs * above), at: iso(nowMs + r), basis };
 }
 
 /**

@@ -59,22 +59,82 @@ export function pieceOf(k: string, v: unknown): string | undefined {
   return piece;
 }
 
+/** `"name":` of each field name seen (task fields are a few dozen names, serialized once). */
+const KEY_JSON = new Map<string, string>();
+const MAX_KEYS = 1000;
+
+/** A field name as JSON, followed by `:`. */
+function keyJson(k: string): string {
+  let j = KEY_JSON.get(k);
+  if (j === undefined) {
+    j = `${JSON.stringify(k)}:`;
+    if (KEY_JSON.size < MAX_KEYS) KEY_JSON.set(k, j);
+  }
+  return j;
+}
+
+/**
+ * Per task, the primitive field values of its last event and their JSON, by position: most of a
+ * report's fields (`id`, `type`, `status`, `createdAt`…) are what they were, and their JSON is
+ * reused instead of made again (and, being the same string, compares at once in
+ * {@link diffFields}). Objects are left to {@link pieceOf} and not kept here. A pure memo: a value equal to the
+ * one remembered has the same JSON whatever happened since, so a rolled-back unit needs nothing.
+ */
+interface LastPieces {
+  keys: string[];
+  values: unknown[];
+  pieces: (string | undefined)[];
+  idJson: string;
+}
+const LAST = new Map<string, LastPieces>();
+/** Remembered in place of an object (never equal to a field's value: objects are not pinned here). */
+const AN_OBJECT = Symbol('an object');
+/** Tasks remembered at most (the oldest is forgotten first); a finished task is forgotten at once. */
+const MAX_LAST = 10_000;
+const FINAL_EVENTS = new Set(['task.completed', 'task.failed', 'task.canceled']);
+
+let lastAt = '';
+let lastAtMs = NaN;
+let lastAtJson = '""';
+
 /** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
 export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
   const keys: string[] = [];
   const pieces: string[] = [];
+  let last = LAST.get(taskId);
+  if (last === undefined) {
+    if (LAST.size >= MAX_LAST) LAST.delete(LAST.keys().next().value!);
+    last = { keys: [], values: [], pieces: [], idJson: JSON.stringify(taskId) };
+    LAST.set(taskId, last);
+  }
   let taskJson = '{';
+  let n = 0;
   for (const k in task) {
-    const piece = pieceOf(k, task[k]);
+    const v = task[k];
+    let piece: string | undefined;
+    if (last.values[n] === v && last.keys[n] === k) piece = last.pieces[n];
+    else {
+      piece = pieceOf(k, v);
+      last.keys[n] = k;
+      last.values[n] = typeof v === 'object' && v !== null ? AN_OBJECT : v;
+      last.pieces[n] = piece;
+    }
+    n++;
     if (piece === undefined) continue;
     if (keys.length > 0) taskJson += ',';
-    taskJson += `${JSON.stringify(k)}:${piece}`;
+    taskJson += keyJson(k) + piece;
     keys.push(k);
     pieces.push(piece);
   }
   taskJson += '}';
-  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${JSON.stringify(at)},"taskId":${JSON.stringify(taskId)},"task":${taskJson}}`;
-  return { json, taskJson, fields: { seq, keys, pieces, atMs: Date.parse(at), atJson: JSON.stringify(at) } };
+  if (FINAL_EVENTS.has(type)) LAST.delete(taskId);
+  if (at !== lastAt) {
+    lastAt = at;
+    lastAtMs = Date.parse(at);
+    lastAtJson = JSON.stringify(at);
+  }
+  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
+  return { json, taskJson, fields: { seq, keys, pieces, atMs: lastAtMs, atJson: lastAtJson } };
 }
 
 /** Past this many characters of `input`, `result` or `metadata`, a task row reuses their JSON. */
@@ -92,7 +152,7 @@ export function recordJson(record: { input?: unknown; result?: unknown; metadata
     const piece = pieceOf(k, (record as Record<string, unknown>)[k]);
     if (piece === undefined) continue;
     if (json.length > 1) json += ',';
-    json += `${JSON.stringify(k)}:${piece}`;
+    json += keyJson(k) + piece;
   }
   return json + '}';
 }
@@ -133,7 +193,7 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
       }
     }
     if (out.length > 1) out += ',';
-    out += `${JSON.stringify(k)}:${next.pieces[i]}`;
+    out += keyJson(k) + next.pieces[i]!;
     if (out.length > MAX_DIFF_CHARS) return null;
   }
   if (found !== base.keys.length) return null; // keys are unique: every base key is still there
@@ -170,7 +230,7 @@ export function compactEvent(
 ): CompactEvent {
   const body = e.body(seq);
   const task = body.task;
-  if (e.taskId === null || task === null || typeof task !== 'object' || Object.keys(body).length !== 1) {
+  if (e.taskId === null || task === null || typeof task !== 'object' || !onlyTask(body)) {
     const stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
     return { stored, row: stored.json, base: null, version: null };
   }
@@ -182,6 +242,13 @@ export function compactEvent(
   if (diff !== null) return { stored, row: diff, base: version!.seq, version: null };
   versions.set(e.taskId, split.fields);
   return { stored, row: '{}', base: seq, version: split.taskJson };
+}
+
+/** Whether `body` has no field but `task` (counted without building a key array per event). */
+function onlyTask(body: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const _ in body) n++;
+  return n === 1;
 }
 
 /**

@@ -8,12 +8,12 @@
  * an effect ({@link AfterCommit}) and applied only once the unit committed: a unit that fails or
  * is undone must not skew the ETA, and a unit the store runs again starts with none.
  */
-import { isTerminal, type EventType, type LogLevel, type Notification } from '@taskpulse/protocol';
+import { isTerminal, type Eta, type EventType, type LogLevel, type Notification } from '@taskpulse/protocol';
 import type { Store, TaskRecord, WriteOptions, WriteTx } from '../store/store.ts';
 import { newId } from '../ids.ts';
 import type { HistoryCache } from '../eta/history.ts';
 import { EtaRecorder } from '../eta/calibration.ts';
-import { WHOLE_TASK, estimate } from '../eta/eta.ts';
+import { MODEL_BAND, WHOLE_TASK, estimate } from '../eta/eta.ts';
 import type { QueueEstimates } from './queue.ts';
 import type { HealthWatch } from './health.ts';
 import * as model from './model.ts';
@@ -72,12 +72,13 @@ export class Changes {
   async apply(tx: WriteTx, ch: Change, nowMs: number, afterCommit: AfterCommit, insert?: { scope?: string; key?: string; fingerprint?: string }): Promise<number> {
     const t = ch.task;
     let seq = t.seq;
+    let eta: Eta | null = null;
+    let band = MODEL_BAND;
     if (ch.event) {
       const queue = t.status === 'queued' ? this.#queue.info(t, await tx.queuePosition(t)) : null;
       const history = this.#history.get(t.type);
-      const band = this.#history.band(t.type);
-      const eta = estimate(t, history, nowMs, band);
-      if (t.status === 'running') afterCommit(() => this.#etaSaid.sample(t, eta, nowMs, band));
+      band = this.#history.band(t.type);
+      eta = estimate(t, history, nowMs, band);
       // The wire task carries the seq the append assigns; the record takes it from the append's answer.
       const ev = await tx.appendEvent(
         this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
@@ -104,8 +105,16 @@ export class Changes {
       await tx.recordStageRun(run);
       afterCommit(() => this.#history.add(run));
     }
-    if (ch.event) afterCommit(() => this.#health.watch(t, nowMs));
-    if (t.status === 'running' || ch.transition?.from === 'running') afterCommit(() => this.#queue.track(t, nowMs));
+    // One effect for what every report teaches (the ETA said, the health deadline, the running set).
+    const sample = ch.event !== null && t.status === 'running';
+    const track = t.status === 'running' || ch.transition?.from === 'running';
+    if (ch.event || track) {
+      afterCommit(() => {
+        if (sample) this.#etaSaid.sample(t, eta, nowMs, band);
+        if (ch.event) this.#health.watch(t, nowMs);
+        if (track) this.#queue.track(t, nowMs);
+      });
+    }
     if (ch.transition && t.parentId) {
       const parent = await tx.getTask(t.parentId);
       if (parent) await this.apply(tx, model.childTransition(parent, ch.transition.from, ch.transition.to, nowMs), nowMs, afterCommit);

@@ -22,10 +22,18 @@ export class Deadlines {
 
   /** `id` becomes due at `atMs` (replacing any earlier deadline of it). */
   set(id: string, atMs: number): void {
-    this.delete(id);
     let slot = Math.floor(atMs / this.#slotMs);
     if (this.#cursor === null) this.#cursor = slot;
     else if (slot < this.#cursor) slot = this.#cursor; // already past: due at the next take
+    const at = this.#at.get(id);
+    if (at !== undefined) {
+      // Most reports move a deadline within its slot: only its instant changes.
+      if (Math.max(Math.floor(at / this.#slotMs), this.#cursor) === slot) {
+        this.#at.set(id, atMs);
+        return;
+      }
+      this.delete(id);
+    }
     this.#at.set(id, atMs);
     let s = this.#slots.get(slot);
     if (!s) this.#slots.set(slot, (s = new Set()));

@@ -10,6 +10,9 @@ import {
 } from '@taskpulse/protocol';
 import type { StageRun, TaskRecord } from '../store/store.ts';
 import { QUEUE_WAIT, WHOLE_TASK } from '../eta/eta.ts';
+import { iso } from './iso.ts';
+
+export { iso };
 
 export interface Change {
   task: TaskRecord;
@@ -402,9 +405,20 @@ function leaveStage(task: TaskRecord, status: 'completed' | 'failed', nowMs: num
   return { type: task.type, stage: stage.key, durationMs: nowMs - task.stageStartedAtMs, size: task.total, endedAtMs: nowMs };
 }
 
+const NO_WEIGHTS: readonly number[] = Object.freeze([]);
+/** Stage weights by stages array: a task's stages are replaced, never changed in place, when they change. */
+const WEIGHTS = new WeakMap<readonly { weight: number }[], readonly number[]>();
+
+function weightsOf(stages: readonly { weight: number }[]): readonly number[] {
+  if (stages.length === 0) return NO_WEIGHTS;
+  let w = WEIGHTS.get(stages);
+  if (w === undefined) WEIGHTS.set(stages, (w = stages.map((s) => s.weight)));
+  return w;
+}
+
 function percentOf(task: TaskRecord, previous: number | null): number | null {
   const own = computePercent({
-    weights: task.stages.map((s) => s.weight),
+    weights: weightsOf(task.stages),
     stageIndex: task.stageIndex,
     done: task.done,
     total: task.total,
@@ -413,17 +427,6 @@ function percentOf(task: TaskRecord, previous: number | null): number | null {
   // so it may drop when children are added; everything else never goes backwards in an attempt.
   if (own === null && task.stages.length === 0 && task.children.total > 0) return childrenPercent(task.children);
   return monotonicPercent(previous, own);
-}
-
-let lastMs = NaN;
-let lastIso = '';
-/** ISO 8601 of a time in ms (memoized: one report formats the same instant several times). */
-export function iso(ms: number): string {
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
 }
 
 /** How much of a result's text a notification repeats. */
