@@ -5,9 +5,11 @@
  * in memory is not reaped, and the rows are written when due, before a search and at close.
  * Recovery after SIGKILL is checked end to end by durability.test.ts.
  */
+import { copyFileSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { buildServer } from '../../src/app.ts';
 import { recovered } from '../../src/store/sqlite/deferred-rows.ts';
 import type { TaskRecord } from '../../src/store/store.ts';
 import { sqliteFile, task } from './engines.ts';
@@ -124,6 +126,31 @@ it('writes deferred rows once they are due, with no further commit', async () =>
   // The store's timer writes them (DEFER_MS after the deferral): wait for the row, not for time.
   await expect.poll(() => rowOf(file, 'a').done, { timeout: 20_000, interval: 50 }).toBe(2);
   await store.close();
+});
+
+it('brings rows left behind by a crash up to the log at open', async () => {
+  const file = sqliteFile();
+  const server = await buildServer({ db: file, logLevel: 'silent' });
+  const admin = { role: 'admin' as const, keyId: null };
+  const started = await Promise.all(['a', 'b'].map(() => server.tasks.create(admin, { type: 'x', owner: 'u', start: true, leaseMs: 60_000 }, null)));
+  const [a, b] = started.map((r) => ({ id: r.task.id, lease: r.lease!.token }));
+  await server.tasks.progressMany([{ ...a!, done: 1, total: 10 }, { ...b!, done: 1, total: 10 }]);
+  await server.tasks.progressMany([{ ...a!, done: 7, message: 'seven' }]);
+  await server.tasks.progressMany([{ ...a!, done: 8, metadata: { step: 'eight' } }]);
+  // A crash image: the file and its WAL as they are between two commits, the rows behind.
+  const crashed = `${file}.crashed`;
+  copyFileSync(file, crashed);
+  if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${crashed}-wal`);
+  const live = await server.store.tasks.get(a!.id);
+  await server.close();
+  expect(rowOf(crashed, a!.id).done).toBeLessThan(8); // behind in the image
+
+  const reopened = new SqliteStore({ file: crashed });
+  expect(rowOf(crashed, a!.id)).toMatchObject({ done: 8, total: 10, message: 'seven', metadata: { step: 'eight' }, seq: live!.seq });
+  expect(rowOf(crashed, a!.id).lease!.expiresAtMs).toBeGreaterThanOrEqual(live!.lease!.expiresAtMs - 5); // renewed from the event's time (ms)
+  expect(rowOf(crashed, b!.id)).toMatchObject({ done: 1, total: 10 });
+  expect(await reopened.tasks.get(a!.id)).toMatchObject({ done: 8, status: 'running', updatedAt: live!.updatedAt });
+  await reopened.close();
 });
 
 it('recovers a row from its task\'s last event: progress, message and times, the lease renewed from the event\'s time', () => {

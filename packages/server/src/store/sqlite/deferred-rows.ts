@@ -227,21 +227,21 @@ function rowsThrough(db: Database.Database): number {
  * rows it wrote.
  */
 export function recoverRows(db: Database.Database, docs: TaskDocs, inputs: TaskInputs): number {
-  const from = rowsThrough(db);
-  const head = (db.prepare('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
-  if (head <= from) return 0;
-  const rows = db
-    .prepare(
-      `SELECT * FROM events WHERE seq IN (SELECT max(seq) FROM events WHERE seq > ? AND task_id IS NOT NULL
-         AND type IN (${TASK_EVENT_TYPES.filter((t) => t !== 'task.log').map((t) => `'${t}'`).join(',')}) GROUP BY task_id) ORDER BY seq`,
-    )
-    .all(from) as Row[];
   const version = db.prepare('SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck();
   const getDoc = db.prepare('SELECT doc FROM tasks WHERE id = ?').pluck();
   const update = db.prepare('UPDATE tasks SET lease_expires_at = ?, doc = ? WHERE id = ?');
-  let n = 0;
-  db.transaction(() => {
-    for (const e of rowsToEvents(rows, (id, base) => version.get(id, base) as string | undefined)) {
+  const lastEvents = db.prepare(
+    `SELECT * FROM events WHERE seq IN (SELECT max(seq) FROM events WHERE seq > ? AND task_id IS NOT NULL
+       AND type IN (${TASK_EVENT_TYPES.filter((t) => t !== 'task.log').map((t) => `'${t}'`).join(',')}) GROUP BY task_id) ORDER BY seq`,
+  );
+  // IMMEDIATE: read and written under the write lock (another process, e.g. the CLI beside a
+  // running server, may open the file too).
+  return db.transaction(() => {
+    const from = rowsThrough(db);
+    const head = (db.prepare('SELECT max(seq) FROM events').pluck().get() as number | null) ?? 0;
+    if (head <= from) return 0;
+    let n = 0;
+    for (const e of rowsToEvents(lastEvents.all(from) as Row[], (id, base) => version.get(id, base) as string | undefined)) {
       const task = (JSON.parse(e.json) as { task?: Record<string, unknown> }).task;
       const rec = docs.parse(getDoc.get(e.taskId));
       if (!task || !rec) continue;
@@ -251,8 +251,8 @@ export function recoverRows(db: Database.Database, docs: TaskDocs, inputs: TaskI
       n++;
     }
     db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('rows', ?)").run(head);
-  })();
-  return n;
+    return n;
+  }).immediate();
 }
 
 /**

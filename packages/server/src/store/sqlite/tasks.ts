@@ -43,7 +43,8 @@ export class SqliteTasks extends SqlTaskReads implements TaskStore {
 
   /** A search (`q`) looks in the rows' text (messages, metadata): rows behind are written first. */
   async #searchable(filter: TaskFilter): Promise<void> {
-    if (filter.q !== undefined && this.#rows.size > 0) await this.#writeDeferred();
+    // Should that write fail (a full disk), the search still answers, on rows up to 1 s behind.
+    if (filter.q !== undefined && this.#rows.size > 0) await this.#writeDeferred().catch(() => {});
   }
 
   override async list(filter: TaskFilter, limit: number, cursor: string | null, sort?: SortSpec): Promise<Page<TaskRecord>> {
