@@ -73,6 +73,12 @@ export function kthSmallest(values: Float64Array, n: number, k: number): number 
 
 export class ReportGaps {
   readonly #rings = new Map<string, Ring>();
+  /**
+   * `type\nstage` by type and stage, made once: a key built per report was a new string to hash
+   * on every lookup (two per report). Bounded like the rings; cleared whole when full.
+   */
+  readonly #keys = new Map<string, Map<string, string>>();
+  #keyCount = 0;
   readonly #maxKeys: number;
   /** Per running task: its stage and last move, and the usual gap of that stage then. */
   readonly #atMove = new Map<string, { key: string; movedAtMs: number | null; usual: number | null }>();
@@ -89,7 +95,7 @@ export class ReportGaps {
    * (it may rise). O(1): a map entry per running task, kept until {@link forget}.
    */
   usualFor(type: string, stage: string, task: { id: string; lastMoveAtMs: number | null }): number | null {
-    const key = `${type}\n${stage}`;
+    const key = this.#key(type, stage);
     const now = this.#rings.get(key)?.usual ?? null;
     const was = this.#atMove.get(task.id);
     if (was && was.key === key && was.movedAtMs === task.lastMoveAtMs) {
@@ -109,7 +115,7 @@ export class ReportGaps {
   /** A task of `type` moved after `gapMs` of quiet in `stage`. */
   observe(type: string, stage: string, gapMs: number): void {
     if (!(gapMs >= 0)) return;
-    this.#ring(`${type}\n${stage}`).add(gapMs);
+    this.#ring(this.#key(type, stage)).add(gapMs);
   }
 
   /**
@@ -117,7 +123,21 @@ export class ReportGaps {
    * a stage that reports nothing inside has one gap per run, far longer than its neighbours'.
    */
   usual(type: string, stage: string): number | null {
-    return this.#rings.get(`${type}\n${stage}`)?.usual ?? null;
+    return this.#rings.get(this.#key(type, stage))?.usual ?? null;
+  }
+
+  #key(type: string, stage: string): string {
+    let key = this.#keys.get(type)?.get(stage);
+    if (key !== undefined) return key;
+    if (this.#keyCount >= this.#maxKeys) {
+      this.#keys.clear();
+      this.#keyCount = 0;
+    }
+    let byStage = this.#keys.get(type);
+    if (byStage === undefined) this.#keys.set(type, (byStage = new Map()));
+    byStage.set(stage, (key = `${type}\n${stage}`));
+    this.#keyCount++;
+    return key;
   }
 
   #ring(key: string): Ring {

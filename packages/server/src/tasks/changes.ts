@@ -80,19 +80,22 @@ export class Changes {
       band = this.#history.band(t.type);
       eta = estimate(t, history, nowMs, band);
       // The wire task carries the seq the append assigns; the record takes it from the append's answer.
-      const ev = await tx.appendEvent(
+      const appended = tx.appendEvent(
         this.#event(ch.event, t, ch.milestone, nowMs, (s) => {
           const task = model.toTask(t, { eta, queue });
           task.seq = s;
           return { task };
         }),
       );
-      t.seq = seq = ev.seq;
+      t.seq = seq = (appended instanceof Promise ? await appended : appended).seq;
     }
     if (insert) {
       await tx.insertTask(t, insert.key ? { scope: insert.scope!, key: insert.key, fingerprint: insert.fingerprint! } : undefined);
     } else {
-      await tx.updateTask(t);
+      // Awaited only when the store answers later: SQLite's statements answer at once, and an
+      // await costs a turn of the microtask queue per report.
+      const updated = tx.updateTask(t);
+      if (updated instanceof Promise) await updated;
     }
     if (ch.log) {
       const { level, message } = ch.log;

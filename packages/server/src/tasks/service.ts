@@ -121,16 +121,15 @@ export class TaskService {
     return this.#changes.write(async (tx, afterCommit) => {
       const r = await this.#mustGet(tx, id);
       const nowMs = this.#now();
-      return this.#applyProgress(tx, afterCommit, r, model.progress(r, u, this.#config.leaseMs, nowMs), nowMs);
+      const change = model.progress(r, u, this.#config.leaseMs, nowMs);
+      this.#observeMove(r, change, nowMs, afterCommit);
+      return answer(change.task, await this.#changes.apply(tx, change, nowMs, afterCommit));
     }, { tasks: [id], pure: true });
   }
 
-  /** Applies a report's change (the model accepted it); only storage errors are thrown from here on. */
-  async #applyProgress(tx: WriteTx, afterCommit: AfterCommit, r: TaskRecord, change: Change, nowMs: number): Promise<ReportAnswer> {
-    // A move: how long the quiet lasted, in the stage it lasted in (the usual gap, for `stuck`).
+  /** A report that moved: how long the quiet lasted, in the stage it lasted in (the usual gap, for `stuck`). */
+  #observeMove(r: TaskRecord, change: Change, nowMs: number, afterCommit: AfterCommit): void {
     if (r.lastMoveAtMs !== null && change.task.lastMoveAtMs !== r.lastMoveAtMs) this.#changes.observeGap(r, nowMs - r.lastMoveAtMs, afterCommit);
-    const seq = await this.#changes.apply(tx, change, nowMs, afterCommit);
-    return { seq, cancelRequested: change.task.cancelRequested, lease: { expiresAt: model.iso(change.task.lease!.expiresAtMs) } };
   }
 
   /**
@@ -146,11 +145,14 @@ export class TaskService {
       return await this.#changes.write(async (tx, afterCommit) => {
         const out: BatchResult[] = [];
         for (const u of updates) {
-          let r: TaskRecord;
+          let r: TaskRecord | null;
           let change: Change;
           let nowMs: number;
           try {
-            r = await this.#mustGet(tx, u.id);
+            // Awaited only when the store answers later (SQLite answers from memory at once).
+            const got = tx.getTask(u.id);
+            r = got instanceof Promise ? await got : got;
+            if (!r) throw notFound(u.id);
             nowMs = this.#now();
             change = model.progress(r, u, this.#config.leaseMs, nowMs);
           } catch (error) {
@@ -158,8 +160,9 @@ export class TaskService {
             out.push({ id: u.id, ok: false, error: { code: error.code, message: error.message } });
             continue;
           }
-          const a = await this.#applyProgress(tx, afterCommit, r, change, nowMs);
-          out.push({ id: u.id, ok: true, seq: a.seq, cancelRequested: a.cancelRequested, lease: a.lease });
+          // The model accepted it: only storage errors are thrown from here on.
+          this.#observeMove(r, change, nowMs, afterCommit);
+          out.push({ id: u.id, ok: true, ...answer(change.task, await this.#changes.apply(tx, change, nowMs, afterCommit)) });
         }
         return out;
       }, { tasks: ids, pure: true });
@@ -261,9 +264,16 @@ export class TaskService {
 
   async #mustGet(tx: WriteTx, id: string): Promise<TaskRecord> {
     const r = await tx.getTask(id);
-    if (!r) throw new TaskPulseError('not_found', `no task ${id}`);
+    if (!r) throw notFound(id);
     return r;
   }
+}
+
+const notFound = (id: string) => new TaskPulseError('not_found', `no task ${id}`);
+
+/** What a report is answered: its seq, whether to stop, and the renewed lease. */
+function answer(t: TaskRecord, seq: number): ReportAnswer {
+  return { seq, cancelRequested: t.cancelRequested, lease: { expiresAt: model.iso(t.lease!.expiresAtMs) } };
 }
 
 function leaseOf(r: TaskRecord): Lease {
