@@ -4,14 +4,15 @@
  * inbox, and `useInvalidateOnEvents` keeping a TanStack Query list ("Recently finished") fresh.
  */
 import type { Task } from '@taskpulse/client';
-import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES, type NoticeState } from '@taskpulse/client/notices';
 import { TaskPulseProvider, useConnectionState, useNotifications, useTask, useTaskPulseClient, useTasks } from '@taskpulse/react';
 import { useInvalidateOnEvents } from '@taskpulse/react/query';
 import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { useEffect, useState, useSyncExternalStore } from 'react';
 import { clientOptions, type PageConfig } from '../shared/config.ts';
 import { CONNECTION_LABELS, formatEta, formatIdTime, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
 import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';
+import { fitNotices, moreText, narrowNotices } from '../shared/notices.ts';
 
 /** The whole page for a resolved configuration. */
 export function App({ config }: { config: PageConfig }) {
@@ -30,19 +31,25 @@ function Page({ taskId }: { taskId: string | undefined }) {
   useEffect(() => {
     window.taskpulse = client; // for the console: taskpulse.diagnostics()
   }, [client]);
-  // At most 3 notices at once, each gone after a few seconds, the rest counted in one line.
+  // At most 3 notices at once (one on a narrow screen), each gone after a few seconds, the rest counted.
   const [notices, setNotices] = useState(EMPTY_NOTICES);
+  const change = (f: (s: NoticeState) => NoticeState) => setNotices((s) => fitNotices(f(s)));
   // Claims completions: once per task, in one tab, not again after a reload.
   useNotifications({
     inbox: false,
-    onNotification: (n) => setNotices((s) => addNotice(s, { id: n.id, title: n.title, body: n.body, kind: n.kind, taskId: n.taskId }, Date.now())),
+    onNotification: (n) => change((s) => addNotice(s, { id: n.id, title: n.title, body: n.body, kind: n.kind, taskId: n.taskId }, Date.now())),
   });
   useEffect(() => {
     if (notices.visible.length === 0) return;
     const due = Math.min(...notices.visible.map((v) => v.shownAt)) + NOTICE_RULES.ttlMs;
-    const timer = setTimeout(() => setNotices((s) => expireNotices(s, Date.now())), Math.max(50, due - Date.now()));
+    const timer = setTimeout(() => change((s) => expireNotices(s, Date.now())), Math.max(50, due - Date.now()));
     return () => clearTimeout(timer);
   }, [notices.visible]);
+  // Turning a wide window narrow folds the notices on screen at once.
+  const narrow = useSyncExternalStore(subscribeNarrow, () => narrowNotices?.matches ?? false);
+  useEffect(() => {
+    if (narrow) change((s) => s);
+  }, [narrow]);
   // The app's own queries: refetched when a task of this viewer is created or finishes.
   useInvalidateOnEvents([{ queryKey: ['finished'] }]);
   return (
@@ -54,26 +61,49 @@ function Page({ taskId }: { taskId: string | undefined }) {
       <section data-testid="tasks">{taskId !== undefined ? <SingleTask id={taskId} /> : <TaskList />}</section>
       <RecentlyFinished />
       <Inbox />
-      <div className="toasts" aria-live="polite">
-        {notices.visible.map((n) => (
-          <div key={n.id} className="toast" role="status" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
-            <button aria-label="Dismiss" onClick={() => setNotices((s) => dismissNotice(s, n.id))}>
-              ×
-            </button>
-            <strong>{n.title}</strong>
-            <div>{n.body}</div>
-          </div>
-        ))}
-        {notices.more > 0 && (
-          <div className="toast more" data-testid="more-finished">
-            <button aria-label="Dismiss" onClick={() => setNotices(clearMore)}>
-              ×
-            </button>
-            {notices.more} more finished — see the inbox
-          </div>
-        )}
-      </div>
+      <Toasts
+        notices={notices}
+        onDismiss={(id) => change((s) => dismissNotice(s, id))}
+        onClearMore={() => change(clearMore)}
+      />
     </>
+  );
+}
+
+function subscribeNarrow(onChange: () => void): () => void {
+  narrowNotices?.addEventListener('change', onChange);
+  return () => narrowNotices?.removeEventListener('change', onChange);
+}
+
+/** The notices on screen; the "N more finished" count sits in the newest one's box. */
+function Toasts({ notices, onDismiss, onClearMore }: { notices: NoticeState; onDismiss(id: string): void; onClearMore(): void }) {
+  const { visible, more } = notices;
+  const summary = more > 0 && (
+    <a className="more" href="#inbox" data-testid="more-finished" onClick={onClearMore}>
+      {moreText(more, true)}
+    </a>
+  );
+  return (
+    <div className="toasts" aria-live="polite">
+      {visible.map((n, i) => (
+        <div key={n.id} className="toast" role="status" data-testid="completion" data-task-id={n.taskId} data-kind={n.kind}>
+          <button aria-label="Dismiss" onClick={() => onDismiss(n.id)}>
+            ×
+          </button>
+          <strong>{n.title}</strong>
+          <span className="body">{n.body}</span>
+          {i === visible.length - 1 && summary}
+        </div>
+      ))}
+      {visible.length === 0 && summary && (
+        <div className="toast" role="status">
+          <button aria-label="Dismiss" onClick={onClearMore}>
+            ×
+          </button>
+          {summary}
+        </div>
+      )}
+    </div>
   );
 }
 
@@ -161,7 +191,7 @@ function Inbox() {
   const { notifications, unreadCount } = useNotifications({ limit: 5 });
   if (notifications.length === 0) return null;
   return (
-    <section>
+    <section id="inbox">
       <h2>Inbox ({unreadCount} unread)</h2>
       <ul data-testid="inbox">
         {notifications.map((n) => (

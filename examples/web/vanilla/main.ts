@@ -8,6 +8,7 @@ import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTI
 import { clientOptions, ConfigError, type PageGlobals, readConfig } from '../shared/config.ts';
 import { CONNECTION_LABELS, formatEta, formatIdTime, formatPercent, formatStage, formatStatus, remainingMs } from '../shared/format.ts';
 import { loadLastSeen, newest, saveLastSeen } from '../shared/last-seen.ts';
+import { fitNotices, moreText, narrowNotices } from '../shared/notices.ts';
 
 declare global {
   interface Window {
@@ -76,19 +77,24 @@ class TaskCard {
 }
 
 /**
- * Completion notices: at most 3 on screen, each removed after a few seconds, the rest counted in
- * one "N more finished" line (the rule lives in @taskpulse/client; this draws it).
+ * Completion notices: at most 3 on screen (one on a narrow screen), each removed after a few
+ * seconds, the rest counted in the newest one's "N more finished" line (the rule lives in
+ * @taskpulse/client; this draws it).
  */
 class Notices {
   #state: NoticeState = EMPTY_NOTICES;
   #timer: ReturnType<typeof setTimeout> | null = null;
-  constructor(readonly container: HTMLElement) {}
+  constructor(readonly container: HTMLElement) {
+    // Turning a wide window narrow folds the notices on screen at once.
+    narrowNotices?.addEventListener('change', () => this.#set(this.#state));
+  }
 
   add(n: { id: string; title: string; body: string; kind: 'completed' | 'failed' | 'canceled'; taskId: string }): void {
     this.#set(addNotice(this.#state, n, Date.now()));
   }
 
-  #set(next: NoticeState): void {
+  #set(changed: NoticeState): void {
+    const next = fitNotices(changed);
     if (next === this.#state) return;
     this.#state = next;
     this.#render();
@@ -100,20 +106,25 @@ class Notices {
     }
   }
 
+  #box(onDismiss: () => void, attrs: Record<string, string> = {}): HTMLElement {
+    const toast = el('div', { class: 'toast', role: 'status', ...attrs });
+    const close = el('button', { 'aria-label': 'Dismiss' }, '×');
+    close.addEventListener('click', onDismiss);
+    toast.append(close);
+    return toast;
+  }
+
   #render(): void {
-    const nodes: HTMLElement[] = this.#state.visible.map((n) => {
-      const toast = el('div', { class: 'toast', role: 'status', 'data-testid': 'completion', 'data-task-id': n.taskId, 'data-kind': n.kind });
-      const close = el('button', { 'aria-label': 'Dismiss' }, '×');
-      close.addEventListener('click', () => this.#set(dismissNotice(this.#state, n.id)));
-      toast.append(close, el('strong', {}, n.title), el('div', {}, n.body));
+    const { visible, more } = this.#state;
+    const nodes: HTMLElement[] = visible.map((n) => {
+      const toast = this.#box(() => this.#set(dismissNotice(this.#state, n.id)), { 'data-testid': 'completion', 'data-task-id': n.taskId, 'data-kind': n.kind });
+      toast.append(el('strong', {}, n.title), el('span', { class: 'body' }, n.body));
       return toast;
     });
-    if (this.#state.more > 0) {
-      const more = el('div', { class: 'toast more', 'data-testid': 'more-finished' });
-      const close = el('button', { 'aria-label': 'Dismiss' }, '×');
-      close.addEventListener('click', () => this.#set(clearMore(this.#state)));
-      more.append(close, document.createTextNode(`${this.#state.more} more finished`));
-      nodes.push(more);
+    if (more > 0) {
+      const box = nodes.at(-1) ?? this.#box(() => this.#set(clearMore(this.#state)));
+      box.append(el('span', { class: 'more', 'data-testid': 'more-finished' }, moreText(more, false)));
+      if (nodes.length === 0) nodes.push(box);
     }
     this.container.replaceChildren(...nodes);
   }

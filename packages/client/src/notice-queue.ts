@@ -50,6 +50,19 @@ export function dismissNotice(s: NoticeState, id: string): NoticeState {
   return { ...s, visible: s.visible.filter((v) => v.id !== id) };
 }
 
+/**
+ * Keeps only the newest `slots` notices on screen and adds the others to `more` — for a screen
+ * with room for one notice (a phone): the newest shows, everything else is summed in its
+ * "N more finished" line. Apply it to the state itself, after `addNotice`, so a notice folded away
+ * stays counted after it would have expired (the count never drops by itself).
+ */
+export function foldNotices(s: NoticeState, slots: number): NoticeState {
+  if (!Number.isInteger(slots) || slots < 0) throw new RangeError(`slots must be a non-negative integer, got ${slots}`);
+  if (s.visible.length <= slots) return s;
+  const cut = s.visible.length - slots;
+  return { visible: s.visible.slice(cut), more: s.more + cut };
+}
+
 /** The "N more" line was opened or closed. */
 export function clearMore(s: NoticeState): NoticeState {
   return s.more === 0 ? s : { ...s, more: 0 };

@@ -74,6 +74,8 @@ function Shell({ session, onSignOut }: { session: Signed; onSignOut(): void }) {
             <InboxLink current={section === 'inbox'} />
           )}
         </nav>
+        {/* In the top bar, beside the table rather than over it (docked to the bottom on a phone). */}
+        {!staff && <Notices />}
         <div className="topbar-right">
           <ConnectionIndicator />
           <ThemeToggle />
@@ -85,7 +87,6 @@ function Shell({ session, onSignOut }: { session: Signed; onSignOut(): void }) {
       <main id="main" tabIndex={-1}>
         {page}
       </main>
-      {!staff && <Notices />}
     </>
   );
 }

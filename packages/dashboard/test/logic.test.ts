@@ -5,7 +5,7 @@ import { bulkStatus } from '../src/bulk.ts';
 import { duration, eta, etaVerdict, rowMessage, stageText } from '../src/format.ts';
 import { applyChanges, matchesQuery } from '../src/live-list.ts';
 import { compareTasks, sortFromParams } from '../src/sort.ts';
-import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
+import { addNotice, clearMore, EMPTY_NOTICES, expireNotices, foldNotices, NOTICE_RULES } from '@taskpulse/client/notices';
 import { describe as describeToken } from '../src/session.ts';
 
 const task = (id: string, over: Partial<Task> = {}): Task =>
@@ -27,6 +27,25 @@ describe('notices', () => {
     expect(expireNotices(s, 1000 + NOTICE_RULES.ttlMs - 1).visible).toHaveLength(3);
     expect(expireNotices(s, 1001 + NOTICE_RULES.ttlMs).visible.map((v) => v.id)).toEqual(['n2']);
     expect(clearMore(s).more).toBe(0);
+  });
+
+  it('folded to one box, the newest shows and every other finish is counted, also after it would have expired', () => {
+    const add = (s: typeof EMPTY_NOTICES, i: number) => foldNotices(addNotice(s, { id: `n${i}`, title: 't', body: 'b', kind: 'completed', taskId: `t${i}` }, 1000 + i), 1);
+    let s = add(EMPTY_NOTICES, 0);
+    expect(s.visible.map((v) => v.id)).toEqual(['n0']);
+    expect(s.more).toBe(0);
+    s = add(s, 1);
+    expect(s.visible.map((v) => v.id)).toEqual(['n1']); // the newest, not the first
+    expect(s.more).toBe(1);
+    for (let i = 2; i < 10; i++) s = add(s, i);
+    expect(s.visible.map((v) => v.id)).toEqual(['n9']);
+    expect(s.more).toBe(9);
+    // The folded-away notices are counted, not on screen: their expiry lowers nothing.
+    const later = expireNotices(s, 1009 + NOTICE_RULES.ttlMs);
+    expect(later).toEqual({ visible: [], more: 9 });
+    expect(foldNotices(s, 1)).toBe(s);
+    expect(foldNotices(s, 3)).toBe(s);
+    expect(() => foldNotices(s, -1)).toThrow('slots must be a non-negative integer, got -1');
   });
 });
 

@@ -1,33 +1,26 @@
 /**
- * Completion notices for the customer: at most three on screen, each gone after a few seconds,
- * the rest collapsed into "N more finished". Each completion is announced once per browser and
- * never again after a reload (the client marks it read on the server once shown).
+ * Completion notices for the customer: one at a time (the newest), gone after a few seconds, with
+ * every other completion summed in its "N more finished" line that opens the inbox. Each
+ * completion is announced once per browser and never again after a reload (the client marks it
+ * read on the server once shown). Where it sits is the stylesheet's business: in the top bar on a
+ * wide screen, so it never covers the table; docked to the bottom edge on a narrow one, one
+ * compact box with room kept below the page's content.
  */
 import type { Notification } from '@taskpulse/protocol';
 import { useNotifications } from '@taskpulse/react';
-import { useEffect, useState, useSyncExternalStore } from 'react';
-import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, NOTICE_RULES } from '@taskpulse/client/notices';
+import { useEffect, useState } from 'react';
+import { addNotice, clearMore, dismissNotice, EMPTY_NOTICES, expireNotices, foldNotices, NOTICE_RULES, type NoticeState } from '@taskpulse/client/notices';
 import { Link } from '../router.tsx';
 
-/** Phones: one compact line (the newest notice, the rest counted), so the table is never covered. */
-const NARROW = '(max-width: 640px)';
-const narrowQuery = typeof matchMedia === 'function' ? matchMedia(NARROW) : null;
-function useNarrow(): boolean {
-  return useSyncExternalStore(
-    (cb) => {
-      narrowQuery?.addEventListener('change', cb);
-      return () => narrowQuery?.removeEventListener('change', cb);
-    },
-    () => narrowQuery?.matches ?? false,
-  );
-}
+/** One box: the newest notice, the others counted in it. */
+const SLOTS = 1;
 
 export function Notices() {
-  const narrow = useNarrow();
-  const [state, setState] = useState(EMPTY_NOTICES);
+  const [state, setState] = useState<NoticeState>(EMPTY_NOTICES);
   useNotifications({
     inbox: false,
-    onNotification: (n: Notification) => setState((s) => addNotice(s, { id: n.id, title: n.title, body: n.body, kind: n.kind, taskId: n.taskId }, Date.now())),
+    onNotification: (n: Notification) =>
+      setState((s) => foldNotices(addNotice(s, { id: n.id, title: n.title, body: n.body, kind: n.kind, taskId: n.taskId }, Date.now()), SLOTS)),
   });
   useEffect(() => {
     if (state.visible.length === 0) return;
@@ -35,30 +28,29 @@ export function Notices() {
     const t = setTimeout(() => setState((s) => expireNotices(s, Date.now())), Math.max(50, oldest + NOTICE_RULES.ttlMs - Date.now()));
     return () => clearTimeout(t);
   }, [state.visible]);
-  // On a phone only the newest shows; the others on screen are counted with the collapsed ones.
-  const shown = narrow ? state.visible.slice(-1) : state.visible;
-  const more = state.more + (state.visible.length - shown.length);
+  const n = state.visible.at(-1);
+  const { more } = state;
+  const dismiss = () => setState((s) => clearMore(n ? dismissNotice(s, n.id) : s));
   return (
-    <div className={`notices${narrow ? ' compact' : ''}`} aria-live="polite" aria-label="Notifications" data-testid="notices">
-      {shown.map((n) => (
-        <div key={n.id} className={`notice kind-${n.kind}`} data-testid="completion" role="status">
+    <div className="notices" aria-live="polite" aria-label="Notifications" data-testid="notices">
+      {(n !== undefined || more > 0) && (
+        <div className={`notice kind-${n?.kind ?? 'more'}`} data-testid={n ? 'completion' : undefined} role="status">
           <div className="notice-body">
-            <Link to={`/tasks/${encodeURIComponent(n.taskId)}`} className="notice-title">
-              {n.title}
-            </Link>
-            <p>{n.body}</p>
+            {n && (
+              <>
+                <Link to={`/tasks/${encodeURIComponent(n.taskId)}`} className="notice-title">
+                  {n.title}
+                </Link>
+                <span className="notice-text">{n.body}</span>
+              </>
+            )}
+            {more > 0 && (
+              <Link to="/inbox" className="notice-more" data-testid="more-finished" onClick={() => setState(clearMore)}>
+                {more} more finished — see the inbox
+              </Link>
+            )}
           </div>
-          <button type="button" className="icon-button" aria-label="Dismiss" onClick={() => setState((s) => dismissNotice(s, n.id))}>
-            ×
-          </button>
-        </div>
-      ))}
-      {more > 0 && (
-        <div className="notice more" data-testid="more-finished">
-          <Link to="/inbox" onClick={() => setState(clearMore)}>
-            {more} more finished
-          </Link>
-          <button type="button" className="icon-button" aria-label="Dismiss" onClick={() => setState(clearMore)}>
+          <button type="button" className="icon-button" aria-label="Dismiss" onClick={dismiss}>
             ×
           </button>
         </div>

@@ -80,7 +80,7 @@ function TaskDetail({ task, api, staff, now }: { task: Task; api: Api; staff: bo
           <h2 id="stages-title">Stages</h2>
           <Waterfall task={task} now={now} usual={usual} />
         </section>
-        <section className="card" aria-labelledby="log-title">
+        <section className="card log-card" aria-labelledby="log-title">
           <h2 id="log-title">Log</h2>
           <LiveLog taskId={task.id} api={api} />
         </section>
@@ -267,7 +267,9 @@ function LiveLog({ taskId, api }: { taskId: string; api: Api }) {
         <label className="check">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
         </label>
-        <span className="subtle small">{lines.length} lines</span>
+        <span className="subtle small" data-testid="log-count">
+          {lines.length} {lines.length === 1 ? 'line' : 'lines'}
+        </span>
       </div>
       <div className="log" ref={box} tabIndex={0} role="log" aria-label="Task log" data-testid="log">
         {lines.length === 0 ? (
