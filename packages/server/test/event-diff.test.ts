@@ -41,6 +41,23 @@ describe('compact task events', () => {
     expect(splitTaskEvent(21, 'task.updated', 'z', 'tsk_1', task({ message: 'again' })).taskJson).toBe(JSON.stringify(task({ message: 'again' })));
   });
 
+  it('serializes small flat objects (progress, eta, stage) exactly, odd values and all', () => {
+    const odd = [
+      { done: 1, total: 1e21, percent: 12.345 },
+      { remainingMs: NaN, lowMs: Infinity, highMs: -Infinity, at: '2026-\u2028"\\\n', basis: 'rate', gone: undefined, yes: true, no: false, zero: -0, n: null },
+      { 'a"b': 1, 2: 'two', 1: 'one', '\u0000': 0 }, // keys that need escaping; integer-like keys come first
+      { nested: { x: 1 } },
+      { list: [1] },
+      new Date(0), // toJSON
+      Object.assign(Object.create(null), { bare: 1 }),
+      {},
+    ];
+    for (const value of odd) {
+      const t = task({ progress: value, eta: value, stage: value });
+      expect(splitTaskEvent(1, 'task.updated', 'a', 'tsk_2', t).taskJson).toBe(JSON.stringify(t));
+    }
+  });
+
   it('stores a progress event as its changed fields, and merging them back gives the same event', () => {
     const base = splitTaskEvent(5, 'task.updated', 'a', 'tsk_1', task());
     const next = task({ progress: { done: 2, total: 10, percent: 20 }, message: 'p2', seq: 6 });

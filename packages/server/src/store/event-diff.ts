@@ -49,7 +49,8 @@ const PIECES = new WeakMap<object, string>();
 
 /** The JSON of a task field's value (kept by identity for the fields that are never changed in place). */
 export function pieceOf(k: string, v: unknown): string | undefined {
-  if (v === null || typeof v !== 'object' || !STABLE_FIELDS.has(k)) return JSON.stringify(v) as string | undefined;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) as string | undefined;
+  if (!STABLE_FIELDS.has(k)) return flatJson(v) ?? JSON.stringify(v);
   if (Array.isArray(v) && v.length === 0) return '[]'; // `attempts ?? []` is a new array each time: not worth an entry
   let piece = PIECES.get(v);
   if (piece === undefined) {
@@ -57,6 +58,30 @@ export function pieceOf(k: string, v: unknown): string | undefined {
     PIECES.set(v, piece);
   }
   return piece;
+}
+
+/**
+ * The JSON of a plain object whose values are numbers, strings, booleans or null (a task's
+ * `progress`, `eta`, `stage`: new on every event), as JSON.stringify makes it; undefined for
+ * anything else (nested objects, arrays, a prototype of its own). ~3× cheaper than
+ * JSON.stringify for such small objects: numbers become text as `String` does (which is what
+ * JSON.stringify does with a finite number) and names come from {@link keyJson}.
+ */
+function flatJson(v: object): string | undefined {
+  if (Object.getPrototypeOf(v) !== Object.prototype) return undefined; // arrays, toJSON, classes
+  let json = '{';
+  for (const k in v) {
+    const x = (v as Record<string, unknown>)[k];
+    let piece: string;
+    if (typeof x === 'number') piece = Number.isFinite(x) ? `${x}` : 'null';
+    else if (typeof x === 'string') piece = JSON.stringify(x);
+    else if (x === null) piece = 'null';
+    else if (typeof x === 'boolean') piece = x ? 'true' : 'false';
+    else if (x === undefined) continue;
+    else return undefined;
+    json += json.length > 1 ? `,${keyJson(k)}${piece}` : keyJson(k) + piece;
+  }
+  return `${json}}`;
 }
 
 /** `"name":` of each field name seen (task fields are a few dozen names, serialized once). */
