@@ -180,16 +180,20 @@ async function streamReader(i) {
 /** The log's head: a cursor past it is answered with `reset` and the head. */
 const headSeq = async () => (await request('GET', '/v1/events?after=9007199254740991&limit=1')).body?.head ?? Infinity;
 
+/** Set once every writer has finished: the poller then reads up to the head and stops. */
+let writersDone = false;
+
 async function poller() {
   const r = checker('poller');
-  while (!stopping || r.last < (await headSeq())) {
+  // Not "stopping and an empty page": a write still in flight then (e.g. to a frozen server) is
+  // acknowledged after the poller stopped, and would count as lost.
+  while (!writersDone || r.last < (await headSeq())) {
     const page = await request('GET', `/v1/events?after=${r.last}&limit=1000&waitMs=1000`);
     if (page.status !== 200) {
       await sleep(200);
       continue;
     }
     for (const e of page.body.events) r.take(e.seq);
-    if (stopping && page.body.events.length === 0) break;
   }
 }
 
@@ -247,6 +251,7 @@ await sleep(durationMs);
 for (const t of faultTimers) clearInterval(t);
 stopping = true;
 await Promise.all(loops);
+writersDone = true;
 await pollLoop;
 clearInterval(sampler);
 clearInterval(pinger);
@@ -263,8 +268,12 @@ for (let i = 0; i < ids.length; i += 1) {
   const f = finals.get(ids[i]);
   if (f.done === 0) continue;
   const t = (await request('GET', `/v1/tasks/${ids[i]}`)).body;
-  if (!t || ((t.progress?.done ?? 0) < f.done && t.status === 'running') || (f.completed && t.status !== 'completed')) lostState++;
+  if (!t || ((t.progress?.done ?? 0) < f.done && t.status === 'running') || (f.completed && t.status !== 'completed')) {
+    lostState++;
+    if (lostState <= 5) console.error(`lost state: task ${ids[i]} acknowledged done ${f.done}${f.completed ? ', completed' : ''}; now ${t ? `${t.status}, done ${t.progress?.done}, seq ${t.seq}` : 'missing'}`);
+  }
 }
+for (const seq of [...acked.keys()].filter((s) => !poll.seen.has(s)).slice(0, 5)) console.error(`lost from the log: seq ${seq} (task ${acked.get(seq)})`);
 const sortedHz = [...healthz].sort((a, b) => a - b);
 const mb = (b) => (b / 1024 / 1024).toFixed(1);
 const fivexx = [...answers].filter(([s]) => s >= 500);
@@ -275,6 +284,7 @@ const report = {
   'writes/s': Math.round(writes / seconds),
   head,
   lost: lostFromLog + lostState,
+  'lost (log / task state)': `${lostFromLog} / ${lostState}`,
   gaps: readers.reduce((n, r) => n + r.gaps, 0),
   dups: readers.reduce((n, r) => n + r.dups, 0),
   'readers (events seen)': readers.map((r) => `${r.name}: ${r.events}`).join(', '),
