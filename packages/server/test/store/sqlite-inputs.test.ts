@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
-import { INPUT_APART_CHARS } from '../../src/store/sqlite/task-docs.ts';
+import { INPUT_APART_CHARS } from '../../src/store/task-docs.ts';
 import { sqliteFile, task } from './engines.ts';
 
 it('writes an input over the limit once, apart, and keeps the row small through rewrites', async () => {

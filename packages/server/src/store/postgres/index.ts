@@ -21,6 +21,7 @@ import { PostgresKeys } from './keys.ts';
 import { PostgresSettings } from './settings.ts';
 import { PostgresNotifications } from './notifications.ts';
 import { PostgresHistory } from './history.ts';
+import { PostgresTaskInputs } from './task-docs.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user@host:5432/db`; `?options=-c search_path=…` picks a schema. */
@@ -155,16 +156,17 @@ export class PostgresStore implements Store {
     this.settings = new PostgresSettings(read);
     this.notifications = new PostgresNotifications(read);
     this.history = new PostgresHistory(read);
-    const port = new PostgresPort(this.#pool, this.#ready);
+    const inputs = new PostgresTaskInputs();
+    const port = new PostgresPort(this.#pool, this.#ready, inputs);
     /**
      * The version each task's events are stored against (event-diff.ts), undone with its unit.
      * Unlike task rows, a version stays valid while another instance writes the task: its row
      * is never changed, and pruning keeps it while it may be reused (VERSION_REUSE_MS).
      */
     const versions = new JournaledMap<TaskVersion>(KEEP_VERSIONS);
-    this.#uow = new UnitOfWork(port, { savepoints: 'lazy', pureWithoutSavepoint: false, keepTasks: 0 }, [versions as JournaledMap<unknown>]);
+    this.#uow = new UnitOfWork(port, { savepoints: 'lazy', pureWithoutSavepoint: false, keepTasks: 0 }, [versions as JournaledMap<unknown>, inputs.known]);
     port.bind(this.#uow);
-    this.#uow.use(postgresWriteTx(port, this.#uow, versions));
+    this.#uow.use(postgresWriteTx(port, this.#uow, versions, inputs));
   }
 
   write<T>(fn: (tx: WriteTx) => MaybePromise<T>, options?: WriteOptions): Promise<T> {

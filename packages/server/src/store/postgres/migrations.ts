@@ -58,6 +58,9 @@ export const MIGRATIONS: readonly string[] = [
   /* 8: room on each page of tasks for the next version of its rows: a report's update stays HOT (write-tx.ts, leaseColumn) */ `
   ALTER TABLE tasks SET (fillfactor = 50);
   `,
+  /* 9: a large task input is kept apart from its row, which every report rewrites (task-docs.ts) */ `
+  CREATE TABLE task_inputs (id text PRIMARY KEY, input text NOT NULL);
+  `,
 ];
 
 /** Applies the missing migrations to the client's current schema. */

@@ -11,7 +11,8 @@
  *
  * A batch costs three round trips whatever its size: `BEGIN`, the head lock and the tasks its
  * units named (one simple query); then, at the end, the task rows, new task versions, events and
- * head in one statement (data-modifying CTEs); then `COMMIT`. Task rows are read without row
+ * head (and any large input not yet stored apart, task-docs.ts) in one statement (data-modifying
+ * CTEs); then `COMMIT`. Task rows are read without row
  * locks: every write to `tasks` is made under the head lock, which the batch holds. Savepoints are
  * lazy: taken before a unit's first statement that changes data, so a progress report (its task
  * read with the batch's, its row and event written with the batch's) costs no round trip of its
@@ -20,17 +21,18 @@
  */
 import type pg from 'pg';
 import { pieceOf, type CompactEvent } from '../event-diff.ts';
-import { parseDoc } from '../records.ts';
 import type { Row } from '../sql.ts';
 import type { StoredEvent, TaskRecord } from '../store.ts';
 import type { UnitOfWork, UnitOfWorkPort } from '../unit-of-work.ts';
 import type { Unit } from '../group-commit.ts';
 import { EVENT_COLUMNS } from './events.ts';
 import { leaseColumn } from './write-tx.ts';
+import { DOC_COLUMNS, insertInputs, type PostgresTaskInputs } from './task-docs.ts';
 
 export class PostgresPort implements UnitOfWorkPort {
   readonly #pool: pg.Pool;
   readonly #ready: Promise<void>;
+  readonly #inputs: PostgresTaskInputs;
   #uow: UnitOfWork | null = null;
   /** The batch's connection (valid only while it holds the head lock). */
   #client: pg.PoolClient | null = null;
@@ -39,9 +41,10 @@ export class PostgresPort implements UnitOfWorkPort {
   /** The batch's appended events → how each is stored (compact()). */
   readonly #compact = new Map<StoredEvent, CompactEvent>();
 
-  constructor(pool: pg.Pool, ready: Promise<void>) {
+  constructor(pool: pg.Pool, ready: Promise<void>, inputs: PostgresTaskInputs) {
     this.#pool = pool;
     this.#ready = ready;
+    this.#inputs = inputs;
   }
 
   /** The unit of work this port serves (made after the port). */
@@ -82,10 +85,10 @@ export class PostgresPort implements UnitOfWorkPort {
     const ids = new Set<string>();
     for (const unit of batch) if (unit.tasks) for (const id of unit.tasks) ids.add(id);
     const client = this.#client;
-    const read = ids.size === 0 ? '' : `; SELECT doc FROM tasks WHERE id IN (${[...ids].map((id) => client.escapeLiteral(id)).join(', ')})`;
+    const read = ids.size === 0 ? '' : `; SELECT ${DOC_COLUMNS} FROM tasks WHERE id IN (${[...ids].map((id) => client.escapeLiteral(id)).join(', ')})`;
     const results = (await this.q(`BEGIN; SELECT head FROM taskpulse_meta WHERE id = 1 FOR UPDATE${read}`)) as unknown as pg.QueryResult<Row>[];
     for (const r of results[2]?.rows ?? []) {
-      const rec = parseDoc(r.doc);
+      const rec = this.#inputs.read(r);
       if (rec) this.#uow!.remember(rec);
     }
     return results[1]!.rows[0]!.head as number;
@@ -147,12 +150,19 @@ export class PostgresPort implements UnitOfWorkPort {
     const json = (texts: string[]) => `json_array_elements($${values.push(`[${texts.join(',')}]`)}::json)`;
     const rows = this.#rows;
     if (rows.length > 0) {
+      const docs = rows.map((t) => this.#inputs.doc(t));
       parts.push(
         `UPDATE tasks SET status = v.status, lease_expires_at = v.lease, doc = v.doc::text
          FROM ROWS FROM (${arg(rows.map((t) => t.id), 'text')}, ${arg(rows.map((t) => t.status), 'text')}, ${arg(rows.map(leaseColumn), 'bigint')},
-           ${json(rows.map((t) => JSON.stringify(t)))}) AS v(id, status, lease, doc)
+           ${json(docs.map((d) => d.doc))}) AS v(id, status, lease, doc)
          WHERE tasks.id = v.id`,
       );
+      // An input this transaction does not see stored yet goes apart here (task-docs.ts): a row
+      // written before inputs were kept apart, or an input a unit put in place of another.
+      const apart = rows.filter((_, i) => docs[i]!.input !== null);
+      if (apart.length > 0) {
+        parts.push(insertInputs(`ROWS FROM (${arg(apart.map((t) => t.id), 'text')}, ${json(docs.flatMap((d) => d.input ?? []))}) AS v(i, j)`));
+      }
     }
     const events = this.#events;
     if (events.length > 0) {

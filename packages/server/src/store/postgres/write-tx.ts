@@ -5,12 +5,12 @@
  * statement to COMMIT (unit-of-work-port.ts), so no other instance changes them meanwhile.
  */
 import { compactEvent, type TaskVersion } from '../event-diff.ts';
-import { parseDoc } from '../records.ts';
 import { Params, queuePosition, unreadWhere } from '../sql.ts';
 import type { TaskRecord, WriteTx } from '../store.ts';
 import type { JournaledMap, UnitOfWork } from '../unit-of-work.ts';
 import { POSTGRES } from './dialect.ts';
 import type { PostgresPort } from './unit-of-work-port.ts';
+import { DOC_COLUMNS, insertInputs, type PostgresTaskInputs } from './task-docs.ts';
 
 /**
  * Another instance may prune a version this one still holds in memory once no retained event
@@ -32,21 +32,22 @@ export function leaseColumn(t: TaskRecord): number | null {
   return t.lease ? Math.ceil(t.lease.expiresAtMs / LEASE_BUCKET_MS) * LEASE_BUCKET_MS : null;
 }
 
-export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: JournaledMap<TaskVersion>): WriteTx {
+export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: JournaledMap<TaskVersion>, inputs: PostgresTaskInputs): WriteTx {
   return {
     getTask: async (id) => {
       const hit = uow.tasks.get(id);
       if (hit) return hit;
-      const { rows } = await port.q('SELECT doc FROM tasks WHERE id = $1', [id]);
-      const rec = parseDoc(rows[0]?.doc);
+      const { rows } = await port.q(`SELECT ${DOC_COLUMNS} FROM tasks WHERE id = $1`, [id]);
+      const rec = inputs.read(rows[0]);
       if (rec) uow.remember(rec);
       return rec;
     },
     insertTask: async (t, idem) => {
-      await port.change(
-        'INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-        [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), leaseColumn(t), JSON.stringify(t)],
-      );
+      const { doc, input } = inputs.doc(t);
+      const values = [t.id, t.type, t.owner, t.status, t.parentId, JSON.stringify(t.tags), leaseColumn(t), doc];
+      // A large input goes apart in the same statement (task-docs.ts).
+      const apart = input === null ? '' : `WITH i AS (${insertInputs(`(VALUES ($1::text, $${values.push(input)}::text)) AS v(i, j)`)}) `;
+      await port.change(`${apart}INSERT INTO tasks (id, type, owner, status, parent_id, tags, lease_expires_at, doc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, values);
       if (idem) {
         await port.change('INSERT INTO idempotency (scope, key, task_id, fingerprint) VALUES ($1, $2, $3, $4)', [
           idem.scope, idem.key, t.id, idem.fingerprint,
@@ -63,20 +64,20 @@ export function postgresWriteTx(port: PostgresPort, uow: UnitOfWork, versions: J
       await uow.flush();
       const { rows } =
         types.length === 0
-          ? await port.q("SELECT doc FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1")
-          : await port.q("SELECT doc FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1", [types]);
-      return uow.fresh(parseDoc(rows[0]?.doc));
+          ? await port.q(`SELECT ${DOC_COLUMNS} FROM tasks WHERE status = 'queued' ORDER BY n LIMIT 1`)
+          : await port.q(`SELECT ${DOC_COLUMNS} FROM tasks WHERE status = 'queued' AND type = ANY($1) ORDER BY n LIMIT 1`, [types]);
+      return uow.fresh(inputs.read(rows[0]));
     },
     expiredLeases: async (nowMs, limit) => {
       await uow.flush();
       const { rows } = await port.q(
         // The column is at most LEASE_BUCKET_MS later than the expiry: the index finds the candidates, the document decides.
-        `SELECT doc FROM tasks, LATERAL (SELECT (doc::json #>> '{lease,expiresAtMs}')::double precision AS expires) l
+        `SELECT ${DOC_COLUMNS} FROM tasks, LATERAL (SELECT (doc::json #>> '{lease,expiresAtMs}')::double precision AS expires) l
          WHERE status = 'running' AND lease_expires_at < $1::bigint + ${LEASE_BUCKET_MS} AND l.expires < $1
          ORDER BY lease_expires_at, l.expires LIMIT $2`,
         [nowMs, limit],
       );
-      return rows.map((r) => uow.fresh(parseDoc(r.doc))!);
+      return rows.map((r) => uow.fresh(inputs.read(r))!);
     },
     queuePosition: async (t) => {
       await uow.flush();
