@@ -18,6 +18,7 @@ import type Database from 'better-sqlite3';
 import { Params, eventWhere, type Row } from '../sql.ts';
 import type { EventFilter } from '../store.ts';
 import { SQLITE } from './dialect.ts';
+import { prepared } from './statements.ts';
 
 /** Events past `meta.keyed` before the keys are written: also the most a filtered read scans by seq. */
 export const KEY_BATCH = 2048;
@@ -62,7 +63,7 @@ export class EventKeys {
 
 /** The last seq `events_by_task`/`events_by_owner` cover, as committed. */
 export function keyedOf(db: Database.Database): number {
-  return (db.prepare("SELECT v FROM meta WHERE k = 'keyed'").pluck().get() as number | undefined) ?? 0;
+  return (prepared(db, "SELECT v FROM meta WHERE k = 'keyed'").pluck(true).get() as number | undefined) ?? 0;
 }
 
 /**
@@ -80,9 +81,8 @@ export function readEventRows(db: Database.Database, after: number, head: number
   const p = new Params(SQLITE);
   const where = [SQLITE.oneOf('k', key.values, p), `s > ${p.add(after)}`, `s <= ${p.add(Math.min(keyed, head))}`, ...eventWhere(filter, p)];
   // CROSS JOIN: SQLite walks the keys (in seq order for one key) and looks each event up by seq.
-  const rows = db
-    .prepare(`SELECT events.* FROM ${key.table} CROSS JOIN events ON events.seq = ${key.table}.s WHERE ${where.join(' AND ')} ORDER BY s LIMIT ${p.add(limit)}`)
-    .all(...p.values) as Row[];
+  const sql = `SELECT events.* FROM ${key.table} CROSS JOIN events ON events.seq = ${key.table}.s WHERE ${where.join(' AND ')} ORDER BY s LIMIT ${p.add(limit)}`;
+  const rows = prepared(db, sql).pluck(false).all(...p.values) as Row[];
   if (rows.length >= limit || keyed >= head) return rows;
   return rows.concat(scan(db, keyed, head, filter, limit - rows.length));
 }
@@ -90,5 +90,5 @@ export function readEventRows(db: Database.Database, after: number, head: number
 function scan(db: Database.Database, after: number, head: number, filter: EventFilter, limit: number): Row[] {
   const p = new Params(SQLITE);
   const where = [`seq > ${p.add(after)}`, `seq <= ${p.add(head)}`, ...eventWhere(filter, p)];
-  return db.prepare(`SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}`).all(...p.values) as Row[];
+  return prepared(db, `SELECT * FROM events WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ${p.add(limit)}`).pluck(false).all(...p.values) as Row[];
 }

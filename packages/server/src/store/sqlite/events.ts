@@ -7,6 +7,7 @@ import { rowsToEvents } from '../event-diff.ts';
 import type { Row } from '../sql.ts';
 import type { EventFilter, EventStore, StoredEvent } from '../store.ts';
 import { keyedOf, readEventRows } from './event-keys.ts';
+import { prepared } from './statements.ts';
 
 export class SqliteEvents implements EventStore {
   readonly #db: Database.Database;
@@ -35,7 +36,7 @@ export class SqliteEvents implements EventStore {
 
   /** Stored rows → events, rebuilding compact task events from their versions. */
   #rowsToEvents(rows: Row[]): StoredEvent[] {
-    const get = this.#reader.prepare('SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck();
+    const get = prepared(this.#reader, 'SELECT json FROM task_versions WHERE task_id = ? AND seq = ?').pluck(true);
     return rowsToEvents(rows, (taskId, base) => get.get(taskId, base) as string | undefined);
   }
 
@@ -45,7 +46,7 @@ export class SqliteEvents implements EventStore {
    * events (a new file) or one written before this.
    */
   readHead(): number {
-    return (this.#reader.prepare("SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT v FROM meta WHERE k = 'head'))").pluck().get() as number) ?? 0;
+    return (prepared(this.#reader, "SELECT max(coalesce((SELECT max(seq) FROM events), 0), (SELECT v FROM meta WHERE k = 'head'))").pluck(true).get() as number) ?? 0;
   }
 
   async head(): Promise<number> {
@@ -53,7 +54,7 @@ export class SqliteEvents implements EventStore {
   }
 
   async floor(): Promise<number> {
-    const min = this.#reader.prepare('SELECT min(seq) FROM events').pluck().get() as number | null;
+    const min = prepared(this.#reader, 'SELECT min(seq) FROM events').pluck(true).get() as number | null;
     return min === null ? this.readHead() : min - 1;
   }
 

@@ -9,10 +9,11 @@ import type { Page, TaskFilter, TaskRecord, TaskStore } from '../store.ts';
 import type { SortSpec } from '../task-sort.ts';
 import { SQLITE } from './dialect.ts';
 import { TaskDocs } from './task-docs.ts';
+import { prepared } from './statements.ts';
 import type { DeferredRows } from './deferred-rows.ts';
 
 /** Runs one query on `db`. */
-export const runOn = (db: Database.Database) => (sql: string, values: unknown[]) => db.prepare(sql).all(...values) as Row[];
+export const runOn = (db: Database.Database) => (sql: string, values: unknown[]) => prepared(db, sql).pluck(false).all(...values) as Row[];
 
 export class SqliteTasks extends SqlTaskReads implements TaskStore {
   readonly #reader: Database.Database;
@@ -63,9 +64,8 @@ export class SqliteTasks extends SqlTaskReads implements TaskStore {
       const head = this.#head();
       const p = new Params(SQLITE);
       const where = taskWhere({ ...filter, statuses: filter.statuses ?? ['queued', 'running'] }, p);
-      const docs = this.#reader
-        .prepare(`SELECT doc FROM tasks WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT ${p.add(limit)}`)
-        .pluck()
+      const docs = prepared(this.#reader, `SELECT doc FROM tasks WHERE ${where.join(' AND ')} ORDER BY n DESC LIMIT ${p.add(limit)}`)
+        .pluck(true)
         .all(...p.values) as string[];
       return { head, tasks: docs.map((d) => this.parse(d)!) };
     })();
