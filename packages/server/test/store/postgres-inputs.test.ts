@@ -100,3 +100,13 @@ it('moves an inline input apart at its next rewrite, once; a unit undone after w
   await a.write(async (tx) => tx.updateTask({ ...(await tx.getTask('legacy'))!, done: 3 }));
   expect(await writes()).toEqual(['legacy']); // apart now: never sent again
 });
+
+it('writes a large input again when a unit puts another in its place (the task model never does; the store allows it)', async () => {
+  const { a, b, writes } = await setup();
+  await a.write((tx) => tx.insertTask(task('t', 'x', { input: big })));
+  const other = { blob: 'y'.repeat(10_000) };
+  await b.write(async (tx) => tx.updateTask({ ...(await tx.getTask('t'))!, input: other }), { tasks: ['t'] });
+  for (const s of [a, b]) expect((await s.tasks.get('t'))!.input).toEqual(other);
+  await a.write(async (tx) => tx.updateTask({ ...(await tx.getTask('t'))!, done: 1 }), { tasks: ['t'] });
+  expect(await writes()).toEqual(['t', 't']); // the insert, the replacement; not the rewrite after
+});
