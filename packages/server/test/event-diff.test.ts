@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_DIFF_CHARS, diffFields, mergeTaskEvent, splitTaskEvent } from '../src/store/event-diff.ts';
+import { MAX_DIFF_CHARS, compactEvent, diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../src/store/event-diff.ts';
 
 const task = (over: Record<string, unknown> = {}) => ({
   id: 'tsk_1', type: 'import', owner: 'u"1', tags: ['a'], progress: { done: 1, total: 10, percent: 10 }, message: 'p1',
@@ -55,6 +55,18 @@ describe('compact task events', () => {
     for (const value of odd) {
       const t = task({ progress: value, eta: value, stage: value });
       expect(splitTaskEvent(1, 'task.updated', 'a', 'tsk_2', t).taskJson).toBe(JSON.stringify(t));
+    }
+  });
+
+  it('gives each appended event its time in ms, task events and others alike', () => {
+    const versions = new Map<string, TaskVersion>();
+    const ev = (at: string, taskId: string | null, body: Record<string, unknown>) => ({
+      type: 'task.updated' as const, at, owner: 'u', taskId, taskType: 'import', parentId: null, tags: [], milestone: false, body: () => body,
+    });
+    for (const at of ['2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-03-04T05:06:07.089Z', 'not a time']) {
+      expect(compactEvent(1, ev(at, 'tsk_3', { task: task() }), versions).atMs).toEqual(Date.parse(at)); // a version, then diffs
+      expect(compactEvent(2, ev(at, 'tsk_3', { task: task({ seq: 2 }) }), versions).atMs).toEqual(Date.parse(at));
+      expect(compactEvent(3, ev(at, null, { read: { ids: [] } }), versions).atMs).toEqual(Date.parse(at));
     }
   });
 

@@ -122,6 +122,20 @@ let lastAt = '';
 let lastAtMs = NaN;
 let lastAtJson = '""';
 
+/** The events of one instant share their time: parsed and serialized once per instant. */
+function rememberAt(at: string): void {
+  if (at === lastAt) return;
+  lastAt = at;
+  lastAtMs = Date.parse(at);
+  lastAtJson = JSON.stringify(at);
+}
+
+/** `Date.parse(at)`, parsed once per instant (an event's time is stored as ms beside its ISO text). */
+export function atMsOf(at: string): number {
+  rememberAt(at);
+  return lastAtMs;
+}
+
 /** Serializes a task event field by field (`undefined` fields are left out, as JSON.stringify does). */
 export function splitTaskEvent(seq: number, type: string, at: string, taskId: string, task: Record<string, unknown>): SplitEvent {
   const keys: string[] = [];
@@ -153,11 +167,7 @@ export function splitTaskEvent(seq: number, type: string, at: string, taskId: st
   }
   taskJson += '}';
   if (FINAL_EVENTS.has(type)) LAST.delete(taskId);
-  if (at !== lastAt) {
-    lastAt = at;
-    lastAtMs = Date.parse(at);
-    lastAtJson = JSON.stringify(at);
-  }
+  rememberAt(at);
   const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
   return { json, taskJson, fields: { seq, keys, pieces, atMs: lastAtMs, atJson: lastAtJson } };
 }
@@ -239,6 +249,8 @@ export interface CompactEvent {
   base: number | null;
   /** A new version to store at `(taskId, stored.seq)`, or null. */
   version: string | null;
+  /** The event's time in ms (`Date.parse(at)`, parsed once per instant). */
+  atMs: number;
 }
 
 /**
@@ -257,16 +269,16 @@ export function compactEvent(
   const task = body.task;
   if (e.taskId === null || task === null || typeof task !== 'object' || !onlyTask(body)) {
     const stored = toStored(seq, e, JSON.stringify({ seq, type: e.type, at: e.at, taskId: e.taskId, ...body }));
-    return { stored, row: stored.json, base: null, version: null };
+    return { stored, row: stored.json, base: null, version: null, atMs: atMsOf(e.at) };
   }
   const split = splitTaskEvent(seq, e.type, e.at, e.taskId, task as Record<string, unknown>);
   const stored = toStored(seq, e, split.json);
   const version = versions.get(e.taskId);
   const usable = version !== undefined && !e.milestone && (maxVersionAgeMs === Infinity || split.fields.atMs - version.atMs < maxVersionAgeMs);
   const diff = usable ? diffFields(version, split.fields) : null;
-  if (diff !== null) return { stored, row: diff, base: version!.seq, version: null };
+  if (diff !== null) return { stored, row: diff, base: version!.seq, version: null, atMs: split.fields.atMs };
   versions.set(e.taskId, split.fields);
-  return { stored, row: '{}', base: seq, version: split.taskJson };
+  return { stored, row: '{}', base: seq, version: split.taskJson, atMs: split.fields.atMs };
 }
 
 /** Whether `body` has no field but `task` (counted without building a key array per event). */
