@@ -117,6 +117,20 @@ describe('stats', async () => {
   });
 });
 
+describe('a report\'s copy of the record', () => {
+  it('keeps the record\'s fields in their order, and leaves the record as it was', () => {
+    const t = running();
+    const before = JSON.stringify(t);
+    const next = model.progress(t, { lease: 'lse_a', done: 1, total: 4 }, 10_000, T0 + 5).task;
+    expect(Object.keys(next)).toEqual(Object.keys(t));
+    expect(JSON.stringify(t)).toBe(before);
+    expect(next).toMatchObject({ done: 1, total: 4, heartbeatAt: model.iso(T0 + 5), lease: { token: 'lse_a', expiresAtMs: T0 + 10_005 } });
+    const beat = model.heartbeat(next, 'lse_a', undefined, 10_000, T0 + 9).task;
+    expect(Object.keys(beat)).toEqual(Object.keys(t));
+    expect(beat.lease!.expiresAtMs).toBe(T0 + 10_009);
+  });
+});
+
 describe('iso', () => {
   it('formats exactly as toISOString does, across days, years and odd inputs', () => {
     const times = [T0, T0 + 1, T0 + 86_399_999, T0 + 86_400_000, T0 - 1, 0, -1, -86_400_001, 1.5, T0 + 0.25, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_001];

@@ -162,7 +162,8 @@ export class TaskService {
           }
           // The model accepted it: only storage errors are thrown from here on.
           this.#observeMove(r, change, nowMs, afterCommit);
-          out.push({ id: u.id, ok: true, ...answer(change.task, await this.#changes.apply(tx, change, nowMs, afterCommit)) });
+          const a = answer(change.task, await this.#changes.apply(tx, change, nowMs, afterCommit));
+          out.push({ id: u.id, ok: true, seq: a.seq, cancelRequested: a.cancelRequested, lease: a.lease }); // not `...a`: 4× the cost
         }
         return out;
       }, { tasks: ids, pure: true });
