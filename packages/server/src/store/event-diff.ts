@@ -88,6 +88,12 @@ function flatJson(v: object): string | undefined {
 const KEY_JSON = new Map<string, string>();
 const MAX_KEYS = 1000;
 
+/** A field name as JSON (`"name"`). */
+function nameJson(k: string): string {
+  const j = keyJson(k);
+  return j.slice(0, -1);
+}
+
 /** A field name as JSON, followed by `:`. */
 function keyJson(k: string): string {
   let j = KEY_JSON.get(k);
@@ -212,7 +218,7 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
   let out = '{';
   let j = 0;
   let found = 0;
-  let atKeys: string[] | null = null;
+  let atKeys: string | null = null; // their names' JSON, comma-separated
   for (let i = 0; i < next.keys.length; i++) {
     const k = next.keys[i]!;
     // Keys come in the same order for every task event; fall back to a search when they do not.
@@ -223,7 +229,7 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
       // The merge sets `seq` to the event's own: it stays in the diff whenever it is anything else.
       if (k === 'seq' ? next.pieces[i] === ownSeq : base.pieces[at] === next.pieces[i]) continue;
       if (next.pieces[i] === next.atJson) {
-        (atKeys ??= []).push(k);
+        atKeys = atKeys === null ? nameJson(k) : `${atKeys},${nameJson(k)}`;
         continue;
       }
     }
@@ -234,7 +240,7 @@ export function diffFields(base: TaskVersion, next: TaskVersion): string | null 
   if (found !== base.keys.length) return null; // keys are unique: every base key is still there
   if (atKeys !== null) {
     if (out.length > 1) out += ',';
-    out += `"":${JSON.stringify(atKeys)}`;
+    out += `"":[${atKeys}]`;
     if (out.length > MAX_DIFF_CHARS) return null;
   }
   return `${out}}`;
