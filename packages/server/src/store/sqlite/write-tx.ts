@@ -78,7 +78,7 @@ export function sqliteWriteTx(db: Database.Database, uow: UnitOfWork, versions: 
         // A task event is stored as its difference from the task's version (event-diff.ts).
         const c = compactEvent(seq, e, versions);
         if (c.version !== null) s.insertVersion.run(e.taskId, seq, c.version);
-        s.insertEvent.run(seq, e.type, Date.parse(e.at), e.taskId, e.owner, e.taskType, e.parentId, pieceOf('tags', e.tags), e.milestone ? 1 : 0, c.row, c.base);
+        s.insertEvent.run(seq, e.type, c.atMs, e.taskId, e.owner, e.taskType, e.parentId, pieceOf('tags', e.tags), e.milestone ? 1 : 0, c.row, c.base);
         return c.stored;
       });
     },
