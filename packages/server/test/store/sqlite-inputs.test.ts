@@ -38,3 +38,17 @@ it('writes an input over the limit once, apart, and keeps the row small through 
     db.close();
   }
 });
+
+it('replaces a large input kept apart when a record brings another', async () => {
+  const file = sqliteFile();
+  let store = new SqliteStore({ file });
+  const first = { blob: 'a'.repeat(5_000) };
+  const second = { blob: 'b'.repeat(5_000) };
+  await store.write((tx) => tx.insertTask(task('t', 'x', { input: first })));
+  await store.write(async (tx) => tx.updateTask({ ...(await tx.getTask('t'))!, input: second }));
+  expect((await store.tasks.get('t'))!.input).toEqual(second);
+  await store.close();
+  store = new SqliteStore({ file }); // read back from the file, not from memory
+  expect((await store.tasks.get('t'))!.input).toEqual(second);
+  await store.close();
+});

@@ -30,19 +30,24 @@ export class TaskDocs {
  */
 export class TaskInputs {
   readonly #insert: Database.Statement;
-  readonly #known = new Set<string>();
+  /** Per task, the input JSON this process wrote or found written (the same string while the input object is). */
+  readonly #known = new Map<string, string>();
 
   constructor(db: Database.Database) {
-    this.#insert = db.prepare('INSERT OR IGNORE INTO task_inputs (id, input) VALUES (?, ?)');
+    // The task model never replaces an input, but the store takes any record: a different input
+    // replaces the stored one; the same input (compared by SQLite) writes nothing.
+    this.#insert = db.prepare(
+      'INSERT INTO task_inputs (id, input) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET input = excluded.input WHERE input <> excluded.input',
+    );
   }
 
   /** The document to write for `t`, its input written apart first when it is large. */
   doc(t: TaskRecord): string {
     const { doc, input } = rowDoc(t);
-    if (input !== null && !this.#known.has(t.id)) {
+    if (input !== null && this.#known.get(t.id) !== input) {
       this.#insert.run(t.id, input);
       if (this.#known.size >= 100_000) this.#known.clear();
-      this.#known.add(t.id);
+      this.#known.set(t.id, input);
     }
     return doc;
   }
