@@ -20,7 +20,7 @@
  * trip. A statement that fails outside a savepoint loses the transaction: the batch fails.
  */
 import type pg from 'pg';
-import { pieceOf, type CompactEvent } from '../event-diff.ts';
+import { atMsOf, pieceOf, type CompactEvent } from '../event-diff.ts';
 import type { Row } from '../sql.ts';
 import type { StoredEvent, TaskRecord } from '../store.ts';
 import type { UnitOfWork, UnitOfWorkPort } from '../unit-of-work.ts';
@@ -173,14 +173,14 @@ export class PostgresPort implements UnitOfWorkPort {
         parts.push(
           `INSERT INTO task_versions (task_id, seq, at_ms, json)
            SELECT t, s, a, j::text FROM ROWS FROM (${arg(versions.map((e) => e.taskId), 'text')}, ${arg(versions.map((e) => e.seq), 'bigint')},
-             ${arg(versions.map((e) => Date.parse(e.at)), 'bigint')}, ${json(versions.map((e) => this.#compact.get(e)!.version!))}) AS v(t, s, a, j)`,
+             ${arg(versions.map((e) => this.#compact.get(e)!.atMs), 'bigint')}, ${json(versions.map((e) => this.#compact.get(e)!.version!))}) AS v(t, s, a, j)`,
         );
       }
       parts.push(
         `INSERT INTO events (${EVENT_COLUMNS}, base)
          SELECT s, ty, a, ti, o, tt, p, tg::jsonb, m, j::text, b
          FROM ROWS FROM (${[
-           arg(events.map((e) => e.seq), 'bigint'), arg(events.map((e) => e.type), 'text'), arg(events.map((e) => Date.parse(e.at)), 'bigint'),
+           arg(events.map((e) => e.seq), 'bigint'), arg(events.map((e) => e.type), 'text'), arg(events.map((e, i) => stored[i]?.atMs ?? atMsOf(e.at)), 'bigint'),
            arg(events.map((e) => e.taskId), 'text'), arg(events.map((e) => e.owner), 'text'), arg(events.map((e) => e.taskType), 'text'),
            arg(events.map((e) => e.parentId), 'text'), arg(events.map((e) => pieceOf('tags', e.tags)), 'text'), arg(events.map((e) => e.milestone), 'bool'),
            json(events.map((e, i) => stored[i]?.row ?? e.json)), arg(events.map((_, i) => stored[i]?.base ?? null), 'bigint'),
