@@ -185,12 +185,13 @@ const BIG_FIELD_CHARS = 1024;
  * A stored task record's JSON, exactly `JSON.stringify(record)`. When its `input`, `result` or
  * `metadata` is large, their JSON made for an event (kept by identity) is reused, so rewriting
  * the row does not serialize a 10 KB `input` again; otherwise the native stringify is faster.
+ * `inputAs`: the JSON written in the input's place instead (a row that keeps it apart, task-docs.ts).
  */
-export function recordJson(record: { input?: unknown; result?: unknown; metadata?: unknown }): string {
-  if (!bigPiece(record.input) && !bigPiece(record.result) && !bigPiece(record.metadata)) return JSON.stringify(record);
+export function recordJson(record: { input?: unknown; result?: unknown; metadata?: unknown }, inputAs?: string): string {
+  if (inputAs === undefined && !bigPiece(record.input) && !bigPiece(record.result) && !bigPiece(record.metadata)) return JSON.stringify(record);
   let json = '{';
   for (const k in record) {
-    const piece = pieceOf(k, (record as Record<string, unknown>)[k]);
+    const piece = k === 'input' && inputAs !== undefined ? inputAs : pieceOf(k, (record as Record<string, unknown>)[k]);
     if (piece === undefined) continue;
     if (json.length > 1) json += ',';
     json += keyJson(k) + piece;
