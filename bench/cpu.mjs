@@ -14,27 +14,34 @@
 import http from 'node:http';
 import { ADMIN, alternate, benchArgs, cpuUs, loadAverage as load, median, onSseFrames, runningTasks } from './support.mjs';
 
-const args = benchArgs({ reports: 20000, warmup: 0, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update' });
+const args = benchArgs({ reports: 20000, warmup: 0, tasks: 50, batch: 25, concurrency: 8, rounds: 2, against: null, modes: 'batched,per-update', wire: 'delta' });
+if (args.wire !== 'delta' && args.wire !== 'whole') throw new Error('--wire is delta or whole');
+// `delta` (default, as the client SDK asks): the reader's progress events carry what changed.
+const WIRE_QUERY = args.wire === 'delta' ? '&delta=true' : '';
 const { reports: REPORTS, warmup: WARMUP, tasks: TASKS, batch: BATCH, concurrency: CONC } = args;
 const MODES = args.modes.split(',');
 
 /** An SSE reader counting progress events until `n` arrived. */
 function reader(server, type) {
   let count = 0;
+  let bytes = 0;
   let want = Infinity;
   let done;
   const finished = new Promise((r) => (done = r));
-  const req = http.request({ host: server.host, port: server.port, path: `/v1/stream?type=${type}`, agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
+  const req = http.request({ host: server.host, port: server.port, path: `/v1/stream?type=${type}${WIRE_QUERY}`, agent: false, headers: { authorization: `Bearer ${ADMIN}` } });
   const ready = new Promise((resolve) => {
     req.on('response', (res) => {
       onSseFrames(res, (frame) => {
         if (frame.includes('event: snapshot')) resolve();
-        else if (frame.includes('event: task.updated')) if (++count >= want) done();
+        else if (frame.includes('event: task.updated')) {
+          bytes += Buffer.byteLength(frame) + 2;
+          if (++count >= want) done();
+        }
       });
     });
   });
   req.end();
-  return { ready, expect: (n) => ((want = n), count >= n && done(), finished), close: () => req.destroy() };
+  return { ready, expect: (n) => ((want = n), count >= n && done(), finished), close: () => req.destroy(), bytesPerEvent: () => bytes / count };
 }
 
 async function phase(server, mode) {
@@ -78,7 +85,7 @@ async function phase(server, mode) {
   const ms = performance.now() - t0;
   const cpu = cpuUs(server.proc.pid) - cpu0;
   r.close();
-  return { cpuPerReport: cpu / (next - first), rate: (next - first) / (ms / 1000) };
+  return { cpuPerReport: cpu / (next - first), rate: (next - first) / (ms / 1000), frameBytes: r.bytesPerEvent() };
 }
 
 const results = [];
@@ -88,7 +95,7 @@ const names = await alternate(args, async (server, name) => {
     const r = await phase(server, mode);
     results.push({ name, mode, ...r });
     console.log(
-      `${name.padEnd(8)} ${mode.padEnd(10)} ${r.cpuPerReport.toFixed(1).padStart(6)} µs CPU/report  ${Math.round(r.rate).toLocaleString('en').padStart(6)} reports/s  (load ${before})`,
+      `${name.padEnd(8)} ${mode.padEnd(10)} ${r.cpuPerReport.toFixed(1).padStart(6)} µs CPU/report  ${Math.round(r.rate).toLocaleString('en').padStart(6)} reports/s  ${Math.round(r.frameBytes)} B/frame (${args.wire})  (load ${before})`,
     );
   }
 });

@@ -88,7 +88,9 @@ async function sseReader(d, onEvent, onReconnect) {
     new Promise((resolve) => {
       const headers = { authorization: `Bearer ${d.token}` };
       if (cursor !== null) headers['last-event-id'] = String(cursor);
-      req = http.request({ host: d.host, port: d.port, path: `/v1/stream?type=${d.type}&events=task.updated`, agent: false, headers });
+      // `--wire delta` (default, as the client SDK asks): progress events carry what changed.
+      const delta = d.wire === 'delta' ? '&delta=true' : '';
+      req = http.request({ host: d.host, port: d.port, path: `/v1/stream?type=${d.type}&events=task.updated${delta}`, agent: false, headers });
       req.on('response', (res) => {
         if (cursor !== null) resolve();
         onSseFrames(res, (frame) => {
@@ -127,8 +129,9 @@ async function sseReader(d, onEvent, onReconnect) {
 // ------------------------------------------------------------------ main thread
 
 async function main() {
-  const a = benchArgs({ jobs: 200, updates: 500, concurrency: 50, rounds: 2, modes: 'per-update,batched,sdk,slow', 'slow-us': 100, 'idle-ms': 3000, warmup: 20000 });
-  const { jobs: JOBS, updates: UPDATES, concurrency: CONC, rounds: ROUNDS, 'slow-us': SLOW_US, 'idle-ms': IDLE_MS } = a;
+  const a = benchArgs({ jobs: 200, updates: 500, concurrency: 50, rounds: 2, modes: 'per-update,batched,sdk,slow', 'slow-us': 100, 'idle-ms': 3000, warmup: 20000, wire: 'delta' });
+  const { jobs: JOBS, updates: UPDATES, concurrency: CONC, rounds: ROUNDS, 'slow-us': SLOW_US, 'idle-ms': IDLE_MS, wire: WIRE } = a;
+  if (WIRE !== 'delta' && WIRE !== 'whole') throw new Error('--wire is delta or whole');
   const modes = a.modes.split(',').map((m) => m.trim()).filter(Boolean);
   for (const m of modes) if (!['per-update', 'batched', 'sdk', 'slow'].includes(m)) throw new Error(`unknown mode ${m}`);
 
@@ -145,7 +148,7 @@ async function main() {
     if (a.warmup > 0) {
       const jobs = Math.max(1, Math.ceil(a.warmup / UPDATES));
       for (const mode of modes) {
-        const common = { jobs, updates: UPDATES, slowUs: 0, idleMs: IDLE_MS };
+        const common = { jobs, updates: UPDATES, slowUs: 0, idleMs: IDLE_MS, wire: WIRE };
         await runTaskPulse(server, ADMIN, mode, `warm-${mode}`, { ...common, system: 'taskpulse' }, CONC);
         await runBullmq(bullmq, connection, redis.pid, `warm-${mode}`, { ...common, system: 'bullmq' }, CONC);
       }
@@ -156,7 +159,7 @@ async function main() {
         for (const system of r % 2 === 0 ? ['taskpulse', 'bullmq'] : ['bullmq', 'taskpulse']) {
           round++;
           const slowUs = mode === 'slow' ? SLOW_US : 0;
-          const common = { jobs: JOBS, updates: UPDATES, slowUs, idleMs: IDLE_MS, system };
+          const common = { jobs: JOBS, updates: UPDATES, slowUs, idleMs: IDLE_MS, system, wire: WIRE };
           const out =
             system === 'bullmq'
               ? await runBullmq(bullmq, connection, redis.pid, `vs-${round}`, common, CONC)

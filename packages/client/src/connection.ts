@@ -6,6 +6,7 @@
  * heartbeat interval, host signals (network, visibility). State goes to the one status holder,
  * events and cursor moves to the one log reader.
  */
+import type { Task } from '@taskpulse/protocol';
 import { isEventFrame, parseEvent, parseHeartbeat, parseSnapshot } from '@taskpulse/protocol/frames';
 import { fullJitterMs } from '@taskpulse/protocol/retry';
 import type { ConnectionStatusHolder } from './connection-status.ts';
@@ -99,6 +100,12 @@ export function createConnection(deps: ConnectionDeps): Connection {
   let openedAt: number | null = null;
   let frames = 0;
   let resetPending = false;
+  /**
+   * The current stream's tasks as it last sent them, to make its delta events whole (`delta=true`:
+   * a `task.updated` may carry only what changed since the task's `seq` was `base`; the server
+   * sends one only when it sent this stream the task at `base`). A finished task is forgotten.
+   */
+  const held = new Map<string, Task>();
   let serverRetryMs: number | undefined;
   let streams = 0;
   let watchdog: unknown;
@@ -203,7 +210,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
 
   function query() {
     // Ask for heartbeats at the interval the watchdog plans with, so a silent stream is noticed in 2 × that.
-    return { after: reader.cursor ?? 0, coalesce: config.coalesce ? 'true' : undefined, heartbeatMs: config.heartbeatMs };
+    return { after: reader.cursor ?? 0, coalesce: config.coalesce ? 'true' : undefined, delta: config.delta ? 'true' : undefined, heartbeatMs: config.heartbeatMs };
   }
 
   function openStream(): void {
@@ -215,6 +222,7 @@ export function createConnection(deps: ConnectionDeps): Connection {
     openedAt = null;
     frames = 0;
     resetPending = false;
+    held.clear();
     heartbeat.streamOpened();
     gaps.streamOpened();
     streams++;
@@ -256,14 +264,28 @@ export function createConnection(deps: ConnectionDeps): Connection {
       case 'reset':
         resetPending = true;
         return;
-      case 'snapshot':
-        reader.snapshot(parseSnapshot(data), resetPending, 'stream');
+      case 'snapshot': {
+        const snapshot = parseSnapshot(data);
+        for (const t of snapshot.tasks) held.set(t.id, t);
+        reader.snapshot(snapshot, resetPending, 'stream');
         resetPending = false;
         markFresh();
         return;
+      }
       default: {
         if (!isEventFrame(event)) return; // future event types
         const e = parseEvent(data);
+        const t = e.task;
+        if (t) {
+          if (e.base !== undefined) {
+            // Not the task this stream sent at `base`: dropped and resumed from the cursor (below).
+            if (held.get(t.id)?.seq !== e.base) throw e;
+            e.task = { ...held.get(t.id)!, ...t };
+            delete e.base;
+          }
+          if (e.type === 'task.updated' || e.type === 'task.created') held.set(t.id, e.task!);
+          else held.delete(t.id);
+        }
         gaps.event();
         markFresh();
         reader.events([e], 'stream');

@@ -16,7 +16,7 @@ export type {
 export type { AuthEvent } from './auth.ts';
 // The countdown and the on-screen notice rule are UI helpers with subpaths of their own
 // (`@taskpulse/client/countdown`, `@taskpulse/client/notices`), so the client's entry stays in its
-// 12 KiB budget; `RemainingTime` stays here as a type (no bytes).
+// 12.25 KiB budget; `RemainingTime` stays here as a type (no bytes).
 export type { RemainingTime } from './countdown.ts';
 export type { ConnectionDiagnostics } from './connection.ts';
 export type { DeliveryReport } from './delivery-health.ts';

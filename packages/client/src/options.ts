@@ -36,6 +36,8 @@ export const DEFAULTS = Object.freeze({
   multiTab: true,
   /** Ask the stream to skip superseded progress of a task when this reader falls behind. */
   coalesce: false,
+  /** Ask the stream for progress events that carry only what changed (`delta=true`); the client makes them whole. */
+  delta: true,
   /** Successful browser notifications close themselves after this long. */
   notificationAutoCloseMs: 5_000,
 });
@@ -80,6 +82,13 @@ export interface ClientOptions {
    * `onEvent` may then miss intermediate progress (never milestones). @defaultValue `false`
    */
   coalesce?: boolean;
+  /**
+   * Ask the stream for `task.updated` events that carry only the fields that changed
+   * (`delta=true`): the client makes every event whole again before views, `onEvent` and other
+   * tabs see it, so nothing changes for the app but the bytes on the wire (a task's `input`,
+   * `stages` and `metadata` are not sent again with each progress report). @defaultValue `true`
+   */
+  delta?: boolean;
   /** Interval of delivery-health reports in ms; `0` disables them. @defaultValue 60000 */
   metricsIntervalMs?: number;
   /**
@@ -119,6 +128,7 @@ export interface ClientConfig {
   tokenRefreshLeadMs: number;
   multiTab: string | false;
   coalesce: boolean;
+  delta: boolean;
   browserNotifications: boolean;
   notificationAutoCloseMs: number;
 }
@@ -173,6 +183,7 @@ export function resolveOptions(options: ClientOptions): ClientConfig {
     metricsIntervalMs: ms('metricsIntervalMs', true),
     multiTab: multiTab === false ? false : typeof multiTab === 'string' ? multiTab : `taskpulse:${base}`,
     coalesce: options.coalesce ?? DEFAULTS.coalesce,
+    delta: options.delta ?? DEFAULTS.delta,
     browserNotifications: options.browserNotifications ?? false,
   };
 }

@@ -69,6 +69,41 @@ describe('client against the real server', () => {
     expect(c.connection.state).toBe('live');
   });
 
+  it('delta stream (the default): progress goes as what changed, views and onEvent get whole tasks', async () => {
+    const s = await server();
+    const api = adminApi(() => s.url);
+    const created = await api.call<{ task: { id: string }; lease: { token: string } }>('POST', '/v1/tasks', { type: 'client-delta', owner: 'dora', start: true, input: { doc: 'd'.repeat(3000) } });
+    const task = { id: created.task.id, lease: created.lease.token };
+    // What the server wrote on the stream, as the client's own fetch received it.
+    let wire = '';
+    const tap: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (!String(input).includes('/v1/stream') || !res.body) return res;
+      expect(String(input)).toContain('delta=true');
+      const [mine, theirs] = res.body.tee();
+      void (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of mine as unknown as AsyncIterable<Uint8Array>) wire += decoder.decode(chunk, { stream: true });
+      })().catch(() => {});
+      return new Response(theirs, { status: res.status, headers: res.headers });
+    };
+    const c = client(s.url, { token: await api.token('dora'), fetch: tap });
+    const view = c.watchTask(task.id);
+    const seen: { seq: number; input: unknown }[] = [];
+    c.onEvent((e) => e.task && seen.push({ seq: e.seq, input: e.task.input }));
+    await eventually('live', () => c.connection.state === 'live');
+    let last = 0;
+    for (let i = 1; i <= 6; i++) last = (await api.progress(task, i * 10)).seq;
+    await eventually('60 %', () => view.getSnapshot().task?.progress.percent === 60);
+    const deltas = wire.split('\n\n').filter((b) => b.includes('"base":'));
+    expect(deltas.length).toBeGreaterThanOrEqual(5); // the first after the snapshot may be whole
+    expect(deltas.every((b) => !b.includes('dddd'))).toBe(true); // the input is not sent again
+    expect(view.getSnapshot().task).toMatchObject({ seq: last, input: { doc: 'd'.repeat(3000) }, type: 'client-delta', owner: 'dora' });
+    expect(seen.length).toBe(6);
+    expect(seen.every((e) => (e.input as { doc: string }).doc.length === 3000)).toBe(true);
+    expect(c.diagnostics().requests.streams).toBe(1); // never dropped: every delta had its base
+  });
+
   it('server restarted mid-stream: the client resumes from its cursor with no gap', async () => {
     const s1 = await server();
     const api = adminApi(() => s1.url);

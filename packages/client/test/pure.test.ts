@@ -140,3 +140,4 @@ describe('heartbeat interval', () => {
     expect(slow.ms).toBe(60_000);
   });
 });
+

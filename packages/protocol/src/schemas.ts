@@ -420,6 +420,8 @@ export const TaskEvent = z.object({
   at: Timestamp,
   taskId: z.string().nullable(),
   task: Task.optional(),
+  /** A delta (`delta=true` streams only): `task` holds `id` and the fields changed since the task's `seq` was `base`. */
+  base: Count.optional(),
   log: LogLine.optional(),
   notification: Notification.optional(),
   /** notification.read: which notifications were read. */
@@ -461,6 +463,11 @@ export const StreamQuery = EventFilterQuery.extend({
   /** This stream's heartbeat interval (an extension: clients that must notice a silent stream sooner ask for less). */
   heartbeatMs: z.coerce.number().int().min(100).max(60_000).optional(),
   coalesce: z.enum(['true', 'false', '1', '0']).optional(),
+  /**
+   * An extension: `task.updated` events may carry only what changed, with `base` (the task `seq`
+   * they apply to); the first event of each task on the stream and every other type stay whole.
+   */
+  delta: z.enum(['true', 'false', '1', '0']).optional(),
   access_token: z.string().optional(),
 });
 export type StreamQuery = z.infer<typeof StreamQuery>;

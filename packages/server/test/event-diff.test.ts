@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_DIFF_CHARS, compactEvent, diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../src/store/event-diff.ts';
+import { MAX_DIFF_CHARS, compactEvent, deltaOf, diffFields, mergeTaskEvent, splitTaskEvent, type TaskVersion } from '../src/store/event-diff.ts';
 
 const task = (over: Record<string, unknown> = {}) => ({
   id: 'tsk_1', type: 'import', owner: 'u"1', tags: ['a'], progress: { done: 1, total: 10, percent: 10 }, message: 'p1',
@@ -104,4 +104,55 @@ describe('compact task events', () => {
     expect(JSON.parse(diff)).toEqual({ message: 'p2', '': ['updatedAt', 'heartbeatAt'] });
     expect(mergeTaskEvent(6, 'task.updated', t1, 'tsk_1', base.taskJson, diff)).toBe(next.json);
   });
+
+  describe('delta from the previous event (delta=true streams)', () => {
+    const whole = (prev: Record<string, unknown>, delta: { task: Record<string, unknown> }) => ({ ...prev, ...delta.task });
+
+    it('carries id, seq and the changed fields, with base the previous seq; merged, it is the whole task', () => {
+      const first = task({ id: 'tsk_d1', seq: 5 });
+      expect(splitTaskEvent(5, 'task.updated', 'a', 'tsk_d1', first).delta).toBeUndefined(); // no previous event
+      let prev: Record<string, unknown> = first;
+      const steps = [
+        task({ id: 'tsk_d1', seq: 6, progress: { done: 2, total: 10, percent: 20 } }),
+        task({ id: 'tsk_d1', seq: 7, progress: { done: 2, total: 10, percent: 20 }, message: null }),
+        task({ id: 'tsk_d1', seq: 9, progress: { done: 3, total: 10, percent: 30 }, message: null, metadata: { k: 2 } }),
+      ];
+      for (const t of steps) {
+        const s = splitTaskEvent(t.seq, 'task.updated', 'b', 'tsk_d1', t);
+        const d = JSON.parse(s.delta!.json);
+        expect(s.delta!.base).toBe(prev.seq);
+        expect(d).toMatchObject({ seq: t.seq, type: 'task.updated', at: 'b', taskId: 'tsk_d1', base: prev.seq });
+        expect(d.task.input).toBeUndefined(); // the 5 KB input is not sent again
+        expect(Object.keys(d.task).sort()).toEqual(['id', ...Object.keys(t).filter((k) => JSON.stringify(t[k as keyof typeof t]) !== JSON.stringify(prev[k]))].sort());
+        expect(whole(JSON.parse(JSON.stringify(prev)), d)).toEqual(JSON.parse(s.taskJson));
+        prev = t;
+      }
+    });
+
+    it('is whole when a field comes or goes, for other event types, and after a finished task', () => {
+      splitTaskEvent(1, 'task.created', 'a', 'tsk_d2', task({ seq: 1 }));
+      expect(splitTaskEvent(2, 'task.updated', 'a', 'tsk_d2', task({ seq: 2 })).delta?.base).toBe(1);
+      expect(splitTaskEvent(3, 'task.updated', 'a', 'tsk_d2', task({ seq: 3, extra: 1 })).delta).toBeUndefined(); // a field came
+      expect(splitTaskEvent(4, 'task.updated', 'a', 'tsk_d2', task({ seq: 4 })).delta).toBeUndefined(); // and went
+      expect(splitTaskEvent(5, 'task.updated', 'a', 'tsk_d2', task({ seq: 5, message: undefined })).delta).toBeUndefined(); // went (undefined)
+      // Back again: a reader holding seq 5 (no message) gets it added.
+      expect(JSON.parse(splitTaskEvent(6, 'task.updated', 'a', 'tsk_d2', task({ seq: 6 })).delta!.json).task).toEqual({ id: 'tsk_d2', message: 'p1', seq: 6 });
+      expect(splitTaskEvent(7, 'task.updated', 'a', 'tsk_d2', task({ seq: 7 })).delta?.base).toBe(6);
+      expect(splitTaskEvent(8, 'task.completed', 'a', 'tsk_d2', task({ seq: 8 })).delta).toBeUndefined();
+      expect(splitTaskEvent(9, 'task.updated', 'a', 'tsk_d2', task({ seq: 9 })).delta).toBeUndefined(); // memo dropped with the finished task
+    });
+
+    it('rides on the stored event, out of its enumerable fields', () => {
+      const versions = new Map<string, TaskVersion>();
+      const ev = (seq: number, t: Record<string, unknown>) => ({
+        type: 'task.updated' as const, at: '2026-01-01T00:00:00.000Z', owner: 'o', taskId: 'tsk_d3', taskType: 'x', parentId: null, tags: [], milestone: false, body: () => ({ task: t }),
+      });
+      compactEvent(1, ev(1, task({ seq: 1 })), versions);
+      const c = compactEvent(2, ev(2, task({ seq: 2, message: 'x' })), versions);
+      expect(deltaOf(c.stored)?.base).toBe(1);
+      expect(Object.keys(c.stored)).not.toContain('delta');
+      expect(JSON.parse(JSON.stringify(c.stored)).json).toBe(c.stored.json);
+    });
+  });
 });
+

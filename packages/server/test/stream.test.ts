@@ -262,6 +262,118 @@ describe('/v1/stream', () => {
   });
 });
 
+describe('/v1/stream?delta=true', () => {
+  /** Makes a delta stream's events whole from its snapshot and earlier events, as the client SDK does. */
+  const resolveAll = (events: { event: string; data: string }[]) => {
+    const held = new Map<string, any>();
+    const out: any[] = [];
+    for (const m of events) {
+      if (m.event === 'snapshot') for (const task of JSON.parse(m.data).tasks) held.set(task.id, task);
+      if (!m.event.startsWith('task.') && !m.event.startsWith('notification.')) continue;
+      const e = JSON.parse(m.data);
+      if (e.task === undefined) {
+        out.push(e);
+        continue;
+      }
+      if (e.base !== undefined) {
+        expect(held.get(e.taskId)?.seq).toBe(e.base); // the stream holds the task at the delta's base
+        e.task = { ...held.get(e.taskId), ...e.task };
+        delete e.base;
+      }
+      held.set(e.taskId, e.task);
+      out.push(e);
+    }
+    return out;
+  };
+
+  it('sends progress as what changed since the task last sent on this stream; made whole, the same events as a plain stream', async () => {
+    const type = 'delta-live';
+    const { id, lease } = await runningTask(t, { type, input: { doc: 'i'.repeat(4000) }, stages: [{ key: 'a' }, { key: 'b' }] });
+    const plain = await open(`/v1/stream?type=${type}`);
+    const delta = await open(`/v1/stream?type=${type}&delta=true`);
+    await plain.until((e) => e.some((x) => x.event === 'snapshot'));
+    await delta.until((e) => e.some((x) => x.event === 'snapshot'));
+    for (let i = 1; i <= 5; i++) await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: i, total: 10, message: i % 2 ? 'odd' : 'even' });
+    await t.api('POST', `/v1/progress`, { updates: [{ id, lease, stage: 'b', done: 0, total: 3 }, { id, lease, done: 1, total: 3, metadata: { k: 1 } }] });
+    const done = await t.api('POST', `/v1/tasks/${id}/complete`, { lease, result: { ok: true } });
+    expect(done.status).toBe(200);
+    const last = String(done.body.seq);
+    await plain.until((e) => e.some((x) => x.id === last));
+    await delta.until((e) => e.some((x) => x.id === last));
+    const deltas = delta.events.filter((x) => x.event === 'task.updated').map((x) => JSON.parse(x.data));
+    expect(deltas.filter((e) => e.base !== undefined).length).toBeGreaterThanOrEqual(6);
+    for (const e of deltas.filter((x) => x.base !== undefined)) {
+      expect(e.task.input).toBeUndefined();
+      expect(e.task.stages === undefined || e.task.stage?.key === 'b').toBe(true); // stages only when they changed
+    }
+    const completed = JSON.parse(delta.events.find((x) => x.event === 'task.completed')!.data);
+    expect(completed.base).toBeUndefined(); // terminal events are whole
+    expect(completed.task.input.doc).toHaveLength(4000);
+    expect(resolveAll(delta.events)).toEqual(plain.data());
+    const bytes = (s: typeof plain) => s.events.filter((x) => x.event === 'task.updated').reduce((n, x) => n + x.data.length, 0);
+    expect(bytes(delta)).toBeLessThan(bytes(plain) / 4);
+    plain.close();
+    delta.close();
+  });
+
+  it('sends the first event of each task on a resumed stream whole, then deltas', async () => {
+    const type = 'delta-resume';
+    const { id, lease } = await runningTask(t, { type });
+    const r1 = await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 1, total: 10 });
+    const s = await open(`/v1/stream?type=${type}&delta=true&after=${r1.body.seq}`);
+    await s.until((e) => e.some((x) => x.event === 'heartbeat'));
+    const r2 = await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 2, total: 10 });
+    const r3 = await t.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 3, total: 10 });
+    await s.until((e) => e.some((x) => x.id === String(r3.body.seq)));
+    const [first, second] = s.data().filter((e) => e.type === 'task.updated');
+    expect(first).toMatchObject({ seq: r2.body.seq, task: { id, type, owner: 'u1', progress: { done: 2 } } });
+    expect(first.base).toBeUndefined();
+    expect(second).toMatchObject({ seq: r3.body.seq, base: r2.body.seq, task: { id, seq: r3.body.seq, progress: { done: 3 } } });
+    expect(second.task.type).toBeUndefined();
+    s.close();
+  });
+
+  it('sends a lagging coalescing reader whole events (what it skipped cannot be a base), deltas again once it keeps up', async () => {
+    const { request } = await import('node:http');
+    const srv = await startTestServer({ streamBufferBytes: 1024 * 1024 });
+    try {
+      const { id, lease } = await runningTask(srv, { input: { doc: 'i'.repeat(2000) } });
+      const chunks: Buffer[] = [];
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve) => {
+        request(`${srv.url}/v1/stream?taskId=${id}&coalesce=true&delta=true`, { headers: { authorization: `Bearer ${ADMIN}` } }, resolve).end();
+      });
+      res.on('data', (c: Buffer) => chunks.push(c));
+      const text = () => Buffer.concat(chunks).toString();
+      await eventually('the snapshot', () => text().includes('event: snapshot'));
+      res.pause(); // stops reading while ~4 MB of progress is produced
+      const big = 'z'.repeat(900);
+      for (let round = 0; round < 8; round++) {
+        const updates = Array.from({ length: 500 }, (_, i) => ({ id, lease, done: round * 500 + i + 1, total: 8000, message: big + (i % 7) }));
+        expect((await srv.api('POST', '/v1/progress', { updates })).status).toBe(200);
+      }
+      res.resume();
+      const tail = await srv.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 7999, total: 8000 });
+      await eventually('the last report', () => text().includes(`id: ${tail.body.seq}\n`), 60_000);
+      const after = await srv.api('POST', `/v1/tasks/${id}/progress`, { lease, done: 8000, total: 8000 });
+      await eventually('a report after it', () => text().includes(`id: ${after.body.seq}\n`), 60_000);
+      res.destroy();
+      const blocks = text().split('\n\n').filter((b) => b.includes('data: ')).map((b) => ({ event: /event: (\S+)/.exec(b)![1]!, data: b.slice(b.indexOf('data: ') + 6) }));
+      const events = resolveAll(blocks); // asserts every delta's base is the task the stream last sent
+      expect(events.length).toBeLessThan(4002); // superseded progress was skipped
+      expect(events.at(-1)).toMatchObject({ seq: after.body.seq, task: { progress: { done: 8000 }, input: { doc: 'i'.repeat(2000) } } });
+      expect(JSON.parse(blocks.at(-1)!.data).base).toBe(tail.body.seq); // live and in step again: a delta
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('answers a bad delta value with 400', async () => {
+    const r = await fetch(`${t.url}/v1/stream?delta=yes`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(r.status).toBe(400);
+    expect((await r.json()).error.code).toBe('invalid_request');
+  });
+});
+
 describe('/v1/events', () => {
   it('pages with the same cursor as the stream and reports head', async () => {
     const { id, lease } = await runningTask(t, { type: 'poll' });

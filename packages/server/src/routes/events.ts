@@ -109,13 +109,14 @@ export function eventRoutes(r: Router, d: EventRoutesDeps): void {
         return reply;
       }
       const coalesce = query.coalesce === 'true' || query.coalesce === '1';
+      const delta = query.delta === 'true' || query.delta === '1';
       const expiresAtMs = principal.role === 'viewer' || principal.role === 'staff' ? principal.expiresAtMs : undefined;
       // A token this server signed (HS256 with its secret) stays valid until its `exp`, which ends
       // the stream anyway: only API keys and an identity provider's tokens are re-checked.
       const signedHere = (principal.role === 'viewer' || principal.role === 'staff') && credential !== null && signedWithSecret(credential);
       const check = credential === null || signedHere ? undefined : credentialCheck(d.authenticate, credential);
       const streamCredential = { ...(expiresAtMs !== undefined ? { expiresAtMs } : {}), ...(check ? { check } : {}) };
-      await d.hub.open(res, { filter, after, coalesce, heartbeatMs: query.heartbeatMs, credential: streamCredential }).catch((error: unknown) => request.log.warn({ err: error, reqId: request.id }, 'stream ended'));
+      await d.hub.open(res, { filter, after, coalesce, delta, heartbeatMs: query.heartbeatMs, credential: streamCredential }).catch((error: unknown) => request.log.warn({ err: error, reqId: request.id }, 'stream ended'));
       return reply;
     },
   );

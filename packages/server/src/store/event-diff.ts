@@ -37,6 +37,19 @@ export interface SplitEvent {
   /** The task's JSON alone. */
   taskJson: string;
   fields: TaskVersion;
+  /** The event as a delta from the task's previous event (`task.updated` only; see {@link deltaOf}). */
+  delta?: TaskDelta;
+}
+
+/**
+ * A `task.updated` event as a delta (the stream's `delta=true`): `task` holds `id` and the
+ * top-level fields whose JSON differs from the task's previous event, whose task `seq` is `base`.
+ * A reader that holds the task at `base` gets the whole task back by replacing those fields.
+ */
+export interface TaskDelta {
+  base: number;
+  /** The wire JSON: `{seq, type, at, taskId, base, task: {id, …changed}}`. */
+  json: string;
 }
 
 /**
@@ -112,6 +125,8 @@ function keyJson(k: string): string {
  * one remembered has the same JSON whatever happened since, so a rolled-back unit needs nothing.
  */
 interface LastPieces {
+  /** How many fields the last event had (the arrays may hold stale entries past it). */
+  n: number;
   keys: string[];
   values: unknown[];
   pieces: (string | undefined)[];
@@ -149,17 +164,29 @@ export function splitTaskEvent(seq: number, type: string, at: string, taskId: st
   let last = LAST.get(taskId);
   if (last === undefined) {
     if (LAST.size >= MAX_LAST) LAST.delete(LAST.keys().next().value!);
-    last = { keys: [], values: [], pieces: [], idJson: JSON.stringify(taskId) };
+    last = { n: 0, keys: [], values: [], pieces: [], idJson: JSON.stringify(taskId) };
     LAST.set(taskId, last);
   }
   let taskJson = '{';
   let n = 0;
+  // The fields that changed since the task's previous event, as `,"k":piece…` (undefined: no
+  // delta, because this is not a `task.updated`, there is no previous event, or a field came or went).
+  let changed: string | undefined = type === 'task.updated' && last.n > 0 ? '' : undefined;
+  let base: unknown;
   for (const k in task) {
     const v = task[k];
     let piece: string | undefined;
     if (last.values[n] === v && last.keys[n] === k) piece = last.pieces[n];
     else {
       piece = pieceOf(k, v);
+      if (changed !== undefined) {
+        const before = last.pieces[n];
+        if (n >= last.n || last.keys[n] !== k || (piece === undefined && before !== undefined)) changed = undefined;
+        else if (piece !== before) {
+          changed += `,${keyJson(k)}${piece}`;
+          if (k === 'seq') base = last.values[n];
+        }
+      }
       last.keys[n] = k;
       last.values[n] = typeof v === 'object' && v !== null ? AN_OBJECT : v;
       last.pieces[n] = piece;
@@ -172,10 +199,24 @@ export function splitTaskEvent(seq: number, type: string, at: string, taskId: st
     pieces.push(piece);
   }
   taskJson += '}';
+  if (changed !== undefined && n !== last.n) changed = undefined;
+  last.n = n;
   if (FINAL_EVENTS.has(type)) LAST.delete(taskId);
   rememberAt(at);
-  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
-  return { json, taskJson, fields: { seq, keys, pieces, atMs: lastAtMs, atJson: lastAtJson } };
+  const typeJson = type === 'task.updated' ? '"task.updated"' : JSON.stringify(type);
+  const json = `{"seq":${seq},"type":${typeJson},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
+  const split: SplitEvent = { json, taskJson, fields: { seq, keys, pieces, atMs: lastAtMs, atJson: lastAtJson } };
+  if (changed !== undefined && typeof base === 'number') {
+    split.delta = { base, json: `{"seq":${seq},"type":"task.updated","at":${lastAtJson},"taskId":${last.idJson},"base":${base},"task":{"id":${last.idJson}${changed}}}` };
+  }
+  return split;
+}
+
+const DELTA = Symbol('task delta');
+
+/** The live event's delta from its task's previous event, when it has one (events read back from the log have none). */
+export function deltaOf(e: StoredEvent): TaskDelta | undefined {
+  return (e as StoredEvent & { [DELTA]?: TaskDelta })[DELTA];
 }
 
 /** Past this many characters of `input`, `result` or `metadata`, a task row reuses their JSON. */
@@ -280,6 +321,8 @@ export function compactEvent(
   }
   const split = splitTaskEvent(seq, e.type, e.at, e.taskId, task as Record<string, unknown>);
   const stored = toStored(seq, e, split.json);
+  // Not enumerable: deep equality, JSON and structured clones (the bus) never see it.
+  if (split.delta !== undefined) Object.defineProperty(stored, DELTA, { value: split.delta });
   const version = versions.get(e.taskId);
   const usable = version !== undefined && !e.milestone && (maxVersionAgeMs === Infinity || split.fields.atMs - version.atMs < maxVersionAgeMs);
   const diff = usable ? diffFields(version, split.fields) : null;

@@ -12,6 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import { eventFrame, heartbeatFrame } from '@taskpulse/protocol/frames';
 import type { EventFilter, StoredEvent } from '../store/store.ts';
+import { deltaOf } from '../store/event-diff.ts';
 import type { StreamCredential } from './sse-hub.ts';
 
 export interface ConnectionConfig {
@@ -21,6 +22,11 @@ export interface ConnectionConfig {
   /** A reader with more than this many bytes unsent counts as lagging (coalescing starts). */
   lagBytes: number;
   coalesce: boolean;
+  /**
+   * Send `task.updated` events as deltas (`delta=true`) where this stream was sent the task at
+   * the delta's base; every other event, the first of each task, catch-up and coalesced events whole.
+   */
+  delta: boolean;
   /** A reader that takes no bytes for this long while bytes wait for it is closed. */
   stallMs: number;
   /** The hub's clock (ms since the epoch). */
@@ -48,6 +54,8 @@ export class SseConnection {
   /** Bytes the socket had handed to the kernel when it was last seen taking some, and when. */
   #flushed = -1;
   #progressAt: number;
+  /** A delta stream's tasks: the task `seq` it was last sent of each (null on other streams). */
+  readonly #sent: Map<string, number> | null;
 
   get heartbeatMs(): number {
     return this.#config.heartbeatMs;
@@ -62,6 +70,7 @@ export class SseConnection {
     this.#config = config;
     this.#onClose = onClose;
     this.openedAt = this.lastHeartbeatAt = this.#progressAt = config.now();
+    this.#sent = config.delta ? new Map() : null;
     // Shared listeners that find the stream on the response, rather than two closures per stream.
     (res as Holder)[CONNECTION] = this;
     res.on('close', onResponseClose);
@@ -85,10 +94,20 @@ export class SseConnection {
   }
 
   /** Delivers one matching event in order (the caller checked the filter). */
-  send(e: StoredEvent, frame: Buffer): void {
+  send(e: StoredEvent): void {
     if (this.state === 'closed' || e.seq <= this.cursor) return;
     this.cursor = e.seq;
     this.lastSent = e.seq;
+    let frame: Buffer | undefined;
+    const sent = this.#sent;
+    if (sent !== null) {
+      const delta = deltaOf(e);
+      // Whole, unless this stream holds the task just as the delta's base: a coalesced event
+      // (below) may follow ones that were skipped, so it goes whole too (flushPending).
+      if (delta !== undefined && sent.get(e.taskId!) === delta.base && !(this.#config.coalesce && this.lagging)) frame = deltaFrameOf(e, delta.json);
+      this.#learn(e);
+    }
+    frame ??= frameOf(e); // built once, on first use, then shared by every stream
     if (this.#config.coalesce && this.lagging) {
       if (e.type === 'task.updated' && !e.milestone) {
         const i = this.#pending.findIndex((p) => p.type === 'task.updated' && !p.milestone && p.taskId === e.taskId);
@@ -98,7 +117,7 @@ export class SseConnection {
         }
       }
       this.#pending.push(e);
-      this.#pendingBytes += frame.length;
+      this.#pendingBytes += frameOf(e).length;
       if (this.#pendingBytes + this.res.writableLength > this.#config.bufferBytes) this.close();
       return;
     }
@@ -135,8 +154,7 @@ export class SseConnection {
   sendBatch(events: readonly StoredEvent[], from: number, maxBytes: number): number {
     if (this.state === 'closed') return events.length;
     if (this.#config.coalesce && this.lagging) {
-      const e = events[from]!;
-      this.send(e, frameOf(e));
+      this.send(events[from]!);
       return from + 1;
     }
     const frames: Buffer[] = [];
@@ -150,6 +168,7 @@ export class SseConnection {
       bytes += f.length;
       this.cursor = e.seq;
       this.lastSent = e.seq;
+      if (this.#sent !== null) this.#learn(e);
     }
     if (frames.length > 0) {
       this.res.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames, bytes));
@@ -170,6 +189,18 @@ export class SseConnection {
       this.res.on('drain', done);
       this.res.on('close', done);
     });
+  }
+
+  /** A delta stream was sent these tasks whole (its snapshot). */
+  learnTasks(tasks: readonly { id: string; seq: number }[]): void {
+    if (this.#sent !== null) for (const t of tasks) this.#sent.set(t.id, t.seq);
+  }
+
+  /** Remembers the task `seq` a delta stream now holds (a finished task is forgotten). */
+  #learn(e: StoredEvent): void {
+    if (e.taskId === null || e.type === 'task.log' || !e.type.startsWith('task.')) return;
+    if (FINAL.has(e.type)) this.#sent!.delete(e.taskId);
+    else this.#sent!.set(e.taskId, e.seq);
   }
 
   /** Marks events the reader may not see as passed. */
@@ -252,6 +283,8 @@ export class SseConnection {
   }
 }
 
+const FINAL = new Set(['task.completed', 'task.failed', 'task.canceled']);
+
 /** Corked frames are sent once this many bytes wait (well below `lagBytes`). */
 const CORK_BYTES = 16 * 1024;
 
@@ -282,6 +315,7 @@ function onResponseDrain(this: ServerResponse): void {
  * JSON and structured clones leave it out.
  */
 const FRAME = Symbol('sse frame');
+const DELTA_FRAME = Symbol('sse delta frame');
 
 /** The event's SSE frame, built once and shared by every stream (SSE spec: id, event, data lines). */
 export function frameOf(e: StoredEvent): Buffer {
@@ -290,6 +324,17 @@ export function frameOf(e: StoredEvent): Buffer {
   if (f === undefined) {
     f = Buffer.from(eventFrame(e.seq, e.type, e.json));
     Object.defineProperty(holder, FRAME, { value: f }); // not enumerable: deep equality never sees it
+  }
+  return f;
+}
+
+/** The event's delta frame (`delta=true` streams), built once like {@link frameOf}. */
+function deltaFrameOf(e: StoredEvent, json: string): Buffer {
+  const holder = e as StoredEvent & { [DELTA_FRAME]?: Buffer };
+  let f = holder[DELTA_FRAME];
+  if (f === undefined) {
+    f = Buffer.from(eventFrame(e.seq, e.type, json));
+    Object.defineProperty(holder, DELTA_FRAME, { value: f });
   }
   return f;
 }

@@ -23,7 +23,7 @@ import { resetFrame, retryFrame, snapshotFrame } from '@taskpulse/protocol/frame
 import type { EventFilter, StoredEvent } from '../store/store.ts';
 import type { Bus } from '../bus/bus.ts';
 import type { EventReader } from './event-reader.ts';
-import { SseConnection, frameOf, type ConnectionConfig } from './sse-connection.ts';
+import { SseConnection, type ConnectionConfig } from './sse-connection.ts';
 import { matches } from './event-filter.ts';
 import { Pacer, PageCache } from './catch-up.ts';
 import { HeadWaiter } from './head-waiter.ts';
@@ -91,6 +91,8 @@ export interface OpenOptions {
   /** Resume after this seq; null opens with a snapshot. */
   after: number | null;
   coalesce: boolean;
+  /** `task.updated` events as deltas where the stream holds the task (sse-connection.ts). */
+  delta?: boolean;
   /** This stream's heartbeat interval; the hub's default when absent. */
   heartbeatMs?: number;
   /** The stream ends when its credential expires or is revoked; the client reconnects with a fresh one. */
@@ -158,7 +160,7 @@ export class StreamHub {
 
   /** Takes over `res` as an SSE stream for a reader that is allowed to see `filter`. */
   async open(res: ServerResponse, opts: OpenOptions): Promise<void> {
-    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.heartbeatMs), this.#removeConnection);
+    const conn = new SseConnection(res, opts.filter, this.#connConfig(opts.coalesce, opts.delta ?? false, opts.heartbeatMs), this.#removeConnection);
     conn.credential = opts.credential;
     conn.writeRaw(retryFrame(this.#config.retryMs));
     if (this.#closed) return conn.close();
@@ -175,6 +177,7 @@ export class StreamHub {
       if (after === null) {
         const snap = await this.#deps.reader.snapshot(opts.filter);
         conn.writeRaw(snapshotFrame(snap));
+        conn.learnTasks(snap.tasks);
         after = snap.head;
       }
       conn.cursor = after;
@@ -244,14 +247,15 @@ export class StreamHub {
     this.#heads.close();
   }
 
-  /** Streams with the default heartbeat share one config object (per `coalesce`), not one each. */
-  readonly #sharedConfigs = new Map<boolean, ConnectionConfig>();
+  /** Streams with the default heartbeat share one config object (per `coalesce` and `delta`), not one each. */
+  readonly #sharedConfigs = new Map<string, ConnectionConfig>();
 
-  #connConfig(coalesce: boolean, heartbeatMs?: number): ConnectionConfig {
-    const make = (ms: number): ConnectionConfig => ({ bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, heartbeatMs: ms, stallMs: this.#config.stallMs, now: this.#now });
+  #connConfig(coalesce: boolean, delta: boolean, heartbeatMs?: number): ConnectionConfig {
+    const make = (ms: number): ConnectionConfig => ({ bufferBytes: this.#config.bufferBytes, lagBytes: this.#config.lagBytes, coalesce, delta, heartbeatMs: ms, stallMs: this.#config.stallMs, now: this.#now });
     if (heartbeatMs !== undefined && heartbeatMs !== this.#config.heartbeatMs) return make(heartbeatMs);
-    let shared = this.#sharedConfigs.get(coalesce);
-    if (!shared) this.#sharedConfigs.set(coalesce, (shared = make(this.#config.heartbeatMs)));
+    const key = `${coalesce}/${delta}`;
+    let shared = this.#sharedConfigs.get(key);
+    if (!shared) this.#sharedConfigs.set(key, (shared = make(this.#config.heartbeatMs)));
     return shared;
   }
 
@@ -336,7 +340,7 @@ export class StreamHub {
       c.skip(e.seq);
       return false;
     }
-    c.send(e, frameOf(e)); // built once, on first use, then shared by every stream
+    c.send(e);
     return true;
   }
 
