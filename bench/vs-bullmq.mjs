@@ -9,6 +9,10 @@
 //
 //   node bench/vs-bullmq.mjs [--jobs 200] [--updates 500] [--concurrency 50] [--rounds 2]
 //                            [--modes per-update,batched,sdk,slow] [--slow-us 100] [--warmup 20000]
+//                            [--wire delta|whole]
+//
+// `--wire`: the TaskPulse reader's stream asks for deltas (`delta=true`, the default, as the client
+// SDK does: a progress event carries what changed) or whole tasks (the contract's default).
 //
 // `--warmup N`: before the measured rounds, each mode runs once unmeasured with N updates in all
 // (N / U jobs), on both systems: a fresh server spends a large part of its first tens of thousands

@@ -189,6 +189,20 @@ describe('staff console', { timeout: 90_000 }, () => {
     expect(listReads).toBe(0);
   });
 
+  it('the status counts follow a claim (queued → running) live, without a reload', async () => {
+    const type = `claim-${uid()}`;
+    const id = await queued(`dee-${uid()}`, type);
+    const page = await open(`/?type=${type}`, staff);
+    await page.waitForSelector('[data-testid="connection"][data-state="live"]');
+    const count = (s: string) => page.textContent(`[data-testid="filter-${s}"] .count`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="filter-queued"] .count')?.textContent === '1');
+    expect(await count('running')).toBe('0');
+    const claimed = await call<{ task: Task }>('POST', '/v1/tasks/claim', { types: [type] });
+    expect(claimed.task.id).toBe(id);
+    await page.waitForFunction(() => document.querySelector('[data-testid="filter-running"] .count')?.textContent === '1', undefined, { timeout: 10_000 });
+    expect(await count('queued')).toBe('0');
+  });
+
   it('search by id leaves only that task; `/` focuses the search box; a filtered URL reloads to the same view', async () => {
     const type = `search-${uid()}`;
     const a = await start(`sam-${uid()}`, type);

@@ -121,10 +121,16 @@ export function useLivePage(client: TaskPulseClient, api: Api, query: TaskQuery,
     const schedule = () => {
       frame ??= requestAnimationFrame(flush);
     };
+    // The status of each unfinished task seen: the counts change when one changes (a claim moves a
+    // task from queued to running, a retry back), not only when tasks appear or finish.
+    const statuses = new Map<string, string>();
     const off = client.onEvent((e: TaskEvent) => {
       const t = e.task;
       if (!t) return;
-      if (e.type === 'task.created' || e.type === 'task.completed' || e.type === 'task.failed' || e.type === 'task.canceled') countsSoon();
+      const finished = e.type === 'task.completed' || e.type === 'task.failed' || e.type === 'task.canceled';
+      if (e.type === 'task.created' || finished || statuses.get(t.id) !== t.status) countsSoon();
+      if (finished) statuses.delete(t.id);
+      else statuses.set(t.id, t.status);
       if (!ready || shown.has(t.id)) {
         // Before the page arrives every change is kept: the answer may be older than the event.
         const prev = changed.get(t.id);
