@@ -3,7 +3,7 @@
 // browsers do); a few staff streams follow everything. Prints delivery latency (report ack →
 // reader), frames delivered per second and the server's memory per open stream.
 //
-//   node bench/fanout.mjs [--viewers 1000] [--owners 200] [--staff 5] [--rate 500] [--seconds 10]
+//   node bench/fanout.mjs [--viewers 1000] [--owners 200] [--staff 5] [--rate 500] [--seconds 10] [--wire whole|delta]
 //
 // Saturation mode: for each K, K streams that all receive every event, and a report rate that
 // ramps ×1.4 per step until delivery falls behind (< 90 % of the frames offered in a step). Beside
@@ -24,7 +24,11 @@ import { fork, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ADMIN, benchArgs, loadAverage, median, onSseFrames, percentile as pct, runningTasks, startServer } from './support.mjs';
 
-const a = benchArgs({ viewers: 1000, owners: 200, staff: 5, rate: 500, seconds: 10, saturate: false, k: '1000,5000,10000', 'step-seconds': 2, 'max-steps': 14, readers: 4, rounds: 1, role: 'bench' });
+const a = benchArgs({ viewers: 1000, owners: 200, staff: 5, rate: 500, seconds: 10, saturate: false, k: '1000,5000,10000', 'step-seconds': 2, 'max-steps': 14, readers: 4, rounds: 1, role: 'bench', wire: 'whole' });
+if (a.wire !== 'whole' && a.wire !== 'delta') throw new Error('--wire is whole or delta');
+// `--wire delta`: streams ask for deltas (`delta=true`), as the client SDK does; each then keeps the
+// seq of every task it was sent (the memory per stream that costs is in the RSS figures).
+const STREAM = a.wire === 'delta' ? '/v1/stream?delta=true' : '/v1/stream';
 
 async function steady() {
 const { viewers: VIEWERS, owners: OWNERS, staff: STAFF, rate: RATE, seconds: SECONDS } = a;
@@ -38,7 +42,7 @@ let frames = 0;
 
 function openStream(token) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: server.host, port: server.port, path: '/v1/stream', agent: false, headers: { authorization: `Bearer ${token}` } });
+    const req = http.request({ host: server.host, port: server.port, path: STREAM, agent: false, headers: { authorization: `Bearer ${token}` } });
     req.on('response', (res) => {
       onSseFrames(res, (frame) => {
         if (frame.includes('event: snapshot')) resolve(req);
@@ -329,7 +333,7 @@ async function saturate() {
           const tasks = await runningTasks(server.call, 10, 'fanout', () => owner);
           const { token } = await server.call('POST', '/v1/tokens', { owner, ttlSeconds: 3600 });
           template = await server.call('GET', `/v1/tasks/${tasks[0].id}`);
-          tp = await measure(server.proc.pid, k, { host: server.host, port: server.port, path: '/v1/stream', headers: { authorization: `Bearer ${token}` } }, (i) => {
+          tp = await measure(server.proc.pid, k, { host: server.host, port: server.port, path: STREAM, headers: { authorization: `Bearer ${token}` } }, (i) => {
             const t = tasks[i % tasks.length];
             return server.call('POST', `/v1/tasks/${t.id}/progress`, { lease: t.lease, done: i, total: 1e9, message: `m${i}` });
           });
