@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../src/store/postgres/index.ts';
 import type { NewEvent, StoredEvent, TaskRecord } from '../src/store/store.ts';
 import * as model from '../src/tasks/model.ts';
-import { ADMIN, SseReader, freshSchema as freshSchemaIn, startTestServer, type TestServer } from './support.ts';
+import { ADMIN, SseReader, freshSchema as freshSchemaIn, resolveDeltas, startTestServer, type TestServer } from './support.ts';
 
 const REDIS_URL = process.env.TASKPULSE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -196,6 +196,41 @@ describe('two server instances on one PostgreSQL and Redis', () => {
     expect(fromA.body.events.map((e: { seq: number }) => e.seq)).toEqual(ids);
     // …and what the stream carried is exactly that log.
     expect(events.map((e) => JSON.parse(e.data))).toEqual(fromA.body.events);
+  }, 30_000);
+
+  it('a delta stream stays exact when both instances write the same task (each sends deltas from what it last wrote)', async () => {
+    const { url } = await freshSchema();
+    const redisChannel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
+    const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel };
+    const A: TestServer = await startTestServer(opts);
+    cleanups.push(() => A.close());
+    const B: TestServer = await startTestServer(opts);
+    cleanups.push(() => B.close());
+    const type = `delta_${randomBytes(3).toString('hex')}`;
+    const streams = await Promise.all([A, B].map((s) => SseReader.open(`${s.url}/v1/stream?type=${type}&delta=true`, ADMIN)));
+    for (const st of streams) {
+      cleanups.push(async () => st.close());
+      await st.until((es) => es.some((e) => e.event === 'snapshot'));
+    }
+    const created = await A.api('POST', '/v1/tasks', { type, owner: 'u1', start: true, input: { doc: 'x'.repeat(2000) } });
+    const { id } = created.body.task;
+    const lease = created.body.lease.token;
+    // Runs of reports on one instance, then the other: each instance's own memory of the task is
+    // stale after the other wrote (its next event must not be a delta from it), and a message or
+    // metadata one set is what the other's reports carry on.
+    for (let done = 1; done <= 24; done++) {
+      const s = Math.floor(done / 3) % 2 ? B : A;
+      const p = await s.api('POST', `/v1/tasks/${id}/progress`, { lease, done, total: 24, ...(done % 5 === 0 ? { message: `m${done}` } : {}), ...(done % 7 === 0 ? { metadata: { k: done } } : {}) });
+      expect(p.status).toBe(200);
+    }
+    expect((await B.api('POST', `/v1/tasks/${id}/complete`, { lease })).status).toBe(200);
+    const log = await A.api('GET', `/v1/events?after=0&limit=500&type=${type}`);
+    const head = log.body.events.at(-1).seq as number;
+    for (const st of streams) {
+      const got = await st.until((es) => es.some((e) => Number(e.id) === head));
+      expect(got.some((e) => e.data.includes('"base":'))).toBe(true); // deltas were sent
+      expect(resolveDeltas(got)).toEqual(log.body.events);
+    }
   }, 30_000);
 
   it('streams on both instances carry every event once, in order, while both write at once', async () => {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../../test-support/eventually.ts';
-import { ADMIN, SseReader, runningTask, skippingClock, startTestServer, type TestServer } from './support.ts';
+import { ADMIN, SseReader, resolveDeltas, runningTask, skippingClock, startTestServer, type TestServer } from './support.ts';
 import { DEFAULTS, type ServerOptions } from '../src/config.ts';
 import { EventsResponse } from '@taskpulse/protocol';
 
@@ -263,29 +263,6 @@ describe('/v1/stream', () => {
 });
 
 describe('/v1/stream?delta=true', () => {
-  /** Makes a delta stream's events whole from its snapshot and earlier events, as the client SDK does. */
-  const resolveAll = (events: { event: string; data: string }[]) => {
-    const held = new Map<string, any>();
-    const out: any[] = [];
-    for (const m of events) {
-      if (m.event === 'snapshot') for (const task of JSON.parse(m.data).tasks) held.set(task.id, task);
-      if (!m.event.startsWith('task.') && !m.event.startsWith('notification.')) continue;
-      const e = JSON.parse(m.data);
-      if (e.task === undefined) {
-        out.push(e);
-        continue;
-      }
-      if (e.base !== undefined) {
-        expect(held.get(e.taskId)?.seq).toBe(e.base); // the stream holds the task at the delta's base
-        e.task = { ...held.get(e.taskId), ...e.task };
-        delete e.base;
-      }
-      held.set(e.taskId, e.task);
-      out.push(e);
-    }
-    return out;
-  };
-
   it('sends progress as what changed since the task last sent on this stream; made whole, the same events as a plain stream', async () => {
     const type = 'delta-live';
     const { id, lease } = await runningTask(t, { type, input: { doc: 'i'.repeat(4000) }, stages: [{ key: 'a' }, { key: 'b' }] });
@@ -309,7 +286,7 @@ describe('/v1/stream?delta=true', () => {
     const completed = JSON.parse(delta.events.find((x) => x.event === 'task.completed')!.data);
     expect(completed.base).toBeUndefined(); // terminal events are whole
     expect(completed.task.input.doc).toHaveLength(4000);
-    expect(resolveAll(delta.events)).toEqual(plain.data());
+    expect(resolveDeltas(delta.events)).toEqual(plain.data());
     const bytes = (s: typeof plain) => s.events.filter((x) => x.event === 'task.updated').reduce((n, x) => n + x.data.length, 0);
     expect(bytes(delta)).toBeLessThan(bytes(plain) / 4);
     plain.close();
@@ -358,7 +335,7 @@ describe('/v1/stream?delta=true', () => {
       await eventually('a report after it', () => text().includes(`id: ${after.body.seq}\n`), 60_000);
       res.destroy();
       const blocks = text().split('\n\n').filter((b) => b.includes('data: ')).map((b) => ({ event: /event: (\S+)/.exec(b)![1]!, data: b.slice(b.indexOf('data: ') + 6) }));
-      const events = resolveAll(blocks); // asserts every delta's base is the task the stream last sent
+      const events = resolveDeltas(blocks); // asserts every delta's base is the task the stream last sent
       expect(events.length).toBeLessThan(4002); // superseded progress was skipped
       expect(events.at(-1)).toMatchObject({ seq: after.body.seq, task: { progress: { done: 8000 }, input: { doc: 'i'.repeat(2000) } } });
       expect(JSON.parse(blocks.at(-1)!.data).base).toBe(tail.body.seq); // live and in step again: a delta

@@ -290,3 +290,28 @@ export async function runningTask(t: Pick<TestHandle, 'api'>, body: Record<strin
   if (c.status !== 201) throw new Error(`create: ${c.status} ${JSON.stringify(c.body)}`);
   return { id: c.body.task.id, lease: c.body.lease.token };
 }
+
+/**
+ * A `delta=true` stream's events made whole from its snapshot and earlier events, as the client
+ * SDK does; every event the stream carried (task and notification), parsed. Throws when a delta's
+ * `base` is not the task the stream last sent (the server's promise).
+ */
+export function resolveDeltas(frames: readonly { event: string; data: string }[]): any[] {
+  const held = new Map<string, any>();
+  const out: any[] = [];
+  for (const m of frames) {
+    if (m.event === 'snapshot') for (const task of JSON.parse(m.data).tasks) held.set(task.id, task);
+    if (!m.event.startsWith('task.') && !m.event.startsWith('notification.')) continue;
+    const e = JSON.parse(m.data);
+    if (e.task !== undefined) {
+      if (e.base !== undefined) {
+        if (held.get(e.taskId)?.seq !== e.base) throw new Error(`event ${e.seq}: delta from ${e.base}, the stream last sent ${held.get(e.taskId)?.seq}`);
+        e.task = { ...held.get(e.taskId), ...e.task };
+        delete e.base;
+      }
+      held.set(e.taskId, e.task);
+    }
+    out.push(e);
+  }
+  return out;
+}
