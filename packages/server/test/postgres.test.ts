@@ -146,15 +146,22 @@ describe('postgres store', () => {
   }, 60_000);
 });
 
+/** Two server instances on a fresh schema and a Redis channel of their own (closed after the test). */
+async function twoInstances(): Promise<[TestServer, TestServer]> {
+  const { url } = await freshSchema();
+  const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel: `taskpulse:test:${randomBytes(6).toString('hex')}` };
+  const servers: TestServer[] = [];
+  for (let i = 0; i < 2; i++) {
+    const s = await startTestServer(opts);
+    cleanups.push(() => s.close());
+    servers.push(s);
+  }
+  return servers as [TestServer, TestServer];
+}
+
 describe('two server instances on one PostgreSQL and Redis', () => {
   it('shows a task created on A and run on B live on a stream opened on A, and both serve one log', async () => {
-    const { url } = await freshSchema();
-    const redisChannel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
-    const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel };
-    const A: TestServer = await startTestServer(opts);
-    cleanups.push(() => A.close());
-    const B: TestServer = await startTestServer(opts);
-    cleanups.push(() => B.close());
+    const [A, B] = await twoInstances();
     expect((await A.api('GET', '/readyz', undefined, '')).status).toBe(200);
     expect(A.server.store.kind).toBe('postgres');
 
@@ -199,13 +206,7 @@ describe('two server instances on one PostgreSQL and Redis', () => {
   }, 30_000);
 
   it('a delta stream stays exact when both instances write the same task (each sends deltas from what it last wrote)', async () => {
-    const { url } = await freshSchema();
-    const redisChannel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
-    const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel };
-    const A: TestServer = await startTestServer(opts);
-    cleanups.push(() => A.close());
-    const B: TestServer = await startTestServer(opts);
-    cleanups.push(() => B.close());
+    const [A, B] = await twoInstances();
     const type = `delta_${randomBytes(3).toString('hex')}`;
     const streams = await Promise.all([A, B].map((s) => SseReader.open(`${s.url}/v1/stream?type=${type}&delta=true`, ADMIN)));
     for (const st of streams) {
@@ -234,15 +235,7 @@ describe('two server instances on one PostgreSQL and Redis', () => {
   }, 30_000);
 
   it('streams on both instances carry every event once, in order, while both write at once', async () => {
-    const { url } = await freshSchema();
-    const redisChannel = `taskpulse:test:${randomBytes(6).toString('hex')}`;
-    const opts = { databaseUrl: url, redisUrl: REDIS_URL, redisChannel };
-    const servers: TestServer[] = [];
-    for (let i = 0; i < 2; i++) {
-      const s = await startTestServer(opts);
-      cleanups.push(() => s.close());
-      servers.push(s);
-    }
+    const servers = await twoInstances();
     const streams = await Promise.all(servers.map((s) => SseReader.open(`${s.url}/v1/stream`, ADMIN)));
     for (const st of streams) {
       cleanups.push(async () => st.close());
