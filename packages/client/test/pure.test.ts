@@ -140,4 +140,3 @@ describe('heartbeat interval', () => {
     expect(slow.ms).toBe(60_000);
   });
 });
-

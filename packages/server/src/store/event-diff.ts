@@ -137,7 +137,8 @@ const LAST = new Map<string, LastPieces>();
 const AN_OBJECT = Symbol('an object');
 /** Tasks remembered at most (the oldest is forgotten first); a finished task is forgotten at once. */
 const MAX_LAST = 10_000;
-const FINAL_EVENTS = new Set(['task.completed', 'task.failed', 'task.canceled']);
+/** The event types that end a task (its memo here, a delta stream's entry in sse-connection.ts, are dropped). */
+export const FINAL_EVENTS: ReadonlySet<string> = new Set(['task.completed', 'task.failed', 'task.canceled']);
 
 let lastAt = '';
 let lastAtMs = NaN;
@@ -203,8 +204,7 @@ export function splitTaskEvent(seq: number, type: string, at: string, taskId: st
   last.n = n;
   if (FINAL_EVENTS.has(type)) LAST.delete(taskId);
   rememberAt(at);
-  const typeJson = type === 'task.updated' ? '"task.updated"' : JSON.stringify(type);
-  const json = `{"seq":${seq},"type":${typeJson},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
+  const json = `{"seq":${seq},"type":${JSON.stringify(type)},"at":${lastAtJson},"taskId":${last.idJson},"task":${taskJson}}`;
   const split: SplitEvent = { json, taskJson, fields: { seq, keys, pieces, atMs: lastAtMs, atJson: lastAtJson } };
   if (changed !== undefined && typeof base === 'number') {
     split.delta = { base, json: `{"seq":${seq},"type":"task.updated","at":${lastAtJson},"taskId":${last.idJson},"base":${base},"task":{"id":${last.idJson}${changed}}}` };

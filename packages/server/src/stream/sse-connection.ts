@@ -12,7 +12,7 @@
 import type { ServerResponse } from 'node:http';
 import { eventFrame, heartbeatFrame } from '@taskpulse/protocol/frames';
 import type { EventFilter, StoredEvent } from '../store/store.ts';
-import { deltaOf } from '../store/event-diff.ts';
+import { FINAL_EVENTS, deltaOf } from '../store/event-diff.ts';
 import type { StreamCredential } from './sse-hub.ts';
 
 export interface ConnectionConfig {
@@ -98,17 +98,19 @@ export class SseConnection {
     if (this.state === 'closed' || e.seq <= this.cursor) return;
     this.cursor = e.seq;
     this.lastSent = e.seq;
+    // A lagging coalescing reader's events wait, and go whole (flushPending): one that follows
+    // skipped ones cannot be a delta.
+    const queue = this.#config.coalesce && this.lagging;
     let frame: Buffer | undefined;
     const sent = this.#sent;
     if (sent !== null) {
       const delta = deltaOf(e);
-      // Whole, unless this stream holds the task just as the delta's base: a coalesced event
-      // (below) may follow ones that were skipped, so it goes whole too (flushPending).
-      if (delta !== undefined && sent.get(e.taskId!) === delta.base && !(this.#config.coalesce && this.lagging)) frame = deltaFrameOf(e, delta.json);
+      // Whole, unless this stream holds the task just as the delta's base.
+      if (delta !== undefined && !queue && sent.get(e.taskId!) === delta.base) frame = deltaFrameOf(e, delta.json);
       this.#learn(e);
     }
     frame ??= frameOf(e); // built once, on first use, then shared by every stream
-    if (this.#config.coalesce && this.lagging) {
+    if (queue) {
       if (e.type === 'task.updated' && !e.milestone) {
         const i = this.#pending.findIndex((p) => p.type === 'task.updated' && !p.milestone && p.taskId === e.taskId);
         if (i >= 0) {
@@ -117,7 +119,7 @@ export class SseConnection {
         }
       }
       this.#pending.push(e);
-      this.#pendingBytes += frameOf(e).length;
+      this.#pendingBytes += frame.length;
       if (this.#pendingBytes + this.res.writableLength > this.#config.bufferBytes) this.close();
       return;
     }
@@ -199,7 +201,7 @@ export class SseConnection {
   /** Remembers the task `seq` a delta stream now holds (a finished task is forgotten). */
   #learn(e: StoredEvent): void {
     if (e.taskId === null || e.type === 'task.log' || !e.type.startsWith('task.')) return;
-    if (FINAL.has(e.type)) this.#sent!.delete(e.taskId);
+    if (FINAL_EVENTS.has(e.type)) this.#sent!.delete(e.taskId);
     else this.#sent!.set(e.taskId, e.seq);
   }
 
@@ -282,8 +284,6 @@ export class SseConnection {
     this.#onClose(this);
   }
 }
-
-const FINAL = new Set(['task.completed', 'task.failed', 'task.canceled']);
 
 /** Corked frames are sent once this many bytes wait (well below `lagBytes`). */
 const CORK_BYTES = 16 * 1024;
